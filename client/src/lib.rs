@@ -1,0 +1,83 @@
+//! `sioclient`: a lean async Socket.IO client (Engine.IO v4 + Socket.IO v5
+//! protocol) on tokio.
+//!
+//! # Where it sits
+//!
+//! It is the client side of this toolkit, used by:
+//! * the **conformance runner**, which checks every frame a server sends
+//!   ([`ClientConfig::frame_tap`], [`Incoming::Invalid`], the pure
+//!   [`packet`] codec) and sends malformed frames on purpose
+//!   ([`SocketHandle::send_raw`]);
+//! * the **load generator**, which runs 10k+ clients per process: one tokio
+//!   task per connection, a small eager WebSocket read buffer
+//!   ([`ClientConfig::ws_read_buffer_size`], 4 KiB by default), queues that
+//!   allocate only when used, and optional local source addresses
+//!   ([`ClientConfig::local_addr`]);
+//! * the **server's integration tests**.
+//!
+//! # Why not `rust_socketio`
+//!
+//! * it draws ack ids at random from 0..999, so concurrent acks on one
+//!   socket collide and get mis-routed; here ack ids come from a per-socket
+//!   counter;
+//! * its `connect` returns before the server accepted the namespace; here
+//!   [`connect`] returns only after `40{"sid":..}` and reports
+//!   CONNECT_ERROR as [`ConnectError::Rejected`] with the server's message;
+//! * it has no ack timeouts; here [`SocketHandle::emit_with_ack`] takes one.
+//!
+//! # Model
+//!
+//! One [`Socket`] = one Engine.IO session = one namespace: every
+//! [`connect`] call opens its own connection (like the JS client's
+//! `forceNew`); there is no multiplexing of namespaces.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use serde_json::json;
+//! use sioclient::{ClientConfig, Incoming, Transport};
+//!
+//! let config = ClientConfig::new("http://127.0.0.1:3000")
+//!     .with_namespace("/rooms/room_1")
+//!     .with_auth(json!({"token": "secret"}))
+//!     .with_transport(Transport::WebSocket);
+//! let mut socket = sioclient::connect(config).await?;
+//! socket.emit("chat", json!({"text": "hi"}))?;
+//! let answer = socket
+//!     .emit_with_ack("echo", vec![json!(1), json!("two")], Duration::from_secs(5))
+//!     .await?;
+//! println!("ack: {answer:?}");
+//! while let Some(item) = socket.next().await {
+//!     match item {
+//!         Incoming::Event(ev) => {
+//!             if let Some(id) = ev.ack_id {
+//!                 socket.ack(id, json!("thanks"))?;
+//!             }
+//!         }
+//!         Incoming::Invalid { frame, error } => eprintln!("bad frame {frame}: {error}"),
+//!         Incoming::Disconnected { reason } => println!("gone: {reason}"),
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Heartbeats are automatic: every server ping (`2`) is answered with `3`,
+//! and when no ping arrives within `pingInterval + pingTimeout` the
+//! connection ends with [`DisconnectReason::PingTimeout`].
+//!
+//! Binary packets (BINARY_EVENT / BINARY_ACK) are not supported: they are
+//! decoded up to their header and reported as [`Incoming::Invalid`] with
+//! [`PacketError::UnsupportedBinary`].
+
+mod config;
+mod conn;
+mod error;
+pub mod packet;
+mod socket;
+
+pub use config::{ClientConfig, Direction, Frame, Transport};
+pub use conn::connect;
+pub use error::{AckError, ConnectError, DisconnectReason, SendError, WaitError};
+pub use packet::{EioPacket, OpenPacket, PacketError, SioPacket};
+pub use socket::{Event, Incoming, IntoArgs, Socket, SocketHandle};

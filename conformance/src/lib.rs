@@ -1,0 +1,1 @@
+//! Placeholder: the conformance crate is built by its own issue.

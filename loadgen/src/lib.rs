@@ -1,0 +1,1 @@
+//! Placeholder: the loadgen crate is built by its own issue.

@@ -1,0 +1,134 @@
+//! Command-line flags and environment, parsed once into [`Config`].
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+/// The development secret used when none is configured; the server logs a
+/// warning when it is in use.
+pub const DEV_JWT_SECRET: &str = "dev-jwt-secret-change-me";
+/// The development admin token used when none is configured.
+pub const DEV_ADMIN_TOKEN: &str = "dev-admin-token";
+
+/// Reference server for the platform's real-time protocol.
+///
+/// Socket.IO (WebSocket and long-polling) and the REST API share one port.
+/// Every flag can also be set through the environment variable shown.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "server", version, about, long_about = None)]
+pub struct Opts {
+    /// Address to listen on; port 0 picks a free port (the bound address is
+    /// logged at start).
+    #[arg(long, env = "SERVER_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+
+    /// Database URL: `sqlite://FILE` (embedded, created if missing) or
+    /// `postgres://USER:PASS@HOST/DB`.
+    #[arg(
+        long,
+        env = "SERVER_DATABASE_URL",
+        default_value = "sqlite://platform.db"
+    )]
+    pub database_url: String,
+
+    /// HS256 secret that signs and verifies access tokens.
+    #[arg(long, env = "SERVER_JWT_SECRET", default_value = DEV_JWT_SECRET, hide_default_value = true)]
+    pub jwt_secret: String,
+
+    /// Bearer token of the operator (full REST access).
+    #[arg(long, env = "SERVER_ADMIN_TOKEN", default_value = DEV_ADMIN_TOKEN, hide_default_value = true)]
+    pub admin_token: String,
+
+    /// Lifetime of minted access tokens, in seconds.
+    #[arg(long, env = "SERVER_ACCESS_TOKEN_TTL", default_value_t = 86_400)]
+    pub access_token_ttl: i64,
+
+    /// Seconds between `token:expired` and the server closing the socket.
+    #[arg(long, env = "SERVER_TOKEN_GRACE", default_value_t = 30)]
+    pub token_grace: u64,
+
+    /// Engine.IO ping interval in milliseconds.
+    #[arg(long, env = "SERVER_PING_INTERVAL_MS", default_value_t = 25_000)]
+    pub ping_interval_ms: u64,
+
+    /// Engine.IO ping timeout in milliseconds.
+    #[arg(long, env = "SERVER_PING_TIMEOUT_MS", default_value_t = 20_000)]
+    pub ping_timeout_ms: u64,
+
+    /// Log format.
+    #[arg(long, env = "SERVER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Log filter (tracing `EnvFilter` syntax).
+    #[arg(long, env = "SERVER_LOG", default_value = "info")]
+    pub log: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub jwt_secret: String,
+    pub admin_token: String,
+    pub access_token_ttl: Duration,
+    pub token_grace: Duration,
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+}
+
+impl Config {
+    /// Defaults for tests and embedded use: loopback port 0, the given
+    /// database URL, development secrets.
+    pub fn for_tests(database_url: impl Into<String>) -> Config {
+        Config {
+            listen: "127.0.0.1:0".parse().expect("literal address"),
+            database_url: database_url.into(),
+            jwt_secret: DEV_JWT_SECRET.into(),
+            admin_token: DEV_ADMIN_TOKEN.into(),
+            access_token_ttl: Duration::from_secs(86_400),
+            token_grace: Duration::from_secs(30),
+            ping_interval: Duration::from_millis(25_000),
+            ping_timeout: Duration::from_millis(20_000),
+        }
+    }
+
+    /// Whether a development secret is in use (the server warns).
+    pub fn uses_dev_secrets(&self) -> bool {
+        self.jwt_secret == DEV_JWT_SECRET || self.admin_token == DEV_ADMIN_TOKEN
+    }
+}
+
+impl TryFrom<&Opts> for Config {
+    type Error = anyhow::Error;
+
+    fn try_from(o: &Opts) -> anyhow::Result<Config> {
+        anyhow::ensure!(!o.jwt_secret.is_empty(), "--jwt-secret must not be empty");
+        anyhow::ensure!(!o.admin_token.is_empty(), "--admin-token must not be empty");
+        anyhow::ensure!(
+            o.access_token_ttl > 0,
+            "--access-token-ttl must be positive"
+        );
+        anyhow::ensure!(
+            o.database_url.starts_with("sqlite:") || o.database_url.starts_with("postgres"),
+            "--database-url must start with sqlite:// or postgres://"
+        );
+        Ok(Config {
+            listen: o.listen,
+            database_url: o.database_url.clone(),
+            jwt_secret: o.jwt_secret.clone(),
+            admin_token: o.admin_token.clone(),
+            access_token_ttl: Duration::from_secs(o.access_token_ttl as u64),
+            token_grace: Duration::from_secs(o.token_grace),
+            ping_interval: Duration::from_millis(o.ping_interval_ms),
+            ping_timeout: Duration::from_millis(o.ping_timeout_ms),
+        })
+    }
+}

@@ -1,0 +1,130 @@
+//! Prometheus metrics: connections, events in and out by name, errors by
+//! code, REST requests. Served as text at `GET /metrics`.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use protocol::{CATALOG, ErrorCode};
+
+type Labels = Vec<(&'static str, String)>;
+
+/// All metrics of one server.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    connections: Family<Labels, Gauge>,
+    connects: Family<Labels, Counter>,
+    events_in: Family<Labels, Counter>,
+    events_out: Family<Labels, Counter>,
+    errors: Family<Labels, Counter>,
+    connect_errors: Family<Labels, Counter>,
+}
+
+/// Label for the namespace kind.
+pub fn ns_label(ns: &str) -> &'static str {
+    if ns == "/" { "root" } else { "room" }
+}
+
+/// Event names are labels only when the catalog knows them, so a client
+/// cannot grow the metric set without bound.
+fn event_label(name: &str) -> String {
+    if CATALOG.iter().any(|e| e.name == name) {
+        name.to_owned()
+    } else {
+        "other".to_owned()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("platform");
+        let m = Metrics {
+            connections: Family::default(),
+            connects: Family::default(),
+            events_in: Family::default(),
+            events_out: Family::default(),
+            errors: Family::default(),
+            connect_errors: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "socket_connections",
+            "Sockets connected now, by namespace kind",
+            m.connections.clone(),
+        );
+        registry.register(
+            "socket_connects",
+            "Sockets accepted, by namespace kind",
+            m.connects.clone(),
+        );
+        registry.register(
+            "socket_connect_errors",
+            "Connections refused, by reason",
+            m.connect_errors.clone(),
+        );
+        registry.register(
+            "events_in",
+            "Client events received, by event name",
+            m.events_in.clone(),
+        );
+        registry.register(
+            "events_out",
+            "Server emits (a broadcast counts once), by event name",
+            m.events_out.clone(),
+        );
+        registry.register("errors", "Errors sent, by code", m.errors.clone());
+        for code in ErrorCode::ALL {
+            let _ = m
+                .errors
+                .get_or_create(&vec![("code", code.as_str().to_owned())]);
+        }
+        Metrics { registry, ..m }
+    }
+}
+
+impl Metrics {
+    pub fn socket_connected(&self, ns: &str) {
+        let labels = vec![("namespace", ns_label(ns).to_owned())];
+        self.connections.get_or_create(&labels).inc();
+        self.connects.get_or_create(&labels).inc();
+    }
+
+    pub fn socket_disconnected(&self, ns: &str) {
+        self.connections
+            .get_or_create(&vec![("namespace", ns_label(ns).to_owned())])
+            .dec();
+    }
+
+    pub fn connect_refused(&self, reason: &str) {
+        self.connect_errors
+            .get_or_create(&vec![("reason", reason.to_owned())])
+            .inc();
+    }
+
+    pub fn event_in(&self, name: &str) {
+        self.events_in
+            .get_or_create(&vec![("event", event_label(name))])
+            .inc();
+    }
+
+    pub fn event_out(&self, name: &str) {
+        self.events_out
+            .get_or_create(&vec![("event", event_label(name))])
+            .inc();
+    }
+
+    pub fn error(&self, code: ErrorCode) {
+        self.errors
+            .get_or_create(&vec![("code", code.as_str().to_owned())])
+            .inc();
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}

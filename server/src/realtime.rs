@@ -1,0 +1,612 @@
+//! The Socket.IO side: authentication at connect, the namespaces `/` and
+//! `/rooms/{roomId}`, every client event, presence and token expiry.
+//!
+//! Every client event goes through one dispatcher ([`on_event`]): it counts
+//! the event, applies the per-connection rate limit, decodes the payload,
+//! runs the handler, and answers with the ack, or with an `error` event when
+//! the client asked for no ack (protocol notes N9). Listeners are registered
+//! inside the connect middleware, before socketioxide sends CONNECT, so a
+//! client that emits at once loses nothing.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use protocol::ErrorCode;
+use protocol::error::AuthFailure;
+use protocol::event as ev;
+use protocol::limits;
+use protocol::payload::*;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
+use socketioxide::handler::{FromMessageParts, Value as RawValue};
+use socketioxide::socket::{DisconnectReason, Socket};
+
+use crate::auth::unix_now_ms;
+use crate::state::{AppState, subscribers, user_sockets};
+use crate::store::StoreError;
+
+/// What a connection carries: who it is and its per-connection limits.
+#[derive(Debug)]
+pub struct Session {
+    pub user: UserInfo,
+    pub jti: String,
+    /// The room of a `/rooms/{roomId}` socket; `None` on `/`.
+    pub room: Option<String>,
+    limiter: Mutex<crate::ratelimit::SlidingWindow>,
+    expired: AtomicBool,
+    expiry: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+/// A refused client event.
+#[derive(Debug, Clone)]
+pub struct ClientError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub details: Map<String, Value>,
+}
+
+impl ClientError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ClientError {
+            code,
+            message: message.into(),
+            details: Map::new(),
+        }
+    }
+
+    fn room(mut self, room_id: &str) -> Self {
+        self.details.insert("roomId".into(), json!(room_id));
+        self
+    }
+
+    fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidPayload, message)
+    }
+}
+
+impl From<StoreError> for ClientError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::RoomNotFound(id) => {
+                ClientError::new(ErrorCode::RoomNotFound, format!("Room not found: {id}")).room(&id)
+            }
+            StoreError::NotFound { what, id } => {
+                ClientError::invalid(format!("Unknown {what}: {id}"))
+            }
+            StoreError::Forbidden(m) => ClientError::new(ErrorCode::PermissionDenied, m),
+            StoreError::Invalid(m) | StoreError::Conflict(m) => ClientError::invalid(m),
+            other => {
+                tracing::error!(error = %other, "store error in a client event");
+                ClientError::invalid("The server could not process the event")
+            }
+        }
+    }
+}
+
+/// Why a connection was refused: the `connect_error` message.
+#[derive(Debug)]
+pub struct Refusal(String);
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The ack id of the incoming event, if the client asked for an ack.
+struct AckId(Option<i64>);
+
+impl<A: Adapter> FromMessageParts<A> for AckId {
+    type Error = Infallible;
+    fn from_message_parts(
+        _: &Arc<Socket<A>>,
+        _: &mut RawValue,
+        ack_id: &Option<i64>,
+    ) -> Result<Self, Infallible> {
+        Ok(AckId(*ack_id))
+    }
+}
+
+/// The size of the incoming packet's JSON text.
+struct PacketLen(usize);
+
+impl<A: Adapter> FromMessageParts<A> for PacketLen {
+    type Error = Infallible;
+    fn from_message_parts(
+        _: &Arc<Socket<A>>,
+        v: &mut RawValue,
+        _: &Option<i64>,
+    ) -> Result<Self, Infallible> {
+        Ok(PacketLen(match v {
+            RawValue::Str(s, _) => s.len(),
+            RawValue::Bytes(b) => b.len(),
+        }))
+    }
+}
+
+/// Registers both namespaces.
+pub fn attach(state: &AppState) {
+    let st = state.clone();
+    let connected = move |socket: SocketRef| {
+        let st = st.clone();
+        async move { on_connected(st, socket).await }
+    };
+    let st = state.clone();
+    let middleware = move |socket: SocketRef, TryData(auth): TryData<Value>| {
+        let st = st.clone();
+        async move { authenticate(st, socket, auth.ok()).await }
+    };
+    use socketioxide::handler::ConnectHandler;
+    state.io.ns("/", connected.clone().with(middleware.clone()));
+    state
+        .io
+        .dyn_ns("/rooms/{roomId}", connected.with(middleware))
+        .expect("the room namespace pattern is valid");
+}
+
+/// Connect middleware: token, user, revocation; for a room namespace, the
+/// room and the user's access to it. Registers the listeners on success.
+async fn authenticate(st: AppState, socket: SocketRef, auth: Option<Value>) -> Result<(), Refusal> {
+    let token = auth
+        .as_ref()
+        .and_then(|a| a.get("token"))
+        .and_then(Value::as_str);
+    let (claims, user) = match st.tokens.authenticate(&st.store, token).await {
+        Ok(ok) => ok,
+        Err(failure) => {
+            st.metrics.connect_refused(failure.reason());
+            st.metrics.error(ErrorCode::AuthenticationFailed);
+            return Err(Refusal(failure.message()));
+        }
+    };
+    let room = match ev::room_id_of_namespace(socket.ns()) {
+        None => None,
+        Some(room_id) => {
+            let user_id = user.id.clone();
+            if let Err(e) = authorize_room(&st, room_id, &user_id).await {
+                st.metrics.connect_refused(e.code.as_str());
+                st.metrics.error(e.code);
+                return Err(Refusal(match e.code {
+                    ErrorCode::RoomNotFound => format!("Room not found: {room_id}"),
+                    _ => format!("Permission denied: {}", e.message),
+                }));
+            }
+            Some(room_id.to_owned())
+        }
+    };
+    let session = Arc::new(Session {
+        user: UserInfo {
+            id: user.id.clone(),
+            name: user.name.clone(),
+            avatar: user.avatar.clone(),
+        },
+        jti: claims.jti.clone(),
+        room,
+        limiter: Mutex::default(),
+        expired: AtomicBool::new(false),
+        expiry: Mutex::new(None),
+    });
+    socket.extensions.insert(session.clone());
+    arm_expiry(&st, &socket, &session, claims.exp);
+
+    let st2 = st.clone();
+    socket.on_fallback(
+        move |s: SocketRef,
+              Event(name): Event,
+              TryData(data): TryData<Value>,
+              AckId(ack_id): AckId,
+              PacketLen(len): PacketLen,
+              ack: AckSender| {
+            let st = st2.clone();
+            async move { on_event(st, s, name, data.ok(), len, ack_id, ack).await }
+        },
+    );
+    let st3 = st.clone();
+    socket.on_disconnect(move |s: SocketRef, reason: DisconnectReason| {
+        let st = st3.clone();
+        async move { on_disconnected(st, s, reason).await }
+    });
+    Ok(())
+}
+
+/// After CONNECT: join the user's room; on a room namespace, the socket is
+/// subscribed (protocol notes N5).
+async fn on_connected(st: AppState, socket: SocketRef) {
+    st.metrics.socket_connected(socket.ns());
+    let Some(session) = socket.extensions.get::<Arc<Session>>() else {
+        return;
+    };
+    if session.room.is_none() {
+        socket.join(user_sockets(&session.user.id));
+    }
+    if let Some(room_id) = session.room.clone() {
+        subscribe_socket(&st, &socket, &session, &room_id).await;
+    }
+}
+
+async fn on_disconnected(st: AppState, socket: SocketRef, _reason: DisconnectReason) {
+    st.metrics.socket_disconnected(socket.ns());
+    let Some(session) = socket.extensions.get::<Arc<Session>>() else {
+        return;
+    };
+    if let Some(task) = session.expiry.lock().expect("expiry lock").take() {
+        task.abort();
+    }
+    for room in socket.rooms() {
+        if let Some(room_id) = room.strip_prefix("room:") {
+            leave_presence(&st, room_id, &session.user.id).await;
+        }
+    }
+}
+
+/// `token:expired` when `exp` passes, then a disconnect after the grace
+/// period (protocol notes N10).
+fn arm_expiry(st: &AppState, socket: &SocketRef, session: &Arc<Session>, exp_secs: i64) {
+    let ns = socket.ns().to_owned();
+    let sid = socket.id;
+    let st = st.clone();
+    let session_weak = Arc::downgrade(session);
+    let delay_ms = (exp_secs * 1000 - unix_now_ms()).max(0) as u64;
+    let task = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        let Some(session) = session_weak.upgrade() else {
+            return;
+        };
+        session.expired.store(true, Ordering::Relaxed);
+        let grace = st.config.token_grace;
+        let disconnect_at = unix_now_ms() + grace.as_millis() as i64;
+        if let Some(socket) = st.io.of(&ns).and_then(|op| op.get_socket(sid)) {
+            let payload = TokenExpired {
+                timestamp: protocol::timestamp::now(),
+                disconnect_at: Some(protocol::timestamp::from_unix_ms(disconnect_at)),
+            };
+            let _ = socket.emit(ev::TOKEN_EXPIRED, &payload);
+            st.metrics.event_out(ev::TOKEN_EXPIRED);
+        }
+        tokio::time::sleep(grace).await;
+        if let Some(socket) = st.io.of(&ns).and_then(|op| op.get_socket(sid)) {
+            let _ = socket.disconnect();
+        }
+    });
+    *session.expiry.lock().expect("expiry lock") = Some(task.abort_handle());
+}
+
+/// The dispatcher of every client event.
+async fn on_event(
+    st: AppState,
+    socket: SocketRef,
+    name: String,
+    data: Option<Value>,
+    packet_len: usize,
+    ack_id: Option<i64>,
+    ack: AckSender,
+) {
+    st.metrics.event_in(&name);
+    let Some(session) = socket.extensions.get::<Arc<Session>>() else {
+        return;
+    };
+    let result = handle(&st, &socket, &session, &name, data, packet_len).await;
+    match result {
+        Ok(reply) => {
+            if ack_id.is_some() {
+                let _ = ack.send(&reply);
+            }
+        }
+        Err(mut e) => {
+            st.metrics.error(e.code);
+            if ack_id.is_some() {
+                let _ = ack.send(&AckFailure::new(e.code, e.message));
+            } else {
+                e.details.insert("event".into(), json!(name));
+                let payload = ErrorEvent {
+                    code: e.code,
+                    message: e.message,
+                    details: e.details,
+                    timestamp: protocol::timestamp::now(),
+                };
+                let _ = socket.emit(ev::ERROR, &payload);
+                st.metrics.event_out(ev::ERROR);
+            }
+        }
+    }
+}
+
+fn decode<T: DeserializeOwned>(data: Option<Value>) -> Result<T, ClientError> {
+    let data = data.ok_or_else(|| ClientError::invalid("Missing payload"))?;
+    serde_json::from_value(data).map_err(|e| ClientError::invalid(format!("Invalid payload: {e}")))
+}
+
+fn to_value<T: Serialize>(v: T) -> Value {
+    serde_json::to_value(v).expect("payload types always serialize")
+}
+
+async fn handle(
+    st: &AppState,
+    socket: &SocketRef,
+    session: &Arc<Session>,
+    name: &str,
+    data: Option<Value>,
+    packet_len: usize,
+) -> Result<Value, ClientError> {
+    let accepted = session.limiter.lock().expect("limiter lock").try_acquire(
+        Instant::now(),
+        limits::CLIENT_EVENTS_PER_MINUTE,
+        limits::MINUTE,
+    );
+    if !accepted {
+        return Err(ClientError::new(
+            ErrorCode::RateLimitExceeded,
+            format!(
+                "Too many events: at most {} per minute per connection",
+                limits::CLIENT_EVENTS_PER_MINUTE
+            ),
+        ));
+    }
+    if session.expired.load(Ordering::Relaxed) {
+        return Err(ClientError::new(
+            ErrorCode::AuthenticationFailed,
+            AuthFailure::TokenExpired.message(),
+        ));
+    }
+    if packet_len > limits::MAX_CLIENT_EVENT_BYTES {
+        return Err(ClientError::invalid(format!(
+            "Payload too large: {packet_len} bytes, at most {}",
+            limits::MAX_CLIENT_EVENT_BYTES
+        )));
+    }
+    match name {
+        ev::ROOM_SUBSCRIBE => subscribe(st, socket, session, decode(data)?).await,
+        ev::ROOM_UNSUBSCRIBE => unsubscribe(st, socket, session, decode(data)?).await,
+        ev::PRESENCE_GET_ONLINE => get_online(st, session, decode(data)?).await,
+        ev::QUIZ_ANSWER_SUBMIT => answer(st, session, decode(data)?).await,
+        ev::NOTIFICATION_MARK_READ => mark_read(st, session, decode(data)?).await,
+        other => Err(ClientError::invalid(format!("Unknown event: {other}"))),
+    }
+}
+
+/// Room authorization (protocol notes N4): the room exists, and is public
+/// or the user is one of its participants.
+pub async fn authorize_room(
+    st: &AppState,
+    room_id: &str,
+    user_id: &str,
+) -> Result<crate::store::Room, ClientError> {
+    let room = st
+        .store
+        .get_room(room_id)
+        .await?
+        .ok_or_else(|| ClientError::from(StoreError::RoomNotFound(room_id.to_owned())))?;
+    if room.visibility == "private" && st.store.find_participant(room_id, user_id).await?.is_none()
+    {
+        return Err(ClientError::new(
+            ErrorCode::PermissionDenied,
+            format!("Room {room_id} is private and you are not a participant"),
+        )
+        .room(room_id));
+    }
+    Ok(room)
+}
+
+/// On a room namespace, events may name that room only.
+fn check_namespace_room(session: &Session, room_id: &str) -> Result<(), ClientError> {
+    match &session.room {
+        Some(own) if own != room_id => Err(ClientError::new(
+            ErrorCode::PermissionDenied,
+            format!("This socket is connected to room {own}, not {room_id}"),
+        )
+        .room(room_id)),
+        _ => Ok(()),
+    }
+}
+
+/// Joins the subscribers' room, counts presence and confirms; idempotent.
+async fn subscribe_socket(st: &AppState, socket: &SocketRef, session: &Session, room_id: &str) {
+    let room = subscribers(room_id);
+    if !socket.rooms().iter().any(|r| r.as_ref() == room) {
+        socket.join(room);
+        if st.presence.join(room_id, &session.user, unix_now_ms()) {
+            let payload = UserOnline {
+                room_id: room_id.to_owned(),
+                user_id: session.user.id.clone(),
+                user: session.user.clone(),
+                timestamp: protocol::timestamp::now(),
+                event_id: Some(st.event_id()),
+            };
+            st.to_room(room_id, ev::PRESENCE_USER_ONLINE, &payload)
+                .await;
+        }
+    }
+    let confirm = RoomSubscription {
+        room_id: room_id.to_owned(),
+        timestamp: protocol::timestamp::now(),
+    };
+    let _ = socket.emit(ev::ROOM_SUBSCRIBED, &confirm);
+    st.metrics.event_out(ev::ROOM_SUBSCRIBED);
+}
+
+async fn leave_presence(st: &AppState, room_id: &str, user_id: &str) {
+    if st.presence.leave(room_id, user_id) {
+        let payload = UserOffline {
+            room_id: room_id.to_owned(),
+            user_id: user_id.to_owned(),
+            timestamp: protocol::timestamp::now(),
+            event_id: Some(st.event_id()),
+        };
+        st.to_room(room_id, ev::PRESENCE_USER_OFFLINE, &payload)
+            .await;
+    }
+}
+
+async fn subscribe(
+    st: &AppState,
+    socket: &SocketRef,
+    session: &Session,
+    req: RoomRef,
+) -> Result<Value, ClientError> {
+    check_namespace_room(session, &req.room_id)?;
+    let room = authorize_room(st, &req.room_id, &session.user.id).await?;
+    subscribe_socket(st, socket, session, &req.room_id).await;
+    Ok(to_value(SubscribeAck {
+        success: true,
+        room: RoomInfo {
+            id: room.id,
+            name: room.name,
+            status: room.status,
+        },
+    }))
+}
+
+/// Ends one socket's subscription to a room (no-op if not subscribed).
+pub async fn unsubscribe_socket(st: &AppState, socket: &SocketRef, user_id: &str, room_id: &str) {
+    let room = subscribers(room_id);
+    if socket.rooms().iter().any(|r| r.as_ref() == room) {
+        socket.leave(room);
+        leave_presence(st, room_id, user_id).await;
+    }
+    let confirm = RoomSubscription {
+        room_id: room_id.to_owned(),
+        timestamp: protocol::timestamp::now(),
+    };
+    let _ = socket.emit(ev::ROOM_UNSUBSCRIBED, &confirm);
+    st.metrics.event_out(ev::ROOM_UNSUBSCRIBED);
+}
+
+async fn unsubscribe(
+    st: &AppState,
+    socket: &SocketRef,
+    session: &Session,
+    req: RoomRef,
+) -> Result<Value, ClientError> {
+    check_namespace_room(session, &req.room_id)?;
+    unsubscribe_socket(st, socket, &session.user.id, &req.room_id).await;
+    Ok(to_value(ok_data(req)))
+}
+
+async fn get_online(st: &AppState, session: &Session, req: RoomRef) -> Result<Value, ClientError> {
+    check_namespace_room(session, &req.room_id)?;
+    authorize_room(st, &req.room_id, &session.user.id).await?;
+    let users = st.presence.online(&req.room_id);
+    Ok(to_value(PresenceListAck {
+        success: true,
+        count: users.len() as u32,
+        room_id: req.room_id,
+        users,
+    }))
+}
+
+async fn answer(st: &AppState, session: &Session, req: AnswerSubmit) -> Result<Value, ClientError> {
+    let received_ms = unix_now_ms();
+    let question = st
+        .store
+        .get_question(&req.question_id)
+        .await?
+        .ok_or_else(|| ClientError::invalid(format!("Unknown question: {}", req.question_id)))?;
+    check_namespace_room(session, &question.room_id)?;
+    let Some(start_ms) = question.start_time_ms else {
+        return Err(ClientError::invalid(format!(
+            "Question {} is not published",
+            question.id
+        )));
+    };
+    let participant = st
+        .store
+        .find_participant(&question.room_id, &session.user.id)
+        .await?
+        .ok_or_else(|| {
+            ClientError::new(
+                ErrorCode::PermissionDenied,
+                "Only participants of the room may answer",
+            )
+            .room(&question.room_id)
+        })?;
+    if received_ms - start_ms > i64::from(question.time_limit) * 1000 {
+        return Err(ClientError::invalid(format!(
+            "Time limit of {} s exceeded",
+            question.time_limit
+        )));
+    }
+    if !question.options.contains(&req.answer) {
+        return Err(ClientError::invalid("The answer is not one of the options"));
+    }
+    let outcome = st
+        .store
+        .record_answer(
+            &question.id,
+            &session.user.id,
+            &participant.id,
+            &req.answer,
+            received_ms,
+        )
+        .await?;
+    let result = AnswerResult {
+        question_id: question.id.clone(),
+        participant_id: participant.id.clone(),
+        user: AnswerUser {
+            id: session.user.id.clone(),
+            name: session.user.name.clone(),
+        },
+        correct: outcome.correct,
+        response_time: outcome.response_time_secs,
+        rank: outcome.rank,
+        room_id: question.room_id.clone(),
+        timestamp: protocol::timestamp::now(),
+        event_id: Some(st.event_id()),
+    };
+    st.to_room(&question.room_id, ev::QUIZ_ANSWER_RESULT, &result)
+        .await;
+    Ok(to_value(AnswerAck {
+        success: true,
+        correct: outcome.correct,
+        response_time: outcome.response_time_secs,
+        rank: outcome.rank,
+    }))
+}
+
+async fn mark_read(st: &AppState, session: &Session, req: MarkRead) -> Result<Value, ClientError> {
+    let n = st
+        .store
+        .mark_notification_read(&req.notification_id, &session.user.id)
+        .await?;
+    Ok(to_value(ok_data(MarkReadData {
+        notification_id: n.id,
+        read: true,
+    })))
+}
+
+/// Disconnects every socket that authenticated with token `jti`.
+pub fn disconnect_token(st: &AppState, jti: &str) -> usize {
+    let mut n = 0;
+    for op in st.io.nsps() {
+        for socket in op.sockets() {
+            let uses = socket
+                .extensions
+                .get::<Arc<Session>>()
+                .is_some_and(|s| s.jti == jti);
+            if uses && socket.disconnect().is_ok() {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// Ends every subscription of a user to a room (they lost access).
+pub async fn unsubscribe_user(st: &AppState, user_id: &str, room_id: &str) {
+    let room = subscribers(room_id);
+    for op in st.io.nsps() {
+        for socket in op.sockets() {
+            let mine = socket
+                .extensions
+                .get::<Arc<Session>>()
+                .is_some_and(|s| s.user.id == user_id);
+            if mine && socket.rooms().iter().any(|r| r.as_ref() == room) {
+                unsubscribe_socket(st, &socket, user_id, room_id).await;
+            }
+        }
+    }
+}

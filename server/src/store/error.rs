@@ -1,0 +1,65 @@
+//! The one error type of the storage layer.
+
+/// Every way a store operation can fail. The REST layer maps the variants
+/// to the codes of N1:
+///
+/// | variant | HTTP | code |
+/// |---|---|---|
+/// | `NotFound` | 404 | `NOT_FOUND` |
+/// | `RoomNotFound` | 404 | `ROOM_NOT_FOUND` |
+/// | `Conflict` | 409 | `CONFLICT` |
+/// | `Invalid` | 400 | `INVALID_PAYLOAD` |
+/// | `Forbidden` | 403 | `PERMISSION_DENIED` |
+/// | `Db`, `Migrate`, `Internal` | 500 | - |
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An object other than a room is unknown (`what`: `user`, `prize`,
+    /// `participant`, `winner`, `question`, `app`, `notification`).
+    #[error("{what} not found: {id}")]
+    NotFound { what: &'static str, id: String },
+    /// The room is unknown.
+    #[error("Room not found: {0}")]
+    RoomNotFound(String),
+    /// The change contradicts the current state (already a participant, no
+    /// prize left, too few eligible participants, id taken, ...).
+    #[error("{0}")]
+    Conflict(String),
+    /// The request itself is malformed (bad status, answer not an option,
+    /// already answered, ...).
+    #[error("{0}")]
+    Invalid(String),
+    /// The object exists but belongs to someone else, or the caller is not
+    /// allowed to act on it (e.g. not a participant of the room).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The database failed. Unique-constraint violations never end up here:
+    /// they become [`StoreError::Conflict`].
+    #[error("database error: {0}")]
+    Db(#[source] sqlx::Error),
+    /// Applying the migrations failed at connect.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Something that should not fail did (e.g. the OS random generator).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl StoreError {
+    pub(crate) fn not_found(what: &'static str, id: impl Into<String>) -> StoreError {
+        StoreError::NotFound {
+            what,
+            id: id.into(),
+        }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict(format!("already exists ({})", db.message()))
+            }
+            _ => StoreError::Db(e),
+        }
+    }
+}
