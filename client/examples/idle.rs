@@ -12,6 +12,7 @@
 //! * `--read-buffer=BYTES` overrides the WebSocket read buffer (default 4096).
 //! * `--exit` exits right after measuring without closing the sockets (so a
 //!   heap profiler reports the per-client allocations as leaked).
+//! * `--shared-http` gives all polling clients one `reqwest::Client`.
 //! * `--spread` binds clients to 127.0.0.2..=127.0.0.254 round-robin, like the
 //!   load generator does.
 //!
@@ -34,6 +35,12 @@ fn rss_kib() -> u64 {
 }
 
 fn serve() {
+    // Exit when the parent goes away (its end of our stdin closes).
+    std::thread::spawn(|| {
+        let mut sink = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+        std::process::exit(0);
+    });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -60,6 +67,7 @@ fn main() {
     let polling = args.iter().any(|a| a == "--polling");
     let spread = args.iter().any(|a| a == "--spread");
     let exit_now = args.iter().any(|a| a == "--exit");
+    let shared_http = args.iter().any(|a| a == "--shared-http");
     let read_buffer: Option<usize> = args
         .iter()
         .find_map(|a| a.strip_prefix("--read-buffer="))
@@ -77,6 +85,7 @@ fn main() {
             let exe = std::env::current_exe().expect("current exe");
             let mut c = Command::new(exe)
                 .arg("--serve")
+                .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .spawn()
                 .expect("spawn server");
@@ -103,6 +112,7 @@ fn main() {
         let before = rss_kib();
         let started = Instant::now();
 
+        let http = shared_http.then(reqwest::Client::new);
         let mut sockets = Vec::with_capacity(n);
         let mut failed = 0usize;
         let batch = 200;
@@ -113,6 +123,9 @@ fn main() {
                 let mut config = ClientConfig::new(url.clone());
                 if polling {
                     config.transport = Transport::Polling;
+                }
+                if let Some(http) = &http {
+                    config.http_client = Some(http.clone());
                 }
                 if let Some(size) = read_buffer {
                     config.ws_read_buffer_size = size;
@@ -146,14 +159,15 @@ fn main() {
             if polling { "polling" } else { "websocket" },
             connect_time.as_secs_f64(),
         );
+        if exit_now {
+            // Leave the sockets allocated (for heap profilers' "leaked"
+            // view); the server child exits when our end of its stdin closes.
+            std::process::exit(0);
+        }
         (sockets, warm)
     });
     if let Some(mut child) = child {
         let _ = child.kill();
         let _ = child.wait();
-    }
-    if exit_now {
-        // Leave the sockets allocated (for heap profilers' "leaked" view).
-        std::process::exit(0);
     }
 }

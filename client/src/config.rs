@@ -14,10 +14,11 @@ pub enum Transport {
     WebSocket,
     /// HTTP long-polling only.
     Polling,
-    /// Polling handshake, then upgrade to WebSocket with `2probe`/`3probe`/`5`
-    /// as the JS client does. Only valid in [`ClientConfig::transport`]; a
-    /// connected socket always reports [`Transport::WebSocket`] or
-    /// [`Transport::Polling`].
+    /// Polling handshake and Socket.IO CONNECT, then upgrade to WebSocket
+    /// with `2probe`/`3probe`/`5` as the JS client does. If the server's
+    /// open packet offers no `websocket` upgrade the socket stays on polling.
+    /// Only meaningful in [`ClientConfig::transport`]: a connected socket
+    /// always reports [`Transport::WebSocket`] or [`Transport::Polling`].
     PollingThenUpgrade,
 }
 
@@ -87,9 +88,11 @@ pub struct ClientConfig {
     pub ws_read_buffer_size: usize,
     /// Receives every text frame sent and received (including the handshake).
     pub frame_tap: Option<UnboundedSender<Frame>>,
-    /// HTTP client used for polling. When `None` a client is built per socket
-    /// (honouring `local_addr`, `headers`); pass a shared one to save memory
-    /// with many polling clients (its own settings then apply).
+    /// HTTP client used for polling. When `None`, a process-wide client per
+    /// (TLS or not, `local_addr`, `headers`) is created on first use and
+    /// shared by all polling sockets with the same settings. When set, its
+    /// own settings apply and `local_addr` / `headers` are ignored for
+    /// polling requests.
     pub http_client: Option<reqwest::Client>,
 }
 

@@ -82,7 +82,7 @@ async fn connect_inner(config: ClientConfig) -> Result<Socket, ConnectError> {
         Transport::Polling | Transport::PollingThenUpgrade => {
             let http = match &config.http_client {
                 Some(client) => client.clone(),
-                None => build_http_client(&config)?,
+                None => http_client_for(&config, endpoint.secure)?,
             };
             let mut polling = Polling {
                 http,
@@ -206,16 +206,7 @@ fn spawn_ws(
 ) -> Socket {
     let window = ping_window(&open);
     let shared = Arc::new(Shared::new(nsp, sid, open, Transport::WebSocket, tap));
-    let fut = ws_loop(ws, shared.clone(), pending, window);
-    if std::env::var_os("SIOCLIENT_SIZES").is_some() {
-        eprintln!(
-            "ws_loop future {} bytes, WsStream {} bytes, Shared {} bytes",
-            std::mem::size_of_val(&fut),
-            std::mem::size_of::<WsStream>(),
-            std::mem::size_of::<Shared>()
-        );
-    }
-    let task = tokio::spawn(fut).abort_handle();
+    let task = tokio::spawn(ws_loop(ws, shared.clone(), pending, window)).abort_handle();
     Socket::new(SocketHandle { shared, task })
 }
 
@@ -322,7 +313,35 @@ impl Endpoint {
     }
 }
 
-fn build_http_client(config: &ClientConfig) -> Result<reqwest::Client, ConnectError> {
+/// Key of the process-wide polling HTTP client cache.
+type HttpKey = (bool, Option<std::net::IpAddr>, Vec<(String, String)>);
+
+/// Polling HTTP client for this config, shared process-wide per
+/// (TLS or not, local address, headers).
+///
+/// A `reqwest::Client` with TLS roots loaded costs ~0.9 MiB, so building
+/// one per socket does not scale to thousands of polling clients; sharing is
+/// what reqwest recommends anyway (the pool opens one connection per
+/// in-flight request, so sockets never wait for each other's long polls).
+/// Plain `http://` clients skip loading TLS roots (~26 KiB instead).
+fn http_client_for(config: &ClientConfig, secure: bool) -> Result<reqwest::Client, ConnectError> {
+    static CACHE: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<HttpKey, reqwest::Client>>,
+    > = std::sync::OnceLock::new();
+    let key: HttpKey = (secure, config.local_addr, config.headers.clone());
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(client) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(client.clone());
+    }
+    let client = build_http_client(config, secure)?;
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, client.clone());
+    Ok(client)
+}
+
+fn build_http_client(config: &ClientConfig, secure: bool) -> Result<reqwest::Client, ConnectError> {
     let mut headers = HeaderMap::new();
     for (name, value) in &config.headers {
         let name = HeaderName::from_bytes(name.as_bytes())
@@ -333,9 +352,10 @@ fn build_http_client(config: &ClientConfig) -> Result<reqwest::Client, ConnectEr
     }
     let mut builder = reqwest::Client::builder()
         .default_headers(headers)
-        .connect_timeout(config.connect_timeout)
-        .tcp_nodelay(true)
-        .pool_max_idle_per_host(2);
+        .tcp_nodelay(true);
+    if !secure {
+        builder = builder.tls_certs_only(Vec::<reqwest::Certificate>::new());
+    }
     if let Some(ip) = config.local_addr {
         builder = builder.local_address(ip);
     }
@@ -656,6 +676,14 @@ async fn ws_loop(mut ws: WsStream, shared: Arc<Shared>, pending: Vec<String>, wi
     // client in load tests). Rare paths (close) are boxed.
     let sleep = tokio::time::sleep(window);
     tokio::pin!(sleep);
+    // tokio-tungstenite keeps the last waker of each direction. The connect
+    // sequence ran in the caller's task, so until this task writes, that
+    // task (its whole allocation, e.g. a finished JoinSet task) stays
+    // referenced. A no-op flush registers our own waker instead.
+    if let Err(e) = ws.flush().await {
+        shared.finish(DisconnectReason::TransportError(e.to_string()));
+        return;
+    }
     // Frames received during connect are handled first, in order.
     let mut pending = pending;
     pending.reverse();

@@ -30,14 +30,22 @@ async fn websocket_connect_sends_auth_and_waits_for_server_accept() {
             .seen
             .wait("connect", |s| matches!(s, Seen::Connected { .. }))
             .await;
-        assert_eq!(
-            seen,
-            Seen::Connected {
-                ns: "/".into(),
-                sid: sid.clone(),
-                auth: Some(json!({"token": "good", "n": 7})),
-            }
-        );
+        let Seen::Connected {
+            ns,
+            sid: seen_sid,
+            auth,
+            header,
+            query,
+        } = seen
+        else {
+            unreachable!()
+        };
+        assert_eq!(ns, "/");
+        assert_eq!(seen_sid, sid);
+        assert_eq!(auth, Some(json!({"token": "good", "n": 7})));
+        assert_eq!(header, None);
+        assert!(query.contains("EIO=4"), "{query}");
+        assert!(query.contains("transport=websocket"), "{query}");
 
         // The welcome event emitted by the server's connect handler arrives.
         let welcome = socket.wait_for("welcome", WAIT).await.expect("welcome");
@@ -166,14 +174,46 @@ async fn silent_server_hits_connect_timeout() {
 #[tokio::test]
 async fn local_bind_address_is_used() {
     bounded(async {
+        // A bare TCP listener records the peer address of each connection.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (peers_tx, mut peers) = tokio::sync::mpsc::unbounded_channel();
+        let accept = tokio::spawn(async move {
+            while let Ok((stream, peer)) = listener.accept().await {
+                let _ = peers_tx.send(peer.ip());
+                drop(stream);
+            }
+        });
+        for (transport, ip) in [
+            (Transport::WebSocket, [127, 0, 0, 7]),
+            (Transport::Polling, [127, 0, 0, 9]),
+        ] {
+            let local = std::net::IpAddr::from(ip);
+            let result = sioclient::connect(
+                sioclient::ClientConfig::new(format!("http://{addr}"))
+                    .with_transport(transport)
+                    .with_local_addr(local)
+                    .with_connect_timeout(Duration::from_secs(2)),
+            )
+            .await;
+            assert!(result.is_err(), "the bare listener speaks no HTTP");
+            let peer = tokio::time::timeout(WAIT, peers.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(peer, local, "{transport}");
+            while peers.try_recv().is_ok() {}
+        }
+        accept.abort();
+
+        // And end to end against the real server.
         let server = common::start().await;
-        let local: std::net::IpAddr = "127.0.0.1".parse().unwrap();
         for transport in [Transport::WebSocket, Transport::Polling] {
             let mut socket = sioclient::connect(
                 server
                     .config()
                     .with_transport(transport)
-                    .with_local_addr(local),
+                    .with_local_addr("127.0.0.3".parse().unwrap()),
             )
             .await
             .unwrap_or_else(|e| panic!("{transport}: {e}"));
@@ -183,6 +223,46 @@ async fn local_bind_address_is_used() {
                 socket.next().await,
                 Some(Incoming::Disconnected { .. })
             ));
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn extra_headers_and_url_query_reach_the_server() {
+    bounded(async {
+        let server = common::start().await;
+        for transport in [
+            Transport::WebSocket,
+            Transport::Polling,
+            Transport::PollingThenUpgrade,
+        ] {
+            let mut config = server
+                .config()
+                .with_transport(transport)
+                .with_header("x-test", format!("hello-{transport}"));
+            config.url = format!("{}/ignored/path?room=r%201&x=y", server.url());
+            let socket = sioclient::connect(config)
+                .await
+                .unwrap_or_else(|e| panic!("{transport}: {e}"));
+            let sid = socket.sid().to_owned();
+            let seen = server
+                .seen
+                .wait(
+                    "connect",
+                    |s| matches!(s, Seen::Connected { sid: s2, .. } if *s2 == sid),
+                )
+                .await;
+            let Seen::Connected { header, query, .. } = seen else {
+                unreachable!()
+            };
+            assert_eq!(header, Some(format!("hello-{transport}")));
+            assert!(
+                query.contains("room=r+1") || query.contains("room=r%201"),
+                "{query}"
+            );
+            assert!(query.contains("x=y"), "{query}");
+            assert!(query.contains("EIO=4"), "{query}");
         }
     })
     .await;

@@ -135,3 +135,22 @@ async fn emitted_arguments_reach_the_server_intact() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn small_read_buffer_still_receives_large_frames() {
+    bounded(async {
+        let server = common::start().await;
+        let mut socket = sioclient::connect(server.config().with_ws_read_buffer_size(64))
+            .await
+            .expect("connect");
+        let big = "x".repeat(200_000);
+        socket.emit("echo", json!(big)).expect("emit");
+        let echo = socket.wait_for("echo", WAIT).await.expect("echo");
+        assert_eq!(echo.args, vec![json!(big)]);
+        assert_eq!(
+            socket.emit_with_ack("ack", json!("small"), WAIT).await,
+            Ok(vec![json!("small")])
+        );
+    })
+    .await;
+}

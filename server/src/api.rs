@@ -214,14 +214,7 @@ impl Caller {
     fn require_manager(&self) -> ApiResult<()> {
         match self {
             Caller::Admin => Ok(()),
-            Caller::App(app)
-                if app
-                    .permissions
-                    .iter()
-                    .any(|p| p == ev::PERMISSION_ROOMS_MANAGE) =>
-            {
-                Ok(())
-            }
+            Caller::App(app) if app.has_permission(ev::PERMISSION_ROOMS_MANAGE) => Ok(()),
             Caller::App(app) => Err(ApiError::protocol(
                 ErrorCode::AppPermissionDenied,
                 format!(
@@ -492,11 +485,7 @@ async fn publish_app_event(
             "Application events need app credentials (Bearer app token and X-App-Id)",
         ));
     };
-    if !app
-        .permissions
-        .iter()
-        .any(|p| p == ev::PERMISSION_REALTIME_PUBLISH)
-    {
+    if !app.has_permission(ev::PERMISSION_REALTIME_PUBLISH) {
         return Err(ApiError::protocol(
             ErrorCode::AppPermissionDenied,
             format!(
@@ -527,11 +516,11 @@ async fn publish_app_event(
         let message = match hit {
             AppLimitHit::Room => format!(
                 "At most {} events per second per room",
-                limits::APP_EVENTS_PER_ROOM_PER_SECOND
+                st.config.app_events_per_room_per_second
             ),
             AppLimitHit::App => format!(
                 "At most {} events per minute per app",
-                limits::APP_EVENTS_PER_APP_PER_MINUTE
+                st.config.app_events_per_app_per_minute
             ),
         };
         st.metrics.error(ErrorCode::RateLimitExceeded);
@@ -654,12 +643,15 @@ async fn delete_room(
     }
     st.presence.drop_room(&room_id);
     let ns = ev::room_namespace(&room_id);
-    let io = st.io.clone();
-    // Let the deletion event reach the namespace's sockets before it closes.
-    tokio::spawn(async move {
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        io.delete_ns(&ns);
-    });
+    // `delete_ns` alone closes the sockets without telling their clients:
+    // send them DISCONNECT first. It is queued after `room:deleted` on each
+    // socket, so the deletion event arrives first.
+    if let Some(op) = st.io.of(&ns)
+        && let Err(e) = op.disconnect().await
+    {
+        tracing::warn!(%ns, error = %e, "disconnecting a deleted room's sockets failed");
+    }
+    st.io.delete_ns(&ns);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -695,7 +687,7 @@ async fn add_participant(
                 .get_room(&room_id)
                 .await?
                 .ok_or_else(|| StoreError::RoomNotFound(room_id.clone()))?;
-            if room.visibility != "public" {
+            if room.is_private() {
                 return Err(ApiError::forbidden(
                     "Private rooms are joined by invitation",
                 ));
@@ -772,10 +764,14 @@ async fn remove_participant(
     Path((room_id, participant_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     caller.require_manager()?;
-    let p = st
+    let (p, wins) = st
         .store
-        .remove_participant(&room_id, &participant_id)
+        .remove_participant_with_wins(&room_id, &participant_id)
         .await?;
+    // Their wins are gone with them: each is announced as removed.
+    for (winner, prize) in &wins {
+        emit_winner_removed(&st, &room_id, winner, prize).await;
+    }
     let payload = wire::ParticipantLeft {
         room_id: room_id.clone(),
         participant_id: p.id.clone(),
@@ -788,7 +784,7 @@ async fn remove_participant(
         .store
         .get_room(&room_id)
         .await?
-        .is_some_and(|r| r.visibility == "private");
+        .is_some_and(|r| r.is_private());
     if private {
         realtime::unsubscribe_user(&st, &p.user_id, &room_id).await;
     }
@@ -940,6 +936,27 @@ async fn draw(
     ))
 }
 
+/// `winner:removed`, then `prize:updated` with the unit given back.
+async fn emit_winner_removed(
+    st: &AppState,
+    room_id: &str,
+    winner: &store::Winner,
+    prize: &store::Prize,
+) {
+    let payload = wire::WinnerRemoved {
+        room_id: room_id.to_owned(),
+        winner_id: winner.id.clone(),
+        participant_id: winner.participant_id.clone(),
+        prize_id: winner.prize_id.clone(),
+        timestamp: protocol::timestamp::now(),
+        event_id: Some(st.event_id()),
+    };
+    st.to_room(room_id, ev::WINNER_REMOVED, &payload).await;
+    let mut changes = Map::new();
+    changes.insert("quantityRemaining".into(), json!(prize.quantity_remaining));
+    emit_prize_updated(st, room_id, changes, prize).await;
+}
+
 async fn remove_winner(
     caller: Caller,
     State(st): State<AppState>,
@@ -947,18 +964,7 @@ async fn remove_winner(
 ) -> ApiResult<StatusCode> {
     caller.require_manager()?;
     let (winner, prize) = st.store.remove_winner(&room_id, &winner_id).await?;
-    let payload = wire::WinnerRemoved {
-        room_id: room_id.clone(),
-        winner_id: winner.id.clone(),
-        participant_id: winner.participant_id.clone(),
-        prize_id: winner.prize_id.clone(),
-        timestamp: protocol::timestamp::now(),
-        event_id: Some(st.event_id()),
-    };
-    st.to_room(&room_id, ev::WINNER_REMOVED, &payload).await;
-    let mut changes = Map::new();
-    changes.insert("quantityRemaining".into(), json!(prize.quantity_remaining));
-    emit_prize_updated(&st, &room_id, changes, &prize).await;
+    emit_winner_removed(&st, &room_id, &winner, &prize).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

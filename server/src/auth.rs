@@ -75,6 +75,11 @@ impl Tokens {
     /// Checks signature, shape and expiry.
     pub fn verify(&self, token: &str) -> Result<Claims, AuthFailure> {
         match jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation) {
+            // jsonwebtoken accepts a token during the second `exp` itself
+            // (`exp < now` is expired); RFC 7519 says "on or after", and the
+            // connection's expiry timer fires at `exp`, so `exp == now` is
+            // expired too.
+            Ok(data) if data.claims.exp <= unix_now() => Err(AuthFailure::TokenExpired),
             Ok(data) => Ok(data.claims),
             Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => {
                 Err(AuthFailure::TokenExpired)
@@ -148,6 +153,9 @@ mod tests {
         let t = tokens();
         let (expired, _) = t.mint("usr_1", "j".into(), -5);
         assert_eq!(t.verify(&expired), Err(AuthFailure::TokenExpired));
+        // `exp` is "on or after": a token is expired during its `exp` second.
+        let (at_exp, _) = t.mint("usr_1", "j".into(), 0);
+        assert_eq!(t.verify(&at_exp), Err(AuthFailure::TokenExpired));
         let other = Tokens::new("other", Duration::from_secs(60)).unwrap();
         let (forged, _) = other.mint("usr_1", "j".into(), 60);
         assert_eq!(t.verify(&forged), Err(AuthFailure::InvalidToken));

@@ -33,6 +33,9 @@ use tokio::task::JoinHandle;
 pub use config::{Config, Opts};
 pub use state::AppState;
 
+/// How long [`Running::shutdown`] lets HTTP requests in flight finish.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// A server started by [`start`].
 pub struct Running {
     /// The bound address.
@@ -54,13 +57,31 @@ impl Running {
         format!("http://{}", self.addr)
     }
 
-    /// Closes every socket, then stops serving HTTP; waits at most 10 s.
+    /// Closes every socket, then stops serving HTTP: requests in flight get
+    /// [`SHUTDOWN_GRACE`] to finish, then their connections are cut.
+    ///
+    /// What can outlive the grace period is a long-poll request of an
+    /// Engine.IO session that has no namespace socket (a client between
+    /// the handshake and CONNECT, or one whose CONNECT was refused and that
+    /// did not close its session): socketioxide's `close()` closes namespace
+    /// sockets only, so nothing answers that request before the next ping.
     pub async fn shutdown(self) -> anyhow::Result<()> {
-        self.state.io.close().await;
-        let _ = self.stop.send(());
-        match tokio::time::timeout(Duration::from_secs(10), self.task).await {
+        let Running {
+            state,
+            stop,
+            mut task,
+            ..
+        } = self;
+        state.io.close().await;
+        let _ = stop.send(());
+        match tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await {
             Ok(joined) => joined.context("server task")?.context("serving HTTP")?,
-            Err(_) => anyhow::bail!("the server did not stop within 10 s"),
+            Err(_) => {
+                tracing::warn!(
+                    "HTTP requests still open {SHUTDOWN_GRACE:?} after shutdown began; closing them"
+                );
+                task.abort();
+            }
         }
         Ok(())
     }
@@ -68,15 +89,28 @@ impl Running {
 
 /// Opens the store, binds the listener and serves until [`Running::shutdown`].
 pub async fn start(config: Config) -> anyhow::Result<Running> {
-    let store = store::Store::connect(&database_url(&config.database_url))
+    let store = store::Store::connect(&config.database_url)
         .await
-        .with_context(|| format!("opening the database {}", redact(&config.database_url)))?;
+        .with_context(|| {
+            format!(
+                "opening the database {}",
+                store::redact_url(&config.database_url)
+            )
+        })?;
     let tokens = auth::Tokens::new(&config.jwt_secret, config.access_token_ttl)?;
     let (layer, io) = SocketIo::builder()
         .ping_interval(config.ping_interval)
         .ping_timeout(config.ping_timeout)
         .max_payload(protocol::limits::MAX_ENGINE_PACKET_BYTES)
+        // engineioxide applies `max_payload` to polling only: the WebSocket
+        // limit is set separately, so both transports close beyond 1 MB (N15).
+        .ws_max_message_size(protocol::limits::MAX_ENGINE_PACKET_BYTES as usize)
+        .ws_max_frame_size(protocol::limits::MAX_ENGINE_PACKET_BYTES as usize)
         .ws_read_buffer_size(4096)
+        // Binary attachments are not supported (N9): a binary packet header
+        // announcing any attachment is a parse error, which closes the
+        // connection, instead of a packet left waiting for its attachments.
+        .with_parser(socketioxide::ParserConfig::common().max_incoming_binaries(0))
         .build_layer();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -101,36 +135,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     })
 }
 
-/// An SQLite URL without an open mode gets `mode=rwc`: the embedded
-/// database file is created on first start.
-fn database_url(url: &str) -> String {
-    if url.starts_with("sqlite:") && !url.contains("mode=") && !url.contains(":memory:") {
-        let sep = if url.contains('?') { '&' } else { '?' };
-        format!("{url}{sep}mode=rwc")
-    } else {
-        url.to_owned()
-    }
-}
-
-/// Hides the password of a database URL for logs.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            match creds.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme + 3],
-                    &creds[..colon],
-                    &url[at..]
-                ),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
-
 /// The `server` binary: logs, start, wait for SIGTERM or Ctrl-C, stop.
 pub async fn run(opts: Opts) -> anyhow::Result<()> {
     init_logging(&opts);
@@ -143,7 +147,7 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
     let running = start(config.clone()).await?;
     tracing::info!(
         addr = %running.addr,
-        database = %redact(&config.database_url),
+        database = %store::redact_url(&config.database_url),
         "listening on http://{}",
         running.addr
     );
@@ -184,20 +188,5 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn redacts_passwords() {
-        assert_eq!(
-            super::redact("postgres://u:secret@127.0.0.1:5432/db"),
-            "postgres://u:***@127.0.0.1:5432/db"
-        );
-        assert_eq!(
-            super::redact("sqlite://platform.db"),
-            "sqlite://platform.db"
-        );
     }
 }

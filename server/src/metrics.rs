@@ -80,6 +80,13 @@ impl Default for Metrics {
                 .errors
                 .get_or_create(&vec![("code", code.as_str().to_owned())]);
         }
+        // Connection series exist from the start (0), so `/metrics` shows
+        // `platform_socket_connections` before the first client connects.
+        for kind in ["root", "room"] {
+            let labels = vec![("namespace", kind.to_owned())];
+            let _ = m.connections.get_or_create(&labels);
+            let _ = m.connects.get_or_create(&labels);
+        }
         Metrics { registry, ..m }
     }
 }

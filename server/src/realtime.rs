@@ -129,6 +129,32 @@ impl<A: Adapter> FromMessageParts<A> for PacketLen {
     }
 }
 
+/// The event's first argument (after the name), parsed from the packet's
+/// JSON text with serde_json. socketioxide's own `Data`/`TryData` extractors
+/// fail on any object whose first key contains a JSON escape (`{"a\"b":1}`:
+/// socketioxide-parser-common peeks that key as a borrowed `&str`), which
+/// would turn a valid payload into "Missing payload".
+struct FirstArg(Option<Value>);
+
+impl<A: Adapter> FromMessageParts<A> for FirstArg {
+    type Error = Infallible;
+    fn from_message_parts(
+        _: &Arc<Socket<A>>,
+        v: &mut RawValue,
+        _: &Option<i64>,
+    ) -> Result<Self, Infallible> {
+        let arg = match v {
+            // Too large to be processed anyway (the dispatcher refuses it).
+            RawValue::Str(s, _) if s.len() > limits::MAX_CLIENT_EVENT_BYTES => None,
+            RawValue::Str(s, _) => serde_json::from_str::<Vec<Value>>(s)
+                .ok()
+                .and_then(|args| args.into_iter().nth(1)),
+            RawValue::Bytes(_) => None,
+        };
+        Ok(FirstArg(arg))
+    }
+}
+
 /// Registers both namespaces.
 pub fn attach(state: &AppState) {
     let st = state.clone();
@@ -198,12 +224,12 @@ async fn authenticate(st: AppState, socket: SocketRef, auth: Option<Value>) -> R
     socket.on_fallback(
         move |s: SocketRef,
               Event(name): Event,
-              TryData(data): TryData<Value>,
+              FirstArg(data): FirstArg,
               AckId(ack_id): AckId,
               PacketLen(len): PacketLen,
               ack: AckSender| {
             let st = st2.clone();
-            async move { on_event(st, s, name, data.ok(), len, ack_id, ack).await }
+            async move { on_event(st, s, name, data, len, ack_id, ack).await }
         },
     );
     let st3 = st.clone();
@@ -318,6 +344,13 @@ async fn on_event(
 
 fn decode<T: DeserializeOwned>(data: Option<Value>) -> Result<T, ClientError> {
     let data = data.ok_or_else(|| ClientError::invalid("Missing payload"))?;
+    // Every client payload is an object; serde would also accept a struct
+    // written as an array (`["room_1"]`), which the protocol does not allow.
+    if !data.is_object() {
+        return Err(ClientError::invalid(
+            "Invalid payload: expected a JSON object",
+        ));
+    }
     serde_json::from_value(data).map_err(|e| ClientError::invalid(format!("Invalid payload: {e}")))
 }
 
@@ -381,8 +414,7 @@ pub async fn authorize_room(
         .get_room(room_id)
         .await?
         .ok_or_else(|| ClientError::from(StoreError::RoomNotFound(room_id.to_owned())))?;
-    if room.visibility == "private" && st.store.find_participant(room_id, user_id).await?.is_none()
-    {
+    if room.is_private() && st.store.find_participant(room_id, user_id).await?.is_none() {
         return Err(ClientError::new(
             ErrorCode::PermissionDenied,
             format!("Room {room_id} is private and you are not a participant"),

@@ -59,22 +59,28 @@ impl Deref for AppState {
 
 impl AppState {
     pub fn new(config: Config, store: Store, tokens: Tokens, io: SocketIo) -> AppState {
-        use protocol::limits::*;
         let event_prefix: String = rand::rng()
             .sample_iter(Alphanumeric)
             .take(8)
             .map(char::from)
             .collect();
+        let app_limits = AppEventLimiter::new(
+            (
+                config.app_events_per_room_per_second,
+                protocol::limits::SECOND,
+            ),
+            (
+                config.app_events_per_app_per_minute,
+                protocol::limits::MINUTE,
+            ),
+        );
         AppState(Arc::new(Shared {
             config,
             store,
             tokens,
             io,
             presence: Presence::default(),
-            app_limits: AppEventLimiter::new(
-                (APP_EVENTS_PER_ROOM_PER_SECOND, SECOND),
-                (APP_EVENTS_PER_APP_PER_MINUTE, MINUTE),
-            ),
+            app_limits,
             metrics: Metrics::default(),
             event_prefix,
             event_seq: AtomicU64::new(1),
@@ -96,10 +102,10 @@ impl Shared {
         let room = subscribers(room_id);
         let namespaces = ["/".to_owned(), room_namespace(room_id)];
         for ns in namespaces {
-            if let Some(op) = self.io.of(&ns) {
-                if let Err(e) = op.to(room.clone()).emit(event, payload).await {
-                    tracing::warn!(%event, %ns, error = %e, "broadcast failed");
-                }
+            if let Some(op) = self.io.of(&ns)
+                && let Err(e) = op.to(room.clone()).emit(event, payload).await
+            {
+                tracing::warn!(%event, %ns, error = %e, "broadcast failed");
             }
         }
         self.metrics.event_out(event);
@@ -107,10 +113,10 @@ impl Shared {
 
     /// Sends `event` to every socket of a user on `/`.
     pub async fn to_user<T: Serialize + ?Sized>(&self, user_id: &str, event: &str, payload: &T) {
-        if let Some(op) = self.io.of("/") {
-            if let Err(e) = op.to(user_sockets(user_id)).emit(event, payload).await {
-                tracing::warn!(%event, error = %e, "emit to user failed");
-            }
+        if let Some(op) = self.io.of("/")
+            && let Err(e) = op.to(user_sockets(user_id)).emit(event, payload).await
+        {
+            tracing::warn!(%event, error = %e, "emit to user failed");
         }
         self.metrics.event_out(event);
     }

@@ -41,6 +41,10 @@ pub enum Seen {
         ns: String,
         sid: String,
         auth: Option<Value>,
+        /// Value of the `x-test` request header, if sent.
+        header: Option<String>,
+        /// Query string of the Engine.IO request that opened the session.
+        query: String,
     },
     Message {
         ns: String,
@@ -223,10 +227,17 @@ fn register_handlers(s: &SocketRef, seen: Recorder) {
 }
 
 async fn on_connect(s: SocketRef, TryData(auth): TryData<Value>, State(seen): State<Recorder>) {
+    let parts = s.req_parts();
     seen.push(Seen::Connected {
         ns: s.ns().to_owned(),
         sid: s.id.to_string(),
         auth: auth.ok(),
+        header: parts
+            .headers
+            .get("x-test")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        query: parts.uri.query().unwrap_or_default().to_owned(),
     });
     s.emit("welcome", &json!({"ns": s.ns(), "sid": s.id.to_string()}))
         .ok();

@@ -252,8 +252,8 @@ fn sqlite_create_if_missing(url: &str) -> String {
     }
 }
 
-/// A URL with its password replaced, for error messages.
-fn redact_url(url: &str) -> String {
+/// A URL with its password replaced, for logs and error messages.
+pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];

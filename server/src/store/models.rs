@@ -429,10 +429,7 @@ impl Notification {
 // Applications
 // ---------------------------------------------------------------------------
 
-/// Permission: manage rooms, participants, prizes, draws and quizzes (N1).
-pub const PERMISSION_ROOMS_MANAGE: &str = "rooms:manage";
-/// Permission: publish custom application events (N1).
-pub const PERMISSION_REALTIME_PUBLISH: &str = "realtime:publish";
+pub use protocol::event::{PERMISSION_REALTIME_PUBLISH, PERMISSION_ROOMS_MANAGE};
 
 /// A registered application (its token is stored only as a digest).
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -92,7 +92,13 @@ impl TestServer {
     /// A REST call as the operator; panics unless the status is 2xx.
     pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         let (status, value) = self
-            .call(method.clone(), path, Some(&self.admin_token.clone()), None, body)
+            .call(
+                method.clone(),
+                path,
+                Some(&self.admin_token.clone()),
+                None,
+                body,
+            )
             .await;
         assert!(
             status.is_success(),
@@ -136,7 +142,10 @@ impl TestServer {
     /// Creates a room; returns its id.
     pub async fn room(&self, name: &str, visibility: &str) -> String {
         let room = self
-            .post("/api/rooms", json!({"name": name, "visibility": visibility}))
+            .post(
+                "/api/rooms",
+                json!({"name": name, "visibility": visibility}),
+            )
             .await;
         room["id"].as_str().expect("room id").to_owned()
     }
@@ -241,10 +250,16 @@ pub async fn disconnected(socket: &mut Socket) -> sioclient::DisconnectReason {
 
 /// Asserts a failed ack with `code`.
 pub fn assert_ack_error(ack: &Value, code: &str) {
-    assert_eq!(ack["success"], json!(false), "expected failure ack, got {ack}");
+    assert_eq!(
+        ack["success"],
+        json!(false),
+        "expected failure ack, got {ack}"
+    );
     assert_eq!(ack["error"]["code"], json!(code), "ack: {ack}");
     assert!(
-        ack["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+        ack["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
         "ack error message missing: {ack}"
     );
 }
@@ -259,7 +274,10 @@ pub fn assert_payload(event: &str, payload: &Value) {
         .iter_errors(payload)
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
-    assert!(errors.is_empty(), "{event} payload {payload} violates its schema: {errors:#?}");
+    assert!(
+        errors.is_empty(),
+        "{event} payload {payload} violates its schema: {errors:#?}"
+    );
     if let Some(ts) = payload.get("timestamp").and_then(Value::as_str) {
         assert!(
             protocol::timestamp::is_recent(
@@ -281,5 +299,267 @@ pub fn assert_ack_schema(event: &str, ack: &Value) {
         .iter_errors(ack)
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
-    assert!(errors.is_empty(), "{event} ack {ack} violates its schema: {errors:#?}");
+    assert!(
+        errors.is_empty(),
+        "{event} ack {ack} violates its schema: {errors:#?}"
+    );
+}
+
+/// Asserts a REST error answer: HTTP `expected` and
+/// `{"error": {"code": code, "message": <non-empty>}}`.
+pub fn assert_rest_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
+    assert_eq!(status, expected, "body: {body}");
+    assert_eq!(body["error"]["code"], json!(code), "body: {body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "REST error message missing: {body}"
+    );
+}
+
+/// Asserts that `value` is an object with exactly the keys `keys`.
+pub fn assert_exact_keys(value: &Value, keys: &[&str]) {
+    let mut have: Vec<&str> = value
+        .as_object()
+        .unwrap_or_else(|| panic!("expected an object, got {value}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    have.sort_unstable();
+    let mut want = keys.to_vec();
+    want.sort_unstable();
+    assert_eq!(have, want, "keys of {value}");
+}
+
+/// Returns the next event whose name is in `names`, in arrival order,
+/// dropping everything else received before it (bounded by [`WAIT`]).
+pub async fn next_of(socket: &mut Socket, names: &[&str]) -> Event {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match tokio::time::timeout_at(deadline, socket.next()).await {
+            Ok(Some(Incoming::Event(ev))) if names.contains(&ev.name.as_str()) => return ev,
+            Ok(Some(Incoming::Disconnected { reason })) => {
+                panic!("disconnected ({reason}) while waiting for one of {names:?}")
+            }
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("stream ended while waiting for one of {names:?}"),
+            Err(_) => panic!("none of {names:?} arrived within {WAIT:?}"),
+        }
+    }
+}
+
+/// Asserts that none of `names` arrives within [`QUIET`] (one wait for all
+/// of them; other items received meanwhile are dropped).
+pub async fn assert_none_of(socket: &mut Socket, names: &[&str]) {
+    let deadline = tokio::time::Instant::now() + QUIET;
+    loop {
+        match tokio::time::timeout_at(deadline, socket.next()).await {
+            Ok(Some(Incoming::Event(ev))) if names.contains(&ev.name.as_str()) => {
+                panic!("unexpected {}: {:?}", ev.name, ev.args)
+            }
+            Ok(Some(Incoming::Disconnected { reason })) => {
+                panic!("disconnected ({reason}) while checking that none of {names:?} arrives")
+            }
+            Ok(Some(_)) => continue,
+            Ok(None) | Err(_) => return,
+        }
+    }
+}
+
+impl TestServer {
+    /// Starts a server on the given database URL (e.g. the SQLite file of a
+    /// server stopped before), with the test defaults otherwise.
+    pub async fn start_on(database_url: &str) -> TestServer {
+        let url = database_url.to_owned();
+        Self::start_with(move |c| c.database_url = url).await
+    }
+}
+
+/// The admin token [`ServerProcess::start`] passes to the binary.
+pub const PROCESS_ADMIN_TOKEN: &str = "process-admin-token";
+/// How long the `server` binary may take to log its address or to exit.
+pub const PROCESS_WAIT: Duration = Duration::from_secs(10);
+
+/// The real `server` binary, run as a child process. Dropping it kills the
+/// process (SIGKILL) and reaps it.
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    /// `http://ADDR`, parsed from the `listening on` log line.
+    pub url: String,
+    pub http: reqwest::Client,
+    pub admin_token: String,
+    /// Every stderr line the process has written so far (read by a thread).
+    pub stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ServerProcess {
+    /// A command for the binary with a clean `SERVER_*` environment and no
+    /// colours in its logs.
+    pub fn command() -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_server"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("SERVER_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.env("NO_COLOR", "1");
+        cmd
+    }
+
+    /// Runs the binary on `127.0.0.1:0` with `database_url` and
+    /// [`PROCESS_ADMIN_TOKEN`]; waits for its address.
+    pub fn start(database_url: &str) -> ServerProcess {
+        let mut cmd = Self::command();
+        cmd.args([
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            database_url,
+            "--admin-token",
+            PROCESS_ADMIN_TOKEN,
+            "--jwt-secret",
+            "process-jwt-secret",
+        ]);
+        Self::spawn(cmd, PROCESS_ADMIN_TOKEN)
+    }
+
+    /// Spawns `cmd` (stdout discarded, stderr read line by line) and waits at
+    /// most [`PROCESS_WAIT`] for `listening on http://ADDR`.
+    pub fn spawn(mut cmd: std::process::Command, admin_token: &str) -> ServerProcess {
+        use std::io::BufRead;
+        use std::process::Stdio;
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the server binary");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let store = lines.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                store.lock().unwrap().push(line.clone());
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = std::time::Instant::now() + PROCESS_WAIT;
+        let url = loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(url) = listening_url(&line) {
+                        break url;
+                    }
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "the server logged no `listening on` line ({e}); stderr: {:#?}",
+                        lines.lock().unwrap()
+                    );
+                }
+            }
+        };
+        ServerProcess {
+            child,
+            url,
+            http: reqwest::Client::new(),
+            admin_token: admin_token.to_owned(),
+            stderr: lines,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL (what `Child::kill` sends on Unix), then reap.
+    pub fn kill9(&mut self) -> std::process::ExitStatus {
+        self.child.kill().expect("SIGKILL the server");
+        self.child.wait().expect("reap the server")
+    }
+
+    /// Sends SIGTERM with the `kill` command.
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("run kill -TERM");
+        assert!(
+            status.success(),
+            "kill -TERM {} failed: {status}",
+            self.pid()
+        );
+    }
+
+    /// Waits at most `timeout` for the process to exit; `None` if it did not.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// A REST call with the admin token.
+    pub async fn admin_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{}", self.url, path))
+            .bearer_auth(&self.admin_token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let text = res.text().await.expect("body read");
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+
+    pub fn client_config(&self, token: &str, ns: &str) -> ClientConfig {
+        ClientConfig::new(self.url.clone())
+            .with_namespace(ns)
+            .with_auth(json!({"token": token}))
+            .with_transport(Transport::WebSocket)
+            .with_connect_timeout(WAIT)
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// `http://ADDR` from a `listening on http://ADDR` log line.
+pub fn listening_url(line: &str) -> Option<String> {
+    let start = line.find("listening on http://")? + "listening on ".len();
+    let url: String = line[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '"' && *c != '\u{1b}')
+        .collect();
+    Some(url)
 }

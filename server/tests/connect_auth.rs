@@ -1,0 +1,259 @@
+//! Connect-time authentication and room authorization (protocol notes N4,
+//! N5, N10): the exact `connect_error` messages, the room namespace, and
+//! revocation of a live token.
+
+mod common;
+
+use common::*;
+use reqwest::Method;
+use serde_json::json;
+use sioclient::{ClientConfig, ConnectError, DisconnectReason, Transport};
+
+/// Connects to `/` with `auth` exactly as given (or none), expecting a
+/// refusal; returns the `connect_error` message.
+async fn refused_with_auth(server: &TestServer, auth: Option<serde_json::Value>) -> String {
+    let mut config = ClientConfig::new(server.url.clone())
+        .with_namespace("/")
+        .with_transport(Transport::WebSocket)
+        .with_connect_timeout(WAIT);
+    if let Some(auth) = auth {
+        config = config.with_auth(auth);
+    }
+    match sioclient::connect(config).await {
+        Err(ConnectError::Rejected { message, .. }) => message,
+        Err(other) => panic!("expected connect_error, got {other}"),
+        Ok(_) => panic!("expected connect_error, but / accepted the connection"),
+    }
+}
+
+#[tokio::test]
+async fn valid_token_connects_to_root() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let socket = server.connect(&alice.token, "/").await;
+    assert!(!socket.sid().is_empty(), "CONNECT carried no sid");
+    assert_eq!(socket.namespace(), "/");
+    assert!(socket.is_connected());
+    // The session works: an event gets its ack.
+    let room = server.room("lobby", "public").await;
+    let ack = ack(&socket, "room:subscribe", json!({"roomId": room})).await;
+    assert_ack_schema("room:subscribe", &ack);
+    assert_eq!(ack["success"], json!(true), "{ack}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn garbage_token_is_invalid() {
+    let server = TestServer::start().await;
+    assert_eq!(
+        server.connect_refused("not-a-jwt", "/").await,
+        "Authentication failed: Invalid token"
+    );
+    assert_eq!(
+        server.connect_refused("a.b.c", "/").await,
+        "Authentication failed: Invalid token"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn token_signed_with_another_secret_is_invalid() {
+    let server = TestServer::start_with(|c| c.jwt_secret = "first-secret".into()).await;
+    let other = TestServer::start_with(|c| c.jwt_secret = "second-secret".into()).await;
+    let forged = other.user("mallory").await;
+    assert_eq!(
+        server.connect_refused(&forged.token, "/").await,
+        "Authentication failed: Invalid token"
+    );
+    // The same token is fine where it was minted.
+    let socket = other.connect(&forged.token, "/").await;
+    assert!(!socket.sid().is_empty());
+    drop(socket);
+    other.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn expired_token_is_refused() {
+    let server = TestServer::start().await;
+    let late = server.user_with_ttl("late", -10).await;
+    assert_eq!(
+        server.connect_refused(&late.token, "/").await,
+        "Authentication failed: Token expired"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn token_of_an_unknown_user_is_refused() {
+    // Same secret, different database: the token verifies, its user does
+    // not exist here.
+    let server = TestServer::start_with(|c| c.jwt_secret = "shared-secret".into()).await;
+    let other = TestServer::start_with(|c| c.jwt_secret = "shared-secret".into()).await;
+    let ghost = other.user("ghost").await;
+    assert_eq!(
+        server.connect_refused(&ghost.token, "/").await,
+        "Authentication failed: User not found"
+    );
+    other.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn revoked_token_is_refused() {
+    let server = TestServer::start().await;
+    let bob = server.user("bob").await;
+    let res = server
+        .post("/api/auth/revoke", json!({"tokenId": bob.token_id}))
+        .await;
+    assert_eq!(res["revoked"], json!(true), "{res}");
+    assert_eq!(res["disconnected"], json!(0), "{res}");
+    assert_eq!(
+        server.connect_refused(&bob.token, "/").await,
+        "Authentication failed: Token revoked"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn missing_token_is_refused() {
+    let server = TestServer::start().await;
+    assert_eq!(
+        refused_with_auth(&server, None).await,
+        "Authentication failed: Missing token"
+    );
+    assert_eq!(
+        refused_with_auth(&server, Some(json!({}))).await,
+        "Authentication failed: Missing token"
+    );
+    assert_eq!(
+        refused_with_auth(&server, Some(json!({"token": ""}))).await,
+        "Authentication failed: Missing token"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn room_namespace_of_a_public_room_subscribes_and_receives_events() {
+    let server = TestServer::start().await;
+    let carol = server.user("carol").await;
+    let room = server.room("Main stage", "public").await;
+    let ns = format!("/rooms/{room}");
+    let mut socket = server.connect(&carol.token, &ns).await;
+    assert_eq!(socket.namespace(), ns);
+
+    let subscribed = next_event(&mut socket, "room:subscribed").await;
+    assert_payload("room:subscribed", &subscribed);
+    assert_eq!(subscribed["roomId"], json!(room));
+    assert_eq!(subscribed.as_object().unwrap().len(), 2, "{subscribed}");
+
+    server
+        .patch(&format!("/api/rooms/{room}"), json!({"name": "Side stage"}))
+        .await;
+    let updated = next_event(&mut socket, "room:updated").await;
+    assert_payload("room:updated", &updated);
+    assert_eq!(updated["roomId"], json!(room));
+    assert_eq!(updated["changes"], json!({"name": "Side stage"}));
+    assert_eq!(
+        updated["room"],
+        json!({"id": room, "name": "Side stage", "status": "active"})
+    );
+    assert!(updated["eventId"].as_str().is_some_and(|s| !s.is_empty()));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn room_namespace_of_an_unknown_room_is_refused() {
+    let server = TestServer::start().await;
+    let dave = server.user("dave").await;
+    assert_eq!(
+        server
+            .connect_refused(&dave.token, "/rooms/room_nope")
+            .await,
+        "Room not found: room_nope"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn private_room_namespace_needs_participation() {
+    let server = TestServer::start().await;
+    let outsider = server.user("outsider").await;
+    let member = server.user("member").await;
+    let room = server.room("Backstage", "private").await;
+    server.join(&room, &member.id, "participant").await;
+    let ns = format!("/rooms/{room}");
+
+    let message = server.connect_refused(&outsider.token, &ns).await;
+    assert!(
+        message.starts_with("Permission denied"),
+        "unexpected connect_error: {message}"
+    );
+
+    let mut socket = server.connect(&member.token, &ns).await;
+    let subscribed = next_event(&mut socket, "room:subscribed").await;
+    assert_payload("room:subscribed", &subscribed);
+    assert_eq!(subscribed["roomId"], json!(room));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn room_namespace_checks_the_token_first() {
+    let server = TestServer::start().await;
+    let room = server.room("Anyone", "public").await;
+    assert_eq!(
+        server
+            .connect_refused("garbage", &format!("/rooms/{room}"))
+            .await,
+        "Authentication failed: Invalid token"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn revoking_a_token_disconnects_its_live_sockets_only() {
+    let server = TestServer::start().await;
+    let erin = server.user("erin").await;
+    // A second token of the same user: its socket must survive.
+    let second = server
+        .post(
+            "/api/auth/token",
+            json!({"userId": erin.id, "ttlSeconds": 3600}),
+        )
+        .await;
+    let second_token = second["accessToken"].as_str().unwrap().to_owned();
+    let room = server.room("Hall", "public").await;
+
+    let mut on_root = server.connect(&erin.token, "/").await;
+    let mut on_room = server.connect(&erin.token, &format!("/rooms/{room}")).await;
+    let survivor = server.connect(&second_token, "/").await;
+
+    let (status, res) = server
+        .call(
+            Method::POST,
+            "/api/auth/revoke",
+            Some(&erin.token),
+            None,
+            Some(json!({"tokenId": erin.token_id})),
+        )
+        .await;
+    assert_eq!(status, 200, "{res}");
+    assert_eq!(res, json!({"revoked": true, "disconnected": 2}));
+
+    assert_eq!(
+        disconnected(&mut on_root).await,
+        DisconnectReason::ServerDisconnect
+    );
+    assert_eq!(
+        disconnected(&mut on_room).await,
+        DisconnectReason::ServerDisconnect
+    );
+    // The other token's socket still works.
+    let ack = ack(&survivor, "room:subscribe", json!({"roomId": room})).await;
+    assert_eq!(ack["success"], json!(true), "{ack}");
+    assert_eq!(
+        server.connect_refused(&erin.token, "/").await,
+        "Authentication failed: Token revoked"
+    );
+    server.stop().await;
+}
