@@ -1,7 +1,7 @@
 //! Measures resident memory per idle connected client.
 //!
 //! ```text
-//! cargo run --release -p sioclient --example idle -- [N] [URL] [--polling] [--spread]
+//! cargo run --release -p sioclient --example idle -- [N] [URL] [--polling] [--spread] [--read-buffer=BYTES]
 //! ```
 //!
 //! * `N` clients (default 2000) connect over WebSocket (or polling with
@@ -42,7 +42,7 @@ fn serve() {
         std::process::exit(0);
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
@@ -50,9 +50,12 @@ fn serve() {
         let (layer, io) = socketioxide::SocketIo::builder().build_layer();
         io.ns("/", async |_: socketioxide::extract::SocketRef| {});
         let app = axum::Router::new().layer(layer);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
+        // A deep accept queue: thousands of clients connect at once.
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind("127.0.0.1:0".parse().expect("addr"))
             .expect("bind");
+        let listener = socket.listen(4096).expect("listen");
         println!("{}", listener.local_addr().expect("addr"));
         axum::serve(listener, app).await.expect("serve");
     });

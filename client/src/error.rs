@@ -43,7 +43,7 @@ pub enum SendError {
     Disconnected,
 }
 
-/// Why [`emit_with_ack`](crate::Socket::emit_with_ack) returned no answer.
+/// Why [`emit_with_ack`](crate::SocketHandle::emit_with_ack) returned no answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AckError {
     /// No ack arrived within the timeout.
@@ -71,7 +71,7 @@ pub enum DisconnectReason {
     /// The server sent a Socket.IO DISCONNECT (`41`) for our namespace.
     #[error("server disconnect")]
     ServerDisconnect,
-    /// This client called [`disconnect`](crate::Socket::disconnect) or dropped the socket.
+    /// This client called [`disconnect`](crate::SocketHandle::disconnect) or dropped the socket.
     #[error("client disconnect")]
     ClientDisconnect,
     /// The server closed the Engine.IO session (`1`) or the transport

@@ -46,15 +46,21 @@ async fn survives_short_ping_interval(transport: Transport) {
         .filter(|t| *t == "3")
         .count();
     assert!(pings >= 3, "only {pings} pings in 1.6 s");
-    assert_eq!(pings, pongs, "every ping answered");
-    // Each pong follows its ping.
+    // Every ping is answered (with polling the very last pong may still sit
+    // in the outbox behind an in-flight POST).
+    assert!(
+        pongs == pings || pongs + 1 == pings,
+        "{pings} pings, {pongs} pongs"
+    );
+    // Each pong follows its ping: the sequence alternates 2, 3, 2, 3, ...
     let order: Vec<&str> = frames
         .iter()
         .filter(|f| f.text == "2" || f.text == "3")
         .map(|f| f.text.as_str())
         .collect();
-    for pair in order.chunks(2) {
-        assert_eq!(pair, ["2", "3"], "{order:?}");
+    for (i, text) in order.iter().enumerate() {
+        let expected = if i % 2 == 0 { "2" } else { "3" };
+        assert_eq!(*text, expected, "{order:?}");
     }
     // No disconnect happened meanwhile.
     while let Some(item) = socket.try_next() {

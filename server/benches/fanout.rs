@@ -161,7 +161,13 @@ fn strip_ansi(s: &str) -> String {
 }
 
 async fn start_rust(dir: &Path) -> Target {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_server"));
+    // FANOUT_SERVER_WRAPPER runs the server under a profiler, e.g.
+    // `valgrind --tool=massif`.
+    let wrapper = std::env::var("FANOUT_SERVER_WRAPPER").unwrap_or_default();
+    let mut words: Vec<String> = wrapper.split_whitespace().map(str::to_owned).collect();
+    words.push(env!("CARGO_BIN_EXE_server").to_owned());
+    let mut cmd = Command::new(&words[0]);
+    cmd.args(&words[1..]);
     cmd.args([
         "--listen",
         "127.0.0.1:0",
@@ -309,7 +315,7 @@ impl Sink {
 
 struct Fleet {
     sink: Arc<Mutex<Arc<Sink>>>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    tasks: Vec<tokio::task::AbortHandle>,
 }
 
 async fn connect_fleet(t: &Target, opts: &Opts) -> Fleet {
@@ -338,22 +344,25 @@ async fn connect_fleet(t: &Target, opts: &Opts) -> Fleet {
                         .expect("subscribe ack");
                     assert_eq!(ack[0]["success"], json!(true), "subscribe: {ack:?}");
                 }
+                // The receive loop outlives this setup future; its abort
+                // handle stops it at the end.
                 tokio::spawn(async move {
                     let shard = i % SHARDS;
                     while let Some(item) = socket.next().await {
-                        if let Incoming::Event(ev) = item {
-                            if ev.name == "bench:tick" {
-                                let sent = ev.args[0]["sentAtUs"].as_u64().unwrap_or(0);
-                                let now = now_us();
-                                let lat = now.saturating_sub(sent).max(1);
-                                let s = sink.lock().unwrap().clone();
-                                s.received.fetch_add(1, Ordering::Relaxed);
-                                s.last_us.fetch_max(now, Ordering::Relaxed);
-                                let _ = s.hist[shard].lock().unwrap().record(lat);
-                            }
+                        if let Incoming::Event(ev) = item
+                            && ev.name == "bench:tick"
+                        {
+                            let sent = ev.args[0]["sentAtUs"].as_u64().unwrap_or(0);
+                            let now = now_us();
+                            let lat = now.saturating_sub(sent).max(1);
+                            let s = sink.lock().unwrap().clone();
+                            s.received.fetch_add(1, Ordering::Relaxed);
+                            s.last_us.fetch_max(now, Ordering::Relaxed);
+                            let _ = s.hist[shard].lock().unwrap().record(lat);
                         }
                     }
                 })
+                .abort_handle()
             }
         })
         .buffer_unordered(256)
@@ -539,7 +548,17 @@ async fn main() {
         for task in fleet.tasks {
             task.abort();
         }
-        let _ = target.child.kill().await;
+        // SIGTERM first: a graceful stop (and a profiler's report), then
+        // SIGKILL if it takes more than 20 s.
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &target.pid().to_string()])
+            .status();
+        if tokio::time::timeout(Duration::from_secs(20), target.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = target.child.kill().await;
+        }
     }
 
     println!("\nMemory per connected client (server RSS delta / clients)");

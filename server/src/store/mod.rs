@@ -26,6 +26,8 @@ mod rooms;
 mod users;
 
 #[cfg(test)]
+mod pg_harness;
+#[cfg(test)]
 mod tests;
 
 use std::str::FromStr;

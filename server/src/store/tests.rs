@@ -1,14 +1,17 @@
 //! The store's test suite. Every check is an `async fn(&Store)`; the
 //! `suite!` macro runs each one against a fresh temp-file SQLite database,
-//! and all of them in one `#[ignore]`d test against the PostgreSQL server
-//! named by `TEST_DATABASE_URL` (run it with
-//! `TEST_DATABASE_URL=postgres://... cargo test -p server --lib store -- --ignored`).
+//! and all of them in sequence in one test against PostgreSQL, each on a
+//! fresh database (`case_N`) of a throwaway cluster that the test starts and
+//! stops itself (see [`super::pg_harness`]), or of the server named by
+//! `TEST_DATABASE_URL` if that is set.
 
 use std::collections::HashSet;
+use std::time::Instant;
 
 use serde_json::{Map, Value, json};
 use tempfile::TempDir;
 
+use super::pg_harness::PgHarness;
 use super::*;
 
 async fn temp_store() -> (Store, TempDir) {
@@ -25,12 +28,6 @@ fn sqlite_url(dir: &TempDir) -> String {
     )
 }
 
-fn postgres_url() -> String {
-    std::env::var("TEST_DATABASE_URL").expect(
-        "TEST_DATABASE_URL must name a PostgreSQL database (postgres://user:pass@host:port/db)",
-    )
-}
-
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -43,15 +40,30 @@ macro_rules! suite {
             )*
         }
 
+        /// The whole suite on PostgreSQL, in sequence on one server (the
+        /// harness is dropped, stopping our cluster, even if a case panics).
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        #[ignore = "needs a PostgreSQL server: set TEST_DATABASE_URL and run with --ignored"]
         async fn postgres_suite() {
-            let store = Store::connect(&postgres_url()).await.expect("connect to PostgreSQL");
-            assert_eq!(store.backend(), Backend::Postgres);
+            let started = Instant::now();
+            let pg = PgHarness::start();
+            eprintln!(
+                "postgres: {} server ready in {:?}",
+                if pg.is_throwaway() { "throwaway" } else { "TEST_DATABASE_URL" },
+                started.elapsed()
+            );
+            let mut case = 0;
             $(
-                eprintln!("postgres: {}", stringify!($name));
+                case += 1;
+                let db = format!("case_{case}");
+                let url = pg.fresh_database(&db).await;
+                let store = Store::connect(&url).await.expect("connect to PostgreSQL");
+                assert_eq!(store.backend(), Backend::Postgres);
+                eprintln!("postgres: {db}: {}", stringify!($name));
                 $name(&store).await;
+                store.close().await;
+                pg.drop_database(&db).await;
             )*
+            eprintln!("postgres: {case} cases in {:?}", started.elapsed());
         }
     };
 }
@@ -1060,7 +1072,9 @@ async fn reconnect_sees_data(s: &Store) {
     let secret = s.create_refresh_token(&ps[0].1.id).await.unwrap();
     match s.backend() {
         Backend::Postgres => {
-            let again = Store::connect(&postgres_url()).await.unwrap();
+            // A new pool on the URL the first store was opened with.
+            let url = s.pool().connect_options().database_url.to_string();
+            let again = Store::connect(&url).await.unwrap();
             check_reconnected(&again, &r, &p, &won[0], &secret, &ps[0].1).await;
         }
         Backend::Sqlite => {
