@@ -33,7 +33,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/openapi.json", get(openapi))
         .route("/api/users", post(create_user))
-        .route("/api/users/{user_id}", get(get_user))
+        .route("/api/users/{user_id}", get(get_user).delete(delete_user))
         .route(
             "/api/users/{user_id}/notifications",
             post(create_notification).get(list_notifications),
@@ -315,6 +315,34 @@ async fn get_user(
             id: user_id,
         })?;
     Ok(Json(user))
+}
+
+/// Deletes a user with their participants, tokens and notifications. Each
+/// room they were in hears `winner:removed` / `prize:updated` for every prize
+/// they won there (given back), then `participant:left`; then their live
+/// sockets are disconnected, so their tokens stop working at once.
+async fn delete_user(
+    caller: Caller,
+    State(st): State<AppState>,
+    Path(user_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    let deleted = st.store.delete_user(&user_id).await?;
+    for (p, wins) in &deleted.left {
+        for (winner, prize) in wins {
+            emit_winner_removed(&st, &p.room_id, winner, prize).await;
+        }
+        let payload = wire::ParticipantLeft {
+            room_id: p.room_id.clone(),
+            participant_id: p.id.clone(),
+            user_id: p.user_id.clone(),
+            timestamp: protocol::timestamp::now(),
+            event_id: Some(st.event_id()),
+        };
+        st.to_room(&p.room_id, ev::PARTICIPANT_LEFT, &payload).await;
+    }
+    realtime::disconnect_user(&st, &deleted.user.id);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]

@@ -56,6 +56,11 @@ pub struct Opts {
     #[arg(long, env = "SERVER_PING_TIMEOUT_MS", default_value_t = 20_000)]
     pub ping_timeout_ms: u64,
 
+    /// Client events accepted per connection per minute (the protocol says
+    /// 100; raise it only for benchmarks).
+    #[arg(long, env = "SERVER_CLIENT_EVENTS_PER_MINUTE", default_value_t = protocol::limits::CLIENT_EVENTS_PER_MINUTE)]
+    pub client_events_per_minute: u32,
+
     /// Application events accepted per room per second (the protocol says
     /// 10; raise it only for benchmarks).
     #[arg(long, env = "SERVER_APP_EVENTS_PER_ROOM_PER_SECOND", default_value_t = protocol::limits::APP_EVENTS_PER_ROOM_PER_SECOND)]
@@ -92,6 +97,7 @@ pub struct Config {
     pub token_grace: Duration,
     pub ping_interval: Duration,
     pub ping_timeout: Duration,
+    pub client_events_per_minute: u32,
     pub app_events_per_room_per_second: u32,
     pub app_events_per_app_per_minute: u32,
 }
@@ -109,6 +115,7 @@ impl Config {
             token_grace: Duration::from_secs(30),
             ping_interval: Duration::from_millis(25_000),
             ping_timeout: Duration::from_millis(20_000),
+            client_events_per_minute: protocol::limits::CLIENT_EVENTS_PER_MINUTE,
             app_events_per_room_per_second: protocol::limits::APP_EVENTS_PER_ROOM_PER_SECOND,
             app_events_per_app_per_minute: protocol::limits::APP_EVENTS_PER_APP_PER_MINUTE,
         }
@@ -143,6 +150,7 @@ impl TryFrom<&Opts> for Config {
             token_grace: Duration::from_secs(o.token_grace),
             ping_interval: Duration::from_millis(o.ping_interval_ms),
             ping_timeout: Duration::from_millis(o.ping_timeout_ms),
+            client_events_per_minute: o.client_events_per_minute,
             app_events_per_room_per_second: o.app_events_per_room_per_second,
             app_events_per_app_per_minute: o.app_events_per_app_per_minute,
         })

@@ -368,7 +368,7 @@ async fn handle(
 ) -> Result<Value, ClientError> {
     let accepted = session.limiter.lock().expect("limiter lock").try_acquire(
         Instant::now(),
-        limits::CLIENT_EVENTS_PER_MINUTE,
+        st.config.client_events_per_minute,
         limits::MINUTE,
     );
     if !accepted {
@@ -376,7 +376,7 @@ async fn handle(
             ErrorCode::RateLimitExceeded,
             format!(
                 "Too many events: at most {} per minute per connection",
-                limits::CLIENT_EVENTS_PER_MINUTE
+                st.config.client_events_per_minute
             ),
         ));
     }
@@ -620,6 +620,24 @@ pub fn disconnect_token(st: &AppState, jti: &str) -> usize {
                 .get::<Arc<Session>>()
                 .is_some_and(|s| s.jti == jti);
             if uses && socket.disconnect().is_ok() {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// Disconnects every socket of user `user_id`, on every namespace (the
+/// user was deleted).
+pub fn disconnect_user(st: &AppState, user_id: &str) -> usize {
+    let mut n = 0;
+    for op in st.io.nsps() {
+        for socket in op.sockets() {
+            let mine = socket
+                .extensions
+                .get::<Arc<Session>>()
+                .is_some_and(|s| s.user.id == user_id);
+            if mine && socket.disconnect().is_ok() {
                 n += 1;
             }
         }

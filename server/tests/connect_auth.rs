@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use reqwest::Method;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sioclient::{ClientConfig, ConnectError, DisconnectReason, Transport};
 
@@ -255,5 +255,125 @@ async fn revoking_a_token_disconnects_its_live_sockets_only() {
         server.connect_refused(&erin.token, "/").await,
         "Authentication failed: Token revoked"
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn deleting_a_user_disconnects_them_and_refuses_their_tokens() {
+    let server = TestServer::start().await;
+    let frank = server.user("frank").await;
+    let watcher = server.user("watcher").await;
+    let room = server.room("Lounge", "public").await;
+    let participant = server.join(&room, &frank.id, "participant").await;
+    let prize = server
+        .post(
+            &format!("/api/rooms/{room}/prizes"),
+            json!({"name": "Mug", "quantity": 1}),
+        )
+        .await;
+    let prize_id = prize["id"].as_str().unwrap().to_owned();
+    server
+        .post(
+            &format!("/api/rooms/{room}/prizes/{prize_id}/draw"),
+            json!({}),
+        )
+        .await;
+
+    let mut on_root = server.connect(&frank.token, "/").await;
+    let mut on_room = server
+        .connect(&frank.token, &format!("/rooms/{room}"))
+        .await;
+    let mut observer = server.subscribed(&watcher.token, &room).await;
+
+    // Only the operator may delete a user.
+    let (status, body) = server
+        .call(
+            Method::DELETE,
+            &format!("/api/users/{}", frank.id),
+            Some(&frank.token),
+            None,
+            None,
+        )
+        .await;
+    assert_rest_error(status, &body, StatusCode::FORBIDDEN, "PERMISSION_DENIED");
+
+    let (status, body) = server
+        .call(
+            Method::DELETE,
+            &format!("/api/users/{}", frank.id),
+            Some(&server.admin_token.clone()),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
+    // The room hears the won unit given back, then the participant leave.
+    let removed = next_event(&mut observer, "winner:removed").await;
+    assert_payload("winner:removed", &removed);
+    assert_eq!(removed["participantId"], json!(participant));
+    let updated = next_event(&mut observer, "prize:updated").await;
+    assert_payload("prize:updated", &updated);
+    assert_eq!(updated["changes"], json!({"quantityRemaining": 1}));
+    let left = next_event(&mut observer, "participant:left").await;
+    assert_payload("participant:left", &left);
+    assert_eq!(left["participantId"], json!(participant));
+    assert_eq!(left["userId"], json!(frank.id));
+
+    // Their live sockets go, on every namespace.
+    assert_eq!(
+        disconnected(&mut on_root).await,
+        DisconnectReason::ServerDisconnect
+    );
+    assert_eq!(
+        disconnected(&mut on_room).await,
+        DisconnectReason::ServerDisconnect
+    );
+
+    // The still-valid token now names a user that does not exist.
+    assert_eq!(
+        server.connect_refused(&frank.token, "/").await,
+        "Authentication failed: User not found"
+    );
+    let (status, body) = server
+        .call(
+            Method::GET,
+            &format!("/api/users/{}", frank.id),
+            Some(&server.admin_token.clone()),
+            None,
+            None,
+        )
+        .await;
+    assert_rest_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
+    let (status, body) = server
+        .call(
+            Method::DELETE,
+            &format!("/api/users/{}", frank.id),
+            Some(&server.admin_token.clone()),
+            None,
+            None,
+        )
+        .await;
+    assert_rest_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
+    // The refresh token went with the user.
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/api/auth/refresh",
+            None,
+            None,
+            Some(json!({"refreshToken": frank.refresh_token})),
+        )
+        .await;
+    assert_rest_error(
+        status,
+        &body,
+        StatusCode::UNAUTHORIZED,
+        "AUTHENTICATION_FAILED",
+    );
+
+    // Others are unaffected.
+    let ack = ack(&observer, "presence:get_online", json!({"roomId": room})).await;
+    assert_eq!(ack["success"], json!(true), "{ack}");
     server.stop().await;
 }

@@ -558,3 +558,12 @@ pub struct AnswerOutcome {
     /// 1-based position among the correct answers; `None` when wrong.
     pub rank: Option<u32>,
 }
+
+/// What deleting a user removed (for the events that follow): the user as
+/// it was and, per room they were in, their participant record with the
+/// prizes they won there, each given back (winner and prize after).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeletedUser {
+    pub user: User,
+    pub left: Vec<(Participant, Vec<(Winner, Prize)>)>,
+}

@@ -74,6 +74,7 @@ suite!(
     refresh_token_concurrent_consume,
     rooms_crud_and_validation,
     room_delete_cascades,
+    user_delete_cascades,
     participants,
     removing_a_winner_participant_gives_the_prize_back,
     prizes_crud,
@@ -359,6 +360,86 @@ async fn room_delete_cascades(s: &Store) {
     assert_room_not_found(s.list_questions(&r.id).await);
     // Users survive their rooms.
     assert!(s.get_user(&ps[0].1.id).await.unwrap().is_some());
+}
+
+async fn user_delete_cascades(s: &Store) {
+    let (r1, ps) = room_with_participants(s, 1).await;
+    let gone = &ps[0].1;
+    // A moderator is never drawn: `gone` wins the only unit.
+    let stays = user(s, "stays").await;
+    s.add_participant(&r1.id, &stays.id, "moderator").await.unwrap();
+    let r2 = room(s).await;
+    s.add_participant(&r2.id, &gone.id, "moderator").await.unwrap();
+    let p = s.create_prize(&r1.id, prize(1)).await.unwrap();
+    let (won, _) = s.draw_winners(&r1.id, &p.id, 1).await.unwrap();
+    assert_eq!(won[0].user.id, gone.id);
+    let q = s.create_question(&r1.id, question("4")).await.unwrap();
+    s.publish_question(&r1.id, &q.id, now_ms()).await.unwrap();
+    s.record_answer(&q.id, &gone.id, &ps[0].0.id, "4", now_ms())
+        .await
+        .unwrap();
+    s.insert_token("tok_gone", &gone.id, now_ms() + 60_000)
+        .await
+        .unwrap();
+    let refresh = s.create_refresh_token(&gone.id).await.unwrap();
+    s.create_notification(&gone.id, "info", "Hi", "Hello", Map::new())
+        .await
+        .unwrap();
+
+    let deleted = s.delete_user(&gone.id).await.unwrap();
+    assert_eq!(deleted.user.id, gone.id);
+    let mut rooms: Vec<&str> = deleted
+        .left
+        .iter()
+        .map(|(p, _)| p.room_id.as_str())
+        .collect();
+    rooms.sort_unstable();
+    let mut want = vec![r1.id.as_str(), r2.id.as_str()];
+    want.sort_unstable();
+    assert_eq!(rooms, want);
+    let in_r1 = deleted
+        .left
+        .iter()
+        .find(|(p, _)| p.room_id == r1.id)
+        .unwrap();
+    assert_eq!(in_r1.1.len(), 1, "the won unit is given back");
+    assert_eq!(in_r1.1[0].0.user_id, gone.id);
+    assert_eq!(in_r1.1[0].1.quantity_remaining, 1);
+    assert!(
+        deleted
+            .left
+            .iter()
+            .find(|(p, _)| p.room_id == r2.id)
+            .unwrap()
+            .1
+            .is_empty()
+    );
+
+    assert_eq!(s.get_user(&gone.id).await.unwrap(), None);
+    assert_eq!(s.token_state("tok_gone").await.unwrap(), None);
+    assert_eq!(s.consume_refresh_token(&refresh).await.unwrap(), None);
+    assert!(s.list_notifications(&gone.id).await.unwrap().is_empty());
+    assert_eq!(s.find_participant(&r1.id, &gone.id).await.unwrap(), None);
+    assert_eq!(s.find_participant(&r2.id, &gone.id).await.unwrap(), None);
+    assert!(s.list_winners(&r1.id).await.unwrap().is_empty());
+    assert_eq!(
+        s.get_prize(&r1.id, &p.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .quantity_remaining,
+        1
+    );
+    // Everyone else is untouched; a second delete is NotFound.
+    assert!(s.get_user(&stays.id).await.unwrap().is_some());
+    assert!(
+        s.find_participant(&r1.id, &stays.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_not_found(s.delete_user(&gone.id).await, "user");
+    assert_not_found(s.delete_user("usr_nobody").await, "user");
 }
 
 async fn participants(s: &Store) {

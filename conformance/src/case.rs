@@ -1,0 +1,171 @@
+//! A conformance case, its verdicts and its record.
+
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use serde::Serialize;
+
+use crate::ctx::Ctx;
+
+/// One check of one protocol requirement.
+#[derive(Clone, Copy)]
+pub struct Case {
+    /// Stable id tied to the protocol section, e.g. `rooms.subscribe.ack`.
+    pub id: &'static str,
+    /// One line.
+    pub description: &'static str,
+    /// The requirement checked, in the protocol's terms.
+    pub requirement: &'static str,
+    /// Driver actions the case needs; a case whose action is missing from
+    /// the profile is skipped with that reason.
+    pub needs: &'static [&'static str],
+    pub run: for<'a> fn(&'a mut Ctx) -> BoxFuture<'a, Result<(), Failure>>,
+}
+
+impl std::fmt::Debug for Case {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Case")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Declares a case from an `async fn(&mut Ctx) -> Result<(), Failure>`.
+#[macro_export]
+macro_rules! case {
+    ($id:literal, $desc:literal, $req:literal, [$($need:literal),* $(,)?], $f:path) => {
+        $crate::case::Case {
+            id: $id,
+            description: $desc,
+            requirement: $req,
+            needs: &[$($need),*],
+            run: |cx| Box::pin($f(cx)),
+        }
+    };
+}
+
+/// Why a case did not pass.
+#[derive(Debug, Clone)]
+pub enum Failure {
+    /// The target broke the requirement.
+    Fail {
+        expected: String,
+        actual: String,
+        /// `pointer: message` for every schema error.
+        schema_errors: Vec<String>,
+    },
+    /// The case could not run (missing driver action, static role absent).
+    Skip(String),
+    /// Runner or target set-up trouble, not a verdict on the requirement.
+    Error(String),
+}
+
+impl Failure {
+    pub fn fail(expected: impl Into<String>, actual: impl Into<String>) -> Failure {
+        Failure::Fail {
+            expected: expected.into(),
+            actual: actual.into(),
+            schema_errors: Vec::new(),
+        }
+    }
+}
+
+/// The verdict of a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    /// Allowed but not recommended (e.g. extra fields); a failure with
+    /// `--strict`.
+    NonStrict,
+    Skip,
+    Error,
+    /// A failure listed in `--known-failing`.
+    Xfail,
+    /// A case listed in `--known-failing` that passed: fails the run.
+    Xpass,
+}
+
+impl Verdict {
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::NonStrict => "NON-STRICT",
+            Verdict::Skip => "SKIP",
+            Verdict::Error => "ERROR",
+            Verdict::Xfail => "XFAIL",
+            Verdict::Xpass => "XPASS",
+        }
+    }
+}
+
+/// One exchanged frame.
+#[derive(Debug, Clone, Serialize)]
+pub struct WireLine {
+    /// Milliseconds since the case started.
+    pub at_ms: u64,
+    /// Which connection of the case (`c1`, `c2`, ...), or `http`.
+    pub conn: String,
+    /// `>` sent by the runner, `<` received.
+    pub dir: &'static str,
+    pub text: String,
+}
+
+/// What a case produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseRecord {
+    pub id: String,
+    pub description: String,
+    pub requirement: String,
+    pub verdict: Verdict,
+    pub duration_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actual: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub schema_errors: Vec<String>,
+    /// Skip reason, error message, or the non-strict findings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    pub transcript: Vec<WireLine>,
+}
+
+/// Glob with `*` (any run) and `?` (one character).
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    fn go(p: &[u8], t: &[u8]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &t[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), text.as_bytes())
+}
+
+/// Upper bound of one case, whatever its waits.
+pub const CASE_LIMIT: Duration = Duration::from_secs(60);
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("rooms.*", "rooms.subscribe.ack"));
+        assert!(glob_match("*.ack", "rooms.subscribe.ack"));
+        assert!(glob_match(
+            "errors.rate_limit_exceeded",
+            "errors.rate_limit_exceeded"
+        ));
+        assert!(glob_match("r?oms.*", "rooms.x"));
+        assert!(!glob_match("rooms.*", "prizes.created"));
+        assert!(!glob_match("rooms", "rooms.subscribe"));
+    }
+}

@@ -1,0 +1,277 @@
+//! Connection: transports, authentication, namespaces, disconnect,
+//! reconnect.
+
+use protocol::error::AuthFailure;
+use serde_json::json;
+use sioclient::{Incoming, Transport};
+
+use crate::case;
+use crate::case::{Case, Failure};
+use crate::ctx::{Ctx, vars};
+
+pub const CASES: &[Case] = &[
+    case!(
+        "connection.websocket",
+        "A valid token connects over WebSocket",
+        "Transport: WebSocket; the server accepts a valid JWT in auth.token",
+        ["create_user", "mint_token"],
+        websocket
+    ),
+    case!(
+        "connection.polling",
+        "A valid token connects over HTTP long-polling and can subscribe",
+        "Transport: WebSocket with fallback to HTTP long-polling",
+        ["create_user", "mint_token", "create_room"],
+        polling
+    ),
+    case!(
+        "connection.polling_upgrade",
+        "Long-polling upgrades to WebSocket",
+        "Transport: the polling session upgrades to WebSocket (Engine.IO probe)",
+        ["create_user", "mint_token"],
+        upgrade
+    ),
+    case!(
+        "connection.auth.invalid_token",
+        "A malformed token is refused with `Authentication failed: Invalid token`",
+        "Authentication: signature checked; failure gives connect_error `Authentication failed: <reason>`",
+        [],
+        invalid_token
+    ),
+    case!(
+        "connection.auth.expired_token",
+        "An expired token is refused with `Authentication failed: Token expired`",
+        "Authentication: token expiration checked",
+        ["create_user", "mint_token"],
+        expired_token
+    ),
+    case!(
+        "connection.auth.revoked_token",
+        "A revoked token is refused with `Authentication failed: Token revoked`",
+        "Authentication: token not revoked",
+        ["create_user", "mint_token", "revoke_token"],
+        revoked_token
+    ),
+    case!(
+        "connection.auth.unknown_user",
+        "A token of a deleted or unknown user is refused with `Authentication failed: User not found`",
+        "Authentication: user existence checked",
+        ["create_user", "mint_token", "delete_user"],
+        unknown_user
+    ),
+    case!(
+        "connection.auth.missing_token",
+        "A handshake without auth.token is refused with an `Authentication failed:` message",
+        "Authentication: client must provide a JWT in the auth object",
+        [],
+        missing_token
+    ),
+    case!(
+        "connection.namespace.root",
+        "The default namespace `/` accepts an authenticated client",
+        "Namespaces: default namespace `/`",
+        ["create_user", "mint_token"],
+        root_namespace
+    ),
+    case!(
+        "connection.namespace.room",
+        "`/rooms/:roomId` accepts an authenticated client of an existing room",
+        "Namespaces: room namespace `/rooms/:roomId`",
+        ["create_user", "mint_token", "create_room"],
+        room_namespace
+    ),
+    case!(
+        "connection.namespace.room_not_found",
+        "`/rooms/:roomId` of an unknown room is refused with a connect_error",
+        "Namespaces: room-specific namespace of a room that does not exist",
+        ["create_user", "mint_token"],
+        room_namespace_unknown
+    ),
+    case!(
+        "connection.disconnect.graceful",
+        "A client disconnect ends the session; the server answers nothing after it",
+        "Connection management: graceful disconnect",
+        ["create_user", "mint_token"],
+        graceful_disconnect
+    ),
+    case!(
+        "connection.reconnect.resubscribe",
+        "After reconnecting, a client re-subscribes and receives room events again",
+        "Reconnection: re-subscribe to rooms after reconnect",
+        ["create_user", "mint_token", "create_room", "update_room"],
+        reconnect_resubscribe
+    ),
+];
+
+async fn websocket(cx: &mut Ctx) -> Result<(), Failure> {
+    let u = cx.user("ws").await?;
+    let s = cx.connect(&u.token, "/").await?;
+    cx.ensure(!s.sid().is_empty(), "a socket id", "empty sid")?;
+    cx.ensure(
+        s.transport() == Transport::WebSocket,
+        "transport websocket",
+        format!("{:?}", s.transport()),
+    )?;
+    s.disconnect().await;
+    Ok(())
+}
+
+async fn polling(cx: &mut Ctx) -> Result<(), Failure> {
+    let u = cx.user("poll").await?;
+    let room = cx.room("public").await?;
+    let mut s = cx.connect_over(&u.token, "/", Transport::Polling).await?;
+    cx.ensure(
+        s.transport() == Transport::Polling,
+        "transport polling",
+        format!("{:?}", s.transport()),
+    )?;
+    let ack = cx.subscribe(&s, &room.id).await?;
+    cx.check_ack(protocol::event::ROOM_SUBSCRIBE, &ack)?;
+    let confirm = cx
+        .expect_event(&mut s, protocol::event::ROOM_SUBSCRIBED)
+        .await?;
+    cx.check_payload(protocol::event::ROOM_SUBSCRIBED, &confirm)?;
+    s.disconnect().await;
+    Ok(())
+}
+
+async fn upgrade(cx: &mut Ctx) -> Result<(), Failure> {
+    let u = cx.user("upgrade").await?;
+    let s = cx
+        .connect_over(&u.token, "/", Transport::PollingThenUpgrade)
+        .await?;
+    cx.ensure(
+        s.transport() == Transport::WebSocket,
+        "transport websocket after the upgrade",
+        format!("{:?}", s.transport()),
+    )?;
+    s.disconnect().await;
+    Ok(())
+}
+
+fn expect_message(cx: &Ctx, failure: AuthFailure, actual: &str) -> Result<(), Failure> {
+    cx.expect_eq(
+        "connect_error message",
+        &json!(failure.message()),
+        &json!(actual),
+    )
+}
+
+async fn invalid_token(cx: &mut Ctx) -> Result<(), Failure> {
+    let m = cx
+        .connect_refused(Some(json!({"token": "not.a.valid-jwt"})), "/")
+        .await?;
+    expect_message(cx, AuthFailure::InvalidToken, &m)
+}
+
+async fn expired_token(cx: &mut Ctx) -> Result<(), Failure> {
+    let u = cx.user_with_ttl("expired", -60).await?;
+    let m = cx
+        .connect_refused(Some(json!({"token": u.token})), "/")
+        .await?;
+    expect_message(cx, AuthFailure::TokenExpired, &m)
+}
+
+async fn revoked_token(cx: &mut Ctx) -> Result<(), Failure> {
+    let u = cx.user("revoked").await?;
+    let token_id = u
+        .token_id
+        .clone()
+        .ok_or_else(|| Failure::Skip("the driver's mint_token gives no tokenId".into()))?;
+    cx.act("revoke_token", vars(&[("tokenId", json!(token_id))]))
+        .await?;
+    let m = cx
+        .connect_refused(Some(json!({"token": u.token})), "/")
+        .await?;
+    expect_message(cx, AuthFailure::TokenRevoked, &m)
+}
+
+async fn unknown_user(cx: &mut Ctx) -> Result<(), Failure> {
+    // A token that is valid in every other respect (signature, expiry, not
+    // revoked) whose user no longer exists.
+    let u = cx.user("ghost").await?;
+    cx.act("delete_user", vars(&[("userId", json!(u.id))])).await?;
+    let m = cx.connect_refused(Some(json!({ "token": u.token })), "/").await?;
+    expect_message(cx, AuthFailure::UserNotFound, &m)
+}
+
+async fn missing_token(cx: &mut Ctx) -> Result<(), Failure> {
+    let m = cx.connect_refused(None, "/").await?;
+    cx.ensure(
+        m.starts_with(protocol::error::AUTH_FAILED_PREFIX),
+        "connect_error message starting `Authentication failed: `",
+        m.clone(),
+    )
+}
+
+async fn root_namespace(cx: &mut Ctx) -> Result<(), Failure> {
+    let u = cx.user("root").await?;
+    let s = cx.connect(&u.token, "/").await?;
+    cx.expect_eq("namespace", &json!("/"), &json!(s.namespace()))?;
+    s.disconnect().await;
+    Ok(())
+}
+
+async fn room_namespace(cx: &mut Ctx) -> Result<(), Failure> {
+    let u = cx.user("roomns").await?;
+    let room = cx.room("public").await?;
+    let ns = protocol::event::room_namespace(&room.id);
+    let s = cx.connect(&u.token, &ns).await?;
+    cx.expect_eq("namespace", &json!(ns), &json!(s.namespace()))?;
+    s.disconnect().await;
+    Ok(())
+}
+
+async fn room_namespace_unknown(cx: &mut Ctx) -> Result<(), Failure> {
+    let u = cx.user("roomns404").await?;
+    let ns = protocol::event::room_namespace(&cx.unique("room_missing_"));
+    let m = cx
+        .connect_refused(Some(json!({"token": u.token})), &ns)
+        .await?;
+    cx.ensure(!m.is_empty(), "a connect_error message", "empty message")
+}
+
+async fn graceful_disconnect(cx: &mut Ctx) -> Result<(), Failure> {
+    let u = cx.user("bye").await?;
+    let mut s = cx.connect(&u.token, "/").await?;
+    s.disconnect().await;
+    loop {
+        match tokio::time::timeout(cx.wait(), s.next()).await {
+            Ok(Some(Incoming::Disconnected { .. })) | Ok(None) => return Ok(()),
+            Ok(Some(_)) => continue,
+            Err(_) => {
+                return Err(Failure::fail(
+                    "the session ends after disconnect()",
+                    "still open",
+                ));
+            }
+        }
+    }
+}
+
+async fn reconnect_resubscribe(cx: &mut Ctx) -> Result<(), Failure> {
+    let u = cx.user("again").await?;
+    let room = cx.room("public").await?;
+    let first = cx.connect(&u.token, "/").await?;
+    cx.subscribe(&first, &room.id).await?;
+    first.disconnect().await;
+    let mut second = cx.connect(&u.token, "/").await?;
+    cx.subscribe(&second, &room.id).await?;
+    let name = format!("{} renamed", room.name);
+    cx.act(
+        "update_room",
+        vars(&[("roomId", json!(room.id)), ("patch", json!({"name": name}))]),
+    )
+    .await?;
+    let updated = cx
+        .expect_event(&mut second, protocol::event::ROOM_UPDATED)
+        .await?;
+    cx.check_payload(protocol::event::ROOM_UPDATED, &updated)?;
+    cx.expect_eq(
+        "room:updated room.name",
+        &json!(name),
+        &updated["room"]["name"],
+    )?;
+    second.disconnect().await;
+    Ok(())
+}

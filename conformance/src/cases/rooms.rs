@@ -1,0 +1,409 @@
+//! Rooms: subscribe / unsubscribe, room updates, status changes, deletion,
+//! the room namespace and isolation between rooms.
+//!
+//! Also the small helpers the room-event sections share: waiting for an
+//! event that matches a predicate, and checking what else a socket received
+//! once a sentinel event proved that the connection delivers.
+
+use std::time::Instant;
+
+use protocol::event as ev;
+use serde_json::{Value, json};
+use sioclient::{Incoming, Socket};
+
+use crate::case;
+use crate::case::{Case, Failure};
+use crate::ctx::{Ctx, Room, vars};
+
+pub const CASES: &[Case] = &[
+    case!(
+        "rooms.subscribe.ack",
+        "room:subscribe is acknowledged with {success: true, room: {id, name, status}}",
+        "room:subscribe ack (required): success `{success: true, room: Room}` describing the subscribed room",
+        ["create_user", "mint_token", "create_room"],
+        subscribe_ack
+    ),
+    case!(
+        "rooms.subscribed.payload",
+        "A subscription is confirmed with room:subscribed {roomId, timestamp}, on `/` and on /rooms/:roomId",
+        "room:subscribed: sent to the subscribing socket after room:subscribe or connecting to /rooms/:roomId (N5)",
+        ["create_user", "mint_token", "create_room"],
+        subscribed_payload
+    ),
+    case!(
+        "rooms.unsubscribe.ack",
+        "room:unsubscribe is acknowledged with {success: true, data: {roomId}}",
+        "room:unsubscribe ack (optional, general shape, N2): `{success: true, data: {roomId}}`",
+        ["create_user", "mint_token", "create_room"],
+        unsubscribe_ack
+    ),
+    case!(
+        "rooms.unsubscribed.payload",
+        "room:unsubscribe is followed by room:unsubscribed {roomId, timestamp}",
+        "room:unsubscribed: sent to the socket that stopped listening, after room:unsubscribe",
+        ["create_user", "mint_token", "create_room"],
+        unsubscribed_payload
+    ),
+    case!(
+        "rooms.unsubscribe.stops_events",
+        "After room:unsubscribe the socket no longer receives that room's events, but still those of its other rooms",
+        "room:unsubscribe stops delivering the room's events to this socket; only subscribed sockets receive room events (N4)",
+        ["create_user", "mint_token", "create_room", "update_room"],
+        unsubscribe_stops_events
+    ),
+    case!(
+        "rooms.updated.payload",
+        "Renaming a room sends room:updated {roomId, changes: {name}, room} to its subscribers",
+        "room:updated: after a committed change, `changes` holds every changed field with its new value, `room` the room after it",
+        ["create_user", "mint_token", "create_room", "update_room"],
+        updated_payload
+    ),
+    case!(
+        "rooms.status_changed.payload",
+        "A status change sends room:status_changed {oldStatus, newStatus} and room:updated with changes.status",
+        "room:status_changed on a status change, which also produces room:updated (N13)",
+        ["create_user", "mint_token", "create_room", "update_room"],
+        status_changed_payload
+    ),
+    case!(
+        "rooms.deleted.payload",
+        "Deleting a room sends room:deleted {roomId} to its subscribers on `/`",
+        "room:deleted: sent to the room's subscribers when the room is deleted",
+        ["create_user", "mint_token", "create_room", "delete_room"],
+        deleted_payload
+    ),
+    case!(
+        "rooms.deleted.namespace_closed",
+        "A /rooms/:roomId socket receives room:deleted, then the namespace disconnects it",
+        "room:deleted: after it, the room's namespace is closed, disconnecting its sockets (N5)",
+        ["create_user", "mint_token", "create_room", "delete_room"],
+        deleted_namespace_closed
+    ),
+    case!(
+        "rooms.namespace.events",
+        "A socket connected to /rooms/:roomId receives the room's events (room:updated) without room:subscribe",
+        "Namespaces: room events reach sockets connected to the room's namespace (N5)",
+        ["create_user", "mint_token", "create_room", "update_room"],
+        namespace_events
+    ),
+    case!(
+        "rooms.isolation",
+        "A subscriber of room B receives no event of room A",
+        "Room authorization: only sockets subscribed to a room (or on its namespace) receive its events (N4)",
+        ["create_user", "mint_token", "create_room", "update_room"],
+        isolation
+    ),
+];
+
+// ---------------------------------------------------------------------------
+// Shared helpers
+// ---------------------------------------------------------------------------
+
+/// Waits (at most `--timeout` in all) for an `event` whose first argument
+/// satisfies `pred`; other `event`s are passed over. `what` describes the
+/// predicate in the failure.
+pub(crate) async fn expect_event_where(
+    cx: &mut Ctx,
+    socket: &mut Socket,
+    event: &str,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Result<Value, Failure> {
+    let limit = cx.wait();
+    let deadline = Instant::now() + limit;
+    let mut passed = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match socket.wait_for(event, left).await {
+            Ok(e) => {
+                let first = e.args.into_iter().next().unwrap_or(Value::Null);
+                if pred(&first) {
+                    return Ok(first);
+                }
+                passed.push(first);
+            }
+            Err(e) => {
+                return Err(Failure::fail(
+                    format!("event `{event}` with {what} within {limit:?}"),
+                    if passed.is_empty() {
+                        format!("{e}")
+                    } else {
+                        format!("{e}; other `{event}`: {}", Value::Array(passed))
+                    },
+                ));
+            }
+        }
+    }
+}
+
+/// Takes everything the socket has queued so far and returns the events
+/// (name, first argument) that satisfy `pred`. Call it after a sentinel
+/// event: whatever the server sent before the sentinel is queued by then.
+pub(crate) fn queued_matching(socket: &mut Socket, pred: impl Fn(&str, &Value) -> bool) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    while let Some(item) = socket.try_next() {
+        if let Incoming::Event(e) = item {
+            let first = e.args.first().cloned().unwrap_or(Value::Null);
+            if pred(&e.name, &first) {
+                out.push((e.name, first));
+            }
+        }
+    }
+    out
+}
+
+/// Fails when `found` is not empty: `expected` names what must not arrive.
+pub(crate) fn none_of(cx: &Ctx, expected: &str, found: &[(String, Value)]) -> Result<(), Failure> {
+    let shown: Vec<Value> = found.iter().map(|(n, v)| json!([n, v])).collect();
+    cx.ensure(found.is_empty(), expected.to_owned(), format!("received {}", Value::Array(shown)))
+}
+
+/// Renames a room through the driver; returns the new name.
+pub(crate) async fn rename_room(cx: &mut Ctx, room: &Room, suffix: &str) -> Result<String, Failure> {
+    let name = format!("{} {suffix}", room.name);
+    cx.act(
+        "update_room",
+        vars(&[("roomId", json!(room.id)), ("patch", json!({ "name": name }))]),
+    )
+    .await?;
+    Ok(name)
+}
+
+/// Waits for `room:subscribed` of `room_id` and checks it.
+pub(crate) async fn expect_subscribed(cx: &mut Ctx, socket: &mut Socket, room_id: &str) -> Result<Value, Failure> {
+    let confirm = cx.expect_event(socket, ev::ROOM_SUBSCRIBED).await?;
+    cx.check_payload(ev::ROOM_SUBSCRIBED, &confirm)?;
+    cx.expect_eq("room:subscribed roomId", &json!(room_id), &confirm["roomId"])?;
+    Ok(confirm)
+}
+
+/// Connects `token` to `/` and subscribes it to each room (ack checked).
+pub(crate) async fn subscribed_socket(cx: &mut Ctx, token: &str, rooms: &[&Room]) -> Result<Socket, Failure> {
+    let s = cx.connect(token, "/").await?;
+    for room in rooms {
+        let ack = cx.subscribe(&s, &room.id).await?;
+        cx.check_ack(ev::ROOM_SUBSCRIBE, &ack)?;
+    }
+    Ok(s)
+}
+
+/// Checks that `value` is a timestamp within the 5-minute rule.
+pub(crate) fn expect_recent(cx: &Ctx, what: &str, value: &Value) -> Result<(), Failure> {
+    let ok = value.as_str().is_some_and(|s| {
+        protocol::timestamp::is_recent(s, std::time::SystemTime::now(), protocol::limits::TIMESTAMP_MAX_SKEW)
+    });
+    cx.ensure(
+        ok,
+        format!("{what}: ISO-8601 UTC timestamp within 5 minutes of now"),
+        format!("{what} = {value}"),
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Cases
+// ---------------------------------------------------------------------------
+
+async fn subscribe_ack(cx: &mut Ctx) -> Result<(), Failure> {
+    let u = cx.user("sub").await?;
+    let room = cx.room("public").await?;
+    let s = cx.connect(&u.token, "/").await?;
+    let ack = cx.ack(&s, ev::ROOM_SUBSCRIBE, json!({ "roomId": room.id })).await?;
+    cx.check_ack(ev::ROOM_SUBSCRIBE, &ack)?;
+    cx.expect_eq("ack.success", &json!(true), &ack["success"])?;
+    cx.expect_eq("ack.room.id", &json!(room.id), &ack["room"]["id"])?;
+    cx.expect_eq("ack.room.name", &json!(room.name), &ack["room"]["name"])?;
+    cx.expect_eq("ack.room.status", &json!(room.status), &ack["room"]["status"])?;
+    s.disconnect().await;
+    Ok(())
+}
+
+async fn subscribed_payload(cx: &mut Ctx) -> Result<(), Failure> {
+    let u = cx.user("subd").await?;
+    let room = cx.room("public").await?;
+    let mut s = subscribed_socket(cx, &u.token, &[&room]).await?;
+    expect_subscribed(cx, &mut s, &room.id).await?;
+    let mut ns = cx.connect(&u.token, &ev::room_namespace(&room.id)).await?;
+    expect_subscribed(cx, &mut ns, &room.id).await?;
+    s.disconnect().await;
+    ns.disconnect().await;
+    Ok(())
+}
+
+async fn unsubscribe_ack(cx: &mut Ctx) -> Result<(), Failure> {
+    let u = cx.user("unsub").await?;
+    let room = cx.room("public").await?;
+    let s = subscribed_socket(cx, &u.token, &[&room]).await?;
+    let ack = cx.ack(&s, ev::ROOM_UNSUBSCRIBE, json!({ "roomId": room.id })).await?;
+    cx.check_ack(ev::ROOM_UNSUBSCRIBE, &ack)?;
+    cx.expect_eq("ack.success", &json!(true), &ack["success"])?;
+    cx.expect_eq("ack.data.roomId", &json!(room.id), &ack["data"]["roomId"])?;
+    s.disconnect().await;
+    Ok(())
+}
+
+async fn unsubscribed_payload(cx: &mut Ctx) -> Result<(), Failure> {
+    let u = cx.user("unsubd").await?;
+    let room = cx.room("public").await?;
+    let mut s = subscribed_socket(cx, &u.token, &[&room]).await?;
+    let ack = cx.ack(&s, ev::ROOM_UNSUBSCRIBE, json!({ "roomId": room.id })).await?;
+    cx.expect_eq("room:unsubscribe ack.success", &json!(true), &ack["success"])?;
+    let confirm = cx.expect_event(&mut s, ev::ROOM_UNSUBSCRIBED).await?;
+    cx.check_payload(ev::ROOM_UNSUBSCRIBED, &confirm)?;
+    cx.expect_eq("room:unsubscribed roomId", &json!(room.id), &confirm["roomId"])?;
+    s.disconnect().await;
+    Ok(())
+}
+
+async fn unsubscribe_stops_events(cx: &mut Ctx) -> Result<(), Failure> {
+    let u = cx.user("stop").await?;
+    let left = cx.room("public").await?;
+    let kept = cx.room("public").await?;
+    let mut s = subscribed_socket(cx, &u.token, &[&left, &kept]).await?;
+    let ack = cx.ack(&s, ev::ROOM_UNSUBSCRIBE, json!({ "roomId": left.id })).await?;
+    cx.expect_eq("room:unsubscribe ack.success", &json!(true), &ack["success"])?;
+    let confirm = cx.expect_event(&mut s, ev::ROOM_UNSUBSCRIBED).await?;
+    cx.expect_eq("room:unsubscribed roomId", &json!(left.id), &confirm["roomId"])?;
+    // A change to the room left, then a sentinel change to the room kept:
+    // the first room:updated the socket receives must be the sentinel.
+    rename_room(cx, &left, "after unsubscribe").await?;
+    let sentinel_name = rename_room(cx, &kept, "sentinel").await?;
+    let first = cx.expect_event(&mut s, ev::ROOM_UPDATED).await?;
+    cx.check_payload(ev::ROOM_UPDATED, &first)?;
+    cx.expect_eq(
+        "roomId of the first room:updated after unsubscribing (the still-subscribed room)",
+        &json!(kept.id),
+        &first["roomId"],
+    )?;
+    cx.expect_eq("sentinel room:updated room.name", &json!(sentinel_name), &first["room"]["name"])?;
+    let leaked = queued_matching(&mut s, |_, p| p.get("roomId") == Some(&json!(left.id)));
+    none_of(cx, &format!("no event of the unsubscribed room {}", left.id), &leaked)?;
+    s.disconnect().await;
+    Ok(())
+}
+
+async fn updated_payload(cx: &mut Ctx) -> Result<(), Failure> {
+    let u = cx.user("upd").await?;
+    let room = cx.room("public").await?;
+    let mut s = subscribed_socket(cx, &u.token, &[&room]).await?;
+    let name = rename_room(cx, &room, "renamed").await?;
+    let p = cx.expect_event(&mut s, ev::ROOM_UPDATED).await?;
+    cx.check_payload(ev::ROOM_UPDATED, &p)?;
+    cx.expect_eq("room:updated roomId", &json!(room.id), &p["roomId"])?;
+    cx.expect_eq("room:updated changes", &json!({ "name": name }), &p["changes"])?;
+    cx.expect_eq("room:updated room.id", &json!(room.id), &p["room"]["id"])?;
+    cx.expect_eq("room:updated room.name", &json!(name), &p["room"]["name"])?;
+    cx.expect_eq("room:updated room.status", &json!(room.status), &p["room"]["status"])?;
+    s.disconnect().await;
+    Ok(())
+}
+
+async fn status_changed_payload(cx: &mut Ctx) -> Result<(), Failure> {
+    let u = cx.user("status").await?;
+    let room = cx.room("public").await?;
+    let new_status = if room.status == "paused" { "active" } else { "paused" };
+    let mut s = subscribed_socket(cx, &u.token, &[&room]).await?;
+    cx.act(
+        "update_room",
+        vars(&[("roomId", json!(room.id)), ("patch", json!({ "status": new_status }))]),
+    )
+    .await?;
+    let p = cx.expect_event(&mut s, ev::ROOM_STATUS_CHANGED).await?;
+    cx.check_payload(ev::ROOM_STATUS_CHANGED, &p)?;
+    cx.expect_eq("room:status_changed roomId", &json!(room.id), &p["roomId"])?;
+    cx.expect_eq("room:status_changed oldStatus", &json!(room.status), &p["oldStatus"])?;
+    cx.expect_eq("room:status_changed newStatus", &json!(new_status), &p["newStatus"])?;
+    let up = cx.expect_event(&mut s, ev::ROOM_UPDATED).await?;
+    cx.check_payload(ev::ROOM_UPDATED, &up)?;
+    cx.expect_eq("room:updated roomId", &json!(room.id), &up["roomId"])?;
+    cx.expect_eq("room:updated changes", &json!({ "status": new_status }), &up["changes"])?;
+    cx.expect_eq("room:updated room.status", &json!(new_status), &up["room"]["status"])?;
+    cx.expect_eq("room:updated room.name", &json!(room.name), &up["room"]["name"])?;
+    s.disconnect().await;
+    Ok(())
+}
+
+async fn deleted_payload(cx: &mut Ctx) -> Result<(), Failure> {
+    let u = cx.user("del").await?;
+    let room = cx.room("public").await?;
+    let mut s = subscribed_socket(cx, &u.token, &[&room]).await?;
+    cx.act("delete_room", vars(&[("roomId", json!(room.id))])).await?;
+    let p = cx.expect_event(&mut s, ev::ROOM_DELETED).await?;
+    cx.check_payload(ev::ROOM_DELETED, &p)?;
+    cx.expect_eq("room:deleted roomId", &json!(room.id), &p["roomId"])?;
+    s.disconnect().await;
+    Ok(())
+}
+
+async fn deleted_namespace_closed(cx: &mut Ctx) -> Result<(), Failure> {
+    let u = cx.user("delns").await?;
+    let room = cx.room("public").await?;
+    let mut s = cx.connect(&u.token, &ev::room_namespace(&room.id)).await?;
+    expect_subscribed(cx, &mut s, &room.id).await?;
+    cx.act("delete_room", vars(&[("roomId", json!(room.id))])).await?;
+    let p = cx.expect_event(&mut s, ev::ROOM_DELETED).await?;
+    cx.check_payload(ev::ROOM_DELETED, &p)?;
+    cx.expect_eq("room:deleted roomId", &json!(room.id), &p["roomId"])?;
+    let limit = cx.wait();
+    let ended = tokio::time::timeout(limit, s.closed()).await.is_ok();
+    cx.ensure(
+        ended,
+        format!("the /rooms/{} socket disconnected by the server within {limit:?}", room.id),
+        "still connected",
+    )?;
+    // The disconnect must come from the server, not from us: the last item
+    // is the Disconnected marker.
+    let mut reason = None;
+    while let Some(item) = s.try_next() {
+        if let Incoming::Disconnected { reason: r } = item {
+            reason = Some(r);
+        }
+    }
+    cx.ensure(
+        matches!(
+            reason,
+            Some(sioclient::DisconnectReason::ServerDisconnect | sioclient::DisconnectReason::TransportClose)
+        ),
+        "a disconnect initiated by the server (DISCONNECT packet or transport close)",
+        format!("{reason:?}"),
+    )
+}
+
+async fn namespace_events(cx: &mut Ctx) -> Result<(), Failure> {
+    let u = cx.user("nsev").await?;
+    let room = cx.room("public").await?;
+    let mut s = cx.connect(&u.token, &ev::room_namespace(&room.id)).await?;
+    expect_subscribed(cx, &mut s, &room.id).await?;
+    let name = rename_room(cx, &room, "via namespace").await?;
+    let p = cx.expect_event(&mut s, ev::ROOM_UPDATED).await?;
+    cx.check_payload(ev::ROOM_UPDATED, &p)?;
+    cx.expect_eq("room:updated roomId", &json!(room.id), &p["roomId"])?;
+    cx.expect_eq("room:updated changes", &json!({ "name": name }), &p["changes"])?;
+    cx.expect_eq("room:updated room.name", &json!(name), &p["room"]["name"])?;
+    s.disconnect().await;
+    Ok(())
+}
+
+async fn isolation(cx: &mut Ctx) -> Result<(), Failure> {
+    let ua = cx.user("iso a").await?;
+    let ub = cx.user("iso b").await?;
+    let room_a = cx.room("public").await?;
+    let room_b = cx.room("public").await?;
+    let mut sa = subscribed_socket(cx, &ua.token, &[&room_a]).await?;
+    let mut sb = subscribed_socket(cx, &ub.token, &[&room_b]).await?;
+    // Room A's event happens (its own subscriber sees it)...
+    let name_a = rename_room(cx, &room_a, "in A").await?;
+    let pa = cx.expect_event(&mut sa, ev::ROOM_UPDATED).await?;
+    cx.expect_eq("room A's room:updated room.name", &json!(name_a), &pa["room"]["name"])?;
+    // ...then a sentinel in room B: the first room:updated B's subscriber
+    // gets must be B's, and nothing about A may be queued before it.
+    let name_b = rename_room(cx, &room_b, "in B").await?;
+    let pb = cx.expect_event(&mut sb, ev::ROOM_UPDATED).await?;
+    cx.check_payload(ev::ROOM_UPDATED, &pb)?;
+    cx.expect_eq("roomId of the first room:updated on B's subscriber", &json!(room_b.id), &pb["roomId"])?;
+    cx.expect_eq("room B's room:updated room.name", &json!(name_b), &pb["room"]["name"])?;
+    let leaked = queued_matching(&mut sb, |_, p| p.get("roomId") == Some(&json!(room_a.id)));
+    none_of(cx, &format!("no event of room {} on a subscriber of room B only", room_a.id), &leaked)?;
+    sa.disconnect().await;
+    sb.disconnect().await;
+    Ok(())
+}

@@ -1,0 +1,753 @@
+//! What a case works with: the driver (domain changes on the target),
+//! Socket.IO connections with a wire transcript, and checks that turn what
+//! was observed into a verdict. Every wait is bounded by `--timeout` and a
+//! timeout fails the case: nothing passes without being observed.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use protocol::{ErrorCode, EventSpec};
+use serde_json::{Value, json};
+use sioclient::{ClientConfig, ConnectError, Direction, Frame, Socket, Transport};
+
+use crate::case::{Failure, WireLine};
+use crate::profile::{self, Profile, Vars};
+
+/// The runner-wide settings every case sees.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Base URL, e.g. `http://127.0.0.1:3000`.
+    pub target: String,
+    pub profile: Arc<Profile>,
+    pub base_vars: Arc<Vars>,
+    /// The longest any one wait may take.
+    pub wait: Duration,
+    pub strict: bool,
+    pub http: reqwest::Client,
+    /// Print frames as they pass.
+    pub trace: bool,
+}
+
+/// A user the driver created, with an access token.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub token: String,
+    pub token_id: Option<String>,
+    pub refresh_token: Option<String>,
+}
+
+/// A room the driver created.
+#[derive(Debug, Clone)]
+pub struct Room {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+}
+
+static RUN_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// One case's context.
+pub struct Ctx {
+    pub settings: Settings,
+    case_id: String,
+    started: Instant,
+    transcript: Arc<Mutex<Vec<WireLine>>>,
+    secrets: Arc<Mutex<Vec<String>>>,
+    conns: usize,
+    /// Non-strict findings (allowed, not recommended).
+    pub notes: Vec<String>,
+    unique: String,
+}
+
+impl Ctx {
+    pub fn new(settings: Settings, case_id: &str) -> Ctx {
+        let seq = RUN_SEQ.fetch_add(1, Ordering::Relaxed);
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let secrets: Vec<String> = settings
+            .base_vars
+            .iter()
+            .filter(|(k, _)| is_secret_name(k))
+            .filter_map(|(_, v)| v.as_str().map(str::to_owned))
+            .filter(|s| !s.is_empty())
+            .collect();
+        Ctx {
+            settings,
+            case_id: case_id.to_owned(),
+            started: Instant::now(),
+            transcript: Arc::default(),
+            secrets: Arc::new(Mutex::new(secrets)),
+            conns: 0,
+            notes: Vec::new(),
+            unique: format!("{:x}{seq:x}", nanos % 0x00ff_ffff),
+        }
+    }
+
+    pub fn case_id(&self) -> &str {
+        &self.case_id
+    }
+
+    /// A name unique to this run and case, from `[a-z0-9_]`.
+    pub fn unique(&self, prefix: &str) -> String {
+        format!("{prefix}{}", self.unique)
+    }
+
+    pub fn wait(&self) -> Duration {
+        self.settings.wait
+    }
+
+    /// The transcript so far, secrets redacted.
+    pub fn take_transcript(&self) -> Vec<WireLine> {
+        std::mem::take(&mut *self.transcript.lock().expect("transcript lock"))
+    }
+
+    /// Replaces every known secret in `text` with `***`.
+    pub fn redact(&self, text: &str) -> String {
+        redact_with(&self.secrets.lock().expect("secrets lock"), text)
+    }
+
+    fn add_secret(&self, s: &str) {
+        if s.len() >= 4 {
+            self.secrets
+                .lock()
+                .expect("secrets lock")
+                .push(s.to_owned());
+        }
+    }
+
+    fn record(&self, conn: &str, dir: &'static str, text: &str) {
+        let line = WireLine {
+            at_ms: self.started.elapsed().as_millis() as u64,
+            conn: conn.to_owned(),
+            dir,
+            text: self.redact(text),
+        };
+        if self.settings.trace {
+            eprintln!(
+                "[{} +{:>5}ms] {} {} {}",
+                self.case_id, line.at_ms, line.conn, line.dir, line.text
+            );
+        }
+        self.transcript.lock().expect("transcript lock").push(line);
+    }
+
+    // -----------------------------------------------------------------
+    // Driver
+    // -----------------------------------------------------------------
+
+    /// Runs a driver action and returns its status and JSON body, whatever
+    /// the status. A missing action skips the case.
+    pub async fn act_raw(&mut self, action: &str, vars: Vars) -> Result<(u16, Value), Failure> {
+        let Some(a) = self.settings.profile.actions.get(action).cloned() else {
+            return Err(Failure::Skip(format!(
+                "driver action `{action}` is not in the target profile"
+            )));
+        };
+        let mut all = (*self.settings.base_vars).clone();
+        all.extend(vars);
+        let setup = |e: String| Failure::Error(format!("driver action `{action}`: {e}"));
+        let path = match profile::expand_string(&a.path, &all).map_err(setup)? {
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        let url = format!("{}{}", self.settings.target.trim_end_matches('/'), path);
+        let method = reqwest::Method::from_bytes(a.method.to_ascii_uppercase().as_bytes())
+            .map_err(|e| setup(e.to_string()))?;
+        let mut req = self.settings.http.request(method.clone(), &url);
+        for (k, v) in &a.headers {
+            let v = match profile::expand_string(v, &all).map_err(setup)? {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            req = req.header(k, v);
+        }
+        let body = match &a.body {
+            Some(b) => Some(profile::expand_value(b, &all).map_err(setup)?),
+            None => None,
+        };
+        if let Some(b) = &body {
+            req = req.json(b);
+        }
+        self.record(
+            "http",
+            ">",
+            &format!(
+                "{method} {path} {}",
+                body.as_ref().map(Value::to_string).unwrap_or_default()
+            ),
+        );
+        let res = tokio::time::timeout(self.settings.wait, req.send())
+            .await
+            .map_err(|_| setup(format!("no answer within {:?}", self.settings.wait)))?
+            .map_err(|e| setup(e.to_string()))?;
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap_or_default();
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        // Tokens the target hands out are secrets from now on.
+        collect_secrets(&value, &mut |s| self.add_secret(s));
+        self.record("http", "<", &format!("{status} {value}"));
+        Ok((status, value))
+    }
+
+    /// Runs a driver action that must succeed; returns the extracted
+    /// variables. A failure is set-up trouble (`error`), not a verdict.
+    pub async fn act(&mut self, action: &str, vars: Vars) -> Result<Vars, Failure> {
+        let (status, body) = self.act_raw(action, vars).await?;
+        let a = &self.settings.profile.actions[action];
+        let ok = match a.expect {
+            Some(code) => status == code,
+            None => (200..300).contains(&status),
+        };
+        if !ok {
+            return Err(Failure::Error(format!(
+                "driver action `{action}` answered {status}: {}",
+                self.redact(&body.to_string())
+            )));
+        }
+        let mut out = Vars::new();
+        for (name, pointer) in &a.extract {
+            let v = body.pointer(pointer).cloned().ok_or_else(|| {
+                Failure::Error(format!(
+                    "driver action `{action}`: no {pointer} in the response for `{name}`"
+                ))
+            })?;
+            if is_secret_name(name)
+                && let Some(s) = v.as_str()
+            {
+                self.add_secret(s);
+            }
+            out.insert(name.clone(), v);
+        }
+        Ok(out)
+    }
+
+    /// A new user with an access token valid for `ttl_secs`.
+    pub async fn user_with_ttl(&mut self, label: &str, ttl_secs: i64) -> Result<User, Failure> {
+        let name = format!("{label} {}", self.unique);
+        let created = self
+            .act("create_user", vars(&[("name", json!(name))]))
+            .await?;
+        let user_id = str_var(&created, "userId")?;
+        let minted = self
+            .act(
+                "mint_token",
+                vars(&[("userId", json!(user_id)), ("ttlSeconds", json!(ttl_secs))]),
+            )
+            .await?;
+        Ok(User {
+            id: user_id,
+            name,
+            token: str_var(&minted, "token")?,
+            token_id: minted
+                .get("tokenId")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            refresh_token: minted
+                .get("refreshToken")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        })
+    }
+
+    pub async fn user(&mut self, label: &str) -> Result<User, Failure> {
+        self.user_with_ttl(label, 3600).await
+    }
+
+    /// A new room (`public` or `private`).
+    pub async fn room(&mut self, visibility: &str) -> Result<Room, Failure> {
+        let name = format!("Room {}", self.unique);
+        let out = self
+            .act(
+                "create_room",
+                vars(&[("name", json!(name)), ("visibility", json!(visibility))]),
+            )
+            .await?;
+        Ok(Room {
+            id: str_var(&out, "roomId")?,
+            name: out
+                .get("roomName")
+                .and_then(Value::as_str)
+                .unwrap_or(&name)
+                .to_owned(),
+            status: out
+                .get("roomStatus")
+                .and_then(Value::as_str)
+                .unwrap_or("active")
+                .to_owned(),
+        })
+    }
+
+    /// Adds a user to a room; returns the participant id.
+    pub async fn join(&mut self, room: &Room, user: &User, role: &str) -> Result<String, Failure> {
+        let out = self
+            .act(
+                "add_participant",
+                vars(&[
+                    ("roomId", json!(room.id)),
+                    ("userId", json!(user.id)),
+                    ("role", json!(role)),
+                ]),
+            )
+            .await?;
+        str_var(&out, "participantId")
+    }
+
+    // -----------------------------------------------------------------
+    // Connections
+    // -----------------------------------------------------------------
+
+    /// A client config for `ns` with `auth` and a frame tap into the
+    /// transcript.
+    pub fn client_config(
+        &mut self,
+        auth: Option<Value>,
+        ns: &str,
+        transport: Transport,
+    ) -> ClientConfig {
+        self.conns += 1;
+        let label = format!("c{}", self.conns);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Frame>();
+        let transcript = self.transcript.clone();
+        let secrets = self.secrets.clone();
+        let started = self.started;
+        let trace = self.settings.trace.then(|| self.case_id.clone());
+        tokio::spawn(async move {
+            while let Some(frame) = rx.recv().await {
+                let text = redact_with(&secrets.lock().expect("secrets lock"), &frame.text);
+                let line = WireLine {
+                    at_ms: started.elapsed().as_millis() as u64,
+                    conn: label.clone(),
+                    dir: match frame.direction {
+                        Direction::Sent => ">",
+                        Direction::Received => "<",
+                    },
+                    text,
+                };
+                if let Some(case) = &trace {
+                    eprintln!(
+                        "[{case} +{:>5}ms] {} {} {}",
+                        line.at_ms, line.conn, line.dir, line.text
+                    );
+                }
+                transcript.lock().expect("transcript lock").push(line);
+            }
+        });
+        let mut config = ClientConfig::new(self.settings.target.clone())
+            .with_path(self.settings.profile.target.socket_path.clone())
+            .with_namespace(ns)
+            .with_transport(transport)
+            .with_connect_timeout(self.settings.wait)
+            .with_frame_tap(tx);
+        if let Some(auth) = auth {
+            config = config.with_auth(auth);
+        }
+        config
+    }
+
+    /// Connects with `token` to `ns` over WebSocket; a refusal fails the case.
+    pub async fn connect(&mut self, token: &str, ns: &str) -> Result<Socket, Failure> {
+        self.connect_over(token, ns, Transport::WebSocket).await
+    }
+
+    pub async fn connect_over(
+        &mut self,
+        token: &str,
+        ns: &str,
+        transport: Transport,
+    ) -> Result<Socket, Failure> {
+        self.add_secret(token);
+        let config = self.client_config(Some(json!({ "token": token })), ns, transport);
+        match sioclient::connect(config).await {
+            Ok(s) => Ok(s),
+            Err(ConnectError::Rejected { message, .. }) => Err(Failure::fail(
+                format!("connection to {ns} accepted"),
+                format!("connect_error: {message}"),
+            )),
+            Err(ConnectError::Timeout) => Err(Failure::fail(
+                format!("connection to {ns} within {:?}", self.settings.wait),
+                "no CONNECT".to_owned(),
+            )),
+            Err(e) => Err(Failure::Error(format!("connecting to {ns}: {e}"))),
+        }
+    }
+
+    /// Connects expecting a refusal; returns the `connect_error` message.
+    pub async fn connect_refused(
+        &mut self,
+        auth: Option<Value>,
+        ns: &str,
+    ) -> Result<String, Failure> {
+        self.connect_refused_over(auth, ns, Transport::WebSocket)
+            .await
+    }
+
+    pub async fn connect_refused_over(
+        &mut self,
+        auth: Option<Value>,
+        ns: &str,
+        transport: Transport,
+    ) -> Result<String, Failure> {
+        let config = self.client_config(auth, ns, transport);
+        match sioclient::connect(config).await {
+            Err(ConnectError::Rejected { message, .. }) => Ok(message),
+            Ok(s) => {
+                s.disconnect().await;
+                Err(Failure::fail(
+                    format!("connect_error on {ns}"),
+                    "the connection was accepted".to_owned(),
+                ))
+            }
+            Err(ConnectError::Timeout) => Err(Failure::fail(
+                format!("connect_error on {ns} within {:?}", self.settings.wait),
+                "no answer".to_owned(),
+            )),
+            Err(e) => Err(Failure::Error(format!("connecting to {ns}: {e}"))),
+        }
+    }
+
+    /// Emits with an ack and returns the ack's first argument.
+    pub async fn ack(
+        &mut self,
+        socket: &Socket,
+        event: &str,
+        payload: Value,
+    ) -> Result<Value, Failure> {
+        match socket
+            .emit_with_ack(event, payload, self.settings.wait)
+            .await
+        {
+            Ok(args) => Ok(args.into_iter().next().unwrap_or(Value::Null)),
+            Err(e) => Err(Failure::fail(
+                format!("an ack to {event} within {:?}", self.settings.wait),
+                format!("{e}"),
+            )),
+        }
+    }
+
+    /// Waits for `event`; returns all its arguments. A timeout fails.
+    pub async fn expect_args(
+        &mut self,
+        socket: &mut Socket,
+        event: &str,
+    ) -> Result<Vec<Value>, Failure> {
+        match socket.wait_for(event, self.settings.wait).await {
+            Ok(ev) => Ok(ev.args),
+            Err(e) => Err(Failure::fail(
+                format!("event `{event}` within {:?}", self.settings.wait),
+                format!("{e}"),
+            )),
+        }
+    }
+
+    /// Waits for `event`; returns its first argument.
+    pub async fn expect_event(
+        &mut self,
+        socket: &mut Socket,
+        event: &str,
+    ) -> Result<Value, Failure> {
+        Ok(self
+            .expect_args(socket, event)
+            .await?
+            .into_iter()
+            .next()
+            .unwrap_or(Value::Null))
+    }
+
+    /// Fails if `event` arrives within `within`.
+    pub async fn expect_no_event(
+        &mut self,
+        socket: &mut Socket,
+        event: &str,
+        within: Duration,
+    ) -> Result<(), Failure> {
+        match socket.wait_for(event, within).await {
+            Ok(ev) => Err(Failure::fail(
+                format!("no `{event}` within {within:?}"),
+                format!("`{event}` {}", Value::Array(ev.args)),
+            )),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Subscribes on `/`-style sockets and returns the ack.
+    pub async fn subscribe(&mut self, socket: &Socket, room_id: &str) -> Result<Value, Failure> {
+        let ack = self
+            .ack(
+                socket,
+                protocol::event::ROOM_SUBSCRIBE,
+                json!({ "roomId": room_id }),
+            )
+            .await?;
+        if ack.get("success") != Some(&json!(true)) {
+            return Err(Failure::fail(
+                "room:subscribe ack with success: true",
+                ack.to_string(),
+            ));
+        }
+        Ok(ack)
+    }
+
+    // -----------------------------------------------------------------
+    // Checks
+    // -----------------------------------------------------------------
+
+    /// Checks a server event's payload against the catalog schema, its
+    /// timestamp against the 5-minute rule, and notes extra fields.
+    pub fn check_payload(&mut self, event: &str, payload: &Value) -> Result<(), Failure> {
+        let spec = EventSpec::get(event)
+            .ok_or_else(|| Failure::Error(format!("{event} is not in the catalog")))?;
+        let schema = (spec.payload)();
+        self.check_schema(&format!("`{event}` payload"), &schema, payload)?;
+        if let Some(ts) = payload.get("timestamp") {
+            let ok = ts.as_str().is_some_and(|s| {
+                protocol::timestamp::is_recent(
+                    s,
+                    SystemTime::now(),
+                    protocol::limits::TIMESTAMP_MAX_SKEW,
+                )
+            });
+            if !ok {
+                return Err(Failure::fail(
+                    format!("`{event}` timestamp: ISO-8601 UTC within 5 minutes of now"),
+                    ts.to_string(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks an ack against the event's ack schema (success or failure).
+    pub fn check_ack(&mut self, event: &str, ack: &Value) -> Result<(), Failure> {
+        let spec = EventSpec::get(event)
+            .ok_or_else(|| Failure::Error(format!("{event} is not in the catalog")))?;
+        let schema = protocol::schema::ack(spec)
+            .ok_or_else(|| Failure::Error(format!("{event} takes no ack")))?;
+        self.check_schema(&format!("`{event}` ack"), &schema, ack)
+    }
+
+    /// Checks a failed ack: `{success: false, error: {code, message}}`.
+    pub fn check_error_ack(
+        &mut self,
+        event: &str,
+        ack: &Value,
+        code: ErrorCode,
+    ) -> Result<(), Failure> {
+        self.check_ack(event, ack)?;
+        let actual = ack.pointer("/error/code").cloned().unwrap_or(Value::Null);
+        if ack.get("success") != Some(&json!(false)) || actual != json!(code.as_str()) {
+            return Err(Failure::fail(
+                format!("{{success: false, error: {{code: {code}, message}}}}"),
+                ack.to_string(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks an `error` event with `code`.
+    pub fn check_error_event(&mut self, payload: &Value, code: ErrorCode) -> Result<(), Failure> {
+        self.check_payload(protocol::event::ERROR, payload)?;
+        self.expect_eq("error.code", &json!(code.as_str()), &payload["code"])
+    }
+
+    fn check_schema(&mut self, what: &str, schema: &Value, value: &Value) -> Result<(), Failure> {
+        let validator = jsonschema::validator_for(schema)
+            .map_err(|e| Failure::Error(format!("schema of {what} does not compile: {e}")))?;
+        let errors: Vec<String> = validator
+            .iter_errors(value)
+            .map(|e| format!("{}: {}", pointer_or_root(&e.instance_path().to_string()), e))
+            .collect();
+        if !errors.is_empty() {
+            return Err(Failure::Fail {
+                expected: format!("{what} valid against the protocol schema"),
+                actual: value.to_string(),
+                schema_errors: errors,
+            });
+        }
+        for extra in extra_fields(schema, schema, value, "") {
+            self.notes.push(format!("{what}: extra field {extra}"));
+        }
+        Ok(())
+    }
+
+    /// Equality check with expected vs actual.
+    pub fn expect_eq(&self, what: &str, expected: &Value, actual: &Value) -> Result<(), Failure> {
+        if expected == actual {
+            Ok(())
+        } else {
+            Err(Failure::fail(
+                format!("{what} = {expected}"),
+                format!("{what} = {actual}"),
+            ))
+        }
+    }
+
+    /// A check with free-form expected/actual.
+    pub fn ensure(
+        &self,
+        ok: bool,
+        expected: impl Into<String>,
+        actual: impl Into<String>,
+    ) -> Result<(), Failure> {
+        if ok {
+            Ok(())
+        } else {
+            Err(Failure::fail(expected, actual))
+        }
+    }
+}
+
+fn pointer_or_root(p: &str) -> String {
+    if p.is_empty() {
+        "/".into()
+    } else {
+        p.to_owned()
+    }
+}
+
+/// Builds case variables from pairs.
+pub fn vars(pairs: &[(&str, Value)]) -> Vars {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
+}
+
+fn str_var(vars: &Vars, name: &str) -> Result<String, Failure> {
+    vars.get(name)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| Failure::Error(format!("driver gave no string `{name}`")))
+}
+
+fn is_secret_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n.contains("token") || n.contains("secret") || n.contains("password")
+}
+
+fn collect_secrets(v: &Value, add: &mut impl FnMut(&str)) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                match x {
+                    Value::String(s) if is_secret_name(k) => add(s),
+                    _ => collect_secrets(x, add),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_secrets(x, add)),
+        _ => {}
+    }
+}
+
+fn redact_with(secrets: &[String], text: &str) -> String {
+    let mut out = text.to_owned();
+    for s in secrets {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), "***");
+        }
+    }
+    out
+}
+
+/// JSON pointers of object fields that the schema does not declare.
+fn extra_fields(root: &Value, schema: &Value, value: &Value, path: &str) -> Vec<String> {
+    let schema = resolve(root, schema);
+    let mut out = Vec::new();
+    // Branches: check against the first branch the value is valid for.
+    for key in ["oneOf", "anyOf"] {
+        if let Some(branches) = schema.get(key).and_then(Value::as_array) {
+            for b in branches {
+                let b = resolve(root, b);
+                let fits = jsonschema::validator_for(&with_defs(root, b))
+                    .map(|v| v.is_valid(value))
+                    .unwrap_or(false);
+                if fits {
+                    return extra_fields(root, b, value, path);
+                }
+            }
+            return out;
+        }
+    }
+    match value {
+        Value::Object(map) => {
+            let props = schema.get("properties").and_then(Value::as_object);
+            let open_map = schema
+                .get("additionalProperties")
+                .is_some_and(Value::is_object);
+            if let Some(props) = props {
+                for (k, v) in map {
+                    match props.get(k) {
+                        Some(sub) => out.extend(extra_fields(root, sub, v, &format!("{path}/{k}"))),
+                        None if !open_map => out.push(format!("{path}/{k}")),
+                        None => {}
+                    }
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items") {
+                for (i, v) in items.iter().enumerate() {
+                    out.extend(extra_fields(root, item_schema, v, &format!("{path}/{i}")));
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+fn resolve<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema.get("$ref").and_then(Value::as_str) {
+        Some(r) => r
+            .strip_prefix('#')
+            .and_then(|p| root.pointer(p))
+            .map(|s| resolve(root, s))
+            .unwrap_or(schema),
+        None => schema,
+    }
+}
+
+fn with_defs(root: &Value, schema: &Value) -> Value {
+    let mut s = schema.clone();
+    if let (Some(obj), Some(defs)) = (s.as_object_mut(), root.get("$defs")) {
+        obj.insert("$defs".into(), defs.clone());
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_fields_are_found_through_refs() {
+        let schema = protocol::schema::root::<protocol::payload::PrizeCreated>();
+        let v = json!({
+            "roomId": "r", "timestamp": "t",
+            "prize": {"id": "p", "name": "n", "description": "d", "imageUrl": "u",
+                      "quantity": 1, "quantityRemaining": 1, "createdAt": "c", "colour": "red"},
+            "bonus": true
+        });
+        let mut extra = extra_fields(&schema, &schema, &v, "");
+        extra.sort();
+        assert_eq!(extra, vec!["/bonus", "/prize/colour"]);
+    }
+
+    #[test]
+    fn redaction() {
+        let secrets = vec!["abcd1234".to_owned()];
+        assert_eq!(
+            redact_with(&secrets, r#"40{"token":"abcd1234"}"#),
+            r#"40{"token":"***"}"#
+        );
+    }
+}

@@ -1,0 +1,249 @@
+//! Renderers: one line per case for people, JSON records, JUnit XML.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::case::{CaseRecord, Verdict};
+
+/// The whole run, as `--json` writes it.
+#[derive(Debug, Serialize)]
+pub struct RunReport {
+    /// Format version of this file.
+    pub version: u32,
+    pub tool: String,
+    pub target: String,
+    pub strict: bool,
+    pub started_at: String,
+    pub duration_ms: u64,
+    pub summary: Summary,
+    pub cases: Vec<CaseRecord>,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Summary {
+    pub passed: usize,
+    pub failed: usize,
+    pub non_strict: usize,
+    pub skipped: usize,
+    pub errors: usize,
+    pub xfail: usize,
+    pub xpass: usize,
+}
+
+impl Summary {
+    pub fn of(cases: &[CaseRecord]) -> Summary {
+        let mut s = Summary::default();
+        for c in cases {
+            match c.verdict {
+                Verdict::Pass => s.passed += 1,
+                Verdict::Fail => s.failed += 1,
+                Verdict::NonStrict => s.non_strict += 1,
+                Verdict::Skip => s.skipped += 1,
+                Verdict::Error => s.errors += 1,
+                Verdict::Xfail => s.xfail += 1,
+                Verdict::Xpass => s.xpass += 1,
+            }
+        }
+        s
+    }
+
+    /// `N passed, N failed, N skipped` plus the other counts when non-zero.
+    /// Non-strict cases count as passed here (they are allowed), XPASS as
+    /// failed (it fails the run).
+    pub fn line(&self) -> String {
+        let mut line = format!(
+            "{} passed, {} failed, {} skipped",
+            self.passed + self.non_strict,
+            self.failed + self.xpass,
+            self.skipped
+        );
+        for (n, what) in [
+            (self.non_strict, "non-strict"),
+            (self.errors, "errors"),
+            (self.xfail, "expected failures"),
+            (self.xpass, "unexpected passes"),
+        ] {
+            if n > 0 {
+                let _ = write!(line, ", {n} {what}");
+            }
+        }
+        line
+    }
+}
+
+/// One line per case; details under failures.
+pub fn human_line(c: &CaseRecord, verbose: bool) -> String {
+    let mut out = format!(
+        "{:<10} {:<46} {:>6} ms  {}",
+        c.verdict.label(),
+        c.id,
+        c.duration_ms,
+        c.description
+    );
+    let detailed = matches!(c.verdict, Verdict::Fail | Verdict::Error | Verdict::Xpass) || verbose;
+    if let Some(r) = &c.reason {
+        let _ = write!(out, "\n           reason: {r}");
+    }
+    if detailed {
+        if let Some(e) = &c.expected {
+            let _ = write!(out, "\n           expected: {e}");
+        }
+        if let Some(a) = &c.actual {
+            let _ = write!(out, "\n           actual:   {a}");
+        }
+        for e in &c.schema_errors {
+            let _ = write!(out, "\n           schema:   {e}");
+        }
+        if !c.transcript.is_empty() && c.verdict != Verdict::Error {
+            let _ = write!(out, "\n           frames:");
+            for w in &c.transcript {
+                let _ = write!(
+                    out,
+                    "\n             +{:>5}ms {:<4} {} {}",
+                    w.at_ms, w.conn, w.dir, w.text
+                );
+            }
+        }
+    }
+    for n in &c.notes {
+        if c.verdict == Verdict::NonStrict || verbose {
+            let _ = write!(out, "\n           note: {n}");
+        }
+    }
+    out
+}
+
+/// JUnit XML: one testsuite, a testcase per case named by its id;
+/// failures and errors kept apart; skips as `<skipped>`.
+pub fn junit(report: &RunReport) -> String {
+    let s = &report.summary;
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        x,
+        "<testsuites name=\"conformance\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3}\">",
+        report.cases.len(),
+        s.failed + s.xpass,
+        s.errors,
+        s.skipped,
+        report.duration_ms as f64 / 1000.0
+    );
+    let _ = writeln!(
+        x,
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3}\">",
+        esc(&report.target),
+        report.cases.len(),
+        s.failed + s.xpass,
+        s.errors,
+        s.skipped,
+        report.duration_ms as f64 / 1000.0
+    );
+    for c in &report.cases {
+        let class = c.id.split('.').next().unwrap_or("conformance");
+        let _ = write!(
+            x,
+            "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\">",
+            esc(class),
+            esc(&c.id),
+            c.duration_ms as f64 / 1000.0
+        );
+        let detail = || {
+            let mut d = String::new();
+            if let Some(e) = &c.expected {
+                let _ = writeln!(d, "expected: {e}");
+            }
+            if let Some(a) = &c.actual {
+                let _ = writeln!(d, "actual:   {a}");
+            }
+            for e in &c.schema_errors {
+                let _ = writeln!(d, "schema:   {e}");
+            }
+            for w in &c.transcript {
+                let _ = writeln!(d, "+{}ms {} {} {}", w.at_ms, w.conn, w.dir, w.text);
+            }
+            d
+        };
+        match c.verdict {
+            Verdict::Fail | Verdict::Xpass => {
+                let msg = c.expected.clone().or(c.reason.clone()).unwrap_or_default();
+                let _ = write!(
+                    x,
+                    "\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    ",
+                    esc(&msg),
+                    c.verdict.label(),
+                    esc(&detail())
+                );
+            }
+            Verdict::Error => {
+                let _ = write!(
+                    x,
+                    "\n      <error message=\"{}\">{}</error>\n    ",
+                    esc(c.reason.as_deref().unwrap_or("error")),
+                    esc(&detail())
+                );
+            }
+            Verdict::Skip | Verdict::Xfail => {
+                let _ = write!(
+                    x,
+                    "\n      <skipped message=\"{}\"/>\n    ",
+                    esc(&format!(
+                        "{}: {}",
+                        c.verdict.label(),
+                        c.reason.as_deref().unwrap_or("")
+                    ))
+                );
+            }
+            Verdict::NonStrict => {
+                let _ = write!(
+                    x,
+                    "\n      <system-out>{}</system-out>\n    ",
+                    esc(&c.notes.join("\n"))
+                );
+            }
+            Verdict::Pass => {}
+        }
+        x.push_str("</testcase>\n");
+    }
+    x.push_str("  </testsuite>\n</testsuites>\n");
+    x
+}
+
+fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&apos;"),
+            c if (c as u32) < 0x20 && c != '\n' && c != '\t' && c != '\r' => {
+                let _ = write!(o, "&#x{:x};", c as u32);
+            }
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_xml() {
+        assert_eq!(esc("a<b>&\"c'\u{1}"), "a&lt;b&gt;&amp;&quot;c&apos;&#x1;");
+    }
+
+    #[test]
+    fn summary_line() {
+        let s = Summary {
+            passed: 3,
+            failed: 1,
+            skipped: 2,
+            non_strict: 1,
+            ..Summary::default()
+        };
+        assert_eq!(s.line(), "4 passed, 1 failed, 2 skipped, 1 non-strict");
+    }
+}
