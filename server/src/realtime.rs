@@ -8,6 +8,7 @@
 //! inside the connect middleware, before socketioxide sends CONNECT, so a
 //! client that emits at once loses nothing.
 
+use std::collections::HashSet;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -40,6 +41,13 @@ pub struct Session {
     limiter: Mutex<crate::ratelimit::SlidingWindow>,
     expired: AtomicBool,
     expiry: Mutex<Option<tokio::task::AbortHandle>>,
+    /// The rooms this socket is subscribed to, counted in presence. Kept
+    /// here rather than read from `socket.rooms()` at disconnect: when a
+    /// client sends DISCONNECT and then closes the transport, socketioxide
+    /// closes the socket twice and the second close empties its rooms
+    /// before the (spawned) disconnect handler runs, which lost
+    /// `presence:user_offline`.
+    subscriptions: Mutex<HashSet<String>>,
 }
 
 /// A refused client event.
@@ -216,6 +224,7 @@ async fn authenticate(st: AppState, socket: SocketRef, auth: Option<Value>) -> R
         limiter: Mutex::default(),
         expired: AtomicBool::new(false),
         expiry: Mutex::new(None),
+        subscriptions: Mutex::default(),
     });
     socket.extensions.insert(session.clone());
     arm_expiry(&st, &socket, &session, claims.exp);
@@ -263,10 +272,14 @@ async fn on_disconnected(st: AppState, socket: SocketRef, _reason: DisconnectRea
     if let Some(task) = session.expiry.lock().expect("expiry lock").take() {
         task.abort();
     }
-    for room in socket.rooms() {
-        if let Some(room_id) = room.strip_prefix("room:") {
-            leave_presence(&st, room_id, &session.user.id).await;
-        }
+    let rooms: Vec<String> = session
+        .subscriptions
+        .lock()
+        .expect("subscriptions lock")
+        .drain()
+        .collect();
+    for room_id in rooms {
+        leave_presence(&st, &room_id, &session.user.id).await;
     }
 }
 
@@ -438,20 +451,22 @@ fn check_namespace_room(session: &Session, room_id: &str) -> Result<(), ClientEr
 
 /// Joins the subscribers' room, counts presence and confirms; idempotent.
 async fn subscribe_socket(st: &AppState, socket: &SocketRef, session: &Session, room_id: &str) {
-    let room = subscribers(room_id);
-    if !socket.rooms().iter().any(|r| r.as_ref() == room) {
-        socket.join(room);
-        if st.presence.join(room_id, &session.user, unix_now_ms()) {
-            let payload = UserOnline {
-                room_id: room_id.to_owned(),
-                user_id: session.user.id.clone(),
-                user: session.user.clone(),
-                timestamp: protocol::timestamp::now(),
-                event_id: Some(st.event_id()),
-            };
-            st.to_room(room_id, ev::PRESENCE_USER_ONLINE, &payload)
-                .await;
-        }
+    let newly = session
+        .subscriptions
+        .lock()
+        .expect("subscriptions lock")
+        .insert(room_id.to_owned());
+    socket.join(subscribers(room_id));
+    if newly && st.presence.join(room_id, &session.user, unix_now_ms()) {
+        let payload = UserOnline {
+            room_id: room_id.to_owned(),
+            user_id: session.user.id.clone(),
+            user: session.user.clone(),
+            timestamp: protocol::timestamp::now(),
+            event_id: Some(st.event_id()),
+        };
+        st.to_room(room_id, ev::PRESENCE_USER_ONLINE, &payload)
+            .await;
     }
     let confirm = RoomSubscription {
         room_id: room_id.to_owned(),
@@ -495,9 +510,14 @@ async fn subscribe(
 
 /// Ends one socket's subscription to a room (no-op if not subscribed).
 pub async fn unsubscribe_socket(st: &AppState, socket: &SocketRef, user_id: &str, room_id: &str) {
-    let room = subscribers(room_id);
-    if socket.rooms().iter().any(|r| r.as_ref() == room) {
-        socket.leave(room);
+    let was = socket.extensions.get::<Arc<Session>>().is_some_and(|s| {
+        s.subscriptions
+            .lock()
+            .expect("subscriptions lock")
+            .remove(room_id)
+    });
+    socket.leave(subscribers(room_id));
+    if was {
         leave_presence(st, room_id, user_id).await;
     }
     let confirm = RoomSubscription {
@@ -647,14 +667,16 @@ pub fn disconnect_user(st: &AppState, user_id: &str) -> usize {
 
 /// Ends every subscription of a user to a room (they lost access).
 pub async fn unsubscribe_user(st: &AppState, user_id: &str, room_id: &str) {
-    let room = subscribers(room_id);
     for op in st.io.nsps() {
         for socket in op.sockets() {
-            let mine = socket
-                .extensions
-                .get::<Arc<Session>>()
-                .is_some_and(|s| s.user.id == user_id);
-            if mine && socket.rooms().iter().any(|r| r.as_ref() == room) {
+            let subscribed = socket.extensions.get::<Arc<Session>>().is_some_and(|s| {
+                s.user.id == user_id
+                    && s.subscriptions
+                        .lock()
+                        .expect("subscriptions lock")
+                        .contains(room_id)
+            });
+            if subscribed {
                 unsubscribe_socket(st, &socket, user_id, room_id).await;
             }
         }

@@ -190,8 +190,11 @@ async fn unknown_user(cx: &mut Ctx) -> Result<(), Failure> {
     // A token that is valid in every other respect (signature, expiry, not
     // revoked) whose user no longer exists.
     let u = cx.user("ghost").await?;
-    cx.act("delete_user", vars(&[("userId", json!(u.id))])).await?;
-    let m = cx.connect_refused(Some(json!({ "token": u.token })), "/").await?;
+    cx.act("delete_user", vars(&[("userId", json!(u.id))]))
+        .await?;
+    let m = cx
+        .connect_refused(Some(json!({ "token": u.token })), "/")
+        .await?;
     expect_message(cx, AuthFailure::UserNotFound, &m)
 }
 

@@ -4,13 +4,36 @@ use std::sync::OnceLock;
 
 use crate::case::Case;
 
+mod apps;
 mod connection;
+mod errors;
+mod notifications;
+mod participants;
+mod presence;
+mod prizes;
+mod quiz;
+mod rooms;
+mod rules;
+mod winners;
 
 /// All cases, in id order.
 pub fn all() -> &'static [Case] {
     static ALL: OnceLock<Vec<Case>> = OnceLock::new();
     ALL.get_or_init(|| {
-        let mut v: Vec<Case> = [connection::CASES].concat();
+        let mut v: Vec<Case> = [
+            connection::CASES,
+            errors::CASES,
+            rules::CASES,
+            notifications::CASES,
+            participants::CASES,
+            presence::CASES,
+            rooms::CASES,
+            apps::CASES,
+            prizes::CASES,
+            quiz::CASES,
+            winners::CASES,
+        ]
+        .concat();
         v.sort_by_key(|c| c.id);
         v
     })

@@ -13,21 +13,38 @@ pub const CASES: &[Case] = &[
         "participants.joined.payload",
         "Adding a participant sends participant:joined {roomId, participant{id, userId, role, user, joinedAt}}",
         "participant:joined: sent to the room's subscribers when a user becomes a participant; the Participant carries joinedAt",
-        ["create_user", "mint_token", "create_room", "add_participant"],
+        [
+            "create_user",
+            "mint_token",
+            "create_room",
+            "add_participant"
+        ],
         joined_payload
     ),
     case!(
         "participants.updated.payload",
         "A role change to moderator sends participant:updated with changes {role} and the participant after it",
         "participant:updated: `changes` holds the changed fields and new values, `participant` the participant after the change",
-        ["create_user", "mint_token", "create_room", "add_participant", "update_participant"],
+        [
+            "create_user",
+            "mint_token",
+            "create_room",
+            "add_participant",
+            "update_participant"
+        ],
         updated_payload
     ),
     case!(
         "participants.left.payload",
         "Removing a participant sends participant:left {roomId, participantId, userId}",
         "participant:left: sent to the room's subscribers when a participant leaves or is removed",
-        ["create_user", "mint_token", "create_room", "add_participant", "remove_participant"],
+        [
+            "create_user",
+            "mint_token",
+            "create_room",
+            "add_participant",
+            "remove_participant"
+        ],
         left_payload
     ),
 ];
@@ -45,8 +62,16 @@ async fn joined_payload(cx: &mut Ctx) -> Result<(), Failure> {
     cx.expect_eq("participant.id", &json!(pid), &part["id"])?;
     cx.expect_eq("participant.userId", &json!(joiner.id), &part["userId"])?;
     cx.expect_eq("participant.role", &json!("participant"), &part["role"])?;
-    cx.expect_eq("participant.user.id", &json!(joiner.id), &part["user"]["id"])?;
-    cx.expect_eq("participant.user.name", &json!(joiner.name), &part["user"]["name"])?;
+    cx.expect_eq(
+        "participant.user.id",
+        &json!(joiner.id),
+        &part["user"]["id"],
+    )?;
+    cx.expect_eq(
+        "participant.user.name",
+        &json!(joiner.name),
+        &part["user"]["name"],
+    )?;
     expect_recent(cx, "participant.joinedAt", &part["joinedAt"])?;
     s.disconnect().await;
     Ok(())
@@ -70,14 +95,30 @@ async fn updated_payload(cx: &mut Ctx) -> Result<(), Failure> {
     let p = cx.expect_event(&mut s, ev::PARTICIPANT_UPDATED).await?;
     cx.check_payload(ev::PARTICIPANT_UPDATED, &p)?;
     cx.expect_eq("participant:updated roomId", &json!(room.id), &p["roomId"])?;
-    cx.expect_eq("participant:updated participantId", &json!(pid), &p["participantId"])?;
-    cx.expect_eq("participant:updated changes", &json!({ "role": "moderator" }), &p["changes"])?;
+    cx.expect_eq(
+        "participant:updated participantId",
+        &json!(pid),
+        &p["participantId"],
+    )?;
+    cx.expect_eq(
+        "participant:updated changes",
+        &json!({ "role": "moderator" }),
+        &p["changes"],
+    )?;
     let part = &p["participant"];
     cx.expect_eq("participant.id", &json!(pid), &part["id"])?;
     cx.expect_eq("participant.userId", &json!(member.id), &part["userId"])?;
     cx.expect_eq("participant.role", &json!("moderator"), &part["role"])?;
-    cx.expect_eq("participant.user.id", &json!(member.id), &part["user"]["id"])?;
-    cx.expect_eq("participant.user.name", &json!(member.name), &part["user"]["name"])?;
+    cx.expect_eq(
+        "participant.user.id",
+        &json!(member.id),
+        &part["user"]["id"],
+    )?;
+    cx.expect_eq(
+        "participant.user.name",
+        &json!(member.name),
+        &part["user"]["name"],
+    )?;
     s.disconnect().await;
     Ok(())
 }
@@ -96,7 +137,11 @@ async fn left_payload(cx: &mut Ctx) -> Result<(), Failure> {
     let p = cx.expect_event(&mut s, ev::PARTICIPANT_LEFT).await?;
     cx.check_payload(ev::PARTICIPANT_LEFT, &p)?;
     cx.expect_eq("participant:left roomId", &json!(room.id), &p["roomId"])?;
-    cx.expect_eq("participant:left participantId", &json!(pid), &p["participantId"])?;
+    cx.expect_eq(
+        "participant:left participantId",
+        &json!(pid),
+        &p["participantId"],
+    )?;
     cx.expect_eq("participant:left userId", &json!(member.id), &p["userId"])?;
     s.disconnect().await;
     Ok(())

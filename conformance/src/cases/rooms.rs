@@ -139,7 +139,10 @@ pub(crate) async fn expect_event_where(
 /// Takes everything the socket has queued so far and returns the events
 /// (name, first argument) that satisfy `pred`. Call it after a sentinel
 /// event: whatever the server sent before the sentinel is queued by then.
-pub(crate) fn queued_matching(socket: &mut Socket, pred: impl Fn(&str, &Value) -> bool) -> Vec<(String, Value)> {
+pub(crate) fn queued_matching(
+    socket: &mut Socket,
+    pred: impl Fn(&str, &Value) -> bool,
+) -> Vec<(String, Value)> {
     let mut out = Vec::new();
     while let Some(item) = socket.try_next() {
         if let Incoming::Event(e) = item {
@@ -155,30 +158,53 @@ pub(crate) fn queued_matching(socket: &mut Socket, pred: impl Fn(&str, &Value) -
 /// Fails when `found` is not empty: `expected` names what must not arrive.
 pub(crate) fn none_of(cx: &Ctx, expected: &str, found: &[(String, Value)]) -> Result<(), Failure> {
     let shown: Vec<Value> = found.iter().map(|(n, v)| json!([n, v])).collect();
-    cx.ensure(found.is_empty(), expected.to_owned(), format!("received {}", Value::Array(shown)))
+    cx.ensure(
+        found.is_empty(),
+        expected.to_owned(),
+        format!("received {}", Value::Array(shown)),
+    )
 }
 
 /// Renames a room through the driver; returns the new name.
-pub(crate) async fn rename_room(cx: &mut Ctx, room: &Room, suffix: &str) -> Result<String, Failure> {
+pub(crate) async fn rename_room(
+    cx: &mut Ctx,
+    room: &Room,
+    suffix: &str,
+) -> Result<String, Failure> {
     let name = format!("{} {suffix}", room.name);
     cx.act(
         "update_room",
-        vars(&[("roomId", json!(room.id)), ("patch", json!({ "name": name }))]),
+        vars(&[
+            ("roomId", json!(room.id)),
+            ("patch", json!({ "name": name })),
+        ]),
     )
     .await?;
     Ok(name)
 }
 
 /// Waits for `room:subscribed` of `room_id` and checks it.
-pub(crate) async fn expect_subscribed(cx: &mut Ctx, socket: &mut Socket, room_id: &str) -> Result<Value, Failure> {
+pub(crate) async fn expect_subscribed(
+    cx: &mut Ctx,
+    socket: &mut Socket,
+    room_id: &str,
+) -> Result<Value, Failure> {
     let confirm = cx.expect_event(socket, ev::ROOM_SUBSCRIBED).await?;
     cx.check_payload(ev::ROOM_SUBSCRIBED, &confirm)?;
-    cx.expect_eq("room:subscribed roomId", &json!(room_id), &confirm["roomId"])?;
+    cx.expect_eq(
+        "room:subscribed roomId",
+        &json!(room_id),
+        &confirm["roomId"],
+    )?;
     Ok(confirm)
 }
 
 /// Connects `token` to `/` and subscribes it to each room (ack checked).
-pub(crate) async fn subscribed_socket(cx: &mut Ctx, token: &str, rooms: &[&Room]) -> Result<Socket, Failure> {
+pub(crate) async fn subscribed_socket(
+    cx: &mut Ctx,
+    token: &str,
+    rooms: &[&Room],
+) -> Result<Socket, Failure> {
     let s = cx.connect(token, "/").await?;
     for room in rooms {
         let ack = cx.subscribe(&s, &room.id).await?;
@@ -190,7 +216,11 @@ pub(crate) async fn subscribed_socket(cx: &mut Ctx, token: &str, rooms: &[&Room]
 /// Checks that `value` is a timestamp within the 5-minute rule.
 pub(crate) fn expect_recent(cx: &Ctx, what: &str, value: &Value) -> Result<(), Failure> {
     let ok = value.as_str().is_some_and(|s| {
-        protocol::timestamp::is_recent(s, std::time::SystemTime::now(), protocol::limits::TIMESTAMP_MAX_SKEW)
+        protocol::timestamp::is_recent(
+            s,
+            std::time::SystemTime::now(),
+            protocol::limits::TIMESTAMP_MAX_SKEW,
+        )
     });
     cx.ensure(
         ok,
@@ -207,12 +237,18 @@ async fn subscribe_ack(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("sub").await?;
     let room = cx.room("public").await?;
     let s = cx.connect(&u.token, "/").await?;
-    let ack = cx.ack(&s, ev::ROOM_SUBSCRIBE, json!({ "roomId": room.id })).await?;
+    let ack = cx
+        .ack(&s, ev::ROOM_SUBSCRIBE, json!({ "roomId": room.id }))
+        .await?;
     cx.check_ack(ev::ROOM_SUBSCRIBE, &ack)?;
     cx.expect_eq("ack.success", &json!(true), &ack["success"])?;
     cx.expect_eq("ack.room.id", &json!(room.id), &ack["room"]["id"])?;
     cx.expect_eq("ack.room.name", &json!(room.name), &ack["room"]["name"])?;
-    cx.expect_eq("ack.room.status", &json!(room.status), &ack["room"]["status"])?;
+    cx.expect_eq(
+        "ack.room.status",
+        &json!(room.status),
+        &ack["room"]["status"],
+    )?;
     s.disconnect().await;
     Ok(())
 }
@@ -233,7 +269,9 @@ async fn unsubscribe_ack(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("unsub").await?;
     let room = cx.room("public").await?;
     let s = subscribed_socket(cx, &u.token, &[&room]).await?;
-    let ack = cx.ack(&s, ev::ROOM_UNSUBSCRIBE, json!({ "roomId": room.id })).await?;
+    let ack = cx
+        .ack(&s, ev::ROOM_UNSUBSCRIBE, json!({ "roomId": room.id }))
+        .await?;
     cx.check_ack(ev::ROOM_UNSUBSCRIBE, &ack)?;
     cx.expect_eq("ack.success", &json!(true), &ack["success"])?;
     cx.expect_eq("ack.data.roomId", &json!(room.id), &ack["data"]["roomId"])?;
@@ -245,11 +283,21 @@ async fn unsubscribed_payload(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("unsubd").await?;
     let room = cx.room("public").await?;
     let mut s = subscribed_socket(cx, &u.token, &[&room]).await?;
-    let ack = cx.ack(&s, ev::ROOM_UNSUBSCRIBE, json!({ "roomId": room.id })).await?;
-    cx.expect_eq("room:unsubscribe ack.success", &json!(true), &ack["success"])?;
+    let ack = cx
+        .ack(&s, ev::ROOM_UNSUBSCRIBE, json!({ "roomId": room.id }))
+        .await?;
+    cx.expect_eq(
+        "room:unsubscribe ack.success",
+        &json!(true),
+        &ack["success"],
+    )?;
     let confirm = cx.expect_event(&mut s, ev::ROOM_UNSUBSCRIBED).await?;
     cx.check_payload(ev::ROOM_UNSUBSCRIBED, &confirm)?;
-    cx.expect_eq("room:unsubscribed roomId", &json!(room.id), &confirm["roomId"])?;
+    cx.expect_eq(
+        "room:unsubscribed roomId",
+        &json!(room.id),
+        &confirm["roomId"],
+    )?;
     s.disconnect().await;
     Ok(())
 }
@@ -259,10 +307,23 @@ async fn unsubscribe_stops_events(cx: &mut Ctx) -> Result<(), Failure> {
     let left = cx.room("public").await?;
     let kept = cx.room("public").await?;
     let mut s = subscribed_socket(cx, &u.token, &[&left, &kept]).await?;
-    let ack = cx.ack(&s, ev::ROOM_UNSUBSCRIBE, json!({ "roomId": left.id })).await?;
-    cx.expect_eq("room:unsubscribe ack.success", &json!(true), &ack["success"])?;
+    let ack = cx
+        .ack(&s, ev::ROOM_UNSUBSCRIBE, json!({ "roomId": left.id }))
+        .await?;
+    cx.expect_eq(
+        "room:unsubscribe ack.success",
+        &json!(true),
+        &ack["success"],
+    )?;
     let confirm = cx.expect_event(&mut s, ev::ROOM_UNSUBSCRIBED).await?;
-    cx.expect_eq("room:unsubscribed roomId", &json!(left.id), &confirm["roomId"])?;
+    cx.expect_eq(
+        "room:unsubscribed roomId",
+        &json!(left.id),
+        &confirm["roomId"],
+    )?;
+    // What was sent while subscribed (presence, confirmations) is not at
+    // issue: forget it.
+    queued_matching(&mut s, |_, _| false);
     // A change to the room left, then a sentinel change to the room kept:
     // the first room:updated the socket receives must be the sentinel.
     rename_room(cx, &left, "after unsubscribe").await?;
@@ -274,9 +335,17 @@ async fn unsubscribe_stops_events(cx: &mut Ctx) -> Result<(), Failure> {
         &json!(kept.id),
         &first["roomId"],
     )?;
-    cx.expect_eq("sentinel room:updated room.name", &json!(sentinel_name), &first["room"]["name"])?;
+    cx.expect_eq(
+        "sentinel room:updated room.name",
+        &json!(sentinel_name),
+        &first["room"]["name"],
+    )?;
     let leaked = queued_matching(&mut s, |_, p| p.get("roomId") == Some(&json!(left.id)));
-    none_of(cx, &format!("no event of the unsubscribed room {}", left.id), &leaked)?;
+    none_of(
+        cx,
+        &format!("no event of the unsubscribed room {}", left.id),
+        &leaked,
+    )?;
     s.disconnect().await;
     Ok(())
 }
@@ -289,10 +358,18 @@ async fn updated_payload(cx: &mut Ctx) -> Result<(), Failure> {
     let p = cx.expect_event(&mut s, ev::ROOM_UPDATED).await?;
     cx.check_payload(ev::ROOM_UPDATED, &p)?;
     cx.expect_eq("room:updated roomId", &json!(room.id), &p["roomId"])?;
-    cx.expect_eq("room:updated changes", &json!({ "name": name }), &p["changes"])?;
+    cx.expect_eq(
+        "room:updated changes",
+        &json!({ "name": name }),
+        &p["changes"],
+    )?;
     cx.expect_eq("room:updated room.id", &json!(room.id), &p["room"]["id"])?;
     cx.expect_eq("room:updated room.name", &json!(name), &p["room"]["name"])?;
-    cx.expect_eq("room:updated room.status", &json!(room.status), &p["room"]["status"])?;
+    cx.expect_eq(
+        "room:updated room.status",
+        &json!(room.status),
+        &p["room"]["status"],
+    )?;
     s.disconnect().await;
     Ok(())
 }
@@ -300,24 +377,51 @@ async fn updated_payload(cx: &mut Ctx) -> Result<(), Failure> {
 async fn status_changed_payload(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("status").await?;
     let room = cx.room("public").await?;
-    let new_status = if room.status == "paused" { "active" } else { "paused" };
+    let new_status = if room.status == "paused" {
+        "active"
+    } else {
+        "paused"
+    };
     let mut s = subscribed_socket(cx, &u.token, &[&room]).await?;
     cx.act(
         "update_room",
-        vars(&[("roomId", json!(room.id)), ("patch", json!({ "status": new_status }))]),
+        vars(&[
+            ("roomId", json!(room.id)),
+            ("patch", json!({ "status": new_status })),
+        ]),
     )
     .await?;
     let p = cx.expect_event(&mut s, ev::ROOM_STATUS_CHANGED).await?;
     cx.check_payload(ev::ROOM_STATUS_CHANGED, &p)?;
     cx.expect_eq("room:status_changed roomId", &json!(room.id), &p["roomId"])?;
-    cx.expect_eq("room:status_changed oldStatus", &json!(room.status), &p["oldStatus"])?;
-    cx.expect_eq("room:status_changed newStatus", &json!(new_status), &p["newStatus"])?;
+    cx.expect_eq(
+        "room:status_changed oldStatus",
+        &json!(room.status),
+        &p["oldStatus"],
+    )?;
+    cx.expect_eq(
+        "room:status_changed newStatus",
+        &json!(new_status),
+        &p["newStatus"],
+    )?;
     let up = cx.expect_event(&mut s, ev::ROOM_UPDATED).await?;
     cx.check_payload(ev::ROOM_UPDATED, &up)?;
     cx.expect_eq("room:updated roomId", &json!(room.id), &up["roomId"])?;
-    cx.expect_eq("room:updated changes", &json!({ "status": new_status }), &up["changes"])?;
-    cx.expect_eq("room:updated room.status", &json!(new_status), &up["room"]["status"])?;
-    cx.expect_eq("room:updated room.name", &json!(room.name), &up["room"]["name"])?;
+    cx.expect_eq(
+        "room:updated changes",
+        &json!({ "status": new_status }),
+        &up["changes"],
+    )?;
+    cx.expect_eq(
+        "room:updated room.status",
+        &json!(new_status),
+        &up["room"]["status"],
+    )?;
+    cx.expect_eq(
+        "room:updated room.name",
+        &json!(room.name),
+        &up["room"]["name"],
+    )?;
     s.disconnect().await;
     Ok(())
 }
@@ -326,7 +430,8 @@ async fn deleted_payload(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("del").await?;
     let room = cx.room("public").await?;
     let mut s = subscribed_socket(cx, &u.token, &[&room]).await?;
-    cx.act("delete_room", vars(&[("roomId", json!(room.id))])).await?;
+    cx.act("delete_room", vars(&[("roomId", json!(room.id))]))
+        .await?;
     let p = cx.expect_event(&mut s, ev::ROOM_DELETED).await?;
     cx.check_payload(ev::ROOM_DELETED, &p)?;
     cx.expect_eq("room:deleted roomId", &json!(room.id), &p["roomId"])?;
@@ -339,7 +444,8 @@ async fn deleted_namespace_closed(cx: &mut Ctx) -> Result<(), Failure> {
     let room = cx.room("public").await?;
     let mut s = cx.connect(&u.token, &ev::room_namespace(&room.id)).await?;
     expect_subscribed(cx, &mut s, &room.id).await?;
-    cx.act("delete_room", vars(&[("roomId", json!(room.id))])).await?;
+    cx.act("delete_room", vars(&[("roomId", json!(room.id))]))
+        .await?;
     let p = cx.expect_event(&mut s, ev::ROOM_DELETED).await?;
     cx.check_payload(ev::ROOM_DELETED, &p)?;
     cx.expect_eq("room:deleted roomId", &json!(room.id), &p["roomId"])?;
@@ -347,7 +453,10 @@ async fn deleted_namespace_closed(cx: &mut Ctx) -> Result<(), Failure> {
     let ended = tokio::time::timeout(limit, s.closed()).await.is_ok();
     cx.ensure(
         ended,
-        format!("the /rooms/{} socket disconnected by the server within {limit:?}", room.id),
+        format!(
+            "the /rooms/{} socket disconnected by the server within {limit:?}",
+            room.id
+        ),
         "still connected",
     )?;
     // The disconnect must come from the server, not from us: the last item
@@ -361,7 +470,10 @@ async fn deleted_namespace_closed(cx: &mut Ctx) -> Result<(), Failure> {
     cx.ensure(
         matches!(
             reason,
-            Some(sioclient::DisconnectReason::ServerDisconnect | sioclient::DisconnectReason::TransportClose)
+            Some(
+                sioclient::DisconnectReason::ServerDisconnect
+                    | sioclient::DisconnectReason::TransportClose
+            )
         ),
         "a disconnect initiated by the server (DISCONNECT packet or transport close)",
         format!("{reason:?}"),
@@ -377,7 +489,11 @@ async fn namespace_events(cx: &mut Ctx) -> Result<(), Failure> {
     let p = cx.expect_event(&mut s, ev::ROOM_UPDATED).await?;
     cx.check_payload(ev::ROOM_UPDATED, &p)?;
     cx.expect_eq("room:updated roomId", &json!(room.id), &p["roomId"])?;
-    cx.expect_eq("room:updated changes", &json!({ "name": name }), &p["changes"])?;
+    cx.expect_eq(
+        "room:updated changes",
+        &json!({ "name": name }),
+        &p["changes"],
+    )?;
     cx.expect_eq("room:updated room.name", &json!(name), &p["room"]["name"])?;
     s.disconnect().await;
     Ok(())
@@ -393,16 +509,35 @@ async fn isolation(cx: &mut Ctx) -> Result<(), Failure> {
     // Room A's event happens (its own subscriber sees it)...
     let name_a = rename_room(cx, &room_a, "in A").await?;
     let pa = cx.expect_event(&mut sa, ev::ROOM_UPDATED).await?;
-    cx.expect_eq("room A's room:updated room.name", &json!(name_a), &pa["room"]["name"])?;
+    cx.expect_eq(
+        "room A's room:updated room.name",
+        &json!(name_a),
+        &pa["room"]["name"],
+    )?;
     // ...then a sentinel in room B: the first room:updated B's subscriber
     // gets must be B's, and nothing about A may be queued before it.
     let name_b = rename_room(cx, &room_b, "in B").await?;
     let pb = cx.expect_event(&mut sb, ev::ROOM_UPDATED).await?;
     cx.check_payload(ev::ROOM_UPDATED, &pb)?;
-    cx.expect_eq("roomId of the first room:updated on B's subscriber", &json!(room_b.id), &pb["roomId"])?;
-    cx.expect_eq("room B's room:updated room.name", &json!(name_b), &pb["room"]["name"])?;
+    cx.expect_eq(
+        "roomId of the first room:updated on B's subscriber",
+        &json!(room_b.id),
+        &pb["roomId"],
+    )?;
+    cx.expect_eq(
+        "room B's room:updated room.name",
+        &json!(name_b),
+        &pb["room"]["name"],
+    )?;
     let leaked = queued_matching(&mut sb, |_, p| p.get("roomId") == Some(&json!(room_a.id)));
-    none_of(cx, &format!("no event of room {} on a subscriber of room B only", room_a.id), &leaked)?;
+    none_of(
+        cx,
+        &format!(
+            "no event of room {} on a subscriber of room B only",
+            room_a.id
+        ),
+        &leaked,
+    )?;
     sa.disconnect().await;
     sb.disconnect().await;
     Ok(())

@@ -367,9 +367,13 @@ async fn user_delete_cascades(s: &Store) {
     let gone = &ps[0].1;
     // A moderator is never drawn: `gone` wins the only unit.
     let stays = user(s, "stays").await;
-    s.add_participant(&r1.id, &stays.id, "moderator").await.unwrap();
+    s.add_participant(&r1.id, &stays.id, "moderator")
+        .await
+        .unwrap();
     let r2 = room(s).await;
-    s.add_participant(&r2.id, &gone.id, "moderator").await.unwrap();
+    s.add_participant(&r2.id, &gone.id, "moderator")
+        .await
+        .unwrap();
     let p = s.create_prize(&r1.id, prize(1)).await.unwrap();
     let (won, _) = s.draw_winners(&r1.id, &p.id, 1).await.unwrap();
     assert_eq!(won[0].user.id, gone.id);

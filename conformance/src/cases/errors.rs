@@ -1,0 +1,602 @@
+//! Errors: every error code of the protocol, provoked and checked in each
+//! form it can take. A failed client event with an ack id gets
+//! `{success: false, error: {code, message}}` in its ack and no `error`
+//! event; one without an ack id gets an `error` event
+//! `{code, message, details, timestamp}` (protocol notes N9).
+//! Authentication failures at connect are `connect_error` messages
+//! (`Authentication failed: ...`, N10); application permission failures
+//! are REST answers (N1).
+
+use protocol::ErrorCode;
+use protocol::error::AUTH_FAILED_PREFIX;
+use protocol::event as ev;
+use serde_json::{Value, json};
+use sioclient::{Event, Incoming, Socket};
+
+use crate::case;
+use crate::case::{Case, Failure};
+use crate::ctx::{Ctx, Room, vars};
+
+pub const CASES: &[Case] = &[
+    case!(
+        "errors.authentication_failed.connect",
+        "An invalid or missing token is refused with a connect_error `Authentication failed: ...`",
+        "Error codes: AUTHENTICATION_FAILED (invalid or expired token); at connect it is a connect_error whose message starts `Authentication failed: `",
+        [],
+        auth_failed_connect
+    ),
+    case!(
+        "errors.authentication_failed.ack",
+        "After token:expired, an acked event gets AUTHENTICATION_FAILED in its ack and no error event",
+        "Error codes: AUTHENTICATION_FAILED; a failed event with an ack id gets {success: false, error: {code, message}} and no `error` event",
+        ["create_user", "mint_token", "create_room", "update_room"],
+        auth_failed_ack
+    ),
+    case!(
+        "errors.authentication_failed.event",
+        "After token:expired, an event without ack gets an `error` event AUTHENTICATION_FAILED",
+        "Error codes: AUTHENTICATION_FAILED; a failed event without an ack id gets an `error` event {code, message, details, timestamp}",
+        ["create_user", "mint_token", "create_room"],
+        auth_failed_event
+    ),
+    case!(
+        "errors.permission_denied.ack",
+        "Subscribing to a private room as a non-participant gets PERMISSION_DENIED in the ack",
+        "Error codes: PERMISSION_DENIED (insufficient permissions), as an ack error and no `error` event",
+        ["create_user", "mint_token", "create_room", "update_room"],
+        permission_denied_ack
+    ),
+    case!(
+        "errors.permission_denied.event",
+        "Subscribing to a private room as a non-participant without ack gets an `error` event PERMISSION_DENIED",
+        "Error codes: PERMISSION_DENIED, as an `error` event with details {event, roomId}",
+        ["create_user", "mint_token", "create_room"],
+        permission_denied_event
+    ),
+    case!(
+        "errors.room_not_found.ack",
+        "Subscribing to an unknown room gets ROOM_NOT_FOUND in the ack",
+        "Error codes: ROOM_NOT_FOUND (room doesn't exist), as an ack error and no `error` event",
+        ["create_user", "mint_token", "create_room", "update_room"],
+        room_not_found_ack
+    ),
+    case!(
+        "errors.room_not_found.event",
+        "Subscribing to an unknown room without ack gets an `error` event ROOM_NOT_FOUND",
+        "Error codes: ROOM_NOT_FOUND, as an `error` event with details {event, roomId}",
+        ["create_user", "mint_token"],
+        room_not_found_event
+    ),
+    case!(
+        "errors.invalid_payload.ack",
+        "room:subscribe with a numeric roomId gets INVALID_PAYLOAD in the ack",
+        "Error codes: INVALID_PAYLOAD (invalid event payload), as an ack error and no `error` event",
+        ["create_user", "mint_token", "create_room", "update_room"],
+        invalid_payload_ack
+    ),
+    case!(
+        "errors.invalid_payload.event",
+        "room:subscribe with a numeric roomId and no ack gets an `error` event INVALID_PAYLOAD",
+        "Error codes: INVALID_PAYLOAD, as an `error` event with details {event}",
+        ["create_user", "mint_token"],
+        invalid_payload_event
+    ),
+    case!(
+        "errors.rate_limit_exceeded.ack",
+        "The 101st event within a minute on one connection gets RATE_LIMIT_EXCEEDED in its ack",
+        "Error codes: RATE_LIMIT_EXCEEDED (too many events; 100 events per minute per connection), as an ack error and no `error` event",
+        ["create_user", "mint_token", "create_room", "update_room"],
+        rate_limit_ack
+    ),
+    case!(
+        "errors.rate_limit_exceeded.event",
+        "The 101st event within a minute, sent without ack, gets an `error` event RATE_LIMIT_EXCEEDED",
+        "Error codes: RATE_LIMIT_EXCEEDED, as an `error` event with details {event}",
+        ["create_user", "mint_token", "create_room"],
+        rate_limit_event
+    ),
+    case!(
+        "errors.app_permission_denied.rest",
+        "An application without realtime:publish is refused with 403 APP_PERMISSION_DENIED and nothing is broadcast",
+        "Error codes: APP_PERMISSION_DENIED (app lacks required permission); application events need the realtime:publish permission",
+        [
+            "create_app",
+            "publish_app_event",
+            "create_user",
+            "mint_token",
+            "create_room",
+            "update_room"
+        ],
+        app_permission_denied_rest
+    ),
+];
+
+// ---------------------------------------------------------------------------
+// Helpers (also used by the rules cases)
+// ---------------------------------------------------------------------------
+
+/// Emits `event` without an ack id.
+pub(crate) fn emit_no_ack(socket: &Socket, event: &str, payload: Value) -> Result<(), Failure> {
+    socket
+        .emit(event, payload)
+        .map_err(|e| Failure::fail(format!("`{event}` sent"), format!("{e}")))
+}
+
+/// Emits `event` with an ack id and checks that the ack is the failure
+/// `{success: false, error: {code, message}}` with a non-empty message.
+pub(crate) async fn expect_error_ack(
+    cx: &mut Ctx,
+    socket: &Socket,
+    event: &str,
+    payload: Value,
+    code: ErrorCode,
+) -> Result<Value, Failure> {
+    let ack = cx.ack(socket, event, payload).await?;
+    cx.check_error_ack(event, &ack, code)?;
+    let message = ack.pointer("/error/message").and_then(Value::as_str);
+    cx.ensure(
+        message.is_some_and(|m| !m.trim().is_empty()),
+        format!("`{event}` ack error.message: a non-empty string"),
+        ack.to_string(),
+    )?;
+    Ok(ack)
+}
+
+/// Waits for an `error` event and checks it: the catalog schema and
+/// timestamp, `code`, a non-empty `message`, `details` an object naming the
+/// failed `event`, and `details.roomId` when the room is known.
+pub(crate) async fn expect_error_event(
+    cx: &mut Ctx,
+    socket: &mut Socket,
+    event: &str,
+    code: ErrorCode,
+    room_id: Option<&str>,
+) -> Result<Value, Failure> {
+    let err = cx.expect_event(socket, ev::ERROR).await?;
+    cx.check_error_event(&err, code)?;
+    cx.ensure(
+        err["message"]
+            .as_str()
+            .is_some_and(|m| !m.trim().is_empty()),
+        "error.message: a non-empty string",
+        err["message"].to_string(),
+    )?;
+    cx.ensure(
+        err["details"].is_object(),
+        "error.details: an object",
+        err["details"].to_string(),
+    )?;
+    cx.expect_eq(
+        "error.details.event",
+        &json!(event),
+        &err["details"]["event"],
+    )?;
+    if let Some(room_id) = room_id {
+        cx.expect_eq(
+            "error.details.roomId",
+            &json!(room_id),
+            &err["details"]["roomId"],
+        )?;
+    }
+    Ok(err)
+}
+
+/// A public room the socket subscribes to, so that a later REST change is a
+/// sentinel that proves the connection still delivers (see
+/// [`no_error_event`]).
+pub(crate) async fn sentinel_room(cx: &mut Ctx, socket: &mut Socket) -> Result<Room, Failure> {
+    let room = cx.room("public").await?;
+    let ack = cx.subscribe(socket, &room.id).await?;
+    cx.check_ack(ev::ROOM_SUBSCRIBE, &ack)?;
+    let confirm = cx.expect_event(socket, ev::ROOM_SUBSCRIBED).await?;
+    cx.check_payload(ev::ROOM_SUBSCRIBED, &confirm)?;
+    cx.expect_eq(
+        "room:subscribed roomId",
+        &json!(room.id),
+        &confirm["roomId"],
+    )?;
+    Ok(room)
+}
+
+/// Fails if an event that `forbidden` matches is queued on the socket;
+/// drains the queue.
+pub(crate) fn none_queued(
+    socket: &mut Socket,
+    what: &str,
+    forbidden: impl Fn(&Event) -> bool,
+) -> Result<(), Failure> {
+    while let Some(item) = socket.try_next() {
+        if let Incoming::Event(e) = item
+            && forbidden(&e)
+        {
+            return Err(Failure::fail(
+                what.to_owned(),
+                format!("`{}` {}", e.name, Value::Array(e.args)),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Proves that nothing `forbidden` matches arrived: renames the sentinel
+/// room over REST and waits for its `room:updated` (sent after anything
+/// the earlier exchange could have caused), then checks what is queued.
+pub(crate) async fn none_before_sentinel(
+    cx: &mut Ctx,
+    socket: &mut Socket,
+    sentinel: &Room,
+    what: &str,
+    forbidden: impl Fn(&Event) -> bool,
+) -> Result<(), Failure> {
+    let name = format!("{} (sentinel)", sentinel.name);
+    cx.act(
+        "update_room",
+        vars(&[
+            ("roomId", json!(sentinel.id)),
+            ("patch", json!({ "name": name })),
+        ]),
+    )
+    .await?;
+    let updated = cx.expect_event(socket, ev::ROOM_UPDATED).await?;
+    cx.check_payload(ev::ROOM_UPDATED, &updated)?;
+    cx.expect_eq(
+        "room:updated roomId",
+        &json!(sentinel.id),
+        &updated["roomId"],
+    )?;
+    cx.expect_eq(
+        "room:updated room.name",
+        &json!(name),
+        &updated["room"]["name"],
+    )?;
+    none_queued(socket, what, forbidden)
+}
+
+/// [`none_before_sentinel`] for `error` events: a failure reported in an
+/// ack comes with no `error` event (N9).
+pub(crate) async fn no_error_event(
+    cx: &mut Ctx,
+    socket: &mut Socket,
+    sentinel: &Room,
+) -> Result<(), Failure> {
+    none_before_sentinel(
+        cx,
+        socket,
+        sentinel,
+        "no `error` event for a failure reported in the ack",
+        |e| e.name == ev::ERROR,
+    )
+    .await
+}
+
+/// Connects with a 2-second token, proves the session works (it subscribes
+/// to a fresh public room, which it returns), and waits for
+/// `token:expired` (protocol notes N10). The 2 s are the rule's own time.
+pub(crate) async fn expired_session(
+    cx: &mut Ctx,
+    label: &str,
+) -> Result<(Socket, Room, Value), Failure> {
+    let u = cx.user_with_ttl(label, 2).await?;
+    let mut s = cx.connect(&u.token, "/").await?;
+    // Before expiry the connection accepts events.
+    let room = sentinel_room(cx, &mut s).await?;
+    let expired = cx.expect_event(&mut s, ev::TOKEN_EXPIRED).await?;
+    cx.check_payload(ev::TOKEN_EXPIRED, &expired)?;
+    cx.ensure(
+        s.is_connected(),
+        "still connected when token:expired arrives (grace period)",
+        "disconnected",
+    )?;
+    Ok((s, room, expired))
+}
+
+/// Sends `n` acked `presence:get_online` for `room_id` at once; each must
+/// succeed. Every event a connection sends counts toward its limit (N8).
+pub(crate) async fn accepted_burst(
+    cx: &mut Ctx,
+    socket: &Socket,
+    room_id: &str,
+    n: usize,
+) -> Result<(), Failure> {
+    let wait = cx.wait();
+    let sends = (0..n)
+        .map(|_| socket.emit_with_ack(ev::PRESENCE_GET_ONLINE, json!({ "roomId": room_id }), wait));
+    let results = futures_util::future::join_all(sends).await;
+    for (i, r) in results.into_iter().enumerate() {
+        let ack = match r {
+            Ok(args) => args.into_iter().next().unwrap_or(Value::Null),
+            Err(e) => {
+                return Err(Failure::fail(
+                    format!("an ack to presence:get_online #{} within {wait:?}", i + 1),
+                    format!("{e}"),
+                ));
+            }
+        };
+        cx.check_ack(ev::PRESENCE_GET_ONLINE, &ack)?;
+        if ack.get("success") != Some(&json!(true)) {
+            return Err(Failure::fail(
+                format!(
+                    "presence:get_online #{} accepted (within 100 events per minute)",
+                    i + 1
+                ),
+                ack.to_string(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// AUTHENTICATION_FAILED
+// ---------------------------------------------------------------------------
+
+async fn auth_failed_connect(cx: &mut Ctx) -> Result<(), Failure> {
+    for auth in [Some(json!({ "token": "not.a.valid-jwt" })), None] {
+        let m = cx.connect_refused(auth, "/").await?;
+        cx.ensure(
+            m.starts_with(AUTH_FAILED_PREFIX) && m.len() > AUTH_FAILED_PREFIX.len(),
+            format!("connect_error message `{AUTH_FAILED_PREFIX}<reason>`"),
+            m.clone(),
+        )?;
+    }
+    Ok(())
+}
+
+async fn auth_failed_ack(cx: &mut Ctx) -> Result<(), Failure> {
+    let (mut s, room, _) = expired_session(cx, "expiring ack").await?;
+    expect_error_ack(
+        cx,
+        &s,
+        ev::PRESENCE_GET_ONLINE,
+        json!({ "roomId": room.id }),
+        ErrorCode::AuthenticationFailed,
+    )
+    .await?;
+    // Server events still reach the socket during the grace period.
+    no_error_event(cx, &mut s, &room).await?;
+    s.disconnect().await;
+    Ok(())
+}
+
+async fn auth_failed_event(cx: &mut Ctx) -> Result<(), Failure> {
+    let (mut s, room, _) = expired_session(cx, "expiring event").await?;
+    emit_no_ack(&s, ev::PRESENCE_GET_ONLINE, json!({ "roomId": room.id }))?;
+    expect_error_event(
+        cx,
+        &mut s,
+        ev::PRESENCE_GET_ONLINE,
+        ErrorCode::AuthenticationFailed,
+        None,
+    )
+    .await?;
+    s.disconnect().await;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// PERMISSION_DENIED, ROOM_NOT_FOUND, INVALID_PAYLOAD
+// ---------------------------------------------------------------------------
+
+/// Whether `e` confirms a subscription to `room_id`.
+fn confirms(e: &Event, room_id: &Value) -> bool {
+    e.name == ev::ROOM_SUBSCRIBED && e.args.first().map(|a| &a["roomId"]) == Some(room_id)
+}
+
+/// A refused `room:subscribe` with an ack: the failure in the ack, then
+/// neither an `error` event nor a confirmation.
+async fn refused_subscribe_ack(
+    cx: &mut Ctx,
+    payload: Value,
+    code: ErrorCode,
+    label: &str,
+) -> Result<(), Failure> {
+    let u = cx.user(label).await?;
+    let mut s = cx.connect(&u.token, "/").await?;
+    let sentinel = sentinel_room(cx, &mut s).await?;
+    expect_error_ack(cx, &s, ev::ROOM_SUBSCRIBE, payload.clone(), code).await?;
+    let room_id = payload["roomId"].clone();
+    none_before_sentinel(
+        cx,
+        &mut s,
+        &sentinel,
+        "neither an `error` event nor room:subscribed after a refused room:subscribe with ack",
+        |e| e.name == ev::ERROR || confirms(e, &room_id),
+    )
+    .await?;
+    s.disconnect().await;
+    Ok(())
+}
+
+/// A refused `room:subscribe` without an ack: an `error` event, and no
+/// confirmation before it.
+async fn refused_subscribe_event(
+    cx: &mut Ctx,
+    payload: Value,
+    code: ErrorCode,
+    label: &str,
+    room_id: Option<&str>,
+) -> Result<(), Failure> {
+    let u = cx.user(label).await?;
+    let mut s = cx.connect(&u.token, "/").await?;
+    emit_no_ack(&s, ev::ROOM_SUBSCRIBE, payload.clone())?;
+    expect_error_event(cx, &mut s, ev::ROOM_SUBSCRIBE, code, room_id).await?;
+    let requested = payload["roomId"].clone();
+    none_queued(
+        &mut s,
+        "no room:subscribed for a refused room:subscribe",
+        |e| confirms(e, &requested),
+    )?;
+    s.disconnect().await;
+    Ok(())
+}
+
+async fn permission_denied_ack(cx: &mut Ctx) -> Result<(), Failure> {
+    let private = cx.room("private").await?;
+    refused_subscribe_ack(
+        cx,
+        json!({ "roomId": private.id }),
+        ErrorCode::PermissionDenied,
+        "outsider ack",
+    )
+    .await
+}
+
+async fn permission_denied_event(cx: &mut Ctx) -> Result<(), Failure> {
+    let private = cx.room("private").await?;
+    refused_subscribe_event(
+        cx,
+        json!({ "roomId": private.id }),
+        ErrorCode::PermissionDenied,
+        "outsider event",
+        Some(&private.id),
+    )
+    .await
+}
+
+async fn room_not_found_ack(cx: &mut Ctx) -> Result<(), Failure> {
+    let missing = cx.unique("room_missing_");
+    refused_subscribe_ack(
+        cx,
+        json!({ "roomId": missing }),
+        ErrorCode::RoomNotFound,
+        "lost ack",
+    )
+    .await
+}
+
+async fn room_not_found_event(cx: &mut Ctx) -> Result<(), Failure> {
+    let missing = cx.unique("room_missing_");
+    refused_subscribe_event(
+        cx,
+        json!({ "roomId": missing }),
+        ErrorCode::RoomNotFound,
+        "lost event",
+        Some(&missing),
+    )
+    .await
+}
+
+async fn invalid_payload_ack(cx: &mut Ctx) -> Result<(), Failure> {
+    refused_subscribe_ack(
+        cx,
+        json!({ "roomId": 42 }),
+        ErrorCode::InvalidPayload,
+        "sloppy ack",
+    )
+    .await
+}
+
+async fn invalid_payload_event(cx: &mut Ctx) -> Result<(), Failure> {
+    refused_subscribe_event(
+        cx,
+        json!({ "roomId": 42 }),
+        ErrorCode::InvalidPayload,
+        "sloppy event",
+        None,
+    )
+    .await
+}
+
+// ---------------------------------------------------------------------------
+// RATE_LIMIT_EXCEEDED
+// ---------------------------------------------------------------------------
+
+async fn rate_limit_ack(cx: &mut Ctx) -> Result<(), Failure> {
+    let u = cx.user("chatty ack").await?;
+    let mut s = cx.connect(&u.token, "/").await?;
+    // Event 1: the subscription to the sentinel room; events 2..=100.
+    let sentinel = sentinel_room(cx, &mut s).await?;
+    accepted_burst(cx, &s, &sentinel.id, 99).await?;
+    expect_error_ack(
+        cx,
+        &s,
+        ev::PRESENCE_GET_ONLINE,
+        json!({ "roomId": sentinel.id }),
+        ErrorCode::RateLimitExceeded,
+    )
+    .await?;
+    // Server events are not client events: the sentinel still arrives.
+    no_error_event(cx, &mut s, &sentinel).await?;
+    s.disconnect().await;
+    Ok(())
+}
+
+async fn rate_limit_event(cx: &mut Ctx) -> Result<(), Failure> {
+    let u = cx.user("chatty event").await?;
+    let room = cx.room("public").await?;
+    let mut s = cx.connect(&u.token, "/").await?;
+    accepted_burst(cx, &s, &room.id, 100).await?;
+    emit_no_ack(&s, ev::PRESENCE_GET_ONLINE, json!({ "roomId": room.id }))?;
+    expect_error_event(
+        cx,
+        &mut s,
+        ev::PRESENCE_GET_ONLINE,
+        ErrorCode::RateLimitExceeded,
+        None,
+    )
+    .await?;
+    s.disconnect().await;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// APP_PERMISSION_DENIED
+// ---------------------------------------------------------------------------
+
+async fn app_permission_denied_rest(cx: &mut Ctx) -> Result<(), Failure> {
+    let app_id = cx.unique("app_");
+    // It may manage rooms, but not publish.
+    let created = cx
+        .act(
+            "create_app",
+            vars(&[
+                ("appId", json!(app_id)),
+                ("permissions", json!([ev::PERMISSION_ROOMS_MANAGE])),
+            ]),
+        )
+        .await?;
+    let app_token = created
+        .get("appToken")
+        .cloned()
+        .ok_or_else(|| Failure::Error("create_app gave no appToken".into()))?;
+    let u = cx.user("listener").await?;
+    let mut s = cx.connect(&u.token, "/").await?;
+    let sentinel = sentinel_room(cx, &mut s).await?;
+    let event = format!("{app_id}:ping");
+    let (status, body) = cx
+        .act_raw(
+            "publish_app_event",
+            vars(&[
+                ("appId", json!(app_id)),
+                ("appToken", app_token),
+                ("roomId", json!(sentinel.id)),
+                ("event", json!(event)),
+                ("data", json!({ "n": 1 })),
+            ]),
+        )
+        .await?;
+    cx.expect_eq("HTTP status", &json!(403), &json!(status))?;
+    cx.expect_eq(
+        "error.code",
+        &json!(ErrorCode::AppPermissionDenied.as_str()),
+        &body.pointer("/error/code").cloned().unwrap_or(Value::Null),
+    )?;
+    cx.ensure(
+        body.pointer("/error/message")
+            .and_then(Value::as_str)
+            .is_some_and(|m| !m.trim().is_empty()),
+        "a JSON body {\"error\": {\"code\", \"message\"}} with a non-empty message",
+        body.to_string(),
+    )?;
+    // The refused event reached nobody: the sentinel arrives, the event not.
+    none_before_sentinel(
+        cx,
+        &mut s,
+        &sentinel,
+        "a refused application event is not broadcast",
+        |e| e.name == event,
+    )
+    .await?;
+    s.disconnect().await;
+    Ok(())
+}

@@ -1,0 +1,251 @@
+//! Presence: user_online, user_offline, get_online, and one user with
+//! several sockets (N11).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use protocol::event as ev;
+use serde_json::{Value, json};
+
+use crate::case;
+use crate::case::{Case, Failure};
+use crate::cases::rooms::{
+    expect_event_where, expect_recent, none_of, queued_matching, rename_room, subscribed_socket,
+};
+use crate::ctx::Ctx;
+
+pub const CASES: &[Case] = &[
+    case!(
+        "presence.user_online.payload",
+        "When a second user subscribes, the first receives presence:user_online {roomId, userId, user}",
+        "presence:user_online: sent to the room's subscribers when a user's first socket subscribes",
+        ["create_user", "mint_token", "create_room"],
+        user_online_payload
+    ),
+    case!(
+        "presence.user_offline.payload",
+        "When the second user disconnects, the first receives presence:user_offline {roomId, userId}",
+        "presence:user_offline: sent to the room's subscribers when a user's last socket leaves (here: disconnect)",
+        ["create_user", "mint_token", "create_room"],
+        user_offline_payload
+    ),
+    case!(
+        "presence.get_online.ack",
+        "presence:get_online is acknowledged with {success, roomId, users[{id, name, connectedAt}], count} listing both online users",
+        "presence:get_online ack (required; the section's shape plus success, N2): the online users and their count",
+        ["create_user", "mint_token", "create_room"],
+        get_online_ack
+    ),
+    case!(
+        "presence.online_once",
+        "One user with two sockets: one user_online; closing one socket sends no user_offline, closing the second does",
+        "Presence (N11): a user is online while at least one socket is subscribed; several tabs produce one online and one offline",
+        ["create_user", "mint_token", "create_room", "update_room"],
+        online_once
+    ),
+];
+
+/// Time the server gets to handle a closed connection before the sentinel
+/// that shows no `presence:user_offline` followed it: a disconnect reaches
+/// the server on its own connection, with no order relative to ours.
+const DISCONNECT_SETTLE: Duration = Duration::from_millis(500);
+
+fn of_user(user_id: &str) -> impl Fn(&Value) -> bool + '_ {
+    move |p: &Value| p.get("userId").and_then(Value::as_str) == Some(user_id)
+}
+
+async fn user_online_payload(cx: &mut Ctx) -> Result<(), Failure> {
+    let first = cx.user("first").await?;
+    let second = cx.user("second").await?;
+    let room = cx.room("public").await?;
+    let mut s1 = subscribed_socket(cx, &first.token, &[&room]).await?;
+    let s2 = subscribed_socket(cx, &second.token, &[&room]).await?;
+    let p = expect_event_where(
+        cx,
+        &mut s1,
+        ev::PRESENCE_USER_ONLINE,
+        &format!("userId {}", second.id),
+        of_user(&second.id),
+    )
+    .await?;
+    cx.check_payload(ev::PRESENCE_USER_ONLINE, &p)?;
+    cx.expect_eq("presence:user_online roomId", &json!(room.id), &p["roomId"])?;
+    cx.expect_eq(
+        "presence:user_online userId",
+        &json!(second.id),
+        &p["userId"],
+    )?;
+    cx.expect_eq(
+        "presence:user_online user.id",
+        &json!(second.id),
+        &p["user"]["id"],
+    )?;
+    cx.expect_eq(
+        "presence:user_online user.name",
+        &json!(second.name),
+        &p["user"]["name"],
+    )?;
+    s1.disconnect().await;
+    s2.disconnect().await;
+    Ok(())
+}
+
+async fn user_offline_payload(cx: &mut Ctx) -> Result<(), Failure> {
+    let first = cx.user("stays").await?;
+    let second = cx.user("goes").await?;
+    let room = cx.room("public").await?;
+    let mut s1 = subscribed_socket(cx, &first.token, &[&room]).await?;
+    let s2 = subscribed_socket(cx, &second.token, &[&room]).await?;
+    expect_event_where(
+        cx,
+        &mut s1,
+        ev::PRESENCE_USER_ONLINE,
+        &format!("userId {}", second.id),
+        of_user(&second.id),
+    )
+    .await?;
+    s2.disconnect().await;
+    let p = expect_event_where(
+        cx,
+        &mut s1,
+        ev::PRESENCE_USER_OFFLINE,
+        &format!("userId {}", second.id),
+        of_user(&second.id),
+    )
+    .await?;
+    cx.check_payload(ev::PRESENCE_USER_OFFLINE, &p)?;
+    cx.expect_eq(
+        "presence:user_offline roomId",
+        &json!(room.id),
+        &p["roomId"],
+    )?;
+    cx.expect_eq(
+        "presence:user_offline userId",
+        &json!(second.id),
+        &p["userId"],
+    )?;
+    s1.disconnect().await;
+    Ok(())
+}
+
+async fn get_online_ack(cx: &mut Ctx) -> Result<(), Failure> {
+    let first = cx.user("asker").await?;
+    let second = cx.user("other").await?;
+    let room = cx.room("public").await?;
+    let s1 = subscribed_socket(cx, &first.token, &[&room]).await?;
+    let s2 = subscribed_socket(cx, &second.token, &[&room]).await?;
+    let ack = cx
+        .ack(&s1, ev::PRESENCE_GET_ONLINE, json!({ "roomId": room.id }))
+        .await?;
+    cx.check_ack(ev::PRESENCE_GET_ONLINE, &ack)?;
+    cx.expect_eq("ack.success", &json!(true), &ack["success"])?;
+    cx.expect_eq("ack.roomId", &json!(room.id), &ack["roomId"])?;
+    let users = ack["users"].as_array().cloned().unwrap_or_default();
+    cx.expect_eq("ack.count", &json!(users.len()), &ack["count"])?;
+    // The room is this case's own: exactly the two subscribed users.
+    let listed: BTreeMap<String, Value> = users
+        .iter()
+        .map(|u| (u["id"].as_str().unwrap_or_default().to_owned(), u.clone()))
+        .collect();
+    let mut expected_ids = vec![first.id.clone(), second.id.clone()];
+    expected_ids.sort();
+    let mut actual_ids: Vec<String> = users
+        .iter()
+        .map(|u| u["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    actual_ids.sort();
+    cx.expect_eq("ack.users[].id", &json!(expected_ids), &json!(actual_ids))?;
+    for u in [&first, &second] {
+        let entry = &listed[&u.id];
+        cx.expect_eq(
+            &format!("users[id={}].name", u.id),
+            &json!(u.name),
+            &entry["name"],
+        )?;
+        expect_recent(
+            cx,
+            &format!("users[id={}].connectedAt", u.id),
+            &entry["connectedAt"],
+        )?;
+    }
+    s1.disconnect().await;
+    s2.disconnect().await;
+    Ok(())
+}
+
+async fn online_once(cx: &mut Ctx) -> Result<(), Failure> {
+    let watcher = cx.user("watcher").await?;
+    let tabs = cx.user("two tabs").await?;
+    let room = cx.room("public").await?;
+    let mut w = subscribed_socket(cx, &watcher.token, &[&room]).await?;
+    let tab1 = subscribed_socket(cx, &tabs.token, &[&room]).await?;
+    let online = expect_event_where(
+        cx,
+        &mut w,
+        ev::PRESENCE_USER_ONLINE,
+        &format!("userId {}", tabs.id),
+        of_user(&tabs.id),
+    )
+    .await?;
+    cx.check_payload(ev::PRESENCE_USER_ONLINE, &online)?;
+    let tab2 = subscribed_socket(cx, &tabs.token, &[&room]).await?;
+
+    // Sentinel after the second tab's subscription: no second user_online.
+    let first_name = rename_room(cx, &room, "after tab 2").await?;
+    expect_event_where(
+        cx,
+        &mut w,
+        ev::ROOM_UPDATED,
+        &format!("room.name {first_name:?}"),
+        |p| p["room"]["name"] == json!(first_name),
+    )
+    .await?;
+    let again = queued_matching(&mut w, |name, p| {
+        name == ev::PRESENCE_USER_ONLINE && p.get("userId") == Some(&json!(tabs.id))
+    });
+    none_of(
+        cx,
+        "one presence:user_online for a user with two subscribed sockets",
+        &again,
+    )?;
+
+    // Closing one tab: the user is still online.
+    tab1.disconnect().await;
+    tokio::time::sleep(DISCONNECT_SETTLE).await;
+    let second_name = rename_room(cx, &room, "after tab 1 closed").await?;
+    expect_event_where(
+        cx,
+        &mut w,
+        ev::ROOM_UPDATED,
+        &format!("room.name {second_name:?}"),
+        |p| p["room"]["name"] == json!(second_name),
+    )
+    .await?;
+    let early = queued_matching(&mut w, |name, p| {
+        name == ev::PRESENCE_USER_OFFLINE && p.get("userId") == Some(&json!(tabs.id))
+    });
+    none_of(
+        cx,
+        "no presence:user_offline while one of the user's sockets is subscribed",
+        &early,
+    )?;
+
+    // Closing the last tab: offline.
+    tab2.disconnect().await;
+    let offline = expect_event_where(
+        cx,
+        &mut w,
+        ev::PRESENCE_USER_OFFLINE,
+        &format!("userId {}", tabs.id),
+        of_user(&tabs.id),
+    )
+    .await?;
+    cx.check_payload(ev::PRESENCE_USER_OFFLINE, &offline)?;
+    cx.expect_eq(
+        "presence:user_offline roomId",
+        &json!(room.id),
+        &offline["roomId"],
+    )?;
+    w.disconnect().await;
+    Ok(())
+}

@@ -1,0 +1,469 @@
+//! Quiz: `quiz:question_published`, `quiz:answer_submit` and its ack,
+//! `quiz:answer_result`, ranking, refused answers.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use protocol::ErrorCode;
+use protocol::event as ev;
+use serde_json::{Value, json};
+use sioclient::Socket;
+
+use super::prizes::{check_time, note_event_id, observer};
+use crate::case;
+use crate::case::{Case, Failure};
+use crate::ctx::{Ctx, Room, User, vars};
+
+pub const CASES: &[Case] = &[
+    case!(
+        "quiz.question_published.payload",
+        "Publishing a question sends `quiz:question_published` without the answer key",
+        "quiz:question_published: {questionId, questionNumber, totalQuestions, question, options, timeLimit, startTime, roomId, timestamp, eventId}; the correct answer is kept server-side and never sent (N3)",
+        [
+            "create_user",
+            "mint_token",
+            "create_room",
+            "create_question",
+            "publish_question"
+        ],
+        published
+    ),
+    case!(
+        "quiz.answer_submit.ack",
+        "A correct first answer is acknowledged with {success: true, correct: true, responseTime, rank: 1}",
+        "quiz:answer_submit ack: {success: true, correct, responseTime (seconds from startTime to the server receiving the answer), rank (1-based among correct answers)} (N2, N3)",
+        [
+            "create_user",
+            "mint_token",
+            "create_room",
+            "add_participant",
+            "create_question",
+            "publish_question"
+        ],
+        answer_ack
+    ),
+    case!(
+        "quiz.answer_result.payload",
+        "An accepted answer is broadcast to the room as `quiz:answer_result`",
+        "quiz:answer_result: {questionId, participantId, user: {id, name}, correct, responseTime, rank, timestamp, eventId}, as in the answer's ack",
+        [
+            "create_user",
+            "mint_token",
+            "create_room",
+            "add_participant",
+            "create_question",
+            "publish_question"
+        ],
+        answer_result
+    ),
+    case!(
+        "quiz.ranking",
+        "Ranks count correct answers in arrival order; a wrong answer has rank null",
+        "rank is the 1-based position among the correct answers to the question, in arrival order; a wrong answer has rank: null (N3)",
+        [
+            "create_user",
+            "mint_token",
+            "create_room",
+            "add_participant",
+            "create_question",
+            "publish_question"
+        ],
+        ranking
+    ),
+    case!(
+        "quiz.answer_submit.invalid",
+        "An answer to an unknown question is refused with INVALID_PAYLOAD",
+        "quiz:answer_submit: an unknown or unpublished question gets INVALID_PAYLOAD (N3)",
+        ["create_user", "mint_token"],
+        unknown_question
+    ),
+    case!(
+        "quiz.answer_submit.unpublished",
+        "An answer to a question not yet published is refused with INVALID_PAYLOAD",
+        "quiz:answer_submit: an unpublished question gets INVALID_PAYLOAD (N3)",
+        [
+            "create_user",
+            "mint_token",
+            "create_room",
+            "add_participant",
+            "create_question"
+        ],
+        unpublished
+    ),
+    case!(
+        "quiz.answer_submit.duplicate",
+        "A second answer by the same user is refused with INVALID_PAYLOAD",
+        "quiz:answer_submit: one answer per user and question; a second gets INVALID_PAYLOAD (N3)",
+        [
+            "create_user",
+            "mint_token",
+            "create_room",
+            "add_participant",
+            "create_question",
+            "publish_question"
+        ],
+        duplicate
+    ),
+    case!(
+        "quiz.answer_submit.not_an_option",
+        "An answer that is not one of the options is refused with INVALID_PAYLOAD",
+        "quiz:answer_submit: answer must be one of the question's options; otherwise INVALID_PAYLOAD (N3)",
+        [
+            "create_user",
+            "mint_token",
+            "create_room",
+            "add_participant",
+            "create_question",
+            "publish_question"
+        ],
+        not_an_option
+    ),
+    case!(
+        "quiz.answer_submit.late",
+        "An answer after timeLimit seconds is refused with INVALID_PAYLOAD",
+        "quiz:answer_submit: an answer after timeLimit seconds from startTime gets INVALID_PAYLOAD (N3)",
+        [
+            "create_user",
+            "mint_token",
+            "create_room",
+            "add_participant",
+            "create_question",
+            "publish_question"
+        ],
+        late
+    ),
+    case!(
+        "quiz.answer_submit.non_participant",
+        "An answer from a user who is not a participant of the room is refused with PERMISSION_DENIED",
+        "quiz:answer_submit: only participants of the question's room may answer; otherwise PERMISSION_DENIED (N3, N4)",
+        [
+            "create_user",
+            "mint_token",
+            "create_room",
+            "create_question",
+            "publish_question"
+        ],
+        non_participant
+    ),
+];
+
+const OPTIONS: [&str; 4] = ["Jupiter", "Mars", "Mercury", "Venus"];
+const ANSWER: &str = "Mercury";
+const WRONG: &str = "Venus";
+const QUESTION: &str = "Which planet has the shortest year?";
+
+/// Creates a question (answer key `ANSWER`) in `room`; returns its id.
+async fn create_question(cx: &mut Ctx, room: &Room, time_limit: u32) -> Result<String, Failure> {
+    let out = cx
+        .act(
+            "create_question",
+            vars(&[
+                ("roomId", json!(room.id)),
+                ("question", json!(QUESTION)),
+                ("options", json!(OPTIONS)),
+                ("answer", json!(ANSWER)),
+                ("timeLimit", json!(time_limit)),
+            ]),
+        )
+        .await?;
+    out.get("questionId")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| Failure::Error("driver gave no string `questionId`".into()))
+}
+
+async fn publish(cx: &mut Ctx, room: &Room, question_id: &str) -> Result<(), Failure> {
+    cx.act(
+        "publish_question",
+        vars(&[
+            ("roomId", json!(room.id)),
+            ("questionId", json!(question_id)),
+        ]),
+    )
+    .await?;
+    Ok(())
+}
+
+/// A participant of `room` connected on `/`; returns the user, their
+/// participant id and the socket.
+async fn participant(
+    cx: &mut Ctx,
+    room: &Room,
+    label: &str,
+) -> Result<(User, String, Socket), Failure> {
+    let u = cx.user(label).await?;
+    let pid = cx.join(room, &u, "participant").await?;
+    let s = cx.connect(&u.token, "/").await?;
+    Ok((u, pid, s))
+}
+
+fn client_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+async fn submit(
+    cx: &mut Ctx,
+    s: &Socket,
+    question_id: &str,
+    answer: &str,
+) -> Result<Value, Failure> {
+    let ack = cx
+        .ack(
+            s,
+            ev::QUIZ_ANSWER_SUBMIT,
+            json!({ "questionId": question_id, "answer": answer, "timestamp": client_now_ms() }),
+        )
+        .await?;
+    cx.check_ack(ev::QUIZ_ANSWER_SUBMIT, &ack)?;
+    Ok(ack)
+}
+
+/// Submits an answer that must be accepted; returns the ack.
+async fn submit_ok(
+    cx: &mut Ctx,
+    s: &Socket,
+    question_id: &str,
+    answer: &str,
+) -> Result<Value, Failure> {
+    let ack = submit(cx, s, question_id, answer).await?;
+    cx.expect_eq(
+        &format!("answer {answer:?}: ack success"),
+        &json!(true),
+        &ack["success"],
+    )?;
+    Ok(ack)
+}
+
+/// Submits an answer that must be refused with `code`.
+async fn submit_refused(
+    cx: &mut Ctx,
+    s: &Socket,
+    question_id: &str,
+    answer: &str,
+    code: ErrorCode,
+) -> Result<(), Failure> {
+    let ack = cx
+        .ack(
+            s,
+            ev::QUIZ_ANSWER_SUBMIT,
+            json!({ "questionId": question_id, "answer": answer, "timestamp": client_now_ms() }),
+        )
+        .await?;
+    cx.check_error_ack(ev::QUIZ_ANSWER_SUBMIT, &ack, code)
+}
+
+/// No field of the published question may carry the answer key.
+fn no_answer_key(p: &Value) -> Result<(), Failure> {
+    let Some(obj) = p.as_object() else {
+        return Ok(());
+    };
+    for (k, v) in obj {
+        let lk = k.to_ascii_lowercase();
+        let named = lk.contains("answer") || lk.contains("correct") || lk.contains("solution");
+        let carries = k != "options" && k != "question" && v.as_str() == Some(ANSWER);
+        if named || carries {
+            return Err(Failure::fail(
+                "quiz:question_published without the answer key (N3)",
+                format!("field {k} = {v}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn published(cx: &mut Ctx) -> Result<(), Failure> {
+    let room = cx.room("public").await?;
+    let mut s = observer(cx, &room).await?;
+    let qid = create_question(cx, &room, 30).await?;
+    publish(cx, &room, &qid).await?;
+    let p = cx.expect_event(&mut s, ev::QUIZ_QUESTION_PUBLISHED).await?;
+    cx.check_payload(ev::QUIZ_QUESTION_PUBLISHED, &p)?;
+    cx.expect_eq("questionId", &json!(qid), &p["questionId"])?;
+    cx.expect_eq(
+        "questionNumber (the room's first question)",
+        &json!(1),
+        &p["questionNumber"],
+    )?;
+    let total = p["totalQuestions"].as_u64().unwrap_or(0);
+    cx.ensure(
+        total >= 1,
+        "totalQuestions >= questionNumber",
+        format!("totalQuestions = {}", p["totalQuestions"]),
+    )?;
+    cx.expect_eq("question", &json!(QUESTION), &p["question"])?;
+    cx.expect_eq("options", &json!(OPTIONS), &p["options"])?;
+    cx.expect_eq("timeLimit", &json!(30), &p["timeLimit"])?;
+    check_time(cx, "startTime", &p["startTime"])?;
+    cx.expect_eq("roomId", &json!(room.id), &p["roomId"])?;
+    no_answer_key(&p)?;
+    note_event_id(cx, ev::QUIZ_QUESTION_PUBLISHED, &p);
+    s.disconnect().await;
+    Ok(())
+}
+
+async fn answer_ack(cx: &mut Ctx) -> Result<(), Failure> {
+    let room = cx.room("public").await?;
+    let (_u, _pid, s) = participant(cx, &room, "answerer").await?;
+    let qid = create_question(cx, &room, 30).await?;
+    let before_publish = Instant::now();
+    publish(cx, &room, &qid).await?;
+    let ack = submit_ok(cx, &s, &qid, ANSWER).await?;
+    let elapsed = before_publish.elapsed().as_secs_f64();
+    cx.expect_eq("ack correct", &json!(true), &ack["correct"])?;
+    cx.expect_eq(
+        "ack rank (the first correct answer)",
+        &json!(1),
+        &ack["rank"],
+    )?;
+    let rt = ack["responseTime"].as_f64();
+    // The server's interval lies inside the runner's (publish request sent
+    // → ack received); 5 ms of slack for millisecond rounding.
+    cx.ensure(
+        rt.is_some_and(|t| (0.0..=elapsed + 0.005).contains(&t)),
+        format!("ack responseTime: seconds, between 0 and {elapsed:.3} (publish → ack as the runner saw it)"),
+        format!("responseTime = {}", ack["responseTime"]),
+    )?;
+    s.disconnect().await;
+    Ok(())
+}
+
+async fn answer_result(cx: &mut Ctx) -> Result<(), Failure> {
+    let room = cx.room("public").await?;
+    let mut obs = observer(cx, &room).await?;
+    let (u, pid, s) = participant(cx, &room, "answerer").await?;
+    let qid = create_question(cx, &room, 30).await?;
+    publish(cx, &room, &qid).await?;
+    let ack = submit_ok(cx, &s, &qid, ANSWER).await?;
+
+    let p = cx.expect_event(&mut obs, ev::QUIZ_ANSWER_RESULT).await?;
+    cx.check_payload(ev::QUIZ_ANSWER_RESULT, &p)?;
+    cx.expect_eq("questionId", &json!(qid), &p["questionId"])?;
+    cx.expect_eq("participantId", &json!(pid), &p["participantId"])?;
+    cx.expect_eq("user.id", &json!(u.id), &p["user"]["id"])?;
+    cx.expect_eq("user.name", &json!(u.name), &p["user"]["name"])?;
+    cx.expect_eq("correct", &json!(true), &p["correct"])?;
+    cx.expect_eq("rank", &json!(1), &p["rank"])?;
+    cx.expect_eq(
+        "responseTime (as in the ack)",
+        &ack["responseTime"],
+        &p["responseTime"],
+    )?;
+    if let Some(r) = p.get("roomId") {
+        cx.expect_eq("roomId", &json!(room.id), r)?;
+    }
+    note_event_id(cx, ev::QUIZ_ANSWER_RESULT, &p);
+    obs.disconnect().await;
+    s.disconnect().await;
+    Ok(())
+}
+
+async fn ranking(cx: &mut Ctx) -> Result<(), Failure> {
+    let room = cx.room("public").await?;
+    let mut obs = observer(cx, &room).await?;
+    let qid = create_question(cx, &room, 30).await?;
+    let mut answerers = Vec::new();
+    for label in ["first", "second", "third"] {
+        answerers.push(participant(cx, &room, label).await?);
+    }
+    publish(cx, &room, &qid).await?;
+    let plan = [
+        (ANSWER, true, json!(1)),
+        (WRONG, false, Value::Null),
+        (ANSWER, true, json!(2)),
+    ];
+    let mut expected = Vec::new();
+    for ((_, pid, s), (answer, correct, rank)) in answerers.iter().zip(plan) {
+        // One at a time: arrival order is the order sent.
+        let ack = submit_ok(cx, s, &qid, answer).await?;
+        cx.expect_eq(
+            &format!("answer {answer:?}: ack correct"),
+            &json!(correct),
+            &ack["correct"],
+        )?;
+        cx.expect_eq(&format!("answer {answer:?}: ack rank"), &rank, &ack["rank"])?;
+        expected.push(json!([pid, correct, rank]));
+    }
+    let mut results = Vec::new();
+    for _ in 0..3 {
+        let p = cx.expect_event(&mut obs, ev::QUIZ_ANSWER_RESULT).await?;
+        cx.check_payload(ev::QUIZ_ANSWER_RESULT, &p)?;
+        results.push(json!([p["participantId"], p["correct"], p["rank"]]));
+    }
+    cx.expect_eq(
+        "quiz:answer_result (participantId, correct, rank) in arrival order",
+        &json!(expected),
+        &json!(results),
+    )?;
+    obs.disconnect().await;
+    for (_, _, s) in answerers {
+        s.disconnect().await;
+    }
+    Ok(())
+}
+
+async fn unknown_question(cx: &mut Ctx) -> Result<(), Failure> {
+    let u = cx.user("answerer").await?;
+    let s = cx.connect(&u.token, "/").await?;
+    let qid = cx.unique("q_missing_");
+    submit_refused(cx, &s, &qid, ANSWER, ErrorCode::InvalidPayload).await?;
+    s.disconnect().await;
+    Ok(())
+}
+
+async fn unpublished(cx: &mut Ctx) -> Result<(), Failure> {
+    let room = cx.room("public").await?;
+    let (_u, _pid, s) = participant(cx, &room, "answerer").await?;
+    let qid = create_question(cx, &room, 30).await?;
+    submit_refused(cx, &s, &qid, ANSWER, ErrorCode::InvalidPayload).await?;
+    s.disconnect().await;
+    Ok(())
+}
+
+async fn duplicate(cx: &mut Ctx) -> Result<(), Failure> {
+    let room = cx.room("public").await?;
+    let (_u, _pid, s) = participant(cx, &room, "answerer").await?;
+    let qid = create_question(cx, &room, 30).await?;
+    publish(cx, &room, &qid).await?;
+    submit_ok(cx, &s, &qid, WRONG).await?;
+    submit_refused(cx, &s, &qid, ANSWER, ErrorCode::InvalidPayload).await?;
+    s.disconnect().await;
+    Ok(())
+}
+
+async fn not_an_option(cx: &mut Ctx) -> Result<(), Failure> {
+    let room = cx.room("public").await?;
+    let (_u, _pid, s) = participant(cx, &room, "answerer").await?;
+    let qid = create_question(cx, &room, 30).await?;
+    publish(cx, &room, &qid).await?;
+    submit_refused(cx, &s, &qid, "Pluto", ErrorCode::InvalidPayload).await?;
+    // The refusal used nothing up: a valid answer is still accepted.
+    let ack = submit_ok(cx, &s, &qid, ANSWER).await?;
+    cx.expect_eq("the valid answer's rank", &json!(1), &ack["rank"])?;
+    s.disconnect().await;
+    Ok(())
+}
+
+async fn late(cx: &mut Ctx) -> Result<(), Failure> {
+    let room = cx.room("public").await?;
+    let (_u, _pid, s) = participant(cx, &room, "answerer").await?;
+    let qid = create_question(cx, &room, 1).await?;
+    publish(cx, &room, &qid).await?;
+    // The rule needs time: timeLimit is 1 s.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    submit_refused(cx, &s, &qid, ANSWER, ErrorCode::InvalidPayload).await?;
+    s.disconnect().await;
+    Ok(())
+}
+
+async fn non_participant(cx: &mut Ctx) -> Result<(), Failure> {
+    let room = cx.room("public").await?;
+    let u = cx.user("outsider").await?;
+    let s = cx.connect(&u.token, "/").await?;
+    let qid = create_question(cx, &room, 30).await?;
+    publish(cx, &room, &qid).await?;
+    submit_refused(cx, &s, &qid, ANSWER, ErrorCode::PermissionDenied).await?;
+    s.disconnect().await;
+    Ok(())
+}

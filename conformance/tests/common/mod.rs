@@ -1,0 +1,227 @@
+//! Harness of the fault-injection suite: a reference server with its own
+//! temporary database, a rewriting proxy in front of it, and a conformance
+//! run against the proxy.
+
+pub mod proxy;
+pub mod sio;
+
+use std::time::{Duration, Instant};
+
+use clap::Parser as _;
+use conformance::case::Verdict;
+use conformance::output::RunReport;
+use conformance::{Command, Opts};
+use tokio::sync::Semaphore;
+
+pub use proxy::{Fault, HttpResponse, Proxy};
+
+/// Fault runs at once (the harness runs tests on parallel threads; 2 cores).
+static SLOTS: Semaphore = Semaphore::const_new(2);
+
+/// Bound of one whole conformance run.
+const RUN_LIMIT: Duration = Duration::from_secs(90);
+
+/// A fault scenario.
+pub struct Scenario {
+    pub name: &'static str,
+    pub fault: Fault,
+    /// Changes to the reference server's configuration.
+    pub config: fn(&mut server::Config),
+    /// `--run` globs (empty: every case).
+    pub run: &'static [&'static str],
+    /// `--skip` globs.
+    pub skip: &'static [&'static str],
+    /// Extra flags (`--strict`, `--timeout`, ...).
+    pub flags: &'static [&'static str],
+}
+
+impl Scenario {
+    pub fn new(name: &'static str, fault: Fault, run: &'static [&'static str]) -> Scenario {
+        Scenario {
+            name,
+            fault,
+            config: |_| {},
+            run,
+            skip: &[],
+            flags: &[],
+        }
+    }
+
+    pub fn flags(mut self, flags: &'static [&'static str]) -> Scenario {
+        self.flags = flags;
+        self
+    }
+
+    pub fn skip(mut self, globs: &'static [&'static str]) -> Scenario {
+        self.skip = globs;
+        self
+    }
+
+    pub fn config(mut self, f: fn(&mut server::Config)) -> Scenario {
+        self.config = f;
+        self
+    }
+}
+
+/// What a run gave.
+pub struct Outcome {
+    pub name: &'static str,
+    pub report: RunReport,
+    pub exit: u8,
+}
+
+impl Outcome {
+    pub fn verdict(&self, id: &str) -> Verdict {
+        self.report
+            .cases
+            .iter()
+            .find(|c| c.id == id)
+            .unwrap_or_else(|| panic!("[{}] case {id} was not run; ran: {}", self.name, self.ids()))
+            .verdict
+    }
+
+    fn ids(&self) -> String {
+        self.report
+            .cases
+            .iter()
+            .map(|c| format!("{}={}", c.id, c.verdict.label()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The run failed (exit 1) and each of `ids` failed.
+    pub fn assert_caught(&self, ids: &[&str]) {
+        assert_eq!(
+            self.exit,
+            conformance::EXIT_FAILURES,
+            "[{}] exit code; verdicts: {}",
+            self.name,
+            self.ids()
+        );
+        for id in ids {
+            assert_eq!(
+                self.verdict(id),
+                Verdict::Fail,
+                "[{}] {id} must fail; verdicts: {}",
+                self.name,
+                self.ids()
+            );
+        }
+    }
+
+    /// Each of `ids` passed (sections the fault does not touch).
+    pub fn assert_pass(&self, ids: &[&str]) {
+        for id in ids {
+            assert!(
+                matches!(self.verdict(id), Verdict::Pass | Verdict::NonStrict),
+                "[{}] {id} must pass; verdicts: {}",
+                self.name,
+                self.ids()
+            );
+        }
+    }
+
+    /// Every case matching one of `globs` passed.
+    pub fn assert_section_passes(&self, globs: &[&str]) {
+        let mut any = false;
+        for c in &self.report.cases {
+            if globs
+                .iter()
+                .any(|g| conformance::case::glob_match(g, &c.id))
+            {
+                any = true;
+                assert!(
+                    matches!(c.verdict, Verdict::Pass | Verdict::NonStrict),
+                    "[{}] {} must pass (untouched section); verdicts: {}",
+                    self.name,
+                    c.id,
+                    self.ids()
+                );
+            }
+        }
+        assert!(any, "[{}] no case matches {globs:?}", self.name);
+    }
+
+    /// The run passed (exit 0), nothing failed or errored.
+    pub fn assert_conformant(&self) {
+        assert_eq!(
+            self.exit,
+            conformance::EXIT_OK,
+            "[{}] exit code; verdicts: {}",
+            self.name,
+            self.ids()
+        );
+        let s = &self.report.summary;
+        assert_eq!(
+            s.failed + s.errors + s.xpass,
+            0,
+            "[{}] {}",
+            self.name,
+            self.ids()
+        );
+    }
+}
+
+/// Starts the server and the proxy, runs the conformance through the proxy,
+/// stops both, and returns what the run gave.
+pub async fn run(s: Scenario) -> Outcome {
+    let _slot = SLOTS.acquire().await.expect("semaphore open");
+    let started = Instant::now();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut config =
+        server::Config::for_tests(format!("sqlite://{}/faults.db", dir.path().display()));
+    (s.config)(&mut config);
+    let server = server::start(config)
+        .await
+        .expect("start the reference server");
+    let proxy = Proxy::start(&server.url(), s.fault).await;
+
+    let mut args: Vec<String> = ["conformance", "run", "--target"]
+        .map(String::from)
+        .to_vec();
+    args.push(proxy.url());
+    for g in s.run {
+        args.push("--run".into());
+        args.push((*g).into());
+    }
+    for g in s.skip {
+        args.push("--skip".into());
+        args.push((*g).into());
+    }
+    args.extend(s.flags.iter().map(|f| (*f).to_owned()));
+    let Command::Run(opts) = Opts::parse_from(&args).command else {
+        unreachable!("a run command");
+    };
+    let result = tokio::time::timeout(RUN_LIMIT, conformance::run(opts)).await;
+
+    proxy.stop();
+    let _ = server.shutdown().await;
+    drop(dir);
+
+    let report = match result {
+        Ok(Ok(report)) => report,
+        Ok(Err(conformance::RunError::Usage(e))) => panic!("[{}] usage error: {e:#}", s.name),
+        Ok(Err(conformance::RunError::Target(e))) => panic!("[{}] target error: {e:#}", s.name),
+        Err(_) => panic!("[{}] the run took longer than {RUN_LIMIT:?}", s.name),
+    };
+    let exit = conformance::exit_code(&report.summary);
+    let elapsed = started.elapsed();
+    let failed: Vec<&str> = report
+        .cases
+        .iter()
+        .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error | Verdict::Xpass))
+        .map(|c| c.id.as_str())
+        .collect();
+    eprintln!(
+        "fault {:<34} exit {exit} {:>6} ms  {}; not passed: [{}]",
+        s.name,
+        elapsed.as_millis(),
+        report.summary.line(),
+        failed.join(", ")
+    );
+    Outcome {
+        name: s.name,
+        report,
+        exit,
+    }
+}
