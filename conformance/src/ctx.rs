@@ -376,7 +376,12 @@ impl Ctx {
                 format!("connection to {ns} within {:?}", self.settings.wait),
                 "no CONNECT".to_owned(),
             )),
-            Err(e) => Err(Failure::Error(format!("connecting to {ns}: {e}"))),
+            // The target answered its handshake at the start of the run,
+            // so a transport that breaks now is the target's failure.
+            Err(e) => Err(Failure::fail(
+                format!("connection to {ns} over {transport:?}"),
+                format!("{e}"),
+            )),
         }
     }
 
@@ -410,7 +415,10 @@ impl Ctx {
                 format!("connect_error on {ns} within {:?}", self.settings.wait),
                 "no answer".to_owned(),
             )),
-            Err(e) => Err(Failure::Error(format!("connecting to {ns}: {e}"))),
+            Err(e) => Err(Failure::fail(
+                format!("connect_error on {ns} over {transport:?}"),
+                format!("{e}"),
+            )),
         }
     }
 

@@ -29,8 +29,6 @@ pub struct Scenario {
     pub config: fn(&mut server::Config),
     /// `--run` globs (empty: every case).
     pub run: &'static [&'static str],
-    /// `--skip` globs.
-    pub skip: &'static [&'static str],
     /// Extra flags (`--strict`, `--timeout`, ...).
     pub flags: &'static [&'static str],
 }
@@ -42,18 +40,12 @@ impl Scenario {
             fault,
             config: |_| {},
             run,
-            skip: &[],
             flags: &[],
         }
     }
 
     pub fn flags(mut self, flags: &'static [&'static str]) -> Scenario {
         self.flags = flags;
-        self
-    }
-
-    pub fn skip(mut self, globs: &'static [&'static str]) -> Scenario {
-        self.skip = globs;
         self
     }
 
@@ -182,10 +174,6 @@ pub async fn run(s: Scenario) -> Outcome {
     args.push(proxy.url());
     for g in s.run {
         args.push("--run".into());
-        args.push((*g).into());
-    }
-    for g in s.skip {
-        args.push("--skip".into());
         args.push((*g).into());
     }
     args.extend(s.flags.iter().map(|f| (*f).to_owned()));
