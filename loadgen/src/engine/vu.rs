@@ -1,0 +1,802 @@
+//! One virtual user: runs its group's steps on (at most) one socket,
+//! reading every incoming item as it arrives, and records into the shared
+//! recorder. Per-VU state is kept small (no histograms, queues that
+//! allocate only when used); the step machinery is boxed so an idle VU only
+//! holds its socket and a few words.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sioclient::{AckError, ClientConfig, ConnectError, DisconnectReason, Event, Incoming, Socket};
+
+use super::driver;
+use super::vars::{self, Rng, as_count, subset, think_duration, unix_ms, unix_us};
+use super::{Retire, RunCtx};
+use crate::scenario::{DEFAULT_ACK_TIMEOUT, Step, Transport};
+
+/// Bound of one connect (TCP, handshake, Socket.IO CONNECT).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bound of the graceful disconnect when a VU ends.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Events kept for a later `wait_for` (only events some `wait_for` of the
+/// group names, only while the VU runs steps); older ones are dropped.
+pub const RETAIN_CAP: usize = 16;
+
+/// What a local VU is: see [`super::layout`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct VuSpec {
+    pub local: usize,
+    pub global: u64,
+    pub group: u16,
+    pub retire: Retire,
+    /// Intended start (open model): the first step's latency counts from it.
+    pub origin: Option<Instant>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Next,
+    Stop,
+}
+
+enum Waited<T> {
+    Done(T),
+    /// An event some `wait_for` may want was kept.
+    Event,
+    Halted,
+    /// The socket ended (already recorded).
+    Lost,
+}
+
+/// The socket, and the connected gauge that follows it.
+struct Conn {
+    socket: Socket,
+    ctx: Arc<RunCtx>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.ctx.recorder.gauge_connected(-1);
+    }
+}
+
+struct Vu {
+    ctx: Arc<RunCtx>,
+    spec: VuSpec,
+    rng: Rng,
+    conn: Option<Conn>,
+    /// Namespace and transport of the last `connect`, for `reconnect`.
+    endpoint: Option<Box<(String, Transport)>>,
+    /// Rooms subscribed on the current connection (for `resubscribe`).
+    rooms: Vec<String>,
+    vars: conformance::profile::Vars,
+    retained: VecDeque<(String, Value)>,
+    retaining: bool,
+    /// Start of the last `connect`, until the first `subscribe` answers.
+    sub_pending: Option<Instant>,
+}
+
+/// Runs one VU to its end; `true` when it ended by itself (not cut by a
+/// hard stop).
+pub(crate) async fn run(ctx: Arc<RunCtx>, spec: VuSpec) -> bool {
+    ctx.recorder.count("vus_started", 1);
+    let mut vu = Vu {
+        rng: Rng::for_vu(ctx.seed, spec.global),
+        retaining: ctx.interest[spec.group as usize].any(),
+        ctx: ctx.clone(),
+        spec,
+        conn: None,
+        endpoint: None,
+        rooms: Vec::new(),
+        vars: Default::default(),
+        retained: VecDeque::new(),
+        sub_pending: None,
+    };
+    let steps = &ctx.scenario.groups[spec.group as usize].steps;
+    let flow = vu.run_steps(steps).await;
+    if flow == Flow::Next && vu.conn.is_some() && !ctx.halt.is_set() {
+        vu.idle().await;
+    }
+    vu.close().await;
+    let finished = !ctx.halt.is_set();
+    if finished {
+        ctx.recorder.count("vus_finished", 1);
+    }
+    finished
+}
+
+async fn next_item(conn: &mut Option<Conn>) -> Option<Incoming> {
+    match conn {
+        Some(c) => c.socket.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    d.as_micros().min(u128::from(u64::MAX)) as u64
+}
+
+fn to_client_transport(t: Transport) -> sioclient::Transport {
+    match t {
+        Transport::WebSocket => sioclient::Transport::WebSocket,
+        Transport::Polling => sioclient::Transport::Polling,
+    }
+}
+
+fn disconnect_name(reason: Option<&DisconnectReason>) -> &'static str {
+    match reason {
+        Some(DisconnectReason::ServerDisconnect) => "server",
+        Some(DisconnectReason::ClientDisconnect) => "client",
+        Some(DisconnectReason::TransportClose) => "transport_close",
+        Some(DisconnectReason::PingTimeout) => "ping_timeout",
+        Some(DisconnectReason::TransportError(_)) => "transport_error",
+        None => "unknown",
+    }
+}
+
+impl Vu {
+    fn count(&self, name: &str) {
+        self.ctx.recorder.count(name, 1);
+    }
+
+    /// Stop at the next step boundary: hard stop, or the schedule retired
+    /// this VU.
+    fn should_stop(&self) -> bool {
+        self.ctx.halt.is_set() || self.ctx.is_retired(self.spec.retire)
+    }
+
+    /// When the latency of a measured step starts: the intended start for
+    /// the first step of an open-model VU, else now.
+    fn start_time(&self) -> Instant {
+        self.spec.origin.unwrap_or_else(Instant::now)
+    }
+
+    fn lookup(&self, name: &str) -> Option<Value> {
+        if let Some(v) = self.vars.get(name) {
+            return Some(v.clone());
+        }
+        let cred = &self.ctx.creds[self.spec.local];
+        let builtin = match name {
+            "vu" => Some(json!(self.spec.global)),
+            "runId" => Some(json!(self.ctx.run_id)),
+            "nowMs" => Some(json!(unix_ms())),
+            "shard" => Some(json!(self.ctx.shard)),
+            "token" if !cred.token.is_empty() => Some(json!(cred.token)),
+            "userId" => cred.user_id.as_ref().map(|u| json!(u)),
+            _ => None,
+        };
+        builtin.or_else(|| self.ctx.run_vars.get(name).cloned())
+    }
+
+    fn expand(&self, v: &Value) -> Option<Value> {
+        match vars::expand_with(v, |n| self.lookup(n)) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.count("errors.template");
+                None
+            }
+        }
+    }
+
+    fn text(&self, s: &str) -> Option<String> {
+        match vars::expand_text(s, |n| self.lookup(n)) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.count("errors.template");
+                None
+            }
+        }
+    }
+
+    /// Every variable a driver action may use (run, built-ins, the VU's).
+    fn scope_all(&self) -> conformance::profile::Vars {
+        let mut all = (*self.ctx.run_vars).clone();
+        let cred = &self.ctx.creds[self.spec.local];
+        all.insert("vu".into(), json!(self.spec.global));
+        all.insert("runId".into(), json!(self.ctx.run_id));
+        all.insert("nowMs".into(), json!(unix_ms()));
+        all.insert("shard".into(), json!(self.ctx.shard));
+        if !cred.token.is_empty() {
+            all.insert("token".into(), json!(cred.token));
+        }
+        if let Some(u) = &cred.user_id {
+            all.insert("userId".into(), json!(u));
+        }
+        all.extend(self.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        all
+    }
+
+    /// Waits for `fut` while reading the socket (every item is recorded as
+    /// it arrives) and watching the hard stop. With `wake_on_event`, also
+    /// returns after an event was kept for `wait_for`.
+    async fn wait<F: Future>(&mut self, fut: F, wake_on_event: bool) -> Waited<F::Output> {
+        let mut fut = std::pin::pin!(fut);
+        loop {
+            let item = {
+                let halt = self.ctx.halt.wait();
+                let conn = &mut self.conn;
+                tokio::select! {
+                    biased;
+                    () = halt => return Waited::Halted,
+                    out = &mut fut => return Waited::Done(out),
+                    item = next_item(conn) => item,
+                }
+            };
+            match item {
+                Some(Incoming::Event(ev)) => {
+                    if self.on_event(ev) && wake_on_event {
+                        return Waited::Event;
+                    }
+                }
+                Some(Incoming::Invalid { .. }) => self.count("errors.invalid_frame"),
+                Some(Incoming::Disconnected { reason }) => {
+                    self.lost(Some(&reason));
+                    return Waited::Lost;
+                }
+                None => {
+                    self.lost(None);
+                    return Waited::Lost;
+                }
+            }
+        }
+    }
+
+    /// Records a received event; returns whether it was kept for a
+    /// `wait_for`.
+    fn on_event(&mut self, ev: Event) -> bool {
+        let rec = &self.ctx.recorder;
+        rec.count(&format!("received.{}", ev.name), 1);
+        let first = ev.args.into_iter().next().unwrap_or(Value::Null);
+        if let Some(sent) = first.get("sentAtUs").and_then(Value::as_u64) {
+            // When the frame was read, on the same clock as `sentAtUs`.
+            let read_at = unix_us().saturating_sub(micros(ev.received_at.elapsed()));
+            if read_at >= sent {
+                rec.latency(&format!("fanout.{}", ev.name), read_at - sent);
+            }
+        }
+        if ev.name == "error" {
+            let code = first
+                .get("code")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown");
+            rec.count(&format!("errors.{code}"), 1);
+        }
+        if self.retaining && self.ctx.interest[self.spec.group as usize].wants(&ev.name) {
+            if self.retained.len() >= RETAIN_CAP {
+                self.retained.pop_front();
+            }
+            self.retained.push_back((ev.name, first));
+            return true;
+        }
+        false
+    }
+
+    /// The socket ended without this VU asking.
+    fn lost(&mut self, reason: Option<&DisconnectReason>) {
+        self.count(&format!("disconnects.{}", disconnect_name(reason)));
+        if !matches!(reason, Some(DisconnectReason::ClientDisconnect)) {
+            self.ctx.suspect();
+        }
+        self.conn = None;
+    }
+
+    /// After a send or an ack failed because the socket is gone: read up to
+    /// the final `Disconnected` so its reason is recorded.
+    async fn settle_lost(&mut self) {
+        if let Waited::Done(()) = self
+            .wait(tokio::time::sleep(Duration::from_secs(1)), false)
+            .await
+        {
+            self.lost(None);
+        }
+    }
+
+    fn run_steps<'a>(
+        &'a mut self,
+        steps: &'a [Step],
+    ) -> Pin<Box<dyn Future<Output = Flow> + Send + 'a>> {
+        Box::pin(async move {
+            for step in steps {
+                if self.should_stop() {
+                    return Flow::Stop;
+                }
+                let flow = self.step(step).await;
+                if !matches!(step, Step::Set { .. }) {
+                    self.spec.origin = None;
+                }
+                if flow == Flow::Stop {
+                    return Flow::Stop;
+                }
+            }
+            Flow::Next
+        })
+    }
+
+    async fn step(&mut self, step: &Step) -> Flow {
+        match step {
+            Step::Connect {
+                namespace,
+                transport,
+            } => {
+                let Some(ns) = self.text(namespace) else {
+                    return Flow::Next;
+                };
+                self.conn = None;
+                self.rooms.clear();
+                self.endpoint = Some(Box::new((ns, *transport)));
+                let t0 = self.start_time();
+                match self.connect().await {
+                    Ok(()) => {
+                        self.ctx.recorder.latency("connect", micros(t0.elapsed()));
+                        self.sub_pending = Some(t0);
+                        Flow::Next
+                    }
+                    Err(flow) => flow,
+                }
+            }
+            Step::Subscribe { room } => {
+                let Some(room) = self.text(room) else {
+                    return Flow::Next;
+                };
+                let t0 = self.start_time();
+                match self.subscribe(room, t0).await {
+                    Ok(_) => Flow::Next,
+                    Err(flow) => flow,
+                }
+            }
+            Step::Emit { event, data } => {
+                let (Some(event), Some(data)) = (self.text(event), self.expand(data)) else {
+                    return Flow::Next;
+                };
+                let Some(conn) = &self.conn else {
+                    self.count("errors.not_connected");
+                    return Flow::Next;
+                };
+                if conn.socket.emit(&event, data).is_err() {
+                    self.settle_lost().await;
+                    return Flow::Stop;
+                }
+                self.count(&format!("sent.{event}"));
+                Flow::Next
+            }
+            Step::EmitAck {
+                event,
+                data,
+                expect,
+                timeout,
+                save,
+                metric,
+            } => {
+                let (Some(event), Some(data)) = (self.text(event), self.expand(data)) else {
+                    return Flow::Next;
+                };
+                let expect = match expect {
+                    Some(e) => match self.expand(e) {
+                        Some(e) => Some(e),
+                        None => return Flow::Next,
+                    },
+                    None => None,
+                };
+                let metric = metric.clone().unwrap_or_else(|| format!("ack.{event}"));
+                let data_room = data
+                    .get("roomId")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                let t0 = self.start_time();
+                match self.emit_ack(&event, data, *timeout, &metric, t0).await {
+                    Err(flow) => flow,
+                    Ok(None) => Flow::Next,
+                    Ok(Some(first)) => {
+                        let failed = first.get("success").and_then(Value::as_bool) == Some(false);
+                        match &expect {
+                            Some(e) if subset(e, &first) => {}
+                            Some(_) => {
+                                self.count("errors.expect");
+                                if failed {
+                                    self.count_ack_error(&first);
+                                }
+                            }
+                            None if failed => self.count_ack_error(&first),
+                            None => {}
+                        }
+                        if event == "room:unsubscribe" && !failed {
+                            // Not re-subscribed by a later `reconnect`.
+                            if let Some(room) = data_room.as_ref() {
+                                self.rooms.retain(|r| r != room);
+                            }
+                        }
+                        self.save(save, &first);
+                        Flow::Next
+                    }
+                }
+            }
+            Step::WaitFor {
+                event,
+                matching,
+                timeout,
+                save,
+            } => {
+                let Some(event) = self.text(event) else {
+                    return Flow::Next;
+                };
+                let matching = match matching {
+                    Some(m) => match self.expand(m) {
+                        Some(m) => Some(m),
+                        None => return Flow::Next,
+                    },
+                    None => None,
+                };
+                self.wait_for(&event, matching.as_ref(), *timeout, save)
+                    .await
+            }
+            Step::Think(t) => {
+                let d = think_duration(t, &mut self.rng);
+                let until = self.start_time() + d;
+                let (ctx, retire) = (self.ctx.clone(), self.spec.retire);
+                let nap = async move {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(until.into()) => {}
+                        () = ctx.retired(retire) => {}
+                    }
+                };
+                match self.wait(nap, false).await {
+                    Waited::Done(()) | Waited::Event => Flow::Next,
+                    Waited::Halted | Waited::Lost => Flow::Stop,
+                }
+            }
+            Step::Loop { count, steps } => {
+                let Some(n) = self.expand(&Value::String(count.clone())) else {
+                    return Flow::Next;
+                };
+                let Some(n) = as_count(&n) else {
+                    self.count("errors.template");
+                    return Flow::Next;
+                };
+                for _ in 0..n {
+                    if self.should_stop() || self.run_steps(steps).await == Flow::Stop {
+                        return Flow::Stop;
+                    }
+                }
+                Flow::Next
+            }
+            Step::Choice { options } => {
+                let total: u64 = options.iter().map(|(w, _)| u64::from(*w)).sum();
+                if total == 0 {
+                    return Flow::Next;
+                }
+                let mut pick = self.rng.below(total);
+                for (w, steps) in options {
+                    let w = u64::from(*w);
+                    if pick < w {
+                        return self.run_steps(steps).await;
+                    }
+                    pick -= w;
+                }
+                Flow::Next
+            }
+            Step::Disconnect => {
+                if let Some(conn) = self.conn.take() {
+                    let handle = conn.socket.handle();
+                    drop(conn);
+                    let _ = self.wait(handle.disconnect(), false).await;
+                    self.count("disconnects.client");
+                }
+                Flow::Next
+            }
+            Step::Reconnect { resubscribe } => {
+                if self.endpoint.is_none() {
+                    self.count("errors.not_connected");
+                    return Flow::Next;
+                }
+                let t0 = self.start_time();
+                // The old socket closes in the background.
+                self.conn = None;
+                if let Err(flow) = self.connect().await {
+                    return flow;
+                }
+                let rooms = std::mem::take(&mut self.rooms);
+                if *resubscribe {
+                    for room in rooms {
+                        if let Err(flow) = self.subscribe(room, Instant::now()).await {
+                            return flow;
+                        }
+                    }
+                }
+                self.ctx.recorder.latency("reconnect", micros(t0.elapsed()));
+                self.count("reconnects");
+                Flow::Next
+            }
+            Step::Http {
+                action,
+                with,
+                save,
+                stamp,
+            } => self.http(action, with, save, *stamp).await,
+            Step::Set { vars } => {
+                for (k, v) in vars {
+                    if let Some(x) = self.expand(v) {
+                        self.vars.insert(k.clone(), x);
+                    }
+                }
+                Flow::Next
+            }
+        }
+    }
+
+    /// Opens the socket of `self.endpoint` (a failure is counted and ends
+    /// the VU).
+    async fn connect(&mut self) -> Result<(), Flow> {
+        let Some(endpoint) = self.endpoint.as_deref() else {
+            return Err(Flow::Next);
+        };
+        let (ns, transport) = (endpoint.0.clone(), endpoint.1);
+        let cred = &self.ctx.creds[self.spec.local];
+        let mut config = ClientConfig::new(self.ctx.target.clone())
+            .with_path(self.ctx.socket_path.clone())
+            .with_namespace(ns)
+            .with_auth(json!({ "token": cred.token }))
+            .with_transport(to_client_transport(transport))
+            .with_connect_timeout(CONNECT_TIMEOUT);
+        if let Some(ip) = self.ctx.local_addr {
+            config = config.with_local_addr(ip);
+        }
+        // Boxed: the connect machinery is big and only lives while connecting.
+        match self.wait(Box::pin(sioclient::connect(config)), false).await {
+            Waited::Done(Ok(socket)) => {
+                self.ctx.recorder.gauge_connected(1);
+                self.conn = Some(Conn {
+                    socket,
+                    ctx: self.ctx.clone(),
+                });
+                Ok(())
+            }
+            Waited::Done(Err(e)) => {
+                self.count("connect_failures");
+                if !matches!(e, ConnectError::Rejected { .. } | ConnectError::Config(_)) {
+                    self.ctx.suspect();
+                }
+                Err(Flow::Stop)
+            }
+            _ => Err(Flow::Stop),
+        }
+    }
+
+    /// `room:subscribe` with ack: `ack.room:subscribe`, and
+    /// `connect_to_subscribed` for the first success after a `connect`.
+    async fn subscribe(&mut self, room: String, t0: Instant) -> Result<bool, Flow> {
+        let data = json!({ "roomId": room });
+        match self
+            .emit_ack(
+                "room:subscribe",
+                data,
+                DEFAULT_ACK_TIMEOUT,
+                "ack.room:subscribe",
+                t0,
+            )
+            .await?
+        {
+            Some(first) if first.get("success").and_then(Value::as_bool) != Some(false) => {
+                if let Some(start) = self.sub_pending.take() {
+                    self.ctx
+                        .recorder
+                        .latency("connect_to_subscribed", micros(start.elapsed()));
+                }
+                if !self.rooms.contains(&room) {
+                    self.rooms.push(room);
+                }
+                Ok(true)
+            }
+            Some(first) => {
+                self.count_ack_error(&first);
+                Ok(false)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Sends `event` with an ack id and waits for the answer: records the
+    /// latency into `metric` and returns the ack's first argument; `None`
+    /// after a timeout (`errors.timeout`) or without a socket.
+    async fn emit_ack(
+        &mut self,
+        event: &str,
+        data: Value,
+        timeout: Duration,
+        metric: &str,
+        t0: Instant,
+    ) -> Result<Option<Value>, Flow> {
+        let Some(conn) = &self.conn else {
+            self.count("errors.not_connected");
+            return Ok(None);
+        };
+        let handle = conn.socket.handle();
+        let name = event.to_owned();
+        self.count(&format!("sent.{event}"));
+        let ack = async move { handle.emit_with_ack(&name, data, timeout).await };
+        match self.wait(ack, false).await {
+            Waited::Done(Ok(args)) => {
+                self.ctx.recorder.latency(metric, micros(t0.elapsed()));
+                Ok(Some(args.into_iter().next().unwrap_or(Value::Null)))
+            }
+            Waited::Done(Err(AckError::Timeout)) => {
+                self.count("errors.timeout");
+                Ok(None)
+            }
+            Waited::Done(Err(AckError::Disconnected)) => {
+                self.settle_lost().await;
+                Err(Flow::Stop)
+            }
+            Waited::Event | Waited::Halted | Waited::Lost => Err(Flow::Stop),
+        }
+    }
+
+    fn count_ack_error(&self, first: &Value) {
+        let code = first
+            .pointer("/error/code")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown");
+        self.count(&format!("errors.{code}"));
+    }
+
+    /// Saves `var -> JSON pointer` from `from`; a missing pointer counts
+    /// `errors.save`.
+    fn save(&mut self, save: &std::collections::BTreeMap<String, String>, from: &Value) {
+        for (var, pointer) in save {
+            match from.pointer(pointer) {
+                Some(v) => {
+                    self.vars.insert(var.clone(), v.clone());
+                }
+                None => self.count("errors.save"),
+            }
+        }
+    }
+
+    fn take_retained(&mut self, event: &str, matching: Option<&Value>) -> Option<Value> {
+        let i = self
+            .retained
+            .iter()
+            .position(|(name, first)| name == event && matching.is_none_or(|m| subset(m, first)))?;
+        self.retained.remove(i).map(|(_, first)| first)
+    }
+
+    async fn wait_for(
+        &mut self,
+        event: &str,
+        matching: Option<&Value>,
+        timeout: Duration,
+        save: &std::collections::BTreeMap<String, String>,
+    ) -> Flow {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(first) = self.take_retained(event, matching) {
+                self.save(save, &first);
+                return Flow::Next;
+            }
+            if self.conn.is_none() {
+                self.count("errors.not_connected");
+                return Flow::Next;
+            }
+            let (ctx, retire) = (self.ctx.clone(), self.spec.retire);
+            let until = async move {
+                tokio::select! {
+                    () = tokio::time::sleep_until(deadline.into()) => true,
+                    () = ctx.retired(retire) => false,
+                }
+            };
+            match self.wait(until, true).await {
+                Waited::Event => continue,
+                Waited::Done(true) => {
+                    self.count("errors.timeout");
+                    return Flow::Next;
+                }
+                // Retired: the schedule wants this VU gone; not a timeout.
+                Waited::Done(false) | Waited::Halted | Waited::Lost => return Flow::Stop,
+            }
+        }
+    }
+
+    async fn http(
+        &mut self,
+        action: &str,
+        with: &std::collections::BTreeMap<String, Value>,
+        save: &[String],
+        stamp: bool,
+    ) -> Flow {
+        let mut scope = self.scope_all();
+        for (k, v) in with {
+            let Some(x) = self.expand(v) else {
+                return Flow::Next;
+            };
+            scope.insert(k.clone(), x);
+        }
+        if stamp {
+            let now = json!(unix_us());
+            match scope.get_mut("data") {
+                Some(Value::Object(m)) => {
+                    m.insert("sentAtUs".into(), now);
+                }
+                Some(Value::Null) | None => {
+                    scope.insert("data".into(), json!({ "sentAtUs": now }));
+                }
+                Some(_) => self.count("errors.stamp"),
+            }
+        }
+        let t0 = self.start_time();
+        let ctx = self.ctx.clone();
+        let name = action.to_owned();
+        let call = Box::pin(async move {
+            driver::call(
+                &ctx.http,
+                &ctx.target,
+                &ctx.profile,
+                &ctx.base_vars,
+                &name,
+                &scope,
+            )
+            .await
+        });
+        match self.wait(call, false).await {
+            Waited::Done(Ok((_, _, extracted))) => {
+                self.ctx
+                    .recorder
+                    .latency(&format!("http.{action}"), micros(t0.elapsed()));
+                for var in save {
+                    match extracted.get(var) {
+                        Some(v) => {
+                            self.vars.insert(var.clone(), v.clone());
+                        }
+                        None => self.count("errors.save"),
+                    }
+                }
+                Flow::Next
+            }
+            Waited::Done(Err(e)) => {
+                if let driver::DriverError::Status { .. } = e {
+                    self.ctx
+                        .recorder
+                        .latency(&format!("http.{action}"), micros(t0.elapsed()));
+                }
+                self.count(&e.counter());
+                if e.is_transport() {
+                    self.ctx.suspect();
+                }
+                Flow::Next
+            }
+            Waited::Event | Waited::Halted | Waited::Lost => Flow::Stop,
+        }
+    }
+
+    /// After the steps: stay connected (reading) until the schedule
+    /// retires this VU.
+    async fn idle(&mut self) {
+        self.retaining = false;
+        self.retained = VecDeque::new();
+        let (ctx, retire) = (self.ctx.clone(), self.spec.retire);
+        let _ = self
+            .wait(async move { ctx.retired(retire).await }, false)
+            .await;
+    }
+
+    /// Ends the socket: gracefully (bounded) unless the run is stopping
+    /// hard, then it closes in the background.
+    async fn close(&mut self) {
+        let Some(conn) = self.conn.take() else {
+            return;
+        };
+        if self.ctx.halt.is_set() {
+            return;
+        }
+        let handle = conn.socket.handle();
+        drop(conn);
+        let halt = self.ctx.halt.wait();
+        tokio::select! {
+            () = halt => {}
+            _ = tokio::time::timeout(CLOSE_TIMEOUT, handle.disconnect()) => {}
+        }
+        self.count("disconnects.client");
+    }
+}

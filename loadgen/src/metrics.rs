@@ -1,0 +1,457 @@
+//! What a run measures: HDR latency histograms and counters, recorded from
+//! thousands of tasks, merged across workers, and sampled once per second
+//! into the report's time series.
+//!
+//! [`Recorder`] never keeps samples: each metric is one HDR histogram
+//! (1 µs to 10 min, 3 significant digits, ~170 KiB whatever the sample
+//! count) per shard. A recording thread always uses the same shard (its
+//! thread number modulo the shard count), so tasks on different tokio
+//! workers rarely meet on a lock; [`Recorder::snapshot`] merges the shards.
+//! Metric names are listed in the README ("Load generator").
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use hdrhistogram::Histogram;
+
+/// Lowest value a latency histogram tells apart: 1 µs.
+pub const HIST_LOW_US: u64 = 1;
+/// Highest value a latency histogram tracks: 10 minutes in µs (larger
+/// values are recorded as this).
+pub const HIST_HIGH_US: u64 = 600_000_000;
+/// Significant decimal digits of every latency histogram.
+pub const HIST_SIGFIG: u8 = 3;
+/// Upper bound of the shard count (memory: shards × metrics × ~170 KiB).
+const MAX_SHARDS: usize = 16;
+
+/// An empty latency histogram with the bounds every loadgen histogram uses
+/// (so that they merge exactly).
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(HIST_LOW_US, HIST_HIGH_US, HIST_SIGFIG).expect("constant bounds")
+}
+
+/// Records latencies, counters and the live connection gauge of one worker
+/// process. Cheap to clone (an `Arc` inside); every clone records into the
+/// same metrics. Thread-safe.
+#[derive(Clone)]
+pub struct Recorder {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("shards", &self.inner.shards.len())
+            .field("connected", &self.inner.connected.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+struct Inner {
+    shards: Box<[Mutex<Shard>]>,
+    connected: AtomicI64,
+}
+
+#[derive(Default)]
+struct Shard {
+    histograms: HashMap<String, Histogram<u64>>,
+    counters: HashMap<String, u64>,
+}
+
+/// Numbers recording threads: a thread keeps its number for its life.
+static NEXT_THREAD: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static THREAD_NO: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+fn thread_no() -> usize {
+    THREAD_NO.with(|n| {
+        if n.get() == usize::MAX {
+            n.set(NEXT_THREAD.fetch_add(1, Ordering::Relaxed));
+        }
+        n.get()
+    })
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder::new()
+    }
+}
+
+impl Recorder {
+    /// A recorder with one shard per available CPU (at most 16).
+    pub fn new() -> Recorder {
+        let cpus = std::thread::available_parallelism().map_or(4, |n| n.get());
+        Recorder::with_shards(cpus.clamp(1, MAX_SHARDS))
+    }
+
+    /// A recorder with `n` shards (at least 1).
+    pub fn with_shards(n: usize) -> Recorder {
+        let shards = (0..n.max(1))
+            .map(|_| Mutex::new(Shard::default()))
+            .collect();
+        Recorder {
+            inner: Arc::new(Inner {
+                shards,
+                connected: AtomicI64::new(0),
+            }),
+        }
+    }
+
+    fn shard(&self) -> MutexGuard<'_, Shard> {
+        let i = thread_no() % self.inner.shards.len();
+        // A panic while holding the lock leaves plain numbers behind: still usable.
+        self.inner.shards[i]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records one latency, in µs, into the histogram named `metric`
+    /// (values above 10 min count as 10 min).
+    pub fn latency(&self, metric: &str, micros: u64) {
+        let mut shard = self.shard();
+        match shard.histograms.get_mut(metric) {
+            Some(h) => h.saturating_record(micros),
+            None => {
+                let mut h = new_histogram();
+                h.saturating_record(micros);
+                shard.histograms.insert(metric.to_owned(), h);
+            }
+        }
+    }
+
+    /// Adds `n` to the counter named `counter` (creating it, even with 0).
+    pub fn count(&self, counter: &str, n: u64) {
+        let mut shard = self.shard();
+        match shard.counters.get_mut(counter) {
+            Some(c) => *c += n,
+            None => {
+                shard.counters.insert(counter.to_owned(), n);
+            }
+        }
+    }
+
+    /// Changes the number of live connected clients by `delta`.
+    pub fn gauge_connected(&self, delta: i64) {
+        self.inner.connected.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// Every metric so far, merged over the shards.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        let mut snap = MetricsSnapshot {
+            connected: self.inner.connected.load(Ordering::Relaxed),
+            ..MetricsSnapshot::default()
+        };
+        for shard in self.inner.shards.iter() {
+            let shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            for (name, h) in &shard.histograms {
+                add_histogram(&mut snap.histograms, name, h);
+            }
+            for (name, n) in &shard.counters {
+                *snap.counters.entry(name.clone()).or_default() += n;
+            }
+        }
+        snap
+    }
+}
+
+fn add_histogram(into: &mut BTreeMap<String, Histogram<u64>>, name: &str, h: &Histogram<u64>) {
+    match into.get_mut(name) {
+        Some(mine) => merge_histogram(mine, h),
+        None => {
+            into.insert(name.to_owned(), h.clone());
+        }
+    }
+}
+
+/// Adds `other` into `into`; histograms with other bounds (e.g. from a
+/// foreign report) make `into` grow instead of failing.
+pub fn merge_histogram(into: &mut Histogram<u64>, other: &Histogram<u64>) {
+    if into.add(other).is_err() {
+        into.auto(true);
+        into.add(other)
+            .expect("an auto-resizing histogram takes any values");
+    }
+}
+
+/// Every metric of a recorder (or of several, merged) at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsSnapshot {
+    pub histograms: BTreeMap<String, Histogram<u64>>,
+    pub counters: BTreeMap<String, u64>,
+    pub connected: i64,
+}
+
+impl MetricsSnapshot {
+    /// Adds `other` in: histograms merged exactly, counters and the
+    /// connected gauge summed.
+    pub fn merge(&mut self, other: &MetricsSnapshot) {
+        for (name, h) in &other.histograms {
+            add_histogram(&mut self.histograms, name, h);
+        }
+        for (name, n) in &other.counters {
+            *self.counters.entry(name.clone()).or_default() += n;
+        }
+        self.connected += other.connected;
+    }
+
+    /// The sum of the counters named `prefix*`.
+    pub fn sum_prefix(&self, prefix: &str) -> u64 {
+        self.counters
+            .range(prefix.to_owned()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Messages sent (every `sent.*` counter).
+    pub fn sent(&self) -> u64 {
+        self.sum_prefix("sent.")
+    }
+
+    /// Messages received (every `received.*` counter).
+    pub fn received(&self) -> u64 {
+        self.sum_prefix("received.")
+    }
+
+    /// Errors: every `errors.*` counter plus `connect_failures`.
+    pub fn errors(&self) -> u64 {
+        self.sum_prefix("errors.") + self.counters.get("connect_failures").copied().unwrap_or(0)
+    }
+
+    /// The histogram progress and the series follow: the first `ack.*`
+    /// histogram, else the first `fanout.*`, else `connect`.
+    pub fn main_latency(&self) -> Option<&str> {
+        let first = |prefix: &str| {
+            self.histograms
+                .keys()
+                .find(|k| k.starts_with(prefix))
+                .map(String::as_str)
+        };
+        first("ack.").or_else(|| first("fanout.")).or_else(|| {
+            self.histograms
+                .get_key_value("connect")
+                .map(|(k, _)| k.as_str())
+        })
+    }
+}
+
+/// One second of the run's time series (a row of `series.csv`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecondSample {
+    /// Seconds since the start of the load (1 = the first second).
+    pub t: u64,
+    /// Clients connected at the end of the second.
+    pub connected: i64,
+    /// Messages sent during the second.
+    pub sent: u64,
+    /// Messages received during the second.
+    pub received: u64,
+    /// Errors during the second (`errors.*` and `connect_failures`).
+    pub errors: u64,
+    /// p99 of the main latency over the second (µs), when it has samples.
+    pub p99_us: Option<u64>,
+}
+
+/// Turns successive snapshots into [`SecondSample`]s: each sample holds
+/// what happened since the previous one.
+#[derive(Debug, Default)]
+pub struct Sampler {
+    prev: Option<MetricsSnapshot>,
+    series: Vec<SecondSample>,
+}
+
+impl Sampler {
+    pub fn new() -> Sampler {
+        Sampler::default()
+    }
+
+    /// Takes the snapshot of the end of second `t` and returns its sample
+    /// (also kept for [`Sampler::into_series`]).
+    pub fn sample(&mut self, t: u64, snap: MetricsSnapshot) -> SecondSample {
+        let empty = MetricsSnapshot::default();
+        let prev = self.prev.as_ref().unwrap_or(&empty);
+        let p99_us = snap.main_latency().and_then(|name| {
+            let mut interval = snap.histograms[name].clone();
+            if let Some(before) = prev.histograms.get(name) {
+                // `before` is a subset of `interval`: subtracting cannot fail.
+                interval.subtract(before).ok()?;
+            }
+            (!interval.is_empty()).then(|| interval.value_at_quantile(0.99))
+        });
+        let sample = SecondSample {
+            t,
+            connected: snap.connected,
+            sent: snap.sent().saturating_sub(prev.sent()),
+            received: snap.received().saturating_sub(prev.received()),
+            errors: snap.errors().saturating_sub(prev.errors()),
+            p99_us,
+        };
+        self.series.push(sample.clone());
+        self.prev = Some(snap);
+        sample
+    }
+
+    /// The last snapshot taken.
+    pub fn last(&self) -> Option<&MetricsSnapshot> {
+        self.prev.as_ref()
+    }
+
+    /// The samples so far.
+    pub fn series(&self) -> &[SecondSample] {
+        &self.series
+    }
+
+    pub fn into_series(self) -> Vec<SecondSample> {
+        self.series
+    }
+}
+
+/// Merges the series of several workers second by second: connected,
+/// sent, received and errors add up; the p99 is the largest of the
+/// workers' (an upper bound: exact per-second percentiles would need every
+/// worker's per-second histograms).
+pub fn merge_series(parts: &[Vec<SecondSample>]) -> Vec<SecondSample> {
+    let mut by_t: BTreeMap<u64, SecondSample> = BTreeMap::new();
+    for part in parts {
+        for s in part {
+            let e = by_t.entry(s.t).or_insert_with(|| SecondSample {
+                t: s.t,
+                connected: 0,
+                sent: 0,
+                received: 0,
+                errors: 0,
+                p99_us: None,
+            });
+            e.connected += s.connected;
+            e.sent += s.sent;
+            e.received += s.received;
+            e.errors += s.errors;
+            e.p99_us = e.p99_us.max(s.p99_us);
+        }
+    }
+    by_t.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_and_snapshots() {
+        let r = Recorder::with_shards(3);
+        r.latency("ack.x", 100);
+        r.latency("ack.x", 200);
+        r.latency("connect", 5);
+        r.count("sent.x", 2);
+        r.count("errors.timeout", 0);
+        r.gauge_connected(3);
+        r.gauge_connected(-1);
+        let s = r.snapshot();
+        assert_eq!(s.histograms["ack.x"].len(), 2);
+        assert_eq!(s.counters["sent.x"], 2);
+        assert_eq!(s.counters["errors.timeout"], 0);
+        assert_eq!(s.connected, 2);
+        assert_eq!(s.main_latency(), Some("ack.x"));
+    }
+
+    #[test]
+    fn shards_from_many_threads_merge() {
+        let r = Recorder::with_shards(4);
+        std::thread::scope(|scope| {
+            for t in 0..8u64 {
+                let r = r.clone();
+                scope.spawn(move || {
+                    for i in 0..1000 {
+                        r.latency("m", t * 1000 + i + 1);
+                        r.count("c", 1);
+                    }
+                });
+            }
+        });
+        let s = r.snapshot();
+        assert_eq!(s.histograms["m"].len(), 8000);
+        assert_eq!(s.counters["c"], 8000);
+        assert_eq!(
+            s.histograms["m"].max(),
+            s.histograms["m"].highest_equivalent(8000)
+        );
+    }
+
+    #[test]
+    fn merge_adds_everything() {
+        let a = Recorder::new();
+        let b = Recorder::new();
+        a.latency("m", 10);
+        b.latency("m", 20);
+        b.latency("n", 30);
+        a.count("c", 1);
+        b.count("c", 2);
+        a.gauge_connected(1);
+        b.gauge_connected(2);
+        let mut s = a.snapshot();
+        s.merge(&b.snapshot());
+        assert_eq!(s.histograms["m"].len(), 2);
+        assert_eq!(s.histograms["n"].len(), 1);
+        assert_eq!(s.counters["c"], 3);
+        assert_eq!(s.connected, 3);
+    }
+
+    #[test]
+    fn huge_values_saturate() {
+        let r = Recorder::new();
+        r.latency("m", u64::MAX);
+        r.latency("m", 0);
+        let s = r.snapshot();
+        assert_eq!(s.histograms["m"].len(), 2);
+        assert!(s.histograms["m"].max() >= HIST_HIGH_US);
+    }
+
+    #[test]
+    fn sampler_reports_deltas_and_interval_p99() {
+        let r = Recorder::new();
+        let mut sampler = Sampler::new();
+        r.count("sent.a", 5);
+        r.count("received.a", 7);
+        r.count("errors.timeout", 1);
+        r.latency("ack.a", 1000);
+        let s1 = sampler.sample(1, r.snapshot());
+        assert_eq!((s1.sent, s1.received, s1.errors), (5, 7, 1));
+        assert_eq!(s1.p99_us, Some(1000));
+        r.count("sent.a", 1);
+        r.count("connect_failures", 2);
+        r.latency("ack.a", 50);
+        let s2 = sampler.sample(2, r.snapshot());
+        assert_eq!((s2.sent, s2.received, s2.errors), (1, 0, 2));
+        assert_eq!(s2.p99_us, Some(50));
+        let s3 = sampler.sample(3, r.snapshot());
+        assert_eq!(s3.p99_us, None);
+        assert_eq!(sampler.into_series().len(), 3);
+    }
+
+    #[test]
+    fn series_merge_by_second() {
+        let s = |t, c, p| SecondSample {
+            t,
+            connected: c,
+            sent: 1,
+            received: 2,
+            errors: 0,
+            p99_us: p,
+        };
+        let merged = merge_series(&[
+            vec![s(1, 2, Some(10)), s(2, 3, None)],
+            vec![s(1, 1, Some(30))],
+        ]);
+        assert_eq!(merged.len(), 2);
+        assert_eq!(merged[0].connected, 3);
+        assert_eq!(merged[0].sent, 2);
+        assert_eq!(merged[0].p99_us, Some(30));
+        assert_eq!(merged[1].p99_us, None);
+    }
+}

@@ -1,0 +1,176 @@
+//! Checks that need the whole scenario: every `${name}` is defined
+//! somewhere it can be seen, driver actions against the reference profile
+//! (warnings only: another `--profile` may have them), threshold syntax.
+
+use std::collections::BTreeSet;
+
+use conformance::profile::Profile;
+
+use super::BUILTIN_VARS;
+use super::parse::{Ctx, Scope, did_you_mean};
+use super::template::template_vars;
+
+/// The names visible in a scope (without the environment).
+fn known(ctx: &Ctx<'_>, scope: Scope, profile_vars: &BTreeSet<String>) -> BTreeSet<String> {
+    if scope == Scope::Vars {
+        return ["runId", "nowMs", "shard"].map(String::from).into();
+    }
+    let mut k: BTreeSet<String> = ctx.vars.clone();
+    k.extend(profile_vars.iter().cloned());
+    match scope {
+        Scope::Vars => {}
+        Scope::Setup(i) => {
+            k.extend(
+                BUILTIN_VARS
+                    .iter()
+                    .filter(|b| **b != "vu")
+                    .map(|b| b.to_string()),
+            );
+            for s in ctx.setup_saves.iter().take(i) {
+                k.extend(s.iter().cloned());
+            }
+        }
+        Scope::Tokens => {
+            k.extend(BUILTIN_VARS.iter().map(|b| b.to_string()));
+            for s in &ctx.setup_saves {
+                k.extend(s.iter().cloned());
+            }
+        }
+        Scope::Group(g) => {
+            k.extend(BUILTIN_VARS.iter().map(|b| b.to_string()));
+            for s in &ctx.setup_saves {
+                k.extend(s.iter().cloned());
+            }
+            k.extend(ctx.token_vars.iter().cloned());
+            if let Some(s) = ctx.group_saves.get(g) {
+                k.extend(s.iter().cloned());
+            }
+        }
+    }
+    k
+}
+
+fn scope_words(scope: Scope) -> &'static str {
+    match scope {
+        Scope::Vars => "scenario vars may use only runId, nowMs, shard and environment variables",
+        Scope::Setup(_) => {
+            "not a scenario var, a built-in (runId, nowMs, shard), a name saved by an earlier set-up action, nor an environment variable"
+        }
+        Scope::Tokens => {
+            "not a scenario var, a built-in, a name saved by the set-up, nor an environment variable"
+        }
+        Scope::Group(_) => {
+            "not a scenario var, a built-in (vu, runId, nowMs, shard), a set-up save, a token variable, a name saved or set by this group's steps, nor an environment variable"
+        }
+    }
+}
+
+/// Resolves every placeholder and checks every driver action.
+pub(super) fn resolve(ctx: &mut Ctx<'_>) {
+    let reference = Profile::reference();
+    let profile_vars: BTreeSet<String> = reference.vars.keys().cloned().collect();
+
+    let uses = std::mem::take(&mut ctx.uses);
+    for u in &uses {
+        if std::env::var_os(&u.name).is_some() {
+            continue;
+        }
+        let k = known(ctx, u.scope, &profile_vars);
+        if k.contains(&u.name) {
+            continue;
+        }
+        let names: Vec<&str> = k.iter().map(String::as_str).collect();
+        let hint = did_you_mean(&u.name, &names);
+        let extra = match (u.scope, u.name.as_str()) {
+            (Scope::Setup(_), "vu") => " (`vu` exists only in the steps of a group)".to_owned(),
+            (Scope::Setup(_), _) if ctx.setup_saves.iter().flatten().any(|s| *s == u.name) => {
+                " (it is saved by a later set-up action)".to_owned()
+            }
+            _ => String::new(),
+        };
+        let msg = format!(
+            "unknown variable `${{{}}}`{hint}{extra}: {}",
+            u.name,
+            scope_words(u.scope)
+        );
+        ctx.err(&u.span, msg);
+    }
+
+    let actions = std::mem::take(&mut ctx.actions);
+    for a in &actions {
+        let Some(def) = reference.actions.get(&a.action) else {
+            let names: Vec<&str> = reference.actions.keys().map(String::as_str).collect();
+            let hint = did_you_mean(&a.action, &names);
+            ctx.warn(
+                &a.span,
+                format!(
+                    "action `{}` is not in the reference profile{hint}: it must be in the --profile the run uses",
+                    a.action
+                ),
+            );
+            continue;
+        };
+        // Variables the action's templates need.
+        let mut needed = BTreeSet::new();
+        let mut templates = vec![def.path.clone()];
+        templates.extend(def.headers.values().cloned());
+        if let Some(b) = &def.body {
+            collect_strings(b, &mut templates);
+        }
+        for t in &templates {
+            if let Ok(ps) = template_vars(t) {
+                needed.extend(ps.into_iter().filter(|p| !p.has_default).map(|p| p.name));
+            }
+        }
+        let k = known(ctx, a.scope, &profile_vars);
+        let missing: Vec<String> = needed
+            .into_iter()
+            .filter(|n| !a.with_keys.contains(n) && !k.contains(n) && std::env::var_os(n).is_none())
+            .collect();
+        if !missing.is_empty() {
+            let list: Vec<String> = missing.iter().map(|m| format!("${{{m}}}")).collect();
+            ctx.warn(
+                &a.span,
+                format!(
+                    "action `{}` of the reference profile uses {} which nothing provides here: add it to `with`",
+                    a.action,
+                    list.join(", ")
+                ),
+            );
+        }
+        for (name, span) in &a.save {
+            if !def.extract.contains_key(name) {
+                let mut extracts: Vec<&str> = def.extract.keys().map(String::as_str).collect();
+                extracts.sort_unstable();
+                let what = if extracts.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    extracts.join(", ")
+                };
+                ctx.warn(
+                    span,
+                    format!(
+                        "action `{}` of the reference profile does not extract `{name}` (it extracts {what})",
+                        a.action
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn collect_strings(v: &toml::Value, out: &mut Vec<String>) {
+    match v {
+        toml::Value::String(s) => out.push(s.clone()),
+        toml::Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
+        toml::Value::Table(t) => t.values().for_each(|x| collect_strings(x, out)),
+        _ => {}
+    }
+}
+
+/// Checks a threshold with the run's own parser (`threshold.rs`).
+pub fn check_threshold(expr: &str) -> Result<(), String> {
+    crate::threshold::Threshold::parse(expr)
+        .map(|_| ())
+        .map_err(|e| e.reason)
+}

@@ -1,0 +1,374 @@
+//! End-to-end tests of the `loadgen` command line: `validate`, exit codes
+//! (target down, thresholds), worker processes, and a target that dies in
+//! the middle of a run (through the library API, with the reference server
+//! in-process).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A short run: 6 clients subscribe to a room made in set-up, ask who is
+/// online twice, a second apart.
+const TINY: &str = r#"
+name = "tiny"
+description = "a few clients, a few seconds"
+
+[[setup]]
+action = "create_room"
+with = { name = "tiny ${runId}" }
+save = ["roomId"]
+
+[tokens]
+source = "driver"
+
+[[groups]]
+name = "members"
+weight = 1
+steps = [
+  { connect = "/" },
+  { subscribe = "${roomId}" },
+  { emit_ack = "presence:get_online", data = { roomId = "${roomId}" }, expect = { success = true } },
+  { think = "1s" },
+  { emit_ack = "presence:get_online", data = { roomId = "${roomId}" }, expect = { success = true } },
+]
+
+[[phases]]
+ramp = 6
+over = "500ms"
+
+[[phases]]
+hold = "1500ms"
+"#;
+
+/// Like [`TINY`], but members keep asking for a minute.
+const LONG: &str = r#"
+name = "long"
+description = "clients that keep going"
+
+[[setup]]
+action = "create_room"
+with = { name = "long ${runId}" }
+save = ["roomId"]
+
+[tokens]
+source = "driver"
+
+[[groups]]
+name = "members"
+weight = 1
+steps = [
+  { connect = "/" },
+  { subscribe = "${roomId}" },
+  { loop = 120, steps = [
+      { emit_ack = "presence:get_online", data = { roomId = "${roomId}" } },
+      { think = "500ms" },
+  ] },
+]
+
+[[phases]]
+ramp = 6
+over = "500ms"
+
+[[phases]]
+hold = "60s"
+"#;
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn loadgen(args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_loadgen"));
+    cmd.args(args).stdin(Stdio::null());
+    let out = cmd.output().expect("loadgen runs");
+    eprintln!(
+        "$ loadgen {}\n--- exit {:?}\n--- stdout\n{}--- stderr\n{}",
+        args.join(" "),
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The report in `dir`, checked against the committed schema.
+fn report(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json written");
+    let report: Value = serde_json::from_str(&text).expect("report.json is JSON");
+    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/report.schema.json");
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+    let validator = jsonschema::draft202012::new(&schema).expect("the schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(&report)
+        .map(|e| format!("{}: {e}", e.instance_path().as_str()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}\n{text}");
+    report
+}
+
+#[test]
+fn validate_accepts_a_good_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "tiny.toml", TINY);
+    let out = loadgen(&["validate", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("ok"), "{stdout}");
+    assert!(stdout.contains("6 clients at peak"), "{stdout}");
+}
+
+#[test]
+fn validate_rejects_a_bad_file_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(dir.path(), "good.toml", TINY);
+    let bad_text = TINY.replace("{ think = \"1s\" }", "{ thinkk = \"1s\" }");
+    let bad = write(dir.path(), "bad.toml", &bad_text);
+    let line = bad_text.lines().position(|l| l.contains("thinkk")).unwrap() + 1;
+    let out = loadgen(&["validate", good.to_str().unwrap(), bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("bad.toml:{line}:")),
+        "the error names line {line}: {err}"
+    );
+    assert!(err.contains("thinkk"), "{err}");
+}
+
+#[test]
+fn a_bad_threshold_is_a_usage_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "tiny.toml", TINY);
+    let out = loadgen(&[
+        "run",
+        file.to_str().unwrap(),
+        "--threshold",
+        "connect.p98 < 5ms",
+        "--target",
+        "http://127.0.0.1:9",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("connect.p98 < 5ms"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn target_down_at_start_exits_3_quickly() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "tiny.toml", TINY);
+    let out_dir = dir.path().join("out");
+    let t0 = Instant::now();
+    let out = loadgen(&[
+        "run",
+        file.to_str().unwrap(),
+        "--target",
+        "http://127.0.0.1:9",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+    let err = stderr(&out);
+    assert!(err.contains("target unreachable"), "{err}");
+    assert!(err.contains("127.0.0.1:9"), "{err}");
+    assert!(!out_dir.exists(), "no report without a run");
+}
+
+#[test]
+fn thresholds_pass_and_breach() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "tiny.toml", TINY);
+    let pass = dir.path().join("pass");
+    let out = loadgen(&[
+        "run",
+        file.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        pass.to_str().unwrap(),
+        "--threshold",
+        "connect.count >= 6",
+        "--threshold",
+        "ack.presence:get_online.p99 < 10s",
+        "--threshold",
+        "errors.timeout.count < 1",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("started the reference server in-process"),
+        "{}",
+        stderr(&out)
+    );
+    let r = report(&pass);
+    assert_eq!(r["complete"], true);
+    assert_eq!(r["thresholds"].as_array().unwrap().len(), 3);
+    assert!(
+        r["thresholds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["passed"] == true)
+    );
+    let summary = std::fs::read_to_string(pass.join("summary.txt")).unwrap();
+    assert!(summary.contains("PASS connect.count >= 6"), "{summary}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ack.presence:get_online"));
+    let csv = std::fs::read_to_string(pass.join("series.csv")).unwrap();
+    assert!(
+        csv.starts_with("t,connected,sent,received,errors,p99_us\n"),
+        "{csv}"
+    );
+
+    let breach = dir.path().join("breach");
+    let out = loadgen(&[
+        "run",
+        file.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        breach.to_str().unwrap(),
+        "--threshold",
+        "connect.p99 < 1us",
+        "--threshold",
+        "connect.count >= 6",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let r = report(&breach);
+    assert_eq!(r["complete"], true);
+    assert_eq!(r["thresholds"][0]["passed"], false);
+    assert_eq!(r["thresholds"][1]["passed"], true);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("FAIL connect.p99 < 1us"), "{stdout}");
+}
+
+#[test]
+fn two_workers_merge_their_histograms() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "tiny.toml", TINY);
+    let out_dir = dir.path().join("out");
+    let out = loadgen(&[
+        "run",
+        file.to_str().unwrap(),
+        "--quiet",
+        "--workers",
+        "2",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let r = report(&out_dir);
+    assert_eq!(r["workers"], 2);
+    assert_eq!(r["clients"], 6);
+    assert_eq!(r["complete"], true);
+    // Every client of both workers: the merged counts are the sums.
+    assert_eq!(r["counters"]["vus_started"], 6);
+    assert_eq!(r["histograms"]["connect"]["count"], 6);
+    assert_eq!(r["histograms"]["ack.presence:get_online"]["count"], 12);
+    assert_eq!(r["counters"]["sent.presence:get_online"], 12);
+    // The stored histogram is the merged one.
+    let h = loadgen::report::decode_histogram(
+        r["histograms"]["ack.presence:get_online"]["hdr"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(h.len(), 12);
+    let sent: u64 = r["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["sent"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        sent, 18,
+        "the series adds up to the counters (6 subscribes + 12 acks)"
+    );
+}
+
+#[test]
+fn interrupted_workers_still_write_a_partial_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "long.toml", LONG);
+    let out_dir = dir.path().join("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--quiet",
+            "--workers",
+            "2",
+            "--out",
+        ])
+        .arg(&out_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the load runs (the workers' set-up takes a moment), then
+    // SIGINT the parent only: it tells its workers to stop.
+    std::thread::sleep(Duration::from_secs(4));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "loadgen hangs after Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(4));
+    let r = report(&out_dir);
+    assert_eq!(r["complete"], false);
+    assert_eq!(r["abortReason"], "interrupted");
+    assert_eq!(r["workers"], 2);
+    assert!(r["histograms"]["connect"]["count"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_killed_mid_run_writes_a_partial_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "long.toml", LONG);
+    let db = format!("sqlite://{}/server.db", dir.path().display());
+    let server = server::start(server::Config::for_tests(db)).await.unwrap();
+    let out_dir = dir.path().join("out");
+    let mut opts = loadgen::RunOpts::new(&file);
+    opts.target = Some(server.url());
+    opts.quiet = true;
+    opts.out = Some(out_dir.clone());
+    let run = tokio::spawn(loadgen::run_with_stop(
+        opts,
+        loadgen::engine::StopSignal::new(),
+    ));
+
+    // Let the load start, then take the target away.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    server.shutdown().await.unwrap();
+    let t0 = Instant::now();
+    let outcome = tokio::time::timeout(Duration::from_secs(45), run)
+        .await
+        .expect("loadgen stops by itself once the target is gone")
+        .unwrap();
+    eprintln!("stopped {:?} after the shutdown", t0.elapsed());
+    assert_eq!(outcome.code, loadgen::EXIT_ABORTED);
+    let r = report(&out_dir);
+    assert_eq!(r["complete"], false);
+    let reason = r["abortReason"].as_str().unwrap();
+    assert!(reason.contains("target lost"), "{reason}");
+    assert!(r["histograms"]["connect"]["count"].as_u64().unwrap() > 0);
+    assert!(!outcome.report.unwrap().complete);
+}
