@@ -1,1 +1,20 @@
-//! Placeholder: the reports crate is built by its own issue.
+//! reports: reads loadgen run reports and conformance results, merges
+//! shards exactly, compares a baseline with a new run (exit 1 on a
+//! regression), and renders text, Markdown, JSON, CSV and one
+//! self-contained HTML file (see the README, "Reports").
+//!
+//! The report format is loadgen's ([`loadgen::report`]): one definition,
+//! read here through its JSON Schema and its Rust types.
+
+pub mod cli;
+pub mod compare;
+pub mod csv_out;
+pub mod fmt;
+pub mod html;
+pub mod merge;
+pub mod model;
+pub mod render;
+pub mod svg;
+pub mod thresholds;
+
+pub use cli::run;

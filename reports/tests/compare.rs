@@ -1,0 +1,313 @@
+//! `reports compare` on loadgen reports: a regression is flagged, noise is
+//! not, thresholds come from flags or a file.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{Out, Spec, report, reports, samples, write};
+use serde_json::Value;
+
+const METRIC: &str = "ack.room:subscribe";
+
+fn run_with(dir: &Path, name: &str, values: Vec<u64>, errors: u64) -> PathBuf {
+    run_with_connect(dir, name, values, errors, 99)
+}
+
+/// With 100 `connect` samples drawn with `connect_seed`.
+fn run_with_connect(
+    dir: &Path,
+    name: &str,
+    values: Vec<u64>,
+    errors: u64,
+    connect_seed: u64,
+) -> PathBuf {
+    let spec = Spec {
+        histograms: vec![(METRIC, values), ("connect", samples(connect_seed, 100))],
+        counters: vec![
+            ("sent.room:subscribe", 10_000),
+            ("errors.timeout", errors),
+            ("vus_started", 100),
+        ],
+        ..Spec::default()
+    };
+    write(dir, name, &report(&spec))
+}
+
+/// `values` with everything at or above the 98th percentile made 50 %
+/// slower: p50 and p90 unchanged, p99 +50 %.
+fn slower_tail(values: &[u64]) -> Vec<u64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    let cut = sorted[sorted.len() * 98 / 100];
+    values
+        .iter()
+        .map(|v| if *v >= cut { v * 3 / 2 } else { *v })
+        .collect()
+}
+
+fn compare(base: &Path, new: &Path, extra: &[&str]) -> Out {
+    let mut args: Vec<&std::ffi::OsStr> =
+        vec!["compare".as_ref(), base.as_os_str(), new.as_os_str()];
+    args.extend(extra.iter().map(|s| std::ffi::OsStr::new(*s)));
+    reports(args)
+}
+
+fn json(base: &Path, new: &Path, extra: &[&str]) -> (i32, Value) {
+    let mut extra = extra.to_vec();
+    extra.extend(["--format", "json"]);
+    let out = compare(base, new, &extra);
+    let v = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    (out.code, v)
+}
+
+fn metric<'a>(v: &'a Value, name: &str) -> &'a Value {
+    v["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .unwrap_or_else(|| panic!("no metric {name} in {v:#}"))
+}
+
+fn stat<'a>(m: &'a Value, name: &str) -> &'a Value {
+    m["stats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stat"] == name)
+        .unwrap_or_else(|| panic!("no stat {name} in {m:#}"))
+}
+
+#[test]
+fn p99_fifty_percent_slower_is_a_regression() {
+    let dir = tempfile::tempdir().unwrap();
+    let values = samples(1, 10_000);
+    let base = run_with(dir.path(), "base", values.clone(), 0);
+    let new = run_with(dir.path(), "new", slower_tail(&values), 0);
+
+    let (code, v) = json(&base, &new, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(v["regression"], true);
+    let m = metric(&v, METRIC);
+    assert_eq!(m["verdict"], "worse");
+    let p99 = stat(m, "p99");
+    assert_eq!(p99["verdict"], "worse");
+    let pct = p99["deltaPct"].as_f64().unwrap();
+    assert!((45.0..55.0).contains(&pct), "p99 moved {pct}%");
+    assert_eq!(stat(m, "p50")["verdict"], "same");
+    assert_eq!(stat(m, "p90")["verdict"], "same");
+    assert_eq!(stat(m, "p50")["delta"], 0.0);
+    // 10,000 samples: p99.9 is not judged by default (no threshold).
+    assert_eq!(stat(m, "p99.9")["verdict"], "not-judged");
+    // `connect` has 100 samples, the same in both: judged, the same.
+    let c = metric(&v, "connect");
+    assert_eq!(stat(c, "p50")["verdict"], "same");
+    assert_eq!(stat(c, "p99")["verdict"], "same");
+    assert_eq!(v["counts"]["worse"], 1);
+
+    // Text: side by side, the verdict, the exit code.
+    let out = compare(&base, &new, &[]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stdout.contains("WORSE (p99 +10%)"), "{}", out.stdout);
+    assert!(out.stdout.contains("=> REGRESSION"), "{}", out.stdout);
+    let p99_line = out
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("p99 "))
+        .unwrap();
+    assert!(p99_line.contains('%'), "{p99_line}");
+
+    // Markdown for a PR comment.
+    let out = compare(&base, &new, &["--format", "markdown"]);
+    assert_eq!(out.code, 1);
+    let md = &out.stdout;
+    assert!(
+        md.starts_with("### Load test comparison: ❌ **Regression**: 1 metric worse"),
+        "{md}"
+    );
+    assert!(md.contains("| metric | samples | rate | p50 | p90 | p99 | p99.9 | max | verdict |"));
+    let row = md
+        .lines()
+        .find(|l| l.starts_with(&format!("| `{METRIC}`")))
+        .unwrap();
+    assert!(row.contains("🔴 worse") && row.contains("**"), "{row}");
+    assert!(md.contains("<details>") && md.contains("</details>"));
+
+    // A looser threshold from a flag: no regression.
+    let (code, v) = json(&base, &new, &["--threshold", "p99 +60%"]);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(stat(metric(&v, METRIC), "p99")["verdict"], "same");
+    // The same from a file, limited to the metric.
+    let file = dir.path().join("thresholds.toml");
+    std::fs::write(
+        &file,
+        format!("min_samples = 50\nthresholds = [\"{METRIC}.p99 +60%\"]\n"),
+    )
+    .unwrap();
+    let (code, v) = json(&base, &new, &["--thresholds", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["minSamples"], 50);
+    // With a floor: +50% but also more than 1 s: same.
+    let (code, _) = json(
+        &base,
+        &new,
+        &["--threshold", "p99 +10%", "--threshold", "p99 +1s"],
+    );
+    assert_eq!(code, 0);
+    // The other way round it is better.
+    let (code, v) = json(&new, &base, &[]);
+    assert_eq!(code, 0);
+    assert_eq!(metric(&v, METRIC)["verdict"], "better");
+}
+
+#[test]
+fn the_same_distribution_resampled_is_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    for seed in 2..6 {
+        let base = run_with_connect(
+            dir.path(),
+            &format!("base{seed}"),
+            samples(seed, 10_000),
+            1,
+            seed + 200,
+        );
+        let new = run_with_connect(
+            dir.path(),
+            &format!("new{seed}"),
+            samples(seed + 100, 10_000),
+            2,
+            seed + 300,
+        );
+        let (code, v) = json(&base, &new, &[]);
+        assert_eq!(code, 0, "seed {seed}: {v:#}");
+        let m = metric(&v, METRIC);
+        assert_eq!(m["verdict"], "same", "seed {seed}: {m:#}");
+        for s in ["p50", "p90", "p99"] {
+            assert_eq!(stat(m, s)["verdict"], "same", "seed {seed} {s}");
+        }
+        assert_eq!(metric(&v, "errors")["verdict"], "same");
+        // 100 samples resampled: p99 moves a lot, but within noise.
+        let c = metric(&v, "connect");
+        assert_eq!(c["verdict"], "same", "seed {seed}: {c:#}");
+        let out = compare(&base, &new, &[]);
+        assert!(out.stdout.contains("=> no regression"), "{}", out.stdout);
+    }
+}
+
+#[test]
+fn tiny_counts_are_insufficient_data_not_a_regression() {
+    let dir = tempfile::tempdir().unwrap();
+    let values = samples(3, 20);
+    let base = run_with(dir.path(), "base", values.clone(), 0);
+    let new = run_with(dir.path(), "new", values.iter().map(|v| v * 3).collect(), 0);
+    let (code, v) = json(&base, &new, &[]);
+    assert_eq!(code, 0, "{v:#}");
+    let m = metric(&v, METRIC);
+    assert_eq!(m["verdict"], "insufficient-data");
+    let p50 = stat(m, "p50");
+    assert_eq!(p50["verdict"], "insufficient-data");
+    assert!(
+        p50["note"].as_str().unwrap().contains("base 20, new 20"),
+        "{p50}"
+    );
+    assert!(
+        p50["deltaPct"].as_f64().unwrap() > 150.0,
+        "the delta is still shown"
+    );
+    assert_eq!(v["counts"]["insufficientData"], 1, "{v:#}");
+    let out = compare(&base, &new, &[]);
+    assert!(out.stdout.contains("insufficient data"), "{}", out.stdout);
+    // Lowering the guard makes it judged.
+    let (code, v) = json(&base, &new, &["--min-samples", "10"]);
+    assert_eq!(code, 1);
+    assert_eq!(stat(metric(&v, METRIC), "p50")["verdict"], "worse");
+}
+
+#[test]
+fn more_errors_are_a_regression() {
+    let dir = tempfile::tempdir().unwrap();
+    let values = samples(4, 10_000);
+    let base = run_with(dir.path(), "base", values.clone(), 2);
+    let new = run_with(dir.path(), "new", values, 80);
+    let (code, v) = json(&base, &new, &[]);
+    assert_eq!(code, 1, "{v:#}");
+    let e = metric(&v, "errors");
+    assert_eq!(e["verdict"], "worse");
+    let rate = stat(e, "error-rate");
+    assert_eq!(rate["unit"], "percent");
+    // 10,000 sent + 100 connects: 2 → 80 errors is +0.77pp.
+    let d = rate["delta"].as_f64().unwrap();
+    assert!((0.7..0.8).contains(&d), "{rate}");
+    assert_eq!(v["errorsByCode"][0]["code"], "timeout");
+    assert_eq!(v["errorsByCode"][0]["new"], 80);
+    let out = compare(&base, &new, &["--format", "markdown"]);
+    assert!(out.stdout.contains("| error-rate |"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("| `timeout` | 2 | 80 | +78 | |"),
+        "{}",
+        out.stdout
+    );
+    // Only more than 1pp is worse: same.
+    let (code, _) = json(&base, &new, &["--threshold", "error-rate +1pp"]);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn bad_thresholds_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = run_with(dir.path(), "base", samples(1, 100), 0);
+    for (args, needle) in [
+        (
+            vec!["--threshold", "p99 10"],
+            "invalid threshold `p99 10`: CHANGE `10` needs a unit",
+        ),
+        (vec!["--threshold", "p98 +10%"], "unknown STAT"),
+        (vec!["--threshold", "error-rate +1%"], "percentage points"),
+        (vec!["--format", "yaml"], "invalid value 'yaml'"),
+        (
+            vec!["--thresholds", "/nonexistent.toml"],
+            "/nonexistent.toml: cannot read",
+        ),
+    ] {
+        let out = compare(&base, &base, &args);
+        assert_eq!(out.code, 2, "{args:?}: {out:?}");
+        assert!(out.stderr.contains(needle), "{args:?}: {}", out.stderr);
+    }
+    let file = dir.path().join("t.toml");
+    std::fs::write(&file, "threshold = [\"p99 +10%\"]\n").unwrap();
+    let out = compare(&base, &base, &["--thresholds", file.to_str().unwrap()]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("unknown field `threshold`"),
+        "{}",
+        out.stderr
+    );
+    std::fs::write(&file, "thresholds = [\"p99 +10\"]\n").unwrap();
+    let out = compare(&base, &base, &["--thresholds", file.to_str().unwrap()]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("t.toml: invalid threshold `p99 +10`"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn warnings_for_changed_scenarios_and_unknown_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = run_with(dir.path(), "base", samples(1, 500), 0);
+    let other = report(&Spec {
+        hash: "aaaaaaaaaaaaaaaa",
+        histograms: vec![(METRIC, samples(2, 500)), ("reconnect", samples(3, 200))],
+        ..Spec::default()
+    });
+    let new = write(dir.path(), "new", &other);
+    let (code, v) = json(&base, &new, &["--threshold", "nope.p99 +1%"]);
+    assert_eq!(code, 0, "{v:#}");
+    let warnings = v["warnings"].to_string();
+    assert!(warnings.contains("changed between the runs"), "{warnings}");
+    assert!(warnings.contains("`nope`"), "{warnings}");
+    assert_eq!(metric(&v, "reconnect")["verdict"], "only-in-new");
+    assert_eq!(metric(&v, "connect")["verdict"], "only-in-base");
+}
