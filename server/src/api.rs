@@ -2,8 +2,6 @@
 //! N1), application events, tokens, health, metrics and the OpenAPI
 //! document. A change is committed to the store first, then broadcast.
 
-use std::time::Instant;
-
 use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -250,14 +248,28 @@ impl Caller {
 // Operations
 // ---------------------------------------------------------------------------
 
+/// `{"status": "ok"}` when the database (and, on a cluster node, Redis)
+/// answers; a cluster node adds its `node` id.
 async fn healthz(State(st): State<AppState>) -> Response {
-    match st.store.ping().await {
-        Ok(()) => Json(json!({"status": "ok"})).into_response(),
-        Err(e) => (
+    let unavailable = |error: String| {
+        (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "unavailable", "error": e.to_string()})),
+            Json(json!({"status": "unavailable", "error": error})),
         )
-            .into_response(),
+            .into_response()
+    };
+    if let Err(e) = st.store.ping().await {
+        return unavailable(e.to_string());
+    }
+    match &st.cluster {
+        None => Json(json!({"status": "ok"})).into_response(),
+        Some(cluster) => match redis::cmd("PING")
+            .exec_async(&mut cluster.connection())
+            .await
+        {
+            Ok(()) => Json(json!({"status": "ok", "node": cluster.node_id})).into_response(),
+            Err(e) => unavailable(format!("Redis: {e}")),
+        },
     }
 }
 
@@ -341,7 +353,7 @@ async fn delete_user(
         };
         st.to_room(&p.room_id, ev::PARTICIPANT_LEFT, &payload).await;
     }
-    realtime::disconnect_user(&st, &deleted.user.id);
+    realtime::disconnect_user(&st, &deleted.user.id).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -439,7 +451,7 @@ async fn revoke_token(
         }
         .into());
     }
-    let disconnected = realtime::disconnect_token(&st, &body.token_id);
+    let disconnected = realtime::disconnect_token(&st, &body.token_id).await;
     Ok(Json(json!({"revoked": true, "disconnected": disconnected})))
 }
 
@@ -540,7 +552,15 @@ async fn publish_app_event(
         .get_room(&room_id)
         .await?
         .ok_or_else(|| StoreError::RoomNotFound(room_id.clone()))?;
-    if let Err(hit) = st.app_limits.acquire(&room_id, &app.id, Instant::now()) {
+    let verdict = st
+        .app_limits
+        .acquire(&room_id, &app.id)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "rate limiter unavailable");
+            ApiError::from(StoreError::Internal("rate limiter unavailable".into()))
+        })?;
+    if let Err(hit) = verdict {
         let message = match hit {
             AppLimitHit::Room => format!(
                 "At most {} events per second per room",
@@ -663,23 +683,7 @@ async fn delete_room(
     st.to_room(&room_id, ev::ROOM_DELETED, &payload).await;
     // Subscribers on `/` leave the room; the room's namespace goes away,
     // disconnecting its sockets (protocol notes N5).
-    if let Some(op) = st.io.of("/") {
-        let _ = op
-            .to(crate::state::subscribers(&room_id))
-            .leave(crate::state::subscribers(&room_id))
-            .await;
-    }
-    st.presence.drop_room(&room_id);
-    let ns = ev::room_namespace(&room_id);
-    // `delete_ns` alone closes the sockets without telling their clients:
-    // send them DISCONNECT first. It is queued after `room:deleted` on each
-    // socket, so the deletion event arrives first.
-    if let Some(op) = st.io.of(&ns)
-        && let Err(e) = op.disconnect().await
-    {
-        tracing::warn!(%ns, error = %e, "disconnecting a deleted room's sockets failed");
-    }
-    st.io.delete_ns(&ns);
+    realtime::close_room(&st, &room_id).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -71,6 +71,25 @@ pub struct Opts {
     #[arg(long, env = "SERVER_APP_EVENTS_PER_APP_PER_MINUTE", default_value_t = protocol::limits::APP_EVENTS_PER_APP_PER_MINUTE)]
     pub app_events_per_app_per_minute: u32,
 
+    /// Redis URL (`redis://HOST:PORT`): runs this server as one node of a
+    /// cluster. Broadcasts reach the sockets of every node (Socket.IO Redis
+    /// adapter), and presence, the application-event limits and token
+    /// revocation become cluster-wide. Use a shared PostgreSQL
+    /// `--database-url` with it. `?protocol=resp3` is added when missing.
+    #[arg(long = "redis", env = "SERVER_REDIS_URL", value_name = "URL")]
+    pub redis_url: Option<String>,
+
+    /// With `--redis`: seconds after which a node that stopped refreshing
+    /// its heartbeat (killed, cut off) is considered gone and the others
+    /// remove its users from presence.
+    #[arg(
+        long,
+        env = "SERVER_REDIS_NODE_TTL",
+        value_name = "SECONDS",
+        default_value_t = 10
+    )]
+    pub redis_node_ttl: u64,
+
     /// Log format.
     #[arg(long, env = "SERVER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -100,6 +119,10 @@ pub struct Config {
     pub client_events_per_minute: u32,
     pub app_events_per_room_per_second: u32,
     pub app_events_per_app_per_minute: u32,
+    /// `Some`: a cluster node sharing this Redis (a RESP3 URL).
+    pub redis_url: Option<String>,
+    /// How long a silent node keeps its presence entries.
+    pub redis_node_ttl: Duration,
 }
 
 impl Config {
@@ -118,6 +141,8 @@ impl Config {
             client_events_per_minute: protocol::limits::CLIENT_EVENTS_PER_MINUTE,
             app_events_per_room_per_second: protocol::limits::APP_EVENTS_PER_ROOM_PER_SECOND,
             app_events_per_app_per_minute: protocol::limits::APP_EVENTS_PER_APP_PER_MINUTE,
+            redis_url: None,
+            redis_node_ttl: Duration::from_secs(10),
         }
     }
 
@@ -141,6 +166,16 @@ impl TryFrom<&Opts> for Config {
             o.database_url.starts_with("sqlite:") || o.database_url.starts_with("postgres"),
             "--database-url must start with sqlite:// or postgres://"
         );
+        if let Some(url) = &o.redis_url {
+            anyhow::ensure!(
+                url.starts_with("redis://"),
+                "--redis must start with redis:// (TLS is not built in)"
+            );
+        }
+        anyhow::ensure!(
+            o.redis_node_ttl >= 2,
+            "--redis-node-ttl must be at least 2 seconds"
+        );
         Ok(Config {
             listen: o.listen,
             database_url: o.database_url.clone(),
@@ -153,6 +188,8 @@ impl TryFrom<&Opts> for Config {
             client_events_per_minute: o.client_events_per_minute,
             app_events_per_room_per_second: o.app_events_per_room_per_second,
             app_events_per_app_per_minute: o.app_events_per_app_per_minute,
+            redis_url: o.redis_url.as_deref().map(crate::cluster::resp3_url),
+            redis_node_ttl: Duration::from_secs(o.redis_node_ttl),
         })
     }
 }

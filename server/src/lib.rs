@@ -7,13 +7,15 @@
 //! * [`api`]: REST endpoints for every domain change, app events, tokens;
 //! * [`state`]: what both share, and the one path events leave by;
 //! * [`store`]: the database (embedded SQLite by default, PostgreSQL by URL);
-//! * [`auth`], [`presence`], [`ratelimit`], [`metrics`]: the rules.
+//! * [`auth`], [`presence`], [`ratelimit`], [`metrics`]: the rules;
+//! * [`cluster`]: several nodes as one deployment, through Redis (`--redis`).
 //!
 //! Tests and the other tools embed it with [`start`]; the `server` binary
 //! calls [`run`].
 
 pub mod api;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod metrics;
 pub mod presence;
@@ -21,11 +23,14 @@ pub mod ratelimit;
 pub mod realtime;
 pub mod state;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::Router;
 use socketioxide::SocketIo;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -72,18 +77,30 @@ impl Running {
             mut task,
             ..
         } = self;
+        // A cluster node first leaves presence, while it can still announce
+        // it; then its sockets close; then its Redis subscriptions end.
+        if let Some(cluster) = &state.cluster {
+            cluster.leave(&state).await;
+        }
         state.io.close().await;
+        if let Some(cluster) = &state.cluster {
+            cluster.close().await;
+        }
         let _ = stop.send(());
-        match tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await {
-            Ok(joined) => joined.context("server task")?.context("serving HTTP")?,
+        let served = match tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await {
+            Ok(joined) => joined
+                .context("server task")
+                .and_then(|r| r.context("serving HTTP")),
             Err(_) => {
                 tracing::warn!(
                     "HTTP requests still open {SHUTDOWN_GRACE:?} after shutdown began; closing them"
                 );
                 task.abort();
+                Ok(())
             }
-        }
-        Ok(())
+        };
+        state.store.close().await;
+        served
     }
 }
 
@@ -127,7 +144,8 @@ fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     socket.listen(4096)
 }
 
-/// Opens the store, binds the listener and serves until [`Running::shutdown`].
+/// Opens the store (and, with `redis_url`, joins the cluster), binds the
+/// listener and serves until [`Running::shutdown`].
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     let store = store::Store::connect(&config.database_url)
         .await
@@ -138,7 +156,15 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             )
         })?;
     let tokens = auth::Tokens::new(&config.jwt_secret, config.access_token_ttl)?;
-    let (layer, io) = SocketIo::builder()
+    let cluster = match &config.redis_url {
+        None => None,
+        Some(url) => Some(std::sync::Arc::new(
+            cluster::Cluster::connect(url, config.redis_node_ttl)
+                .await
+                .with_context(|| format!("joining the cluster at {}", store::redact_url(url)))?,
+        )),
+    };
+    let builder = SocketIo::builder()
         .ping_interval(config.ping_interval)
         .ping_timeout(config.ping_timeout)
         .max_payload(protocol::limits::MAX_ENGINE_PACKET_BYTES)
@@ -150,14 +176,35 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         // Binary attachments are not supported (N9): a binary packet header
         // announcing any attachment is a parse error, which closes the
         // connection, instead of a packet left waiting for its attachments.
-        .with_parser(socketioxide::ParserConfig::common().max_incoming_binaries(0))
-        .build_layer();
+        .with_parser(socketioxide::ParserConfig::common().max_incoming_binaries(0));
+    // The adapter is a type parameter of socketioxide: one branch each.
+    type WithLayer = Box<dyn FnOnce(Router) -> Router + Send>;
+    let (io, with_layer): (state::Io, WithLayer) = match &cluster {
+        None => {
+            let (layer, io) = builder.build_layer();
+            (
+                state::Io::Local(io),
+                Box::new(move |r: Router| r.layer(layer)),
+            )
+        }
+        Some(c) => {
+            let (layer, io) = builder
+                .with_adapter::<cluster::Adapter>(c.adapter())
+                .build_layer();
+            (
+                state::Io::Cluster(io),
+                Box::new(move |r: Router| r.layer(layer)),
+            )
+        }
+    };
     let listener = bind(config.listen).with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let state = AppState::new(config, store, tokens, io);
-    realtime::attach(&state);
-    let app = api::router(state.clone())
-        .layer(layer)
+    let state = AppState::new(config, store, tokens, io, cluster.clone());
+    realtime::attach(&state).await?;
+    if let Some(cluster) = &cluster {
+        cluster.start(&state).await?;
+    }
+    let app = with_layer(api::router(state.clone()))
         .layer(axum::middleware::map_request(detach_request_head));
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -184,7 +231,19 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
             "using the development JWT secret or admin token: set SERVER_JWT_SECRET and SERVER_ADMIN_TOKEN outside development"
         );
     }
+    if config.redis_url.is_some() && config.database_url.starts_with("sqlite:") {
+        tracing::warn!(
+            "--redis with an SQLite database: every node must share one database; use PostgreSQL (--database-url postgres://...)"
+        );
+    }
     let running = start(config.clone()).await?;
+    if let (Some(url), Some(cluster)) = (&config.redis_url, &running.state.cluster) {
+        tracing::info!(
+            redis = %store::redact_url(url),
+            node = %cluster.node_id,
+            "cluster node"
+        );
+    }
     tracing::info!(
         addr = %running.addr,
         database = %store::redact_url(&config.database_url),

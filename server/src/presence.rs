@@ -1,10 +1,80 @@
 //! Who is online in which room: a user is online while at least one of
 //! their sockets is subscribed (protocol notes N11).
+//!
+//! [`PresenceStore`] is where the sockets are counted: this process alone
+//! ([`Presence`]), or Redis, shared by every node of a cluster
+//! ([`crate::cluster::RedisPresence`]); the server picks one at start.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use futures_util::future::BoxFuture;
 use protocol::payload::{OnlineUser, UserInfo};
+
+/// Counts the subscribed sockets of each user in each room.
+///
+/// `join` and `leave` answer whether the user came online / went offline
+/// with this socket, so exactly one `presence:user_online` and one
+/// `presence:user_offline` are sent per user, wherever their sockets are.
+pub trait PresenceStore: Send + Sync {
+    /// Counts one more subscribed socket of `user` in `room`; true when it
+    /// is the user's first.
+    fn join<'a>(
+        &'a self,
+        room: &'a str,
+        user: &'a UserInfo,
+        now_ms: i64,
+    ) -> BoxFuture<'a, anyhow::Result<bool>>;
+
+    /// Counts one subscribed socket less; true when it was the user's last.
+    fn leave<'a>(&'a self, room: &'a str, user_id: &'a str) -> BoxFuture<'a, anyhow::Result<bool>>;
+
+    /// The users online in `room`, oldest first.
+    fn online<'a>(&'a self, room: &'a str) -> BoxFuture<'a, anyhow::Result<Vec<OnlineUser>>>;
+
+    /// Forgets a room (it was deleted).
+    fn drop_room<'a>(&'a self, room: &'a str) -> BoxFuture<'a, anyhow::Result<()>>;
+}
+
+impl PresenceStore for Presence {
+    fn join<'a>(
+        &'a self,
+        room: &'a str,
+        user: &'a UserInfo,
+        now_ms: i64,
+    ) -> BoxFuture<'a, anyhow::Result<bool>> {
+        let first = Presence::join(self, room, user, now_ms);
+        Box::pin(std::future::ready(Ok(first)))
+    }
+
+    fn leave<'a>(&'a self, room: &'a str, user_id: &'a str) -> BoxFuture<'a, anyhow::Result<bool>> {
+        let last = Presence::leave(self, room, user_id);
+        Box::pin(std::future::ready(Ok(last)))
+    }
+
+    fn online<'a>(&'a self, room: &'a str) -> BoxFuture<'a, anyhow::Result<Vec<OnlineUser>>> {
+        let users = Presence::online(self, room);
+        Box::pin(std::future::ready(Ok(users)))
+    }
+
+    fn drop_room<'a>(&'a self, room: &'a str) -> BoxFuture<'a, anyhow::Result<()>> {
+        Presence::drop_room(self, room);
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+/// Sorts a room's online users oldest first (ties by id) and renders them.
+pub fn sorted_online(mut list: Vec<(UserInfo, i64)>) -> Vec<OnlineUser> {
+    list.sort_by(|(a, a_since), (b, b_since)| a_since.cmp(b_since).then(a.id.cmp(&b.id)));
+    list.into_iter()
+        .map(|(user, since_ms)| OnlineUser {
+            id: user.id,
+            name: user.name,
+            avatar: user.avatar,
+            connected_at: protocol::timestamp::from_unix_ms(since_ms),
+        })
+        .collect()
+}
 
 #[derive(Debug)]
 struct Entry {
@@ -13,7 +83,8 @@ struct Entry {
     since_ms: i64,
 }
 
-/// Per-process presence table: room id → user id → entry.
+/// Per-process presence table (one server alone): room id → user id →
+/// entry.
 #[derive(Debug, Default)]
 pub struct Presence {
     rooms: Mutex<HashMap<String, HashMap<String, Entry>>>,
@@ -68,19 +139,16 @@ impl Presence {
     /// The users online in `room`, oldest first.
     pub fn online(&self, room: &str) -> Vec<OnlineUser> {
         let rooms = self.rooms.lock().expect("presence lock");
-        let mut list: Vec<_> = rooms
+        let list = rooms
             .get(room)
-            .map(|users| users.values().collect())
-            .unwrap_or_default();
-        list.sort_by(|a: &&Entry, b| a.since_ms.cmp(&b.since_ms).then(a.user.id.cmp(&b.user.id)));
-        list.into_iter()
-            .map(|e| OnlineUser {
-                id: e.user.id.clone(),
-                name: e.user.name.clone(),
-                avatar: e.user.avatar.clone(),
-                connected_at: protocol::timestamp::from_unix_ms(e.since_ms),
+            .map(|users| {
+                users
+                    .values()
+                    .map(|e| (e.user.clone(), e.since_ms))
+                    .collect()
             })
-            .collect()
+            .unwrap_or_default();
+        sorted_online(list)
     }
 
     /// Forgets a room (it was deleted).

@@ -3,10 +3,41 @@
 //! A log of the accepted events' times, bounded by N, so memory is at most
 //! N instants per key and nothing while idle. Exact, unlike a token bucket
 //! (which smooths) or a fixed minute (which allows 2N across a boundary).
+//!
+//! The application-event limits sit behind [`AppEventLimits`]: in this
+//! process ([`AppEventLimiter`]) or, for a cluster, in Redis with the same
+//! algorithm ([`crate::cluster::RedisAppLimiter`]); the server picks one at
+//! start. The per-connection limit is per socket, so always local.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+
+/// The application-event limits (per room and per application, protocol
+/// notes N8): accepts an event only if both allow it, then records it
+/// under both; a refused event is recorded nowhere.
+pub trait AppEventLimits: Send + Sync {
+    /// `Ok(Err(hit))`: refused by that limit; `Err`: the limiter could not
+    /// be asked (Redis unreachable).
+    fn acquire<'a>(
+        &'a self,
+        room: &'a str,
+        app: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<Result<(), AppLimitHit>>>;
+}
+
+impl AppEventLimits for AppEventLimiter {
+    fn acquire<'a>(
+        &'a self,
+        room: &'a str,
+        app: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<Result<(), AppLimitHit>>> {
+        let verdict = AppEventLimiter::acquire(self, room, app, Instant::now());
+        Box::pin(std::future::ready(Ok(verdict)))
+    }
+}
 
 /// One sliding window.
 #[derive(Debug, Default)]

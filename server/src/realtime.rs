@@ -22,14 +22,17 @@ use protocol::payload::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
+use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
 use socketioxide::handler::{FromMessageParts, Value as RawValue};
 use socketioxide::socket::{DisconnectReason, Socket};
 
 use crate::auth::unix_now_ms;
-use crate::state::{AppState, subscribers, user_sockets};
+use crate::cluster::{Command, LocalEntry};
+use crate::state::{AppState, Io, subscribers, user_sockets};
 use crate::store::StoreError;
+use crate::with_io;
 
 /// What a connection carries: who it is and its per-connection limits.
 #[derive(Debug)]
@@ -163,29 +166,67 @@ impl<A: Adapter> FromMessageParts<A> for FirstArg {
     }
 }
 
-/// Registers both namespaces.
-pub fn attach(state: &AppState) {
-    let st = state.clone();
-    let connected = move |socket: SocketRef| {
-        let st = st.clone();
-        async move { on_connected(st, socket).await }
-    };
-    let st = state.clone();
-    let middleware = move |socket: SocketRef, TryData(auth): TryData<Value>| {
-        let st = st.clone();
-        async move { authenticate(st, socket, auth.ok()).await }
-    };
-    use socketioxide::handler::ConnectHandler;
-    state.io.ns("/", connected.clone().with(middleware.clone()));
-    state
-        .io
-        .dyn_ns("/rooms/{roomId}", connected.with(middleware))
-        .expect("the room namespace pattern is valid");
+/// The connect handler (middleware: [`authenticate`], then
+/// [`on_connected`]) for sockets of adapter `$adapter`.
+macro_rules! connect_handler {
+    ($st:expr, $adapter:ty) => {{
+        use socketioxide::handler::ConnectHandler;
+        let st1: AppState = $st.clone();
+        let connected = move |socket: SocketRef<$adapter>| {
+            let st = st1.clone();
+            async move { on_connected(st, socket).await }
+        };
+        let st2: AppState = $st.clone();
+        let middleware = move |socket: SocketRef<$adapter>,
+                               io: SocketIo<$adapter>,
+                               TryData(auth): TryData<Value>| {
+            let st = st2.clone();
+            async move { authenticate(st, socket, io, auth.ok()).await }
+        };
+        connected.with(middleware)
+    }};
+}
+
+/// The dynamic namespace of each room.
+const ROOM_NAMESPACES: &str = "/rooms/{roomId}";
+
+/// Registers both namespaces (on a cluster node, `/` subscribes to its
+/// Redis channels first).
+pub async fn attach(st: &AppState) -> anyhow::Result<()> {
+    match &st.io {
+        Io::Local(io) => {
+            io.ns(
+                "/",
+                connect_handler!(st, socketioxide::adapter::LocalAdapter),
+            );
+            io.dyn_ns(
+                ROOM_NAMESPACES,
+                connect_handler!(st, socketioxide::adapter::LocalAdapter),
+            )
+            .expect("the room namespace pattern is valid");
+        }
+        Io::Cluster(io) => {
+            io.ns("/", connect_handler!(st, crate::cluster::Adapter))
+                .await
+                .map_err(|e| anyhow::anyhow!("opening the namespace / on Redis: {e}"))?;
+            io.dyn_ns(
+                ROOM_NAMESPACES,
+                connect_handler!(st, crate::cluster::Adapter),
+            )
+            .expect("the room namespace pattern is valid");
+        }
+    }
+    Ok(())
 }
 
 /// Connect middleware: token, user, revocation; for a room namespace, the
 /// room and the user's access to it. Registers the listeners on success.
-async fn authenticate(st: AppState, socket: SocketRef, auth: Option<Value>) -> Result<(), Refusal> {
+async fn authenticate<A: Adapter>(
+    st: AppState,
+    socket: SocketRef<A>,
+    io: SocketIo<A>,
+    auth: Option<Value>,
+) -> Result<(), Refusal> {
     let token = auth
         .as_ref()
         .and_then(|a| a.get("token"))
@@ -227,22 +268,22 @@ async fn authenticate(st: AppState, socket: SocketRef, auth: Option<Value>) -> R
         subscriptions: Mutex::default(),
     });
     socket.extensions.insert(session.clone());
-    arm_expiry(&st, &socket, &session, claims.exp);
+    arm_expiry(&st, io, &socket, &session, claims.exp);
 
     let st2 = st.clone();
     socket.on_fallback(
-        move |s: SocketRef,
+        move |s: SocketRef<A>,
               Event(name): Event,
               FirstArg(data): FirstArg,
               AckId(ack_id): AckId,
               PacketLen(len): PacketLen,
-              ack: AckSender| {
+              ack: AckSender<A>| {
             let st = st2.clone();
             async move { on_event(st, s, name, data, len, ack_id, ack).await }
         },
     );
     let st3 = st.clone();
-    socket.on_disconnect(move |s: SocketRef, reason: DisconnectReason| {
+    socket.on_disconnect(move |s: SocketRef<A>, reason: DisconnectReason| {
         let st = st3.clone();
         async move { on_disconnected(st, s, reason).await }
     });
@@ -251,7 +292,7 @@ async fn authenticate(st: AppState, socket: SocketRef, auth: Option<Value>) -> R
 
 /// After CONNECT: join the user's room; on a room namespace, the socket is
 /// subscribed (protocol notes N5).
-async fn on_connected(st: AppState, socket: SocketRef) {
+async fn on_connected<A: Adapter>(st: AppState, socket: SocketRef<A>) {
     st.metrics.socket_connected(socket.ns());
     let Some(session) = socket.extensions.get::<Arc<Session>>() else {
         return;
@@ -264,7 +305,11 @@ async fn on_connected(st: AppState, socket: SocketRef) {
     }
 }
 
-async fn on_disconnected(st: AppState, socket: SocketRef, _reason: DisconnectReason) {
+async fn on_disconnected<A: Adapter>(
+    st: AppState,
+    socket: SocketRef<A>,
+    _reason: DisconnectReason,
+) {
     st.metrics.socket_disconnected(socket.ns());
     let Some(session) = socket.extensions.get::<Arc<Session>>() else {
         return;
@@ -272,20 +317,35 @@ async fn on_disconnected(st: AppState, socket: SocketRef, _reason: DisconnectRea
     if let Some(task) = session.expiry.lock().expect("expiry lock").take() {
         task.abort();
     }
-    let rooms: Vec<String> = session
-        .subscriptions
-        .lock()
-        .expect("subscriptions lock")
-        .drain()
-        .collect();
-    for room_id in rooms {
-        leave_presence(&st, &room_id, &session.user.id).await;
+    let mut offline = Vec::new();
+    {
+        let _sync = st.presence_sync.read().await;
+        let rooms: Vec<String> = session
+            .subscriptions
+            .lock()
+            .expect("subscriptions lock")
+            .drain()
+            .collect();
+        for room_id in rooms {
+            if leave_presence(&st, &room_id, &session.user.id).await {
+                offline.push(room_id);
+            }
+        }
+    }
+    for room_id in offline {
+        announce_offline(&st, &room_id, &session.user.id).await;
     }
 }
 
 /// `token:expired` when `exp` passes, then a disconnect after the grace
 /// period (protocol notes N10).
-fn arm_expiry(st: &AppState, socket: &SocketRef, session: &Arc<Session>, exp_secs: i64) {
+fn arm_expiry<A: Adapter>(
+    st: &AppState,
+    io: SocketIo<A>,
+    socket: &SocketRef<A>,
+    session: &Arc<Session>,
+    exp_secs: i64,
+) {
     let ns = socket.ns().to_owned();
     let sid = socket.id;
     let st = st.clone();
@@ -299,7 +359,7 @@ fn arm_expiry(st: &AppState, socket: &SocketRef, session: &Arc<Session>, exp_sec
         session.expired.store(true, Ordering::Relaxed);
         let grace = st.config.token_grace;
         let disconnect_at = unix_now_ms() + grace.as_millis() as i64;
-        if let Some(socket) = st.io.of(&ns).and_then(|op| op.get_socket(sid)) {
+        if let Some(socket) = io.of(&ns).and_then(|op| op.get_socket(sid)) {
             let payload = TokenExpired {
                 timestamp: protocol::timestamp::now(),
                 disconnect_at: Some(protocol::timestamp::from_unix_ms(disconnect_at)),
@@ -308,7 +368,7 @@ fn arm_expiry(st: &AppState, socket: &SocketRef, session: &Arc<Session>, exp_sec
             st.metrics.event_out(ev::TOKEN_EXPIRED);
         }
         tokio::time::sleep(grace).await;
-        if let Some(socket) = st.io.of(&ns).and_then(|op| op.get_socket(sid)) {
+        if let Some(socket) = io.of(&ns).and_then(|op| op.get_socket(sid)) {
             let _ = socket.disconnect();
         }
     });
@@ -316,14 +376,14 @@ fn arm_expiry(st: &AppState, socket: &SocketRef, session: &Arc<Session>, exp_sec
 }
 
 /// The dispatcher of every client event.
-async fn on_event(
+async fn on_event<A: Adapter>(
     st: AppState,
-    socket: SocketRef,
+    socket: SocketRef<A>,
     name: String,
     data: Option<Value>,
     packet_len: usize,
     ack_id: Option<i64>,
-    ack: AckSender,
+    ack: AckSender<A>,
 ) {
     st.metrics.event_in(&name);
     let Some(session) = socket.extensions.get::<Arc<Session>>() else {
@@ -371,9 +431,9 @@ fn to_value<T: Serialize>(v: T) -> Value {
     serde_json::to_value(v).expect("payload types always serialize")
 }
 
-async fn handle(
+async fn handle<A: Adapter>(
     st: &AppState,
-    socket: &SocketRef,
+    socket: &SocketRef<A>,
     session: &Arc<Session>,
     name: &str,
     data: Option<Value>,
@@ -450,23 +510,32 @@ fn check_namespace_room(session: &Session, room_id: &str) -> Result<(), ClientEr
 }
 
 /// Joins the subscribers' room, counts presence and confirms; idempotent.
-async fn subscribe_socket(st: &AppState, socket: &SocketRef, session: &Session, room_id: &str) {
-    let newly = session
-        .subscriptions
-        .lock()
-        .expect("subscriptions lock")
-        .insert(room_id.to_owned());
-    socket.join(subscribers(room_id));
-    if newly && st.presence.join(room_id, &session.user, unix_now_ms()) {
-        let payload = UserOnline {
-            room_id: room_id.to_owned(),
-            user_id: session.user.id.clone(),
-            user: session.user.clone(),
-            timestamp: protocol::timestamp::now(),
-            event_id: Some(st.event_id()),
-        };
-        st.to_room(room_id, ev::PRESENCE_USER_ONLINE, &payload)
-            .await;
+async fn subscribe_socket<A: Adapter>(
+    st: &AppState,
+    socket: &SocketRef<A>,
+    session: &Session,
+    room_id: &str,
+) {
+    let online = {
+        let _sync = st.presence_sync.read().await;
+        let newly = session
+            .subscriptions
+            .lock()
+            .expect("subscriptions lock")
+            .insert(room_id.to_owned());
+        socket.join(subscribers(room_id));
+        newly
+            && st
+                .presence
+                .join(room_id, &session.user, unix_now_ms())
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "presence unavailable: join not counted");
+                    false
+                })
+    };
+    if online {
+        announce_online(st, room_id, &session.user).await;
     }
     let confirm = RoomSubscription {
         room_id: room_id.to_owned(),
@@ -476,22 +545,46 @@ async fn subscribe_socket(st: &AppState, socket: &SocketRef, session: &Session, 
     st.metrics.event_out(ev::ROOM_SUBSCRIBED);
 }
 
-async fn leave_presence(st: &AppState, room_id: &str, user_id: &str) {
-    if st.presence.leave(room_id, user_id) {
-        let payload = UserOffline {
-            room_id: room_id.to_owned(),
-            user_id: user_id.to_owned(),
-            timestamp: protocol::timestamp::now(),
-            event_id: Some(st.event_id()),
-        };
-        st.to_room(room_id, ev::PRESENCE_USER_OFFLINE, &payload)
-            .await;
-    }
+/// `presence:user_online` to a room.
+pub(crate) async fn announce_online(st: &AppState, room_id: &str, user: &UserInfo) {
+    let payload = UserOnline {
+        room_id: room_id.to_owned(),
+        user_id: user.id.clone(),
+        user: user.clone(),
+        timestamp: protocol::timestamp::now(),
+        event_id: Some(st.event_id()),
+    };
+    st.to_room(room_id, ev::PRESENCE_USER_ONLINE, &payload)
+        .await;
 }
 
-async fn subscribe(
+/// Counts one subscribed socket less; true when the user went offline
+/// (the caller announces it, outside `presence_sync`).
+async fn leave_presence(st: &AppState, room_id: &str, user_id: &str) -> bool {
+    st.presence
+        .leave(room_id, user_id)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "presence unavailable: leave not counted");
+            false
+        })
+}
+
+/// `presence:user_offline` to a room.
+pub(crate) async fn announce_offline(st: &AppState, room_id: &str, user_id: &str) {
+    let payload = UserOffline {
+        room_id: room_id.to_owned(),
+        user_id: user_id.to_owned(),
+        timestamp: protocol::timestamp::now(),
+        event_id: Some(st.event_id()),
+    };
+    st.to_room(room_id, ev::PRESENCE_USER_OFFLINE, &payload)
+        .await;
+}
+
+async fn subscribe<A: Adapter>(
     st: &AppState,
-    socket: &SocketRef,
+    socket: &SocketRef<A>,
     session: &Session,
     req: RoomRef,
 ) -> Result<Value, ClientError> {
@@ -509,16 +602,25 @@ async fn subscribe(
 }
 
 /// Ends one socket's subscription to a room (no-op if not subscribed).
-pub async fn unsubscribe_socket(st: &AppState, socket: &SocketRef, user_id: &str, room_id: &str) {
-    let was = socket.extensions.get::<Arc<Session>>().is_some_and(|s| {
-        s.subscriptions
-            .lock()
-            .expect("subscriptions lock")
-            .remove(room_id)
-    });
-    socket.leave(subscribers(room_id));
-    if was {
-        leave_presence(st, room_id, user_id).await;
+pub async fn unsubscribe_socket<A: Adapter>(
+    st: &AppState,
+    socket: &SocketRef<A>,
+    user_id: &str,
+    room_id: &str,
+) {
+    let offline = {
+        let _sync = st.presence_sync.read().await;
+        let was = socket.extensions.get::<Arc<Session>>().is_some_and(|s| {
+            s.subscriptions
+                .lock()
+                .expect("subscriptions lock")
+                .remove(room_id)
+        });
+        socket.leave(subscribers(room_id));
+        was && leave_presence(st, room_id, user_id).await
+    };
+    if offline {
+        announce_offline(st, room_id, user_id).await;
     }
     let confirm = RoomSubscription {
         room_id: room_id.to_owned(),
@@ -528,9 +630,9 @@ pub async fn unsubscribe_socket(st: &AppState, socket: &SocketRef, user_id: &str
     st.metrics.event_out(ev::ROOM_UNSUBSCRIBED);
 }
 
-async fn unsubscribe(
+async fn unsubscribe<A: Adapter>(
     st: &AppState,
-    socket: &SocketRef,
+    socket: &SocketRef<A>,
     session: &Session,
     req: RoomRef,
 ) -> Result<Value, ClientError> {
@@ -542,7 +644,10 @@ async fn unsubscribe(
 async fn get_online(st: &AppState, session: &Session, req: RoomRef) -> Result<Value, ClientError> {
     check_namespace_room(session, &req.room_id)?;
     authorize_room(st, &req.room_id, &session.user.id).await?;
-    let users = st.presence.online(&req.room_id);
+    let users = st.presence.online(&req.room_id).await.map_err(|e| {
+        tracing::error!(error = %e, "presence unavailable");
+        ClientError::invalid("The server could not process the event")
+    })?;
     Ok(to_value(PresenceListAck {
         success: true,
         count: users.len() as u32,
@@ -630,44 +735,96 @@ async fn mark_read(st: &AppState, session: &Session, req: MarkRead) -> Result<Va
     })))
 }
 
-/// Disconnects every socket that authenticated with token `jti`.
-pub fn disconnect_token(st: &AppState, jti: &str) -> usize {
-    let mut n = 0;
-    for op in st.io.nsps() {
-        for socket in op.sockets() {
-            let uses = socket
-                .extensions
-                .get::<Arc<Session>>()
-                .is_some_and(|s| s.jti == jti);
-            if uses && socket.disconnect().is_ok() {
-                n += 1;
-            }
-        }
-    }
-    n
+/// Disconnects every socket that authenticated with token `jti`, on every
+/// node; returns how many.
+pub async fn disconnect_token(st: &AppState, jti: &str) -> usize {
+    everywhere(
+        st,
+        Command::DisconnectToken {
+            jti: jti.to_owned(),
+        },
+    )
+    .await
 }
 
-/// Disconnects every socket of user `user_id`, on every namespace (the
-/// user was deleted).
-pub fn disconnect_user(st: &AppState, user_id: &str) -> usize {
-    let mut n = 0;
-    for op in st.io.nsps() {
-        for socket in op.sockets() {
-            let mine = socket
-                .extensions
-                .get::<Arc<Session>>()
-                .is_some_and(|s| s.user.id == user_id);
-            if mine && socket.disconnect().is_ok() {
-                n += 1;
-            }
-        }
-    }
-    n
+/// Disconnects every socket of user `user_id`, on every namespace and
+/// every node (the user was deleted).
+pub async fn disconnect_user(st: &AppState, user_id: &str) -> usize {
+    everywhere(
+        st,
+        Command::DisconnectUser {
+            user_id: user_id.to_owned(),
+        },
+    )
+    .await
 }
 
-/// Ends every subscription of a user to a room (they lost access).
+/// Ends every subscription of a user to a room (they lost access), on
+/// every node.
 pub async fn unsubscribe_user(st: &AppState, user_id: &str, room_id: &str) {
-    for op in st.io.nsps() {
+    everywhere(
+        st,
+        Command::UnsubscribeUser {
+            user_id: user_id.to_owned(),
+            room_id: room_id.to_owned(),
+        },
+    )
+    .await;
+}
+
+/// Runs `command` here, then on the other nodes of a cluster; returns the
+/// number of sockets it touched.
+async fn everywhere(st: &AppState, command: Command) -> usize {
+    let mut n = run_local(st, &command).await;
+    if let Some(cluster) = &st.cluster {
+        match cluster.broadcast(command).await {
+            Ok(remote) => n += remote,
+            Err(e) => tracing::warn!(error = %e, "could not reach the other nodes"),
+        }
+    }
+    n
+}
+
+/// Runs `command` on this node's sockets; returns how many it touched.
+pub(crate) async fn run_local(st: &AppState, command: &Command) -> usize {
+    match command {
+        Command::DisconnectToken { jti } => {
+            with_io!(&st.io, io => disconnect_where(io, |s| s.jti == *jti))
+        }
+        Command::DisconnectUser { user_id } => {
+            with_io!(&st.io, io => disconnect_where(io, |s| s.user.id == *user_id))
+        }
+        Command::UnsubscribeUser { user_id, room_id } => {
+            with_io!(&st.io, io => unsubscribe_local(st, io, user_id, room_id).await)
+        }
+    }
+}
+
+/// Disconnects this node's sockets whose session matches.
+fn disconnect_where<A: Adapter>(io: &SocketIo<A>, matches: impl Fn(&Session) -> bool) -> usize {
+    let mut n = 0;
+    for op in io.nsps() {
+        for socket in op.sockets() {
+            let hit = socket
+                .extensions
+                .get::<Arc<Session>>()
+                .is_some_and(|s| matches(&s));
+            if hit && socket.disconnect().is_ok() {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+async fn unsubscribe_local<A: Adapter>(
+    st: &AppState,
+    io: &SocketIo<A>,
+    user_id: &str,
+    room_id: &str,
+) -> usize {
+    let mut n = 0;
+    for op in io.nsps() {
         for socket in op.sockets() {
             let subscribed = socket.extensions.get::<Arc<Session>>().is_some_and(|s| {
                 s.user.id == user_id
@@ -678,6 +835,80 @@ pub async fn unsubscribe_user(st: &AppState, user_id: &str, room_id: &str) {
             });
             if subscribed {
                 unsubscribe_socket(st, &socket, user_id, room_id).await;
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// This node's subscribed sockets, counted per room and user (what a
+/// cluster node writes back to Redis).
+pub(crate) fn local_presence(st: &AppState) -> Vec<LocalEntry> {
+    let mut counts: std::collections::HashMap<(String, String), LocalEntry> =
+        std::collections::HashMap::new();
+    with_io!(&st.io, io => {
+        for op in io.nsps() {
+            for socket in op.sockets() {
+                let Some(session) = socket.extensions.get::<Arc<Session>>() else {
+                    continue;
+                };
+                let rooms = session.subscriptions.lock().expect("subscriptions lock");
+                for room in rooms.iter() {
+                    counts
+                        .entry((room.clone(), session.user.id.clone()))
+                        .or_insert_with(|| LocalEntry {
+                            room: room.clone(),
+                            user: session.user.clone(),
+                            sockets: 0,
+                        })
+                        .sockets += 1;
+                }
+            }
+        }
+    });
+    counts.into_values().collect()
+}
+
+/// A room was deleted: its subscribers on `/` leave it, its presence is
+/// forgotten, and the sockets of its namespace are disconnected, on every
+/// node (protocol notes N5).
+pub async fn close_room(st: &AppState, room_id: &str) {
+    let room = subscribers(room_id);
+    with_io!(&st.io, io => {
+        if let Some(op) = io.of("/")
+            && let Err(e) = op.to(room.clone()).leave(room.clone()).await
+        {
+            tracing::warn!(%room, error = %e, "leaving a deleted room failed");
+        }
+    });
+    if let Err(e) = st.presence.drop_room(room_id).await {
+        tracing::warn!(%room, error = %e, "presence unavailable: deleted room kept");
+    }
+    let ns = ev::room_namespace(room_id);
+    // `delete_ns` alone closes the sockets without telling their clients:
+    // send them DISCONNECT first. It is queued after `room:deleted` on each
+    // socket, so the deletion event arrives first.
+    match &st.io {
+        Io::Local(io) => {
+            if let Some(op) = io.of(&ns)
+                && let Err(e) = op.disconnect().await
+            {
+                tracing::warn!(%ns, error = %e, "disconnecting a deleted room's sockets failed");
+            }
+            io.delete_ns(&ns);
+        }
+        Io::Cluster(io) => {
+            if let Some(op) = st.room_ns_op(room_id).await
+                && let Err(e) = op.disconnect().await
+            {
+                tracing::warn!(%ns, error = %e, "disconnecting a deleted room's sockets failed");
+            }
+            if io.of(&ns).is_some() {
+                io.delete_ns(&ns);
+            }
+            if let Some(cluster) = &st.cluster {
+                cluster.drop_emitter_ns(&ns);
             }
         }
     }

@@ -26,8 +26,6 @@ mod rooms;
 mod users;
 
 #[cfg(test)]
-mod pg_harness;
-#[cfg(test)]
 mod tests;
 
 use std::str::FromStr;

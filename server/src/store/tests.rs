@@ -2,7 +2,7 @@
 //! `suite!` macro runs each one against a fresh temp-file SQLite database,
 //! and all of them in sequence in one test against PostgreSQL, each on a
 //! fresh database (`case_N`) of a throwaway cluster that the test starts and
-//! stops itself (see [`super::pg_harness`]), or of the server named by
+//! stops itself (see [`crate::testing::postgres`]), or of the server named by
 //! `TEST_DATABASE_URL` if that is set.
 
 use std::collections::HashSet;
@@ -11,8 +11,8 @@ use std::time::Instant;
 use serde_json::{Map, Value, json};
 use tempfile::TempDir;
 
-use super::pg_harness::PgHarness;
 use super::*;
+use crate::testing::postgres::PgHarness;
 
 async fn temp_store() -> (Store, TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");

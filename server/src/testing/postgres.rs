@@ -1,4 +1,5 @@
-//! A throwaway PostgreSQL server for the store's tests.
+//! A throwaway PostgreSQL server for tests (the store's suite, the cluster
+//! tests of this crate and of the conformance runner).
 //!
 //! [`PgHarness::start`] uses the server named by `TEST_DATABASE_URL` if that
 //! is set; otherwise it finds `initdb`, `pg_ctl` and `postgres` (in the
@@ -13,15 +14,16 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use tempfile::TempDir;
 
+use super::{first_port, next_free_port};
+
 /// How many ports we try before giving up on starting the cluster.
 const START_ATTEMPTS: u32 = 20;
 
-pub(crate) struct PgHarness {
+pub struct PgHarness {
     /// A URL of a database on the server we may connect to for
     /// `CREATE DATABASE` (TEST_DATABASE_URL's own, or `postgres` on ours).
     admin_url: String,
@@ -38,7 +40,7 @@ struct Cluster {
 impl PgHarness {
     /// Uses TEST_DATABASE_URL or starts a cluster; panics if neither is
     /// possible, saying what to install.
-    pub(crate) fn start() -> PgHarness {
+    pub fn start() -> PgHarness {
         let url = std::env::var("TEST_DATABASE_URL").unwrap_or_default();
         if !url.trim().is_empty() {
             return PgHarness {
@@ -62,13 +64,13 @@ impl PgHarness {
 
     /// Whether this harness started its own server (as opposed to using
     /// TEST_DATABASE_URL).
-    pub(crate) fn is_throwaway(&self) -> bool {
+    pub fn is_throwaway(&self) -> bool {
         self.cluster.is_some()
     }
 
     /// Creates an empty database `name` (dropping a leftover one of that
     /// name first) and returns its URL.
-    pub(crate) async fn fresh_database(&self, name: &str) -> String {
+    pub async fn fresh_database(&self, name: &str) -> String {
         assert!(
             name.chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
@@ -89,7 +91,7 @@ impl PgHarness {
     }
 
     /// Drops database `name`; every connection to it must be closed.
-    pub(crate) async fn drop_database(&self, name: &str) {
+    pub async fn drop_database(&self, name: &str) {
         let mut conn = self.admin().await;
         let sql = format!("DROP DATABASE IF EXISTS {name}");
         sqlx::raw_sql(AssertSqlSafe(sql.clone()))
@@ -105,7 +107,7 @@ impl PgHarness {
             .unwrap_or_else(|e| {
                 panic!(
                     "PostgreSQL test harness: connect to {}: {e}",
-                    super::redact_url(&self.admin_url)
+                    crate::store::redact_url(&self.admin_url)
                 )
             })
     }
@@ -159,7 +161,7 @@ impl Cluster {
                 .args(["-w", "-t", "60", "-o"])
                 .arg(format!(
                     "-k '{}' -h 127.0.0.1 -p {port} -c fsync=off -c synchronous_commit=off \
-                     -c full_page_writes=off",
+                     -c full_page_writes=off -c max_connections=400",
                     cluster.dir.path().display()
                 ))
                 .arg("start")
@@ -257,26 +259,6 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// A starting point in 20000..30000 that differs between runs, so that
-/// concurrent test processes do not all race for the same port.
-fn first_port() -> u16 {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .subsec_nanos();
-    let seed = nanos ^ std::process::id().wrapping_mul(2_654_435_761);
-    20_000 + (seed % 10_000) as u16
-}
-
-/// The first port from `from` on (wrapping within 20000..30000) that we can
-/// bind on 127.0.0.1; the listener is released again before returning.
-fn next_free_port(from: u16) -> u16 {
-    (0..10_000u16)
-        .map(|i| 20_000 + (from - 20_000 + i) % 10_000)
-        .find(|&p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
-        .expect("PostgreSQL test harness: no free port on 127.0.0.1 in 20000..30000")
-}
-
 #[track_caller]
 fn check(out: &Output, what: &str) {
     assert!(
@@ -306,6 +288,7 @@ fn with_database(url: &str, db: &str) -> String {
     }
 }
 
+#[cfg(test)]
 #[test]
 fn database_is_replaced_in_urls() {
     assert_eq!(
