@@ -3,82 +3,45 @@
 //! the middle of a run (through the library API, with the reference server
 //! in-process).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod common;
+
+use common::{ASK_TWICE, Members, write};
+
 /// A short run: 6 clients subscribe to a room made in set-up, ask who is
 /// online twice, a second apart.
-const TINY: &str = r#"
-name = "tiny"
-description = "a few clients, a few seconds"
+fn tiny() -> String {
+    Members {
+        name: "tiny",
+        description: "a few clients, a few seconds",
+        room: "tiny",
+        steps: ASK_TWICE,
+        clients: 6,
+        hold: "1500ms",
+    }
+    .toml()
+}
 
-[[setup]]
-action = "create_room"
-with = { name = "tiny ${runId}" }
-save = ["roomId"]
-
-[tokens]
-source = "driver"
-
-[[groups]]
-name = "members"
-weight = 1
-steps = [
-  { connect = "/" },
-  { subscribe = "${roomId}" },
-  { emit_ack = "presence:get_online", data = { roomId = "${roomId}" }, expect = { success = true } },
-  { think = "1s" },
-  { emit_ack = "presence:get_online", data = { roomId = "${roomId}" }, expect = { success = true } },
-]
-
-[[phases]]
-ramp = 6
-over = "500ms"
-
-[[phases]]
-hold = "1500ms"
-"#;
-
-/// Like [`TINY`], but members keep asking for a minute.
-const LONG: &str = r#"
-name = "long"
-description = "clients that keep going"
-
-[[setup]]
-action = "create_room"
-with = { name = "long ${runId}" }
-save = ["roomId"]
-
-[tokens]
-source = "driver"
-
-[[groups]]
-name = "members"
-weight = 1
-steps = [
-  { connect = "/" },
-  { subscribe = "${roomId}" },
-  { loop = 120, steps = [
+/// Like [`tiny`], but members keep asking for a minute.
+fn long() -> String {
+    Members {
+        name: "long",
+        description: "clients that keep going",
+        room: "long",
+        steps: r#"  { loop = 120, steps = [
       { emit_ack = "presence:get_online", data = { roomId = "${roomId}" } },
       { think = "500ms" },
   ] },
-]
-
-[[phases]]
-ramp = 6
-over = "500ms"
-
-[[phases]]
-hold = "60s"
-"#;
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
+"#,
+        clients: 6,
+        hold: "60s",
+    }
+    .toml()
 }
 
 fn loadgen(args: &[&str]) -> Output {
@@ -95,30 +58,32 @@ fn loadgen(args: &[&str]) -> Output {
     out
 }
 
+/// `loadgen run FILE --quiet --out OUT ARGS...`
+fn run_quiet(file: &Path, out: &Path, args: &[&str]) -> Output {
+    let mut all = vec![
+        "run",
+        file.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    all.extend_from_slice(args);
+    loadgen(&all)
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// The report in `dir`, checked against the committed schema.
 fn report(dir: &Path) -> Value {
-    let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json written");
-    let report: Value = serde_json::from_str(&text).expect("report.json is JSON");
-    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/report.schema.json");
-    let schema: Value =
-        serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
-    let validator = jsonschema::draft202012::new(&schema).expect("the schema compiles");
-    let errors: Vec<String> = validator
-        .iter_errors(&report)
-        .map(|e| format!("{}: {e}", e.instance_path().as_str()))
-        .collect();
-    assert!(errors.is_empty(), "{errors:#?}\n{text}");
-    report
+    common::checked_report(dir).1
 }
 
 #[test]
 fn validate_accepts_a_good_file() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "tiny.toml", TINY);
+    let file = write(dir.path(), "tiny.toml", &tiny());
     let out = loadgen(&["validate", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -129,8 +94,8 @@ fn validate_accepts_a_good_file() {
 #[test]
 fn validate_rejects_a_bad_file_naming_the_line() {
     let dir = tempfile::tempdir().unwrap();
-    let good = write(dir.path(), "good.toml", TINY);
-    let bad_text = TINY.replace("{ think = \"1s\" }", "{ thinkk = \"1s\" }");
+    let good = write(dir.path(), "good.toml", &tiny());
+    let bad_text = tiny().replace("{ think = \"1s\" }", "{ thinkk = \"1s\" }");
     let bad = write(dir.path(), "bad.toml", &bad_text);
     let line = bad_text.lines().position(|l| l.contains("thinkk")).unwrap() + 1;
     let out = loadgen(&["validate", good.to_str().unwrap(), bad.to_str().unwrap()]);
@@ -146,7 +111,7 @@ fn validate_rejects_a_bad_file_naming_the_line() {
 #[test]
 fn a_bad_threshold_is_a_usage_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "tiny.toml", TINY);
+    let file = write(dir.path(), "tiny.toml", &tiny());
     let out = loadgen(&[
         "run",
         file.to_str().unwrap(),
@@ -166,7 +131,7 @@ fn a_bad_threshold_is_a_usage_error_naming_it() {
 #[test]
 fn target_down_at_start_exits_3_quickly() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "tiny.toml", TINY);
+    let file = write(dir.path(), "tiny.toml", &tiny());
     let out_dir = dir.path().join("out");
     let t0 = Instant::now();
     let out = loadgen(&[
@@ -188,21 +153,20 @@ fn target_down_at_start_exits_3_quickly() {
 #[test]
 fn thresholds_pass_and_breach() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "tiny.toml", TINY);
+    let file = write(dir.path(), "tiny.toml", &tiny());
     let pass = dir.path().join("pass");
-    let out = loadgen(&[
-        "run",
-        file.to_str().unwrap(),
-        "--quiet",
-        "--out",
-        pass.to_str().unwrap(),
-        "--threshold",
-        "connect.count >= 6",
-        "--threshold",
-        "ack.presence:get_online.p99 < 10s",
-        "--threshold",
-        "errors.timeout.count < 1",
-    ]);
+    let out = run_quiet(
+        &file,
+        &pass,
+        &[
+            "--threshold",
+            "connect.count >= 6",
+            "--threshold",
+            "ack.presence:get_online.p99 < 10s",
+            "--threshold",
+            "errors.timeout.count < 1",
+        ],
+    );
     assert_eq!(out.status.code(), Some(0));
     assert!(
         stderr(&out).contains("started the reference server in-process"),
@@ -229,17 +193,16 @@ fn thresholds_pass_and_breach() {
     );
 
     let breach = dir.path().join("breach");
-    let out = loadgen(&[
-        "run",
-        file.to_str().unwrap(),
-        "--quiet",
-        "--out",
-        breach.to_str().unwrap(),
-        "--threshold",
-        "connect.p99 < 1us",
-        "--threshold",
-        "connect.count >= 6",
-    ]);
+    let out = run_quiet(
+        &file,
+        &breach,
+        &[
+            "--threshold",
+            "connect.p99 < 1us",
+            "--threshold",
+            "connect.count >= 6",
+        ],
+    );
     assert_eq!(out.status.code(), Some(1));
     let r = report(&breach);
     assert_eq!(r["complete"], true);
@@ -252,17 +215,9 @@ fn thresholds_pass_and_breach() {
 #[test]
 fn two_workers_merge_their_histograms() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "tiny.toml", TINY);
+    let file = write(dir.path(), "tiny.toml", &tiny());
     let out_dir = dir.path().join("out");
-    let out = loadgen(&[
-        "run",
-        file.to_str().unwrap(),
-        "--quiet",
-        "--workers",
-        "2",
-        "--out",
-        out_dir.to_str().unwrap(),
-    ]);
+    let out = run_quiet(&file, &out_dir, &["--workers", "2"]);
     assert_eq!(out.status.code(), Some(0));
     let r = report(&out_dir);
     assert_eq!(r["workers"], 2);
@@ -296,7 +251,7 @@ fn two_workers_merge_their_histograms() {
 #[test]
 fn interrupted_workers_still_write_a_partial_report() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "long.toml", LONG);
+    let file = write(dir.path(), "long.toml", &long());
     let out_dir = dir.path().join("out");
     let mut child = Command::new(env!("CARGO_BIN_EXE_loadgen"))
         .args([
@@ -342,14 +297,8 @@ fn interrupted_workers_still_write_a_partial_report() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn target_killed_mid_run_writes_a_partial_report() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "long.toml", LONG);
-    let db = format!("sqlite://{}/server.db", dir.path().display());
-    let server = server::start(server::Config::for_tests(db)).await.unwrap();
-    let out_dir = dir.path().join("out");
-    let mut opts = loadgen::RunOpts::new(&file);
-    opts.target = Some(server.url());
-    opts.quiet = true;
-    opts.out = Some(out_dir.clone());
+    let file = write(dir.path(), "long.toml", &long());
+    let (server, opts, out_dir) = common::against_reference_server(dir.path(), &file).await;
     let run = tokio::spawn(loadgen::run_with_stop(
         opts,
         loadgen::engine::StopSignal::new(),

@@ -1,9 +1,11 @@
 //! The report: histograms serialize and merge exactly, real output of a
 //! real run matches the committed JSON Schema, and recording is cheap.
 
-use std::path::Path;
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{ASK_TWICE, Members, schema_errors, write};
 use loadgen::metrics::{MetricsSnapshot, Recorder, new_histogram};
 use loadgen::report::{RunReport, decode_histogram, encode_histogram};
 use serde_json::Value;
@@ -148,62 +150,25 @@ fn recording_a_million_latencies_from_8_tasks_is_cheap() {
     assert!(took < limit, "{took:?}");
 }
 
-const TINY: &str = r#"
-name = "schema-check"
-description = "a short real run whose report is checked against the schema"
-
-[[setup]]
-action = "create_room"
-with = { name = "schema ${runId}" }
-save = ["roomId"]
-
-[tokens]
-source = "driver"
-
-[[groups]]
-name = "members"
-weight = 1
-steps = [
-  { connect = "/" },
-  { subscribe = "${roomId}" },
-  { emit_ack = "presence:get_online", data = { roomId = "${roomId}" }, expect = { success = true } },
-  { think = "1s" },
-  { emit_ack = "presence:get_online", data = { roomId = "${roomId}" }, expect = { success = true } },
-]
-
-[[phases]]
-ramp = 4
-over = "500ms"
-
-[[phases]]
-hold = "1500ms"
-"#;
-
-fn schema() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/report.schema.json");
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn schema_errors(instance: &Value) -> Vec<String> {
-    let validator = jsonschema::draft202012::new(&schema()).expect("the schema compiles");
-    validator
-        .iter_errors(instance)
-        .map(|e| format!("{}: {e}", e.instance_path().as_str()))
-        .collect()
+/// A short real run: 4 clients subscribe to a room made in set-up, ask who
+/// is online twice, a second apart.
+fn tiny() -> String {
+    Members {
+        name: "schema-check",
+        description: "a short real run whose report is checked against the schema",
+        room: "schema",
+        steps: ASK_TWICE,
+        clients: 4,
+        hold: "1500ms",
+    }
+    .toml()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_report_matches_the_committed_schema() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("tiny.toml");
-    std::fs::write(&file, TINY).unwrap();
-    let db = format!("sqlite://{}/server.db", dir.path().display());
-    let server = server::start(server::Config::for_tests(db)).await.unwrap();
-    let out = dir.path().join("out");
-    let mut opts = loadgen::RunOpts::new(&file);
-    opts.target = Some(server.url());
-    opts.quiet = true;
-    opts.out = Some(out.clone());
+    let file = write(dir.path(), "tiny.toml", &tiny());
+    let (server, mut opts, out) = common::against_reference_server(dir.path(), &file).await;
     opts.shard = Some(loadgen::report::ShardInfo { index: 1, count: 1 });
     opts.thresholds = vec![
         "ack.presence:get_online.p99 < 5s".into(),
@@ -217,10 +182,7 @@ async fn a_real_report_matches_the_committed_schema() {
         "the fanout threshold has no samples"
     );
 
-    let text = std::fs::read_to_string(out.join("report.json")).unwrap();
-    let report: Value = serde_json::from_str(&text).unwrap();
-    let errors = schema_errors(&report);
-    assert!(errors.is_empty(), "{errors:#?}\n{text}");
+    let (text, report) = common::checked_report(&out);
     assert_eq!(report["histograms"]["connect"]["count"], 4);
     assert!(!report["series"].as_array().unwrap().is_empty());
     assert_eq!(report["thresholds"][1]["actual"], Value::Null);

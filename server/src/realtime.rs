@@ -109,36 +109,36 @@ impl std::fmt::Display for Refusal {
     }
 }
 
+/// Implements socketioxide's [`FromMessageParts`] for an extractor that
+/// cannot fail, built from the incoming packet's value and ack id:
+/// `infallible_extractor!(Type, |value, ack_id| expression)`.
+macro_rules! infallible_extractor {
+    ($ty:ident, |$value:pat_param, $ack_id:pat_param| $build:expr) => {
+        impl<A: Adapter> FromMessageParts<A> for $ty {
+            type Error = Infallible;
+            fn from_message_parts(
+                _: &Arc<Socket<A>>,
+                $value: &mut RawValue,
+                $ack_id: &Option<i64>,
+            ) -> Result<Self, Infallible> {
+                Ok($build)
+            }
+        }
+    };
+}
+
 /// The ack id of the incoming event, if the client asked for an ack.
 struct AckId(Option<i64>);
 
-impl<A: Adapter> FromMessageParts<A> for AckId {
-    type Error = Infallible;
-    fn from_message_parts(
-        _: &Arc<Socket<A>>,
-        _: &mut RawValue,
-        ack_id: &Option<i64>,
-    ) -> Result<Self, Infallible> {
-        Ok(AckId(*ack_id))
-    }
-}
+infallible_extractor!(AckId, |_, ack_id| AckId(*ack_id));
 
 /// The size of the incoming packet's JSON text.
 struct PacketLen(usize);
 
-impl<A: Adapter> FromMessageParts<A> for PacketLen {
-    type Error = Infallible;
-    fn from_message_parts(
-        _: &Arc<Socket<A>>,
-        v: &mut RawValue,
-        _: &Option<i64>,
-    ) -> Result<Self, Infallible> {
-        Ok(PacketLen(match v {
-            RawValue::Str(s, _) => s.len(),
-            RawValue::Bytes(b) => b.len(),
-        }))
-    }
-}
+infallible_extractor!(PacketLen, |v, _| PacketLen(match v {
+    RawValue::Str(s, _) => s.len(),
+    RawValue::Bytes(b) => b.len(),
+}));
 
 /// The event's first argument (after the name), parsed from the packet's
 /// JSON text with serde_json. socketioxide's own `Data`/`TryData` extractors
@@ -147,24 +147,14 @@ impl<A: Adapter> FromMessageParts<A> for PacketLen {
 /// would turn a valid payload into "Missing payload".
 struct FirstArg(Option<Value>);
 
-impl<A: Adapter> FromMessageParts<A> for FirstArg {
-    type Error = Infallible;
-    fn from_message_parts(
-        _: &Arc<Socket<A>>,
-        v: &mut RawValue,
-        _: &Option<i64>,
-    ) -> Result<Self, Infallible> {
-        let arg = match v {
-            // Too large to be processed anyway (the dispatcher refuses it).
-            RawValue::Str(s, _) if s.len() > limits::MAX_CLIENT_EVENT_BYTES => None,
-            RawValue::Str(s, _) => serde_json::from_str::<Vec<Value>>(s)
-                .ok()
-                .and_then(|args| args.into_iter().nth(1)),
-            RawValue::Bytes(_) => None,
-        };
-        Ok(FirstArg(arg))
-    }
-}
+infallible_extractor!(FirstArg, |v, _| FirstArg(match v {
+    // Too large to be processed anyway (the dispatcher refuses it).
+    RawValue::Str(s, _) if s.len() > limits::MAX_CLIENT_EVENT_BYTES => None,
+    RawValue::Str(s, _) => serde_json::from_str::<Vec<Value>>(s)
+        .ok()
+        .and_then(|args| args.into_iter().nth(1)),
+    RawValue::Bytes(_) => None,
+}));
 
 /// The connect handler (middleware: [`authenticate`], then
 /// [`on_connected`]) for sockets of adapter `$adapter`.

@@ -9,7 +9,7 @@ use protocol::event as ev;
 use protocol::limits;
 use serde_json::{Value, json};
 
-use super::prizes::{check_rest_error, check_time, first_arg, room_sentinel};
+use super::support::{check_rest_error, check_time, first_arg, output_string, room_sentinel};
 use crate::case;
 use crate::case::{Case, Failure};
 use crate::ctx::{Ctx, Room, vars};
@@ -107,11 +107,7 @@ async fn new_app(cx: &mut Ctx, permissions: &[&str]) -> Result<App, Failure> {
             vars(&[("appId", json!(id)), ("permissions", json!(permissions))]),
         )
         .await?;
-    let token = out
-        .get("appToken")
-        .and_then(Value::as_str)
-        .ok_or_else(|| Failure::Error("driver gave no string `appToken`".into()))?
-        .to_owned();
+    let token = output_string(&out, "appToken")?;
     Ok(App { id, token })
 }
 

@@ -5,6 +5,7 @@ use protocol::error::AuthFailure;
 use serde_json::json;
 use sioclient::{Incoming, Transport};
 
+use super::support::rename_and_expect_updated;
 use crate::case;
 use crate::case::{Case, Failure};
 use crate::ctx::{Ctx, vars};
@@ -260,21 +261,7 @@ async fn reconnect_resubscribe(cx: &mut Ctx) -> Result<(), Failure> {
     first.disconnect().await;
     let mut second = cx.connect(&u.token, "/").await?;
     cx.subscribe(&second, &room.id).await?;
-    let name = format!("{} renamed", room.name);
-    cx.act(
-        "update_room",
-        vars(&[("roomId", json!(room.id)), ("patch", json!({"name": name}))]),
-    )
-    .await?;
-    let updated = cx
-        .expect_event(&mut second, protocol::event::ROOM_UPDATED)
-        .await?;
-    cx.check_payload(protocol::event::ROOM_UPDATED, &updated)?;
-    cx.expect_eq(
-        "room:updated room.name",
-        &json!(name),
-        &updated["room"]["name"],
-    )?;
+    rename_and_expect_updated(cx, &mut second, &room, "renamed").await?;
     second.disconnect().await;
     Ok(())
 }

@@ -11,8 +11,12 @@ use protocol::ErrorCode;
 use protocol::error::AUTH_FAILED_PREFIX;
 use protocol::event as ev;
 use serde_json::{Value, json};
-use sioclient::{Event, Incoming, Socket};
+use sioclient::{Event, Socket};
 
+use super::support::{
+    SENTINEL, accepted_burst, drain_events, expect_error_ack, expired_session, rename_room,
+    sentinel_room,
+};
 use crate::case;
 use crate::case::{Case, Failure};
 use crate::ctx::{Ctx, Room, vars};
@@ -112,40 +116,20 @@ pub const CASES: &[Case] = &[
 ];
 
 // ---------------------------------------------------------------------------
-// Helpers (also used by the rules cases)
+// Helpers
 // ---------------------------------------------------------------------------
 
 /// Emits `event` without an ack id.
-pub(crate) fn emit_no_ack(socket: &Socket, event: &str, payload: Value) -> Result<(), Failure> {
+fn emit_no_ack(socket: &Socket, event: &str, payload: Value) -> Result<(), Failure> {
     socket
         .emit(event, payload)
         .map_err(|e| Failure::fail(format!("`{event}` sent"), format!("{e}")))
 }
 
-/// Emits `event` with an ack id and checks that the ack is the failure
-/// `{success: false, error: {code, message}}` with a non-empty message.
-pub(crate) async fn expect_error_ack(
-    cx: &mut Ctx,
-    socket: &Socket,
-    event: &str,
-    payload: Value,
-    code: ErrorCode,
-) -> Result<Value, Failure> {
-    let ack = cx.ack(socket, event, payload).await?;
-    cx.check_error_ack(event, &ack, code)?;
-    let message = ack.pointer("/error/message").and_then(Value::as_str);
-    cx.ensure(
-        message.is_some_and(|m| !m.trim().is_empty()),
-        format!("`{event}` ack error.message: a non-empty string"),
-        ack.to_string(),
-    )?;
-    Ok(ack)
-}
-
 /// Waits for an `error` event and checks it: the catalog schema and
 /// timestamp, `code`, a non-empty `message`, `details` an object naming the
 /// failed `event`, and `details.roomId` when the room is known.
-pub(crate) async fn expect_error_event(
+async fn expect_error_event(
     cx: &mut Ctx,
     socket: &mut Socket,
     event: &str,
@@ -181,62 +165,33 @@ pub(crate) async fn expect_error_event(
     Ok(err)
 }
 
-/// A public room the socket subscribes to, so that a later REST change is a
-/// sentinel that proves the connection still delivers (see
-/// [`no_error_event`]).
-pub(crate) async fn sentinel_room(cx: &mut Ctx, socket: &mut Socket) -> Result<Room, Failure> {
-    let room = cx.room("public").await?;
-    let ack = cx.subscribe(socket, &room.id).await?;
-    cx.check_ack(ev::ROOM_SUBSCRIBE, &ack)?;
-    let confirm = cx.expect_event(socket, ev::ROOM_SUBSCRIBED).await?;
-    cx.check_payload(ev::ROOM_SUBSCRIBED, &confirm)?;
-    cx.expect_eq(
-        "room:subscribed roomId",
-        &json!(room.id),
-        &confirm["roomId"],
-    )?;
-    Ok(room)
-}
-
 /// Fails if an event that `forbidden` matches is queued on the socket;
 /// drains the queue.
-pub(crate) fn none_queued(
+fn none_queued(
     socket: &mut Socket,
     what: &str,
     forbidden: impl Fn(&Event) -> bool,
 ) -> Result<(), Failure> {
-    while let Some(item) = socket.try_next() {
-        if let Incoming::Event(e) = item
-            && forbidden(&e)
-        {
-            return Err(Failure::fail(
-                what.to_owned(),
-                format!("`{}` {}", e.name, Value::Array(e.args)),
-            ));
-        }
+    match drain_events(socket).find(|e| forbidden(e)) {
+        Some(e) => Err(Failure::fail(
+            what.to_owned(),
+            format!("`{}` {}", e.name, Value::Array(e.args)),
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Proves that nothing `forbidden` matches arrived: renames the sentinel
 /// room over REST and waits for its `room:updated` (sent after anything
 /// the earlier exchange could have caused), then checks what is queued.
-pub(crate) async fn none_before_sentinel(
+async fn none_before_sentinel(
     cx: &mut Ctx,
     socket: &mut Socket,
     sentinel: &Room,
     what: &str,
     forbidden: impl Fn(&Event) -> bool,
 ) -> Result<(), Failure> {
-    let name = format!("{} (sentinel)", sentinel.name);
-    cx.act(
-        "update_room",
-        vars(&[
-            ("roomId", json!(sentinel.id)),
-            ("patch", json!({ "name": name })),
-        ]),
-    )
-    .await?;
+    let name = rename_room(cx, sentinel, SENTINEL).await?;
     let updated = cx.expect_event(socket, ev::ROOM_UPDATED).await?;
     cx.check_payload(ev::ROOM_UPDATED, &updated)?;
     cx.expect_eq(
@@ -254,11 +209,7 @@ pub(crate) async fn none_before_sentinel(
 
 /// [`none_before_sentinel`] for `error` events: a failure reported in an
 /// ack comes with no `error` event (N9).
-pub(crate) async fn no_error_event(
-    cx: &mut Ctx,
-    socket: &mut Socket,
-    sentinel: &Room,
-) -> Result<(), Failure> {
+async fn no_error_event(cx: &mut Ctx, socket: &mut Socket, sentinel: &Room) -> Result<(), Failure> {
     none_before_sentinel(
         cx,
         socket,
@@ -267,63 +218,6 @@ pub(crate) async fn no_error_event(
         |e| e.name == ev::ERROR,
     )
     .await
-}
-
-/// Connects with a 2-second token, proves the session works (it subscribes
-/// to a fresh public room, which it returns), and waits for
-/// `token:expired` (protocol notes N10). The 2 s are the rule's own time.
-pub(crate) async fn expired_session(
-    cx: &mut Ctx,
-    label: &str,
-) -> Result<(Socket, Room, Value), Failure> {
-    let u = cx.user_with_ttl(label, 2).await?;
-    let mut s = cx.connect(&u.token, "/").await?;
-    // Before expiry the connection accepts events.
-    let room = sentinel_room(cx, &mut s).await?;
-    let expired = cx.expect_event(&mut s, ev::TOKEN_EXPIRED).await?;
-    cx.check_payload(ev::TOKEN_EXPIRED, &expired)?;
-    cx.ensure(
-        s.is_connected(),
-        "still connected when token:expired arrives (grace period)",
-        "disconnected",
-    )?;
-    Ok((s, room, expired))
-}
-
-/// Sends `n` acked `presence:get_online` for `room_id` at once; each must
-/// succeed. Every event a connection sends counts toward its limit (N8).
-pub(crate) async fn accepted_burst(
-    cx: &mut Ctx,
-    socket: &Socket,
-    room_id: &str,
-    n: usize,
-) -> Result<(), Failure> {
-    let wait = cx.wait();
-    let sends = (0..n)
-        .map(|_| socket.emit_with_ack(ev::PRESENCE_GET_ONLINE, json!({ "roomId": room_id }), wait));
-    let results = futures_util::future::join_all(sends).await;
-    for (i, r) in results.into_iter().enumerate() {
-        let ack = match r {
-            Ok(args) => args.into_iter().next().unwrap_or(Value::Null),
-            Err(e) => {
-                return Err(Failure::fail(
-                    format!("an ack to presence:get_online #{} within {wait:?}", i + 1),
-                    format!("{e}"),
-                ));
-            }
-        };
-        cx.check_ack(ev::PRESENCE_GET_ONLINE, &ack)?;
-        if ack.get("success") != Some(&json!(true)) {
-            return Err(Failure::fail(
-                format!(
-                    "presence:get_online #{} accepted (within 100 events per minute)",
-                    i + 1
-                ),
-                ack.to_string(),
-            ));
-        }
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@ mod prizes;
 mod quiz;
 mod rooms;
 mod rules;
+mod support;
 mod winners;
 
 /// All cases, in id order.

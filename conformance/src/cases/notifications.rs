@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::case;
 use crate::case::{Case, Failure};
-use crate::cases::rooms::{
+use crate::cases::support::{
     expect_recent, expect_subscribed, none_of, queued_matching, rename_room,
 };
 use crate::ctx::{Ctx, User, vars};

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::case;
 use crate::case::{Case, Failure};
-use crate::cases::rooms::{expect_recent, subscribed_socket};
+use crate::cases::support::{expect_recent, subscribed_socket};
 use crate::ctx::{Ctx, vars};
 
 pub const CASES: &[Case] = &[

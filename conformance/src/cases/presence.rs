@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::case;
 use crate::case::{Case, Failure};
-use crate::cases::rooms::{
+use crate::cases::support::{
     expect_event_where, expect_recent, none_of, queued_matching, rename_room, subscribed_socket,
 };
 use crate::ctx::Ctx;

@@ -8,7 +8,7 @@ use protocol::event as ev;
 use serde_json::{Value, json};
 use sioclient::Socket;
 
-use super::prizes::{check_time, note_event_id, observer};
+use super::support::{check_time, note_event_id, observer, output_string};
 use crate::case;
 use crate::case::{Case, Failure};
 use crate::ctx::{Ctx, Room, User, vars};
@@ -165,10 +165,7 @@ async fn create_question(cx: &mut Ctx, room: &Room, time_limit: u32) -> Result<S
             ]),
         )
         .await?;
-    out.get("questionId")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .ok_or_else(|| Failure::Error("driver gave no string `questionId`".into()))
+    output_string(&out, "questionId")
 }
 
 async fn publish(cx: &mut Ctx, room: &Room, question_id: &str) -> Result<(), Failure> {

@@ -1,19 +1,16 @@
 //! Rooms: subscribe / unsubscribe, room updates, status changes, deletion,
 //! the room namespace and isolation between rooms.
-//!
-//! Also the small helpers the room-event sections share: waiting for an
-//! event that matches a predicate, and checking what else a socket received
-//! once a sentinel event proved that the connection delivers.
-
-use std::time::Instant;
 
 use protocol::event as ev;
-use serde_json::{Value, json};
-use sioclient::{Incoming, Socket};
+use serde_json::json;
+use sioclient::Incoming;
 
+use super::support::{
+    drain, expect_subscribed, none_of, queued_matching, rename_room, subscribed_socket,
+};
 use crate::case;
 use crate::case::{Case, Failure};
-use crate::ctx::{Ctx, Room, vars};
+use crate::ctx::{Ctx, vars};
 
 pub const CASES: &[Case] = &[
     case!(
@@ -94,140 +91,6 @@ pub const CASES: &[Case] = &[
         isolation
     ),
 ];
-
-// ---------------------------------------------------------------------------
-// Shared helpers
-// ---------------------------------------------------------------------------
-
-/// Waits (at most `--timeout` in all) for an `event` whose first argument
-/// satisfies `pred`; other `event`s are passed over. `what` describes the
-/// predicate in the failure.
-pub(crate) async fn expect_event_where(
-    cx: &mut Ctx,
-    socket: &mut Socket,
-    event: &str,
-    what: &str,
-    pred: impl Fn(&Value) -> bool,
-) -> Result<Value, Failure> {
-    let limit = cx.wait();
-    let deadline = Instant::now() + limit;
-    let mut passed = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match socket.wait_for(event, left).await {
-            Ok(e) => {
-                let first = e.args.into_iter().next().unwrap_or(Value::Null);
-                if pred(&first) {
-                    return Ok(first);
-                }
-                passed.push(first);
-            }
-            Err(e) => {
-                return Err(Failure::fail(
-                    format!("event `{event}` with {what} within {limit:?}"),
-                    if passed.is_empty() {
-                        format!("{e}")
-                    } else {
-                        format!("{e}; other `{event}`: {}", Value::Array(passed))
-                    },
-                ));
-            }
-        }
-    }
-}
-
-/// Takes everything the socket has queued so far and returns the events
-/// (name, first argument) that satisfy `pred`. Call it after a sentinel
-/// event: whatever the server sent before the sentinel is queued by then.
-pub(crate) fn queued_matching(
-    socket: &mut Socket,
-    pred: impl Fn(&str, &Value) -> bool,
-) -> Vec<(String, Value)> {
-    let mut out = Vec::new();
-    while let Some(item) = socket.try_next() {
-        if let Incoming::Event(e) = item {
-            let first = e.args.first().cloned().unwrap_or(Value::Null);
-            if pred(&e.name, &first) {
-                out.push((e.name, first));
-            }
-        }
-    }
-    out
-}
-
-/// Fails when `found` is not empty: `expected` names what must not arrive.
-pub(crate) fn none_of(cx: &Ctx, expected: &str, found: &[(String, Value)]) -> Result<(), Failure> {
-    let shown: Vec<Value> = found.iter().map(|(n, v)| json!([n, v])).collect();
-    cx.ensure(
-        found.is_empty(),
-        expected.to_owned(),
-        format!("received {}", Value::Array(shown)),
-    )
-}
-
-/// Renames a room through the driver; returns the new name.
-pub(crate) async fn rename_room(
-    cx: &mut Ctx,
-    room: &Room,
-    suffix: &str,
-) -> Result<String, Failure> {
-    let name = format!("{} {suffix}", room.name);
-    cx.act(
-        "update_room",
-        vars(&[
-            ("roomId", json!(room.id)),
-            ("patch", json!({ "name": name })),
-        ]),
-    )
-    .await?;
-    Ok(name)
-}
-
-/// Waits for `room:subscribed` of `room_id` and checks it.
-pub(crate) async fn expect_subscribed(
-    cx: &mut Ctx,
-    socket: &mut Socket,
-    room_id: &str,
-) -> Result<Value, Failure> {
-    let confirm = cx.expect_event(socket, ev::ROOM_SUBSCRIBED).await?;
-    cx.check_payload(ev::ROOM_SUBSCRIBED, &confirm)?;
-    cx.expect_eq(
-        "room:subscribed roomId",
-        &json!(room_id),
-        &confirm["roomId"],
-    )?;
-    Ok(confirm)
-}
-
-/// Connects `token` to `/` and subscribes it to each room (ack checked).
-pub(crate) async fn subscribed_socket(
-    cx: &mut Ctx,
-    token: &str,
-    rooms: &[&Room],
-) -> Result<Socket, Failure> {
-    let s = cx.connect(token, "/").await?;
-    for room in rooms {
-        let ack = cx.subscribe(&s, &room.id).await?;
-        cx.check_ack(ev::ROOM_SUBSCRIBE, &ack)?;
-    }
-    Ok(s)
-}
-
-/// Checks that `value` is a timestamp within the 5-minute rule.
-pub(crate) fn expect_recent(cx: &Ctx, what: &str, value: &Value) -> Result<(), Failure> {
-    let ok = value.as_str().is_some_and(|s| {
-        protocol::timestamp::is_recent(
-            s,
-            std::time::SystemTime::now(),
-            protocol::limits::TIMESTAMP_MAX_SKEW,
-        )
-    });
-    cx.ensure(
-        ok,
-        format!("{what}: ISO-8601 UTC timestamp within 5 minutes of now"),
-        format!("{what} = {value}"),
-    )
-}
 
 // ---------------------------------------------------------------------------
 // Cases
@@ -461,12 +324,10 @@ async fn deleted_namespace_closed(cx: &mut Ctx) -> Result<(), Failure> {
     )?;
     // The disconnect must come from the server, not from us: the last item
     // is the Disconnected marker.
-    let mut reason = None;
-    while let Some(item) = s.try_next() {
-        if let Incoming::Disconnected { reason: r } = item {
-            reason = Some(r);
-        }
-    }
+    let reason = drain(&mut s).into_iter().rev().find_map(|item| match item {
+        Incoming::Disconnected { reason } => Some(reason),
+        _ => None,
+    });
     cx.ensure(
         matches!(
             reason,

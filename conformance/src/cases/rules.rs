@@ -10,10 +10,13 @@ use protocol::event as ev;
 use serde_json::{Value, json};
 use sioclient::Socket;
 
-use super::errors::{accepted_burst, expect_error_ack, expired_session, sentinel_room};
+use super::support::{
+    accepted_burst, expect_error_ack, expect_subscribed, expired_session,
+    rename_and_expect_updated, sentinel_room,
+};
 use crate::case;
 use crate::case::{Case, Failure};
-use crate::ctx::{Ctx, Room, vars};
+use crate::ctx::{Ctx, Room};
 
 pub const CASES: &[Case] = &[
     case!(
@@ -156,22 +159,7 @@ async fn timestamps(cx: &mut Ctx) -> Result<(), Failure> {
     cx.check_payload(ev::PRESENCE_USER_ONLINE, &online)?;
     check_timestamp(cx, ev::PRESENCE_USER_ONLINE, &online)?;
 
-    let name = format!("{} renamed", room.name);
-    cx.act(
-        "update_room",
-        vars(&[
-            ("roomId", json!(room.id)),
-            ("patch", json!({ "name": name })),
-        ]),
-    )
-    .await?;
-    let updated = cx.expect_event(&mut w, ev::ROOM_UPDATED).await?;
-    cx.check_payload(ev::ROOM_UPDATED, &updated)?;
-    cx.expect_eq(
-        "room:updated room.name",
-        &json!(name),
-        &updated["room"]["name"],
-    )?;
+    let updated = rename_and_expect_updated(cx, &mut w, &room, "renamed").await?;
     check_timestamp(cx, ev::ROOM_UPDATED, &updated)?;
     a.disconnect().await;
     w.disconnect().await;
@@ -215,13 +203,7 @@ async fn private_room(cx: &mut Ctx) -> Result<(), Failure> {
         &json!(room.id),
         &ack["room"]["id"],
     )?;
-    let confirm = cx.expect_event(&mut s, ev::ROOM_SUBSCRIBED).await?;
-    cx.check_payload(ev::ROOM_SUBSCRIBED, &confirm)?;
-    cx.expect_eq(
-        "room:subscribed roomId",
-        &json!(room.id),
-        &confirm["roomId"],
-    )?;
+    expect_subscribed(cx, &mut s, &room.id).await?;
     s.disconnect().await;
     Ok(())
 }
@@ -259,22 +241,7 @@ async fn event_ids(cx: &mut Ctx) -> Result<(), Failure> {
     let room: Room = sentinel_room(cx, &mut s).await?;
     let mut ids = Vec::new();
     for n in 1..=2 {
-        let name = format!("{} v{n}", room.name);
-        cx.act(
-            "update_room",
-            vars(&[
-                ("roomId", json!(room.id)),
-                ("patch", json!({ "name": name })),
-            ]),
-        )
-        .await?;
-        let updated = cx.expect_event(&mut s, ev::ROOM_UPDATED).await?;
-        cx.check_payload(ev::ROOM_UPDATED, &updated)?;
-        cx.expect_eq(
-            "room:updated room.name",
-            &json!(name),
-            &updated["room"]["name"],
-        )?;
+        let updated = rename_and_expect_updated(cx, &mut s, &room, &format!("v{n}")).await?;
         ids.push(updated.get("eventId").cloned());
     }
     s.disconnect().await;

@@ -4,9 +4,9 @@
 use protocol::event as ev;
 use serde_json::{Value, json};
 
-use super::prizes::{
+use super::support::{
     NewPrize, check_prize, check_time, create_prize, events_until, first_arg, note_event_id,
-    observer,
+    observer, output_string,
 };
 use crate::case;
 use crate::case::{Case, Failure};
@@ -84,10 +84,7 @@ async fn draw(cx: &mut Ctx, room: &Room, prize: &NewPrize) -> Result<String, Fai
             ]),
         )
         .await?;
-    out.get("winnerId")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .ok_or_else(|| Failure::Error("driver gave no string `winnerId`".into()))
+    output_string(&out, "winnerId")
 }
 
 /// A draw that must be refused: a non-2xx answer.

@@ -69,6 +69,37 @@ pub(crate) async fn fetch_participant(
     Participant::from_row(&row)
 }
 
+/// Gives back the prizes a participant won: each of their winner rows, in
+/// winning order, is deleted and its prize's `quantity_remaining` goes up by
+/// one. Returns, per deleted winner, the winner and its prize after. The
+/// caller holds the room's lock.
+pub(super) async fn give_back_wins(
+    tx: &mut Transaction<'static, Any>,
+    participant_id: &str,
+) -> Result<Vec<(Winner, Prize)>, StoreError> {
+    let wins: Vec<Winner> = sqlx::query(
+        "SELECT w.id, w.room_id, w.prize_id, w.participant_id, p.user_id, w.created_at \
+         FROM winners w JOIN participants p ON p.id = w.participant_id \
+         WHERE w.participant_id = $1 ORDER BY w.created_at, w.id",
+    )
+    .bind(participant_id)
+    .fetch_all(&mut **tx)
+    .await?
+    .iter()
+    .map(Winner::from_row)
+    .collect::<Result<_, _>>()?;
+    let mut given_back = Vec::with_capacity(wins.len());
+    for winner in wins {
+        sqlx::query("DELETE FROM winners WHERE id = $1")
+            .bind(&winner.id)
+            .execute(&mut **tx)
+            .await?;
+        let prize = super::prizes::restore_unit(tx, &winner.prize_id).await?;
+        given_back.push((winner, prize));
+    }
+    Ok(given_back)
+}
+
 /// Participant columns as `id, room_id, user_id, role, joined_at` and user
 /// columns prefixed `u_`.
 pub(crate) fn participant_with_user(row: &AnyRow) -> Result<ParticipantWithUser, StoreError> {
@@ -340,26 +371,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         lock_room(&mut tx, room_id).await?;
         let participant = fetch_participant(&mut tx, room_id, participant_id).await?;
-        let wins: Vec<Winner> = sqlx::query(
-            "SELECT w.id, w.room_id, w.prize_id, w.participant_id, p.user_id, w.created_at \
-             FROM winners w JOIN participants p ON p.id = w.participant_id \
-             WHERE w.participant_id = $1 ORDER BY w.created_at, w.id",
-        )
-        .bind(participant_id)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(Winner::from_row)
-        .collect::<Result<_, _>>()?;
-        let mut removed = Vec::with_capacity(wins.len());
-        for winner in wins {
-            sqlx::query("DELETE FROM winners WHERE id = $1")
-                .bind(&winner.id)
-                .execute(&mut *tx)
-                .await?;
-            let prize = super::prizes::restore_unit(&mut tx, &winner.prize_id).await?;
-            removed.push((winner, prize));
-        }
+        let removed = give_back_wins(&mut tx, participant_id).await?;
         sqlx::query("DELETE FROM participants WHERE id = $1")
             .bind(participant_id)
             .execute(&mut *tx)

@@ -2,10 +2,10 @@
 
 use sqlx::Row;
 
-use super::rooms::{fetch_user, lock_room};
+use super::rooms::{fetch_user, give_back_wins, lock_room};
 use super::{
-    DeletedUser, Participant, REFRESH_TOKEN_TTL_MS, Store, StoreError, TokenRow, User, Winner,
-    new_id, now_ms, random_hex, require_text, secret_digest,
+    DeletedUser, Participant, REFRESH_TOKEN_TTL_MS, Store, StoreError, TokenRow, User, new_id,
+    now_ms, random_hex, require_text, secret_digest,
 };
 
 impl Store {
@@ -74,26 +74,7 @@ impl Store {
         let mut left = Vec::with_capacity(participants.len());
         for participant in participants {
             lock_room(&mut tx, &participant.room_id).await?;
-            let wins: Vec<Winner> = sqlx::query(
-                "SELECT w.id, w.room_id, w.prize_id, w.participant_id, p.user_id, w.created_at \
-                 FROM winners w JOIN participants p ON p.id = w.participant_id \
-                 WHERE w.participant_id = $1 ORDER BY w.created_at, w.id",
-            )
-            .bind(&participant.id)
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(Winner::from_row)
-            .collect::<Result<_, _>>()?;
-            let mut given_back = Vec::with_capacity(wins.len());
-            for winner in wins {
-                sqlx::query("DELETE FROM winners WHERE id = $1")
-                    .bind(&winner.id)
-                    .execute(&mut *tx)
-                    .await?;
-                let prize = super::prizes::restore_unit(&mut tx, &winner.prize_id).await?;
-                given_back.push((winner, prize));
-            }
+            let given_back = give_back_wins(&mut tx, &participant.id).await?;
             left.push((participant, given_back));
         }
         for sql in [

@@ -75,18 +75,7 @@ impl TestServer {
         if let Some(a) = app_id {
             req = req.header("X-App-Id", a);
         }
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let res = req.send().await.expect("request sent");
-        let status = res.status();
-        let text = res.text().await.expect("body read");
-        let value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        (status, value)
+        send_request(req, body).await
     }
 
     /// A REST call as the operator; panics unless the status is 2xx.
@@ -518,22 +507,11 @@ impl ServerProcess {
         path: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut req = self
+        let req = self
             .http
             .request(method, format!("{}{}", self.url, path))
             .bearer_auth(&self.admin_token);
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let res = req.send().await.expect("request sent");
-        let status = res.status();
-        let text = res.text().await.expect("body read");
-        let value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        (status, value)
+        send_request(req, body).await
     }
 
     pub fn client_config(&self, token: &str, ns: &str) -> ClientConfig {
@@ -552,6 +530,26 @@ impl Drop for ServerProcess {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Sends a REST request with an optional JSON body; returns the status and
+/// the body as JSON (`Null` when empty, a string when not JSON).
+async fn send_request(
+    mut req: reqwest::RequestBuilder,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await.expect("request sent");
+    let status = res.status();
+    let text = res.text().await.expect("body read");
+    let value = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, value)
 }
 
 /// `http://ADDR` from a `listening on http://ADDR` log line.

@@ -1,0 +1,119 @@
+//! Shared helpers of loadgen's integration tests: scenario files whose
+//! members work in a room made in set-up, the report checked against the
+//! committed JSON Schema, and runs against an in-process reference server.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+/// Members' steps: ask who is online twice, a second apart, expecting
+/// success.
+pub const ASK_TWICE: &str = r#"  { emit_ack = "presence:get_online", data = { roomId = "${roomId}" }, expect = { success = true } },
+  { think = "1s" },
+  { emit_ack = "presence:get_online", data = { roomId = "${roomId}" }, expect = { success = true } },
+"#;
+
+/// A scenario of one group, `members`: each connects to `/`, subscribes to
+/// a room made in set-up, then takes `steps`. `clients` ramp up over
+/// 500 ms, then the load holds for `hold`.
+pub struct Members<'a> {
+    pub name: &'a str,
+    pub description: &'a str,
+    /// The set-up room's name, before ` ${runId}`.
+    pub room: &'a str,
+    /// The steps after subscribing, one a line, each line ending in `,\n`.
+    pub steps: &'a str,
+    pub clients: u32,
+    pub hold: &'a str,
+}
+
+impl Members<'_> {
+    /// The scenario file's text.
+    pub fn toml(&self) -> String {
+        let Members {
+            name,
+            description,
+            room,
+            steps,
+            clients,
+            hold,
+        } = self;
+        format!(
+            r#"
+name = "{name}"
+description = "{description}"
+
+[[setup]]
+action = "create_room"
+with = {{ name = "{room} ${{runId}}" }}
+save = ["roomId"]
+
+[tokens]
+source = "driver"
+
+[[groups]]
+name = "members"
+weight = 1
+steps = [
+  {{ connect = "/" }},
+  {{ subscribe = "${{roomId}}" }},
+{steps}]
+
+[[phases]]
+ramp = {clients}
+over = "500ms"
+
+[[phases]]
+hold = "{hold}"
+"#
+        )
+    }
+}
+
+/// Writes `text` to `dir/name`; returns the path.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// The committed report schema.
+pub fn schema() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/report.schema.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Where `instance` breaks the committed report schema, `path: error` each.
+pub fn schema_errors(instance: &Value) -> Vec<String> {
+    let validator = jsonschema::draft202012::new(&schema()).expect("the schema compiles");
+    validator
+        .iter_errors(instance)
+        .map(|e| format!("{}: {e}", e.instance_path().as_str()))
+        .collect()
+}
+
+/// The report in `dir`, checked against the committed schema: its text and
+/// its JSON.
+pub fn checked_report(dir: &Path) -> (String, Value) {
+    let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json written");
+    let report: Value = serde_json::from_str(&text).expect("report.json is JSON");
+    let errors = schema_errors(&report);
+    assert!(errors.is_empty(), "{errors:#?}\n{text}");
+    (text, report)
+}
+
+/// The reference server in-process on a SQLite file in `dir`, and quiet run
+/// options for `file` against it that write to `dir/out` (also returned).
+pub async fn against_reference_server(
+    dir: &Path,
+    file: &Path,
+) -> (server::Running, loadgen::RunOpts, PathBuf) {
+    let db = format!("sqlite://{}/server.db", dir.display());
+    let server = server::start(server::Config::for_tests(db)).await.unwrap();
+    let out = dir.join("out");
+    let mut opts = loadgen::RunOpts::new(file);
+    opts.target = Some(server.url());
+    opts.quiet = true;
+    opts.out = Some(out.clone());
+    (server, opts, out)
+}
