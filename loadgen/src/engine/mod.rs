@@ -872,3 +872,103 @@ async fn monitor(ctx: Arc<RunCtx>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::{Group, GroupSize, Phase};
+
+    /// A context with one group and no target, for size checks.
+    fn ctx() -> Arc<RunCtx> {
+        let scenario = Scenario {
+            name: "t".into(),
+            description: String::new(),
+            source_hash: String::new(),
+            vars: Default::default(),
+            setup: vec![],
+            tokens: TokenSource::Driver {
+                join_room: None,
+                role: "participant".into(),
+            },
+            groups: vec![Group {
+                name: "g".into(),
+                size: GroupSize::Weight(1),
+                steps: vec![],
+            }],
+            phases: vec![Phase::Hold {
+                duration: Duration::from_secs(1),
+            }],
+            max_duration: Duration::from_secs(1),
+            thresholds: vec![],
+        };
+        let profile = Profile::reference();
+        Arc::new(RunCtx {
+            scenario: Arc::new(scenario),
+            target: "http://127.0.0.1:9".into(),
+            socket_path: "/socket.io/".into(),
+            profile: Arc::new(profile),
+            base_vars: Arc::default(),
+            run_vars: Arc::default(),
+            run_id: "r".into(),
+            shard: 0,
+            seed: 0,
+            local_addr: None,
+            http: reqwest::Client::new(),
+            recorder: Recorder::new(),
+            creds: vec![tokens::Cred::default()],
+            interest: vec![Interest::Names(vec![])],
+            slots: vec![Slot::default()].into(),
+            want: AtomicU32::new(1),
+            arrival_over: vec![Flag::default()].into(),
+            halt: Flag::default(),
+            abort: Mutex::new(None),
+            suspect: Notify::new(),
+        })
+    }
+
+    /// What a VU task holds for its whole life besides its socket: the
+    /// step machinery is boxed and freed when the steps end, so an idle VU
+    /// keeps only this future (the socket is ~7 KiB on its own).
+    #[test]
+    fn vu_task_stays_small() {
+        let spec = vu::VuSpec {
+            local: 0,
+            global: 0,
+            group: 0,
+            retire: Retire::Slot {
+                k: 0,
+                generation: 1,
+            },
+            origin: None,
+        };
+        let fut = vu::run(ctx(), spec);
+        let size = std::mem::size_of_val(&fut);
+        eprintln!("VU task future: {size} bytes");
+        assert!(size <= 1536, "the VU future grew to {size} bytes");
+    }
+
+    #[test]
+    fn interest_names_the_wait_for_events() {
+        use crate::scenario::Step;
+        let wait = |event: &str| Step::WaitFor {
+            event: event.into(),
+            matching: None,
+            timeout: Duration::from_secs(1),
+            save: Default::default(),
+        };
+        let mut vars = Vars::new();
+        vars.insert("app".into(), json!("lg"));
+        let steps = vec![
+            wait("a:x"),
+            Step::Loop {
+                count: "2".into(),
+                steps: vec![wait("${app}:tick")],
+            },
+        ];
+        let i = Interest::of(&steps, &vars);
+        assert!(i.wants("a:x") && i.wants("lg:tick") && !i.wants("b"));
+        let i = Interest::of(&[wait("${vu}:x")], &vars);
+        assert!(i.wants("anything"), "a per-VU name keeps everything");
+        assert!(!Interest::of(&[], &vars).any());
+    }
+}
