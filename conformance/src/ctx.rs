@@ -7,12 +7,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use driver::DriverError;
 use protocol::{ErrorCode, EventSpec};
 use serde_json::{Value, json};
 use sioclient::{ClientConfig, ConnectError, Direction, Frame, Socket, Transport};
 
 use crate::case::{Failure, WireLine};
-use crate::profile::{self, Profile, Vars};
+use crate::profile::{Profile, Vars};
 
 /// The runner-wide settings every case sees.
 #[derive(Debug, Clone)]
@@ -140,82 +141,81 @@ impl Ctx {
     // Driver
     // -----------------------------------------------------------------
 
-    /// Runs a driver action and returns its status and JSON body, whatever
-    /// the status. A missing action skips the case.
-    pub async fn act_raw(&mut self, action: &str, vars: Vars) -> Result<(u16, Value), Failure> {
-        let Some(a) = self.settings.profile.actions.get(action).cloned() else {
-            return Err(Failure::Skip(format!(
-                "driver action `{action}` is not in the target profile"
-            )));
-        };
-        let mut all = (*self.settings.base_vars).clone();
-        all.extend(vars);
-        let setup = |e: String| Failure::Error(format!("driver action `{action}`: {e}"));
-        let path = match profile::expand_string(&a.path, &all).map_err(setup)? {
-            Value::String(s) => s,
-            other => other.to_string(),
-        };
-        let url = format!("{}{}", self.settings.target.trim_end_matches('/'), path);
-        let method = reqwest::Method::from_bytes(a.method.to_ascii_uppercase().as_bytes())
-            .map_err(|e| setup(e.to_string()))?;
-        let mut req = self.settings.http.request(method.clone(), &url);
-        for (k, v) in &a.headers {
-            let v = match profile::expand_string(v, &all).map_err(setup)? {
-                Value::String(s) => s,
-                other => other.to_string(),
-            };
-            req = req.header(k, v);
-        }
-        let body = match &a.body {
-            Some(b) => Some(profile::expand_value(b, &all).map_err(setup)?),
-            None => None,
-        };
-        if let Some(b) = &body {
-            req = req.json(b);
-        }
+    /// Runs a driver action through [`driver::execute`], recording the
+    /// request and answer in the transcript and collecting the secrets of
+    /// the answer. Returns the status, the JSON body and, when the status is
+    /// the one the action expects, the variables extracted from the body.
+    async fn exchange(
+        &mut self,
+        action: &str,
+        vars: Vars,
+    ) -> Result<(u16, Value, Option<Vars>), Failure> {
+        let req = driver::Request::new(
+            &self.settings.target,
+            &self.settings.profile,
+            &self.settings.base_vars,
+            action,
+            &vars,
+        )
+        .map_err(|e| self.failure(e))?;
         self.record(
             "http",
             ">",
             &format!(
-                "{method} {path} {}",
-                body.as_ref().map(Value::to_string).unwrap_or_default()
+                "{} {} {}",
+                req.method,
+                req.path,
+                req.body.as_ref().map(Value::to_string).unwrap_or_default()
             ),
         );
-        let res = tokio::time::timeout(self.settings.wait, req.send())
-            .await
-            .map_err(|_| setup(format!("no answer within {:?}", self.settings.wait)))?
-            .map_err(|e| setup(e.to_string()))?;
-        let status = res.status().as_u16();
-        let text = res.text().await.unwrap_or_default();
-        let value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
+        let (status, value, extracted) =
+            match driver::execute(&self.settings.http, &req, self.settings.wait).await {
+                Ok((status, value, extracted)) => (status, value, Some(extracted)),
+                Err(DriverError::Status { status, body, .. }) => (status, body, None),
+                Err(e) => return Err(self.failure(e)),
+            };
         // Tokens the target hands out are secrets from now on.
         collect_secrets(&value, &mut |s| self.add_secret(s));
         self.record("http", "<", &format!("{status} {value}"));
-        Ok((status, value))
+        Ok((status, value, extracted))
+    }
+
+    /// A driver failure other than an unexpected status: a missing action
+    /// skips the case, anything else is set-up trouble (`error`).
+    fn failure(&self, e: DriverError) -> Failure {
+        match e {
+            DriverError::MissingAction(_) => Failure::Skip(e.to_string()),
+            DriverError::Timeout { action, .. } => Failure::Error(format!(
+                "driver action `{action}`: no answer within {:?}",
+                self.settings.wait
+            )),
+            DriverError::Template { .. }
+            | DriverError::Transport { .. }
+            | DriverError::Status { .. } => Failure::Error(e.to_string()),
+        }
+    }
+
+    /// Runs a driver action and returns its status and JSON body, whatever
+    /// the status. A missing action skips the case.
+    pub async fn act_raw(&mut self, action: &str, vars: Vars) -> Result<(u16, Value), Failure> {
+        let (status, body, _) = self.exchange(action, vars).await?;
+        Ok((status, body))
     }
 
     /// Runs a driver action that must succeed; returns the extracted
     /// variables. A failure is set-up trouble (`error`), not a verdict.
     pub async fn act(&mut self, action: &str, vars: Vars) -> Result<Vars, Failure> {
-        let (status, body) = self.act_raw(action, vars).await?;
-        let a = &self.settings.profile.actions[action];
-        let ok = match a.expect {
-            Some(code) => status == code,
-            None => (200..300).contains(&status),
-        };
-        if !ok {
+        let (status, body, extracted) = self.exchange(action, vars).await?;
+        let Some(mut extracted) = extracted else {
             return Err(Failure::Error(format!(
                 "driver action `{action}` answered {status}: {}",
                 self.redact(&body.to_string())
             )));
-        }
+        };
+        let profile = self.settings.profile.clone();
         let mut out = Vars::new();
-        for (name, pointer) in &a.extract {
-            let v = body.pointer(pointer).cloned().ok_or_else(|| {
+        for (name, pointer) in &profile.actions[action].extract {
+            let v = extracted.remove(name).ok_or_else(|| {
                 Failure::Error(format!(
                     "driver action `{action}`: no {pointer} in the response for `{name}`"
                 ))

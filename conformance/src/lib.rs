@@ -14,7 +14,8 @@ pub mod case;
 pub mod cases;
 pub mod ctx;
 pub mod output;
-pub mod profile;
+/// Target profiles, from the shared `driver` crate.
+pub use driver::profile;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

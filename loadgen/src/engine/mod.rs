@@ -136,7 +136,6 @@
 //! answer counts); three failed probes in a row (~1–6 s) stop the run with
 //! [`AbortReason::TargetLost`].
 
-pub mod driver;
 mod layout;
 mod progress;
 mod schedule;
@@ -149,7 +148,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use conformance::profile::{Profile, Vars};
+use driver::profile::{Profile, Vars};
 use serde_json::json;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;

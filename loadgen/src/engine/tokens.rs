@@ -4,12 +4,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use conformance::profile::Vars;
+use driver::profile::Vars;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::driver;
 use super::vars::expand_text;
 
 /// Driver requests in flight while creating users.
@@ -26,7 +25,7 @@ pub(crate) struct Cred {
 pub(crate) struct DriverTokens {
     pub http: reqwest::Client,
     pub target: String,
-    pub profile: Arc<conformance::profile::Profile>,
+    pub profile: Arc<driver::profile::Profile>,
     pub base_vars: Arc<Vars>,
     pub run_vars: Arc<Vars>,
     pub run_id: String,

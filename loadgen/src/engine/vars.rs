@@ -6,11 +6,11 @@
 //! `runId`, `nowMs`, `shard`, and `token` / `userId` from the token
 //! source), the set-up's saved variables, the scenario's `vars`, then the
 //! environment and `${name:-default}` (as in profiles; expansion itself is
-//! `conformance::profile::expand_string`).
+//! `driver::profile::expand_string`).
 
 use std::time::Duration;
 
-use conformance::profile::Vars;
+use driver::profile::Vars;
 use serde_json::Value;
 
 use crate::scenario::{Think, expand_json, template_vars};

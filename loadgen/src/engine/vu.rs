@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sioclient::{AckError, ClientConfig, ConnectError, DisconnectReason, Event, Incoming, Socket};
 
-use super::driver;
 use super::vars::{self, Rng, as_count, subset, think_duration, unix_ms, unix_us};
 use super::{Retire, RunCtx};
 use crate::scenario::{DEFAULT_ACK_TIMEOUT, Step, Transport};
@@ -73,7 +72,7 @@ struct Vu {
     endpoint: Option<Box<(String, Transport)>>,
     /// Rooms subscribed on the current connection (for `resubscribe`).
     rooms: Vec<String>,
-    vars: conformance::profile::Vars,
+    vars: driver::profile::Vars,
     retained: VecDeque<(String, Value)>,
     retaining: bool,
     /// Start of the last `connect`, until the first `subscribe` answers.
@@ -193,7 +192,7 @@ impl Vu {
     }
 
     /// Every variable a driver action may use (run, built-ins, the VU's).
-    fn scope_all(&self) -> conformance::profile::Vars {
+    fn scope_all(&self) -> driver::profile::Vars {
         let mut all = (*self.ctx.run_vars).clone();
         let cred = &self.ctx.creds[self.spec.local];
         all.insert("vu".into(), json!(self.spec.global));

@@ -1,10 +1,10 @@
 //! Templates: `${name}` and `${name:-default}` in strings, the profiles'
-//! syntax (expansion is `conformance::profile::expand_string`; this module
+//! syntax (expansion is `driver::profile::expand_string`; this module
 //! only finds the names, for static checks, and walks JSON values).
 
 use serde_json::Value;
 
-use conformance::profile::{Vars, expand_string};
+use driver::profile::{Vars, expand_string};
 
 /// A placeholder found in a template.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -103,7 +103,7 @@ fn template_names_and_json_expansion() {
     assert!(ps[1].has_default);
     assert!(template_vars("${oops").is_err());
     assert!(template_vars("${a b}").is_err());
-    let vars: conformance::profile::Vars = [
+    let vars: driver::profile::Vars = [
         ("q".to_string(), json!("qst_1")),
         ("n".to_string(), json!(3)),
     ]

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use conformance::profile::Profile;
+use driver::profile::Profile;
 
 use super::BUILTIN_VARS;
 use super::parse::{Ctx, Scope, did_you_mean};
