@@ -23,9 +23,12 @@ async fn frame_tap_records_the_whole_transcript() {
         socket.disconnect().await;
 
         let frames = common::drain_tap(&mut frames);
+        // Heartbeats (`2`/`3`) are on their own clock and may fall anywhere
+        // in the sequence; the order below is about everything else.
         let transcript: Vec<(Direction, &str)> = frames
             .iter()
             .map(|f| (f.direction, f.text.as_str()))
+            .filter(|(_, text)| !matches!(*text, "2" | "3"))
             .collect();
         let sid = socket.sid();
         assert!(transcript[0].0 == Direction::Received && transcript[0].1.starts_with('0'));

@@ -529,6 +529,9 @@ impl Vu {
     /// Opens the socket of `self.endpoint` (a failure is counted and ends
     /// the VU).
     async fn connect(&mut self) -> Result<(), Flow> {
+        // Frames larger than the buffer are still read whole (in more
+        // reads); idle VUs are what a load generator holds most of.
+        const WS_READ_BUFFER: usize = 1024;
         let Some(endpoint) = self.endpoint.as_deref() else {
             return Err(Flow::Next);
         };
@@ -539,7 +542,8 @@ impl Vu {
             .with_namespace(ns)
             .with_auth(json!({ "token": cred.token }))
             .with_transport(to_client_transport(transport))
-            .with_connect_timeout(CONNECT_TIMEOUT);
+            .with_connect_timeout(CONNECT_TIMEOUT)
+            .with_ws_read_buffer_size(WS_READ_BUFFER);
         if let Some(ip) = self.ctx.local_addr {
             config = config.with_local_addr(ip);
         }
