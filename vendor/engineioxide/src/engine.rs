@@ -1,6 +1,6 @@
 use std::{
     collections::HashMap,
-    sync::{Arc, RwLock},
+    sync::{Arc, OnceLock, RwLock},
 };
 
 use engineioxide_core::{ProtocolVersion, Sid, TransportType};
@@ -24,6 +24,9 @@ pub struct EngineIo<H: EngineIoHandler> {
 
     /// The config for the engine.io server
     pub config: EngineIoConfig,
+
+    /// Set once the heartbeat task of this engine runs (see `heartbeat.rs`).
+    pub(crate) heartbeat_task: OnceLock<()>,
 }
 
 impl<H: EngineIoHandler> EngineIo<H> {
@@ -33,6 +36,7 @@ impl<H: EngineIoHandler> EngineIo<H> {
             sockets: RwLock::new(HashMap::new()),
             config,
             handler,
+            heartbeat_task: OnceLock::new(),
         }
     }
 }
@@ -70,6 +74,11 @@ impl<H: EngineIoHandler> EngineIo<H> {
     /// Clones the socket ref to avoid holding the lock
     pub fn get_socket(&self, sid: Sid) -> Option<Arc<Socket<H::Data>>> {
         self.sockets.read().unwrap().get(&sid).cloned()
+    }
+
+    /// Calls `f` on every session, under the read lock of the session map.
+    pub(crate) fn for_each_socket(&self, mut f: impl FnMut(&Arc<Socket<H::Data>>)) {
+        self.sockets.read().unwrap().values().for_each(&mut f);
     }
 
     /// Close an engine.io session by removing the socket from the socket map and closing the socket.

@@ -159,17 +159,28 @@ where
 
         let mut ws = ws_init().await;
         init_handshake(socket.id, &mut ws, &engine.config).await?;
-        socket
-            .clone()
-            .spawn_heartbeat(engine.config.ping_interval, engine.config.ping_timeout);
+        engine.start_heartbeat(&socket);
         (socket, ws)
     };
     let (tx, rx) = ws.split();
 
-    // Pipe between websocket and internal socket channel.
+    // The open session runs in two tasks of its own, a reader and a writer,
+    // whose futures hold only what they use. This task (whose future is
+    // sized for the request, the upgrade and the handshake) ends here.
     tokio::spawn(forward_to_socket::<H, S>(socket.clone(), tx));
+    tokio::spawn(read_ws::<H, S>(engine, rx, socket));
+    Ok(())
+}
 
-    // pipe between internal socket channel and websocket
+/// Reads the websocket until it closes or the session is cancelled, then
+/// closes the session with the reason.
+async fn read_ws<H: EngineIoHandler, S>(
+    engine: Arc<EngineIo<H>>,
+    rx: SplitStream<WebSocketStream<S>>,
+    socket: Arc<Socket<H::Data>>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     match forward_to_handler(&engine, rx, &socket)
         .with_cancellation_token(&socket.cancellation_token)
         .await
@@ -192,7 +203,6 @@ where
             tracing::debug!(sid = %socket.id, "socket is closing");
         }
     }
-    Ok(())
 }
 
 /// Forwards all packets received from a websocket to a EngineIo [`Socket`]
@@ -214,8 +224,7 @@ where
                     break;
                 }
                 Packet::Pong | Packet::Ping => {
-                    // A full channel means that the client is already known to be alive.
-                    socket.heartbeat_tx.try_send(()).ok();
+                    socket.on_heartbeat_packet();
                     Ok::<(), Error>(())
                 }
                 Packet::Message(msg) => {
@@ -358,7 +367,11 @@ async fn init_handshake<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let packet = Packet::Open(make_open_packet(TransportType::Websocket, sid, config));
+    let packet = Packet::Open(Box::new(make_open_packet(
+        TransportType::Websocket,
+        sid,
+        config,
+    )));
     let packet: String = packet.into();
     ws.send(Message::Text(packet.into())).await?;
     Ok(())
