@@ -96,6 +96,29 @@ fn rss_kib(pid: u32) -> u64 {
         .expect("VmRSS in /proc status")
 }
 
+/// CPU time (user + system) the process has used so far, in seconds.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc stat");
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')').expect("comm in stat") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / clock_ticks_per_sec()
+}
+
+fn clock_ticks_per_sec() -> f64 {
+    static HZ: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *HZ.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
 /// A server under test.
 struct Target {
     name: String,
@@ -389,6 +412,10 @@ struct FanoutRow {
     p50_ms: f64,
     p99_ms: f64,
     max_ms: f64,
+    /// The server's CPU time (user + system) from the first publish to the
+    /// end of the drain, per delivered message: what a delivery costs the
+    /// server, whatever the receivers sharing the machine could take.
+    server_cpu_us_per_delivered: f64,
 }
 
 /// A broadcast schedule: a fixed rate (open model: each send scheduled
@@ -421,6 +448,7 @@ async fn fanout(
     *fleet.sink.lock().unwrap() = sink.clone();
     let room_id = t.rooms[room].clone();
     let publisher = t.publisher();
+    let cpu_start = cpu_secs(t.pid());
     let start = tokio::time::Instant::now();
     let start_us = now_us();
     let end = start + Duration::from_secs(secs);
@@ -473,6 +501,7 @@ async fn fanout(
         }
         last = now;
     }
+    let cpu = cpu_secs(t.pid()) - cpu_start;
     // Deliveries per second from the first publish to the last delivery.
     let delivered = sink.received.load(Ordering::Relaxed);
     let elapsed = (sink
@@ -493,6 +522,7 @@ async fn fanout(
         p50_ms: h.value_at_quantile(0.5) as f64 / 1000.0,
         p99_ms: h.value_at_quantile(0.99) as f64 / 1000.0,
         max_ms: h.max() as f64 / 1000.0,
+        server_cpu_us_per_delivered: cpu * 1e6 / delivered.max(1) as f64,
     }
 }
 
@@ -569,12 +599,12 @@ async fn main() {
     }
     println!("\nFan-out (delivered messages/s and delivery latency)");
     println!(
-        "| server | room members | broadcasts/s | delivered/s | delivered of expected | p50 ms | p99 ms |"
+        "| server | room members | broadcasts/s | delivered/s | delivered of expected | p50 ms | p99 ms | server CPU µs per delivery |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         println!(
-            "| {} | {} | {} | {:.0} | {}/{} | {:.1} | {:.1} |",
+            "| {} | {} | {} | {:.0} | {}/{} | {:.1} | {:.1} | {:.2} |",
             r.target,
             r.room_members,
             r.rate_per_s,
@@ -582,7 +612,8 @@ async fn main() {
             r.delivered,
             r.expected,
             r.p50_ms,
-            r.p99_ms
+            r.p99_ms,
+            r.server_cpu_us_per_delivered
         );
     }
     let find = |t: &str| memory.iter().find(|m| m.target == t);
@@ -597,11 +628,13 @@ async fn main() {
             n.target == "node" && n.room_members == r.room_members && n.rate_per_s == r.rate_per_s
         }) {
             println!(
-                "Ratio delivered/s rust/node, room {} at {}/s: {:.2}; p99 rust/node: {:.2}",
+                "Ratio delivered/s rust/node, room {} at {}/s: {:.2}; p99 rust/node: {:.2}; \
+                 deliveries per server CPU-second rust/node: {:.2}",
                 r.room_members,
                 r.rate_per_s,
                 r.delivered_per_s / n.delivered_per_s,
-                r.p99_ms / n.p99_ms
+                r.p99_ms / n.p99_ms,
+                n.server_cpu_us_per_delivered / r.server_cpu_us_per_delivered
             );
         }
     }
