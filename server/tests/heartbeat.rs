@@ -23,11 +23,18 @@ async fn server() -> TestServer {
     .await
 }
 
-fn ws_url(server: &TestServer) -> String {
-    format!(
+/// A raw Engine.IO WebSocket session, after its open packet.
+async fn open_ws(server: &TestServer) -> Ws {
+    let url = format!(
         "{}/socket.io/?EIO=4&transport=websocket",
         server.url.replacen("http", "ws", 1)
-    )
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("websocket opens");
+    let open = next_text(&mut ws).await.expect("open packet");
+    assert!(open.starts_with("0{"), "open packet: {open}");
+    ws
 }
 
 type Ws =
@@ -50,11 +57,7 @@ async fn next_text(ws: &mut Ws) -> Option<String> {
 #[tokio::test]
 async fn websocket_session_without_pongs_is_closed_after_the_ping_timeout() {
     let server = server().await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(&server))
-        .await
-        .expect("websocket opens");
-    let open = next_text(&mut ws).await.expect("open packet");
-    assert!(open.starts_with("0{"), "open packet: {open}");
+    let mut ws = open_ws(&server).await;
     let opened = Instant::now();
 
     assert_eq!(next_text(&mut ws).await.as_deref(), Some("2"), "a ping");
@@ -81,10 +84,7 @@ async fn websocket_session_without_pongs_is_closed_after_the_ping_timeout() {
 #[tokio::test]
 async fn websocket_session_that_answers_pings_stays_open_one_ping_per_interval() {
     let server = server().await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(&server))
-        .await
-        .expect("websocket opens");
-    next_text(&mut ws).await.expect("open packet");
+    let mut ws = open_ws(&server).await;
     let mut pings = Vec::new();
     while pings.len() < 4 {
         let text = next_text(&mut ws)
