@@ -556,6 +556,7 @@ fn engine_plan(p: &WorkerPlan, profile: Arc<Profile>, base_vars: Vars) -> RunPla
         base_vars,
         share_index: p.share_index,
         share_count: p.share_count,
+        shard: p.shard.map_or(0, |s| s.index - 1),
         setup_vars: p.setup_vars.clone(),
         local_addr: p.local_addr,
         run_id: p.run_id.clone(),

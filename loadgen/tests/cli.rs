@@ -212,6 +212,38 @@ fn thresholds_pass_and_breach() {
     assert!(stdout.contains("FAIL connect.p99 < 1us"), "{stdout}");
 }
 
+/// `${shard}` is the `--shard` index (from 0) in every process of the
+/// shard, with or without `--workers`: each member asks `${shard}` times.
+#[test]
+fn shard_variable_is_the_shard_index_in_every_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = Members {
+        name: "shard-var",
+        description: "members ask ${shard} times",
+        room: "shard-var",
+        steps: r#"  { loop = "${shard}", steps = [
+      { emit_ack = "presence:get_online", data = { roomId = "${roomId}" }, expect = { success = true } },
+  ] },
+"#,
+        clients: 6,
+        hold: "1500ms",
+    }
+    .toml();
+    let file = write(dir.path(), "shard.toml", &text);
+    for workers in ["1", "2"] {
+        let out_dir = dir.path().join(format!("out-{workers}"));
+        let out = run_quiet(&file, &out_dir, &["--shard", "3/3", "--workers", workers]);
+        assert_eq!(out.status.code(), Some(0), "--workers {workers}");
+        let r = report(&out_dir);
+        assert_eq!(r["shard"]["index"], 3);
+        assert_eq!(r["counters"]["vus_started"], 2, "shard 3 of 3 of 6 clients");
+        assert_eq!(
+            r["counters"]["sent.presence:get_online"], 4,
+            "2 members asking ${{shard}} = 2 times each, --workers {workers}"
+        );
+    }
+}
+
 #[test]
 fn two_workers_merge_their_histograms() {
     let dir = tempfile::tempdir().unwrap();

@@ -183,6 +183,9 @@ pub struct RunPlan {
     pub share_index: u32,
     /// Number of shares of the whole run (1: everything here).
     pub share_count: u32,
+    /// The `--shard` index, from 0 (`${shard}`): the share with `--shard`
+    /// alone, and the same for every worker of a shard with `--workers`.
+    pub shard: u32,
     /// The set-up's saved variables when the set-up already ran elsewhere
     /// (a parent process, with [`setup`]); `None`: run it here.
     pub setup_vars: Option<Vars>,
@@ -207,6 +210,7 @@ impl RunPlan {
             base_vars,
             share_index: 0,
             share_count: 1,
+            shard: 0,
             setup_vars: None,
             local_addr: None,
             run_id: new_run_id(),
@@ -585,7 +589,7 @@ fn error_text(e: &dyn std::error::Error) -> String {
 fn run_builtins(plan: &RunPlan) -> Vars {
     let mut b = Vars::new();
     b.insert("runId".into(), json!(plan.run_id));
-    b.insert("shard".into(), json!(plan.share_index));
+    b.insert("shard".into(), json!(plan.shard));
     b.insert("nowMs".into(), json!(vars::unix_ms()));
     b
 }
@@ -747,7 +751,7 @@ async fn run_inner(
         base_vars: Arc::new(plan.base_vars.clone()),
         run_vars,
         run_id: plan.run_id.clone(),
-        shard: plan.share_index,
+        shard: plan.shard,
         seed: plan.seed,
         local_addr: plan.local_addr,
         http,
