@@ -1056,6 +1056,62 @@ fn parse_steps(ctx: &mut Ctx<'_>, v: &V<'_>, what: &str) -> Vec<Step> {
     out
 }
 
+/// The one kind key of a step or phase table (`kinds`: each kind's name
+/// and the keys it takes), with its value. Reports an unknown kind (at the
+/// first key as written, with a suggestion), a second kind, and keys the
+/// kind does not take; `None` when the table names no known kind or more
+/// than one (an empty table is left to the caller, which knows the item).
+fn one_kind<'t, 'i>(
+    ctx: &mut Ctx<'_>,
+    t: &'t DeTable<'i>,
+    kinds: &[(&str, &[&str])],
+    noun: &str,
+    split_hint: &str,
+) -> Option<(String, &'t V<'i>)> {
+    let kind_names: Vec<&str> = kinds.iter().map(|(n, _)| *n).collect();
+    let mut found: Vec<_> = t
+        .iter()
+        .filter(|(k, _)| kind_names.contains(&k.get_ref().as_ref()))
+        .collect();
+    found.sort_by_key(|(k, _)| k.span().start);
+    let (kind_key, kv) = match found.as_slice() {
+        [one] => *one,
+        [] => {
+            if let Some((k, _)) = t.iter().min_by_key(|(k, _)| k.span().start) {
+                ctx.err(
+                    &k.span(),
+                    format!(
+                        "unknown {noun} kind `{}`{} (kinds: {})",
+                        k.get_ref(),
+                        did_you_mean(k.get_ref(), &kind_names),
+                        kind_names.join(", ")
+                    ),
+                );
+            }
+            return None;
+        }
+        [a, b, ..] => {
+            ctx.err(
+                &b.0.span(),
+                format!(
+                    "a {noun} has one kind, this one has `{}` and `{}`{split_hint}",
+                    a.0.get_ref(),
+                    b.0.get_ref()
+                ),
+            );
+            return None;
+        }
+    };
+    let kind = kind_key.get_ref().to_string();
+    let allowed = kinds
+        .iter()
+        .find(|(n, _)| *n == kind)
+        .map(|(_, keys)| *keys)
+        .unwrap_or(&[]);
+    ctx.check_keys(t, allowed, &format!("a {kind} {noun}"));
+    Some((kind, kv))
+}
+
 fn parse_step(ctx: &mut Ctx<'_>, item: &V<'_>, what: &str) -> Option<Step> {
     let DeValue::Table(t) = item.get_ref() else {
         ctx.err(
@@ -1067,53 +1123,16 @@ fn parse_step(ctx: &mut Ctx<'_>, item: &V<'_>, what: &str) -> Option<Step> {
         );
         return None;
     };
-    let mut kinds: Vec<_> = t
-        .iter()
-        .filter(|(k, _)| STEP_KINDS.iter().any(|(n, _)| *n == k.get_ref().as_ref()))
-        .collect();
-    kinds.sort_by_key(|(k, _)| k.span().start);
-    let kind_names: Vec<&str> = STEP_KINDS.iter().map(|(n, _)| *n).collect();
-    let (kind_key, kv) = match kinds.as_slice() {
-        [] => {
-            // Report the first key as written.
-            let first = t.iter().min_by_key(|(k, _)| k.span().start);
-            match first {
-                Some((k, _)) => ctx.err(
-                    &k.span(),
-                    format!(
-                        "unknown step kind `{}`{} (kinds: {})",
-                        k.get_ref(),
-                        did_you_mean(k.get_ref(), &kind_names),
-                        kind_names.join(", ")
-                    ),
-                ),
-                None => ctx.err(
-                    &item.span(),
-                    format!("empty step: name its kind ({})", kind_names.join(", ")),
-                ),
-            }
-            return None;
-        }
-        [one] => *one,
-        [a, b, ..] => {
+    let Some((kind, kv)) = one_kind(ctx, t, STEP_KINDS, "step", ": split it into two steps") else {
+        if t.is_empty() {
+            let names: Vec<&str> = STEP_KINDS.iter().map(|(n, _)| *n).collect();
             ctx.err(
-                &b.0.span(),
-                format!(
-                    "a step has one kind, this one has `{}` and `{}`: split it into two steps",
-                    a.0.get_ref(),
-                    b.0.get_ref()
-                ),
+                &item.span(),
+                format!("empty step: name its kind ({})", names.join(", ")),
             );
-            return None;
         }
+        return None;
     };
-    let kind = kind_key.get_ref().to_string();
-    let allowed = STEP_KINDS
-        .iter()
-        .find(|(n, _)| *n == kind)
-        .map(|(_, keys)| *keys)
-        .unwrap_or(&[]);
-    ctx.check_keys(t, allowed, &format!("a {kind} step"));
     let w = format!("{kind} step");
     let step = match kind.as_str() {
         "connect" => {
@@ -1427,49 +1446,12 @@ fn parse_think(ctx: &mut Ctx<'_>, v: &V<'_>) -> Option<Think> {
 fn parse_phase(ctx: &mut Ctx<'_>, item: &V<'_>, i: usize, level: u32) -> Option<Phase> {
     let what = format!("phases[{i}]");
     let t = ctx.table(item, &what)?;
-    let kind_names: Vec<&str> = PHASE_KINDS.iter().map(|(n, _)| *n).collect();
-    let mut kinds: Vec<_> = t
-        .iter()
-        .filter(|(k, _)| kind_names.contains(&k.get_ref().as_ref()))
-        .collect();
-    kinds.sort_by_key(|(k, _)| k.span().start);
-    let (kind_key, kv) = match kinds.as_slice() {
-        [one] => *one,
-        [] => {
-            let first = t.iter().min_by_key(|(k, _)| k.span().start);
-            match first {
-                Some((k, _)) => ctx.err(
-                    &k.span(),
-                    format!(
-                        "unknown phase kind `{}`{} (kinds: {})",
-                        k.get_ref(),
-                        did_you_mean(k.get_ref(), &kind_names),
-                        kind_names.join(", ")
-                    ),
-                ),
-                None => ctx.err(&item.span(), format!("{what}: empty phase")),
-            }
-            return None;
+    let Some((kind, kv)) = one_kind(ctx, t, PHASE_KINDS, "phase", "") else {
+        if t.is_empty() {
+            ctx.err(&item.span(), format!("{what}: empty phase"));
         }
-        [a, b, ..] => {
-            ctx.err(
-                &b.0.span(),
-                format!(
-                    "a phase has one kind, this one has `{}` and `{}`",
-                    a.0.get_ref(),
-                    b.0.get_ref()
-                ),
-            );
-            return None;
-        }
+        return None;
     };
-    let kind = kind_key.get_ref().to_string();
-    let allowed = PHASE_KINDS
-        .iter()
-        .find(|(n, _)| *n == kind)
-        .map(|(_, k)| *k)
-        .unwrap_or(&[]);
-    ctx.check_keys(t, allowed, &format!("a {kind} phase"));
     match kind.as_str() {
         "ramp" => {
             let to = ctx.u32_min(kv, "ramp (target clients)", 0)?;

@@ -497,6 +497,44 @@ fn invalid_toml_points_at_the_line() {
 }
 
 #[test]
+fn step_and_phase_kind_errors() {
+    let text = r#"
+[[groups]]
+steps = [
+  { connect = "/", think = "1s" },
+  {},
+  { think = "1s", namespace = "/" },
+]
+[[phases]]
+ramp = 1
+over = "1s"
+
+[[phases]]
+
+[[phases]]
+hold = "1s"
+ramp = 2
+[[phases]]
+hold = "1s"
+over = "2s"
+"#;
+    assert_err(
+        text,
+        4,
+        "a step has one kind, this one has `connect` and `think`: split it into two steps",
+    );
+    assert_err(text, 5, "empty step: name its kind (connect, ");
+    assert_err(text, 6, "a think step");
+    assert_err(text, 12, "phases[1]: empty phase");
+    assert_err(
+        text,
+        16,
+        "a phase has one kind, this one has `hold` and `ramp`",
+    );
+    assert_err(text, 19, "a hold phase");
+}
+
+#[test]
 fn unknown_step_kind() {
     let text = r#"
 [[groups]]
