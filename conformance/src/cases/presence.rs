@@ -12,7 +12,8 @@ use crate::case::{Case, Failure};
 use crate::cases::support::{
     expect_event_where, expect_recent, none_of, queued_matching, rename_room, subscribed_socket,
 };
-use crate::ctx::Ctx;
+use crate::ctx::{Ctx, Room};
+use sioclient::Socket;
 
 pub const CASES: &[Case] = &[
     case!(
@@ -54,27 +55,57 @@ fn of_user(user_id: &str) -> impl Fn(&Value) -> bool + '_ {
     move |p: &Value| p.get("userId").and_then(Value::as_str) == Some(user_id)
 }
 
+/// Waits on `socket` for `event` (`presence:user_online` or
+/// `presence:user_offline`) about `user_id` and checks its schema, `roomId`
+/// and `userId`; returns the payload.
+async fn expect_presence(
+    cx: &mut Ctx,
+    socket: &mut Socket,
+    event: &str,
+    room_id: &str,
+    user_id: &str,
+) -> Result<Value, Failure> {
+    let p = expect_event_where(
+        cx,
+        socket,
+        event,
+        &format!("userId {user_id}"),
+        of_user(user_id),
+    )
+    .await?;
+    cx.check_payload(event, &p)?;
+    cx.expect_eq(&format!("{event} roomId"), &json!(room_id), &p["roomId"])?;
+    cx.expect_eq(&format!("{event} userId"), &json!(user_id), &p["userId"])?;
+    Ok(p)
+}
+
+/// Renames `room` and waits on `socket` for that `room:updated`: once it
+/// is there, everything the server sent before it is queued too.
+async fn sentinel(
+    cx: &mut Ctx,
+    socket: &mut Socket,
+    room: &Room,
+    suffix: &str,
+) -> Result<(), Failure> {
+    let name = rename_room(cx, room, suffix).await?;
+    expect_event_where(
+        cx,
+        socket,
+        ev::ROOM_UPDATED,
+        &format!("room.name {name:?}"),
+        |p| p["room"]["name"] == json!(name),
+    )
+    .await?;
+    Ok(())
+}
+
 async fn user_online_payload(cx: &mut Ctx) -> Result<(), Failure> {
     let first = cx.user("first").await?;
     let second = cx.user("second").await?;
     let room = cx.room("public").await?;
     let mut s1 = subscribed_socket(cx, &first.token, &[&room]).await?;
     let s2 = subscribed_socket(cx, &second.token, &[&room]).await?;
-    let p = expect_event_where(
-        cx,
-        &mut s1,
-        ev::PRESENCE_USER_ONLINE,
-        &format!("userId {}", second.id),
-        of_user(&second.id),
-    )
-    .await?;
-    cx.check_payload(ev::PRESENCE_USER_ONLINE, &p)?;
-    cx.expect_eq("presence:user_online roomId", &json!(room.id), &p["roomId"])?;
-    cx.expect_eq(
-        "presence:user_online userId",
-        &json!(second.id),
-        &p["userId"],
-    )?;
+    let p = expect_presence(cx, &mut s1, ev::PRESENCE_USER_ONLINE, &room.id, &second.id).await?;
     cx.expect_eq(
         "presence:user_online user.id",
         &json!(second.id),
@@ -105,25 +136,7 @@ async fn user_offline_payload(cx: &mut Ctx) -> Result<(), Failure> {
     )
     .await?;
     s2.disconnect().await;
-    let p = expect_event_where(
-        cx,
-        &mut s1,
-        ev::PRESENCE_USER_OFFLINE,
-        &format!("userId {}", second.id),
-        of_user(&second.id),
-    )
-    .await?;
-    cx.check_payload(ev::PRESENCE_USER_OFFLINE, &p)?;
-    cx.expect_eq(
-        "presence:user_offline roomId",
-        &json!(room.id),
-        &p["roomId"],
-    )?;
-    cx.expect_eq(
-        "presence:user_offline userId",
-        &json!(second.id),
-        &p["userId"],
-    )?;
+    expect_presence(cx, &mut s1, ev::PRESENCE_USER_OFFLINE, &room.id, &second.id).await?;
     s1.disconnect().await;
     Ok(())
 }
@@ -179,27 +192,11 @@ async fn online_once(cx: &mut Ctx) -> Result<(), Failure> {
     let room = cx.room("public").await?;
     let mut w = subscribed_socket(cx, &watcher.token, &[&room]).await?;
     let tab1 = subscribed_socket(cx, &tabs.token, &[&room]).await?;
-    let online = expect_event_where(
-        cx,
-        &mut w,
-        ev::PRESENCE_USER_ONLINE,
-        &format!("userId {}", tabs.id),
-        of_user(&tabs.id),
-    )
-    .await?;
-    cx.check_payload(ev::PRESENCE_USER_ONLINE, &online)?;
+    expect_presence(cx, &mut w, ev::PRESENCE_USER_ONLINE, &room.id, &tabs.id).await?;
     let tab2 = subscribed_socket(cx, &tabs.token, &[&room]).await?;
 
     // Sentinel after the second tab's subscription: no second user_online.
-    let first_name = rename_room(cx, &room, "after tab 2").await?;
-    expect_event_where(
-        cx,
-        &mut w,
-        ev::ROOM_UPDATED,
-        &format!("room.name {first_name:?}"),
-        |p| p["room"]["name"] == json!(first_name),
-    )
-    .await?;
+    sentinel(cx, &mut w, &room, "after tab 2").await?;
     let again = queued_matching(&mut w, |name, p| {
         name == ev::PRESENCE_USER_ONLINE && p.get("userId") == Some(&json!(tabs.id))
     });
@@ -212,15 +209,7 @@ async fn online_once(cx: &mut Ctx) -> Result<(), Failure> {
     // Closing one tab: the user is still online.
     tab1.disconnect().await;
     tokio::time::sleep(DISCONNECT_SETTLE).await;
-    let second_name = rename_room(cx, &room, "after tab 1 closed").await?;
-    expect_event_where(
-        cx,
-        &mut w,
-        ev::ROOM_UPDATED,
-        &format!("room.name {second_name:?}"),
-        |p| p["room"]["name"] == json!(second_name),
-    )
-    .await?;
+    sentinel(cx, &mut w, &room, "after tab 1 closed").await?;
     let early = queued_matching(&mut w, |name, p| {
         name == ev::PRESENCE_USER_OFFLINE && p.get("userId") == Some(&json!(tabs.id))
     });
@@ -232,20 +221,7 @@ async fn online_once(cx: &mut Ctx) -> Result<(), Failure> {
 
     // Closing the last tab: offline.
     tab2.disconnect().await;
-    let offline = expect_event_where(
-        cx,
-        &mut w,
-        ev::PRESENCE_USER_OFFLINE,
-        &format!("userId {}", tabs.id),
-        of_user(&tabs.id),
-    )
-    .await?;
-    cx.check_payload(ev::PRESENCE_USER_OFFLINE, &offline)?;
-    cx.expect_eq(
-        "presence:user_offline roomId",
-        &json!(room.id),
-        &offline["roomId"],
-    )?;
+    expect_presence(cx, &mut w, ev::PRESENCE_USER_OFFLINE, &room.id, &tabs.id).await?;
     w.disconnect().await;
     Ok(())
 }
