@@ -41,7 +41,7 @@ fn chromium(page: &Path, mode: &str, profile: &Path) -> (String, String) {
             &format!("--user-data-dir={}", profile.join("profile").display()),
             "--enable-logging=stderr",
             "--v=0",
-            "--window-size=1200,1600",
+            "--window-size=1200,2050",
             "--hide-scrollbars",
             mode,
             &url,
