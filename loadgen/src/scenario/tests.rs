@@ -518,20 +518,19 @@ ramp = 2
 hold = "1s"
 over = "2s"
 "#;
-    assert_err(
-        text,
-        4,
-        "a step has one kind, this one has `connect` and `think`: split it into two steps",
-    );
-    assert_err(text, 5, "empty step: name its kind (connect, ");
-    assert_err(text, 6, "a think step");
-    assert_err(text, 12, "phases[1]: empty phase");
-    assert_err(
-        text,
-        16,
-        "a phase has one kind, this one has `hold` and `ramp`",
-    );
-    assert_err(text, 19, "a hold phase");
+    for (line, needle) in [
+        (
+            4,
+            "a step has one kind, this one has `connect` and `think`: split it into two steps",
+        ),
+        (5, "empty step: name its kind (connect, "),
+        (6, "a think step"),
+        (12, "phases[1]: empty phase"),
+        (16, "a phase has one kind, this one has `hold` and `ramp`"),
+        (19, "a hold phase"),
+    ] {
+        assert_err(text, line, needle);
+    }
 }
 
 #[test]
