@@ -14,8 +14,6 @@ pub enum Error {
     BadPacket(Packet),
     #[error("ws transport error: {0}")]
     WsTransport(#[from] Box<tungstenite::Error>),
-    #[error("heartbeat timeout")]
-    HeartbeatTimeout,
     #[error("upgrade error")]
     Upgrade,
     #[error("multiple ws upgrade requests")]

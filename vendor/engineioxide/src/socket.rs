@@ -103,7 +103,6 @@ impl From<&Error> for Option<DisconnectReason> {
         match err {
             WsTransport(_) => Some(DisconnectReason::TransportError),
             BadPacket(_) | PacketParse(_) => Some(DisconnectReason::PacketParsingError),
-            HeartbeatTimeout => Some(DisconnectReason::HeartbeatTimeout),
             _ => None,
         }
     }
