@@ -1056,14 +1056,16 @@ fn parse_steps(ctx: &mut Ctx<'_>, v: &V<'_>, what: &str) -> Vec<Step> {
     out
 }
 
-/// The one kind key of a step or phase table (`kinds`: each kind's name
-/// and the keys it takes), with its value. Reports an unknown kind (at the
-/// first key as written, with a suggestion), a second kind, and keys the
-/// kind does not take; `None` when the table names no known kind or more
-/// than one (an empty table is left to the caller, which knows the item).
+/// The one kind key of the step or phase `item` (its table `t`; `kinds`:
+/// each kind's name and the keys it takes), with its value. Reports an
+/// empty table (at `item`, as `{what}: empty {noun}`), an unknown kind (at
+/// the first key as written, with a suggestion), a second kind, and keys
+/// the kind does not take; `None` when there is not exactly one kind.
 fn one_kind<'t, 'i>(
     ctx: &mut Ctx<'_>,
+    item: &V<'_>,
     t: &'t DeTable<'i>,
+    what: &str,
     kinds: &[(&str, &[&str])],
     noun: &str,
     split_hint: &str,
@@ -1077,8 +1079,8 @@ fn one_kind<'t, 'i>(
     let (kind_key, kv) = match found.as_slice() {
         [one] => *one,
         [] => {
-            if let Some((k, _)) = t.iter().min_by_key(|(k, _)| k.span().start) {
-                ctx.err(
+            match t.iter().min_by_key(|(k, _)| k.span().start) {
+                Some((k, _)) => ctx.err(
                     &k.span(),
                     format!(
                         "unknown {noun} kind `{}`{} (kinds: {})",
@@ -1086,7 +1088,14 @@ fn one_kind<'t, 'i>(
                         did_you_mean(k.get_ref(), &kind_names),
                         kind_names.join(", ")
                     ),
-                );
+                ),
+                None => ctx.err(
+                    &item.span(),
+                    format!(
+                        "{what}: empty {noun}: name its kind ({})",
+                        kind_names.join(", ")
+                    ),
+                ),
             }
             return None;
         }
@@ -1123,16 +1132,15 @@ fn parse_step(ctx: &mut Ctx<'_>, item: &V<'_>, what: &str) -> Option<Step> {
         );
         return None;
     };
-    let Some((kind, kv)) = one_kind(ctx, t, STEP_KINDS, "step", ": split it into two steps") else {
-        if t.is_empty() {
-            let names: Vec<&str> = STEP_KINDS.iter().map(|(n, _)| *n).collect();
-            ctx.err(
-                &item.span(),
-                format!("empty step: name its kind ({})", names.join(", ")),
-            );
-        }
-        return None;
-    };
+    let (kind, kv) = one_kind(
+        ctx,
+        item,
+        t,
+        what,
+        STEP_KINDS,
+        "step",
+        ": split it into two steps",
+    )?;
     let w = format!("{kind} step");
     let step = match kind.as_str() {
         "connect" => {
@@ -1446,12 +1454,7 @@ fn parse_think(ctx: &mut Ctx<'_>, v: &V<'_>) -> Option<Think> {
 fn parse_phase(ctx: &mut Ctx<'_>, item: &V<'_>, i: usize, level: u32) -> Option<Phase> {
     let what = format!("phases[{i}]");
     let t = ctx.table(item, &what)?;
-    let Some((kind, kv)) = one_kind(ctx, t, PHASE_KINDS, "phase", "") else {
-        if t.is_empty() {
-            ctx.err(&item.span(), format!("{what}: empty phase"));
-        }
-        return None;
-    };
+    let (kind, kv) = one_kind(ctx, item, t, &what, PHASE_KINDS, "phase", "")?;
     match kind.as_str() {
         "ramp" => {
             let to = ctx.u32_min(kv, "ramp (target clients)", 0)?;
