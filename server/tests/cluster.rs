@@ -438,11 +438,9 @@ async fn revocation_and_removals_reach_sockets_on_other_nodes() {
     let mut on_b = b.connect(&u.token, &format!("/rooms/{room}")).await;
     next_event(&mut on_b, "room:subscribed").await;
     let (status, res) = c
-        .call(
+        .admin_call(
             Method::POST,
             "/api/auth/revoke",
-            Some(&c.admin_token),
-            None,
             Some(json!({"tokenId": u.token_id})),
         )
         .await;

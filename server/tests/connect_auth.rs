@@ -298,13 +298,7 @@ async fn deleting_a_user_disconnects_them_and_refuses_their_tokens() {
     assert_rest_error(status, &body, StatusCode::FORBIDDEN, "PERMISSION_DENIED");
 
     let (status, body) = server
-        .call(
-            Method::DELETE,
-            &format!("/api/users/{}", frank.id),
-            Some(&server.admin_token.clone()),
-            None,
-            None,
-        )
+        .admin_call(Method::DELETE, &format!("/api/users/{}", frank.id), None)
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
 
@@ -336,23 +330,11 @@ async fn deleting_a_user_disconnects_them_and_refuses_their_tokens() {
         "Authentication failed: User not found"
     );
     let (status, body) = server
-        .call(
-            Method::GET,
-            &format!("/api/users/{}", frank.id),
-            Some(&server.admin_token.clone()),
-            None,
-            None,
-        )
+        .admin_call(Method::GET, &format!("/api/users/{}", frank.id), None)
         .await;
     assert_rest_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
     let (status, body) = server
-        .call(
-            Method::DELETE,
-            &format!("/api/users/{}", frank.id),
-            Some(&server.admin_token.clone()),
-            None,
-            None,
-        )
+        .admin_call(Method::DELETE, &format!("/api/users/{}", frank.id), None)
         .await;
     assert_rest_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
     // The refresh token went with the user.

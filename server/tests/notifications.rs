@@ -16,11 +16,9 @@ async fn notify(srv: &TestServer, user_id: &str, title: &str) -> Value {
         "data": {"link": "/rooms/abc", "n": 1, "tags": ["a", "b"]},
     });
     let (status, n) = srv
-        .call(
+        .admin_call(
             Method::POST,
             &format!("/api/users/{user_id}/notifications"),
-            Some(&srv.admin_token),
-            None,
             Some(body.clone()),
         )
         .await;
@@ -112,11 +110,9 @@ async fn notification_reaches_the_users_root_sockets_only() {
 
     // REST refusals: an unknown user; a user may not notify.
     let (status, body) = srv
-        .call(
+        .admin_call(
             Method::POST,
             "/api/users/user_unknown/notifications",
-            Some(&srv.admin_token),
-            None,
             Some(json!({"type": "x", "title": "t", "message": "m"})),
         )
         .await;

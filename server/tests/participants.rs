@@ -114,11 +114,9 @@ async fn removing_a_participant_sends_left() {
     let mut socket = server.subscribed(&watcher.token, &room).await;
 
     let (status, body) = server
-        .call(
+        .admin_call(
             Method::DELETE,
             &format!("/api/rooms/{room}/participants/{pid}"),
-            Some(&server.admin_token),
-            None,
             None,
         )
         .await;

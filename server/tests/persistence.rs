@@ -127,11 +127,9 @@ async fn data_survives_a_clean_restart() {
     );
     // And the new server keeps writing to the same file.
     let (status, body) = srv
-        .call(
+        .admin_call(
             Method::PATCH,
             &format!("/api/rooms/{room_id}"),
-            Some(&srv.admin_token.clone()),
-            None,
             Some(json!({"status": "active"})),
         )
         .await;

@@ -50,11 +50,9 @@ async fn create_prize(srv: &TestServer, room: &str, name: &str, quantity: u32) -
         "quantity": quantity,
     });
     let (status, prize) = srv
-        .call(
+        .admin_call(
             Method::POST,
             &format!("/api/rooms/{room}/prizes"),
-            Some(&srv.admin_token),
-            None,
             Some(body.clone()),
         )
         .await;
@@ -70,11 +68,9 @@ async fn create_prize(srv: &TestServer, room: &str, name: &str, quantity: u32) -
 }
 
 async fn draw(srv: &TestServer, room: &str, prize: &str, count: u32) -> (StatusCode, Value) {
-    srv.call(
+    srv.admin_call(
         Method::POST,
         &format!("/api/rooms/{room}/prizes/{prize}/draw"),
-        Some(&srv.admin_token),
-        None,
         Some(json!({"count": count})),
     )
     .await
@@ -186,11 +182,9 @@ async fn prize_created_updated_deleted_reach_both_namespaces() {
 
     // Deleted.
     let (status, body) = srv
-        .call(
+        .admin_call(
             Method::DELETE,
             &format!("/api/rooms/{room}/prizes/{pid}"),
-            Some(&srv.admin_token),
-            None,
             None,
         )
         .await;
@@ -445,11 +439,9 @@ async fn draw_selects_participants_only_and_never_oversells() {
     // 5. Removing a winner gives the unit back.
     let removed = &first[0];
     let (status, body) = srv
-        .call(
+        .admin_call(
             Method::DELETE,
             &format!("/api/rooms/{room}/winners/{}", removed.winner_id),
-            Some(&srv.admin_token),
-            None,
             None,
         )
         .await;

@@ -33,11 +33,9 @@ async fn create_question(srv: &TestServer, room: &str, time_limit: u32) -> Strin
         "timeLimit": time_limit,
     });
     let (status, q) = srv
-        .call(
+        .admin_call(
             Method::POST,
             &format!("/api/rooms/{room}/quiz/questions"),
-            Some(&srv.admin_token),
-            None,
             Some(body),
         )
         .await;

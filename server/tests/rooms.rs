@@ -377,11 +377,9 @@ async fn rest_errors_of_room_endpoints() {
     let alice = server.user("alice").await;
 
     let (status, body) = server
-        .call(
+        .admin_call(
             Method::PATCH,
             "/api/rooms/room_missing",
-            Some(&server.admin_token),
-            None,
             Some(json!({"name": "x"})),
         )
         .await;

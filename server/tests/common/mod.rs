@@ -78,17 +78,20 @@ impl TestServer {
         send_request(req, body).await
     }
 
+    /// A REST call with the admin token.
+    pub async fn admin_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.call(method, path, Some(&self.admin_token), None, body)
+            .await
+    }
+
     /// A REST call as the operator; panics unless the status is 2xx.
     pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let (status, value) = self
-            .call(
-                method.clone(),
-                path,
-                Some(&self.admin_token.clone()),
-                None,
-                body,
-            )
-            .await;
+        let (status, value) = self.admin_call(method.clone(), path, body).await;
         assert!(
             status.is_success(),
             "{method} {path} answered {status}: {value}"
