@@ -206,11 +206,7 @@ pub async fn run(opts: RunOpts) -> Result<RunReport, RunError> {
     let target = match opts.target.clone().or(profile.target.url.clone()) {
         Some(t) => t.trim_end_matches('/').to_owned(),
         None => {
-            let dir = tempfile::tempdir()
-                .context("creating a temporary directory")
-                .map_err(RunError::Target)?;
-            let db = format!("sqlite://{}/conformance.db", dir.path().display());
-            let running = server::start(server::Config::for_tests(db))
+            let running = server::Embedded::start()
                 .await
                 .context("starting the in-process reference server")
                 .map_err(RunError::Target)?;
@@ -218,7 +214,7 @@ pub async fn run(opts: RunOpts) -> Result<RunReport, RunError> {
             eprintln!(
                 "conformance: no --target given: started the reference server in-process at {url} (temporary database)"
             );
-            embedded = Some((running, dir));
+            embedded = Some(running);
             url
         }
     };
@@ -274,8 +270,8 @@ pub async fn run(opts: RunOpts) -> Result<RunReport, RunError> {
             .with_context(|| format!("writing {}", path.display()))
             .map_err(usage)?;
     }
-    if let Some((running, _dir)) = embedded {
-        let _ = running.shutdown().await;
+    if let Some(running) = embedded {
+        let _ = running.stop().await;
     }
     Ok(report)
 }

@@ -114,7 +114,7 @@ async fn every_case_passes_against_two_nodes() {
     let redis = tokio::task::block_in_place(RedisServer::start);
     let mut nodes = Vec::new();
     for _ in 0..2 {
-        let mut config = server::Config::for_tests(database.clone());
+        let mut config = server::Config::loopback(database.clone());
         config.redis_url = Some(redis.url());
         nodes.push(server::start(config).await.expect("node starts"));
     }

@@ -382,13 +382,13 @@ pub async fn run_with_stop(opts: RunOpts, stop: StopSignal) -> Outcome {
     let mut embedded = None;
     let target = match opts.target.clone().or(profile.target.url.clone()) {
         Some(t) => t.trim_end_matches('/').to_owned(),
-        None => match start_embedded().await {
-            Ok((running, dir)) => {
+        None => match server::Embedded::start().await {
+            Ok(running) => {
                 let url = running.url();
                 eprintln!(
                     "loadgen: no --target given: started the reference server in-process at {url} (temporary database)"
                 );
-                embedded = Some((running, dir));
+                embedded = Some(running);
                 url
             }
             Err(e) => {
@@ -410,21 +410,14 @@ pub async fn run_with_stop(opts: RunOpts, stop: StopSignal) -> Outcome {
         stop,
     )
     .await;
-    if let Some((running, _dir)) = embedded {
-        let _ = running.shutdown().await;
+    if let Some(running) = embedded {
+        let _ = running.stop().await;
     }
     if outcome.report.is_none() && created_out_dir {
         // Nothing was written: leave no empty folder behind.
         let _ = std::fs::remove_dir(&out_dir);
     }
     outcome
-}
-
-async fn start_embedded() -> anyhow::Result<(server::Running, tempfile::TempDir)> {
-    let dir = tempfile::tempdir()?;
-    let db = format!("sqlite://{}/loadgen.db", dir.path().display());
-    let running = server::start(server::Config::for_tests(db)).await?;
-    Ok((running, dir))
 }
 
 fn default_out_dir(name: &str) -> PathBuf {

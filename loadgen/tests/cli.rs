@@ -338,7 +338,7 @@ async fn target_killed_mid_run_writes_a_partial_report() {
 
     // Let the load start, then take the target away.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    server.shutdown().await.unwrap();
+    server.stop().await.unwrap();
     let t0 = Instant::now();
     let outcome = tokio::time::timeout(Duration::from_secs(45), run)
         .await

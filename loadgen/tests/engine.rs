@@ -16,28 +16,24 @@ use serde_json::{Value, json};
 const MS: fn(u64) -> Duration = Duration::from_millis;
 
 struct Target {
-    server: Option<server::Running>,
+    server: Option<server::Embedded>,
     url: String,
-    _dir: tempfile::TempDir,
 }
 
 async fn start() -> Target {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let config = server::Config::for_tests(format!("sqlite://{}/t.db", dir.path().display()));
-    let server = server::start(config)
+    let server = server::Embedded::start()
         .await
         .expect("start the reference server");
     Target {
         url: server.url(),
         server: Some(server),
-        _dir: dir,
     }
 }
 
 impl Target {
     async fn stop(&mut self) {
         if let Some(s) = self.server.take() {
-            s.shutdown().await.expect("server shutdown");
+            s.stop().await.expect("server shutdown");
         }
     }
 }

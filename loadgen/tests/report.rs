@@ -175,7 +175,7 @@ async fn a_real_report_matches_the_committed_schema() {
         "fanout.nothing.p99 < 1s".into(),
     ];
     let outcome = loadgen::run_with_stop(opts, loadgen::engine::StopSignal::new()).await;
-    server.shutdown().await.unwrap();
+    server.stop().await.unwrap();
     assert_eq!(
         outcome.code,
         loadgen::EXIT_THRESHOLD,

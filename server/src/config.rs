@@ -126,9 +126,10 @@ pub struct Config {
 }
 
 impl Config {
-    /// Defaults for tests and embedded use: loopback port 0, the given
-    /// database URL, development secrets.
-    pub fn for_tests(database_url: impl Into<String>) -> Config {
+    /// The configuration of an in-process server ([`crate::Embedded`]):
+    /// loopback port 0, the given database URL, the development secrets
+    /// (which never leave loopback) and the protocol's limits.
+    pub fn loopback(database_url: impl Into<String>) -> Config {
         Config {
             listen: "127.0.0.1:0".parse().expect("literal address"),
             database_url: database_url.into(),

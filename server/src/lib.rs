@@ -10,13 +10,15 @@
 //! * [`auth`], [`presence`], [`ratelimit`], [`metrics`]: the rules;
 //! * [`cluster`]: several nodes as one deployment, through Redis (`--redis`).
 //!
-//! Tests and the other tools embed it with [`start`]; the `server` binary
-//! calls [`run`].
+//! The other tools embed it as [`Embedded`] (their default target), tests
+//! through the fixtures of [`testing`] (feature `testing`); the `server`
+//! binary calls [`run`].
 
 pub mod api;
 pub mod auth;
 pub mod cluster;
 pub mod config;
+mod embedded;
 pub mod metrics;
 pub mod presence;
 pub mod ratelimit;
@@ -36,6 +38,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use config::{Config, Opts};
+pub use embedded::Embedded;
 pub use state::AppState;
 
 /// How long [`Running::shutdown`] lets HTTP requests in flight finish.

@@ -624,7 +624,7 @@ async fn a_killed_node_is_reaped_and_its_clients_move() {
     let a = &d.nodes[0];
     // The node to kill is the real binary, so SIGKILL leaves nothing behind
     // but what a crash leaves.
-    let mut cmd = ServerProcess::command();
+    let mut cmd = ServerProcess::command(server_bin());
     cmd.args(["--listen", "127.0.0.1:0", "--database-url", &d.database_url])
         .args(["--redis", &d.redis.url(), "--redis-node-ttl", "2"])
         .args(["--jwt-secret", server::config::DEV_JWT_SECRET])

@@ -206,7 +206,10 @@ async fn openapi_document_is_served() {
 #[tokio::test]
 async fn sigterm_closes_sockets_and_exits_0() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut process = ServerProcess::start(&format!("sqlite://{}/db.sqlite", dir.path().display()));
+    let mut process = ServerProcess::start(
+        server_bin(),
+        &format!("sqlite://{}/db.sqlite", dir.path().display()),
+    );
     let (status, user) = process
         .admin_call(Method::POST, "/api/users", Some(json!({"name": "Linus"})))
         .await;
@@ -257,7 +260,10 @@ async fn sigterm_closes_sockets_and_exits_0() {
 #[tokio::test]
 async fn sigterm_exits_0_despite_a_session_without_namespace() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut process = ServerProcess::start(&format!("sqlite://{}/db.sqlite", dir.path().display()));
+    let mut process = ServerProcess::start(
+        server_bin(),
+        &format!("sqlite://{}/db.sqlite", dir.path().display()),
+    );
     let handshake = process
         .http
         .get(format!(
@@ -328,7 +334,7 @@ async fn sigterm_exits_0_despite_a_session_without_namespace() {
 }
 
 fn run_binary(args: &[&str]) -> std::process::Output {
-    let mut cmd = ServerProcess::command();
+    let mut cmd = ServerProcess::command(server_bin());
     cmd.args(args).stdin(std::process::Stdio::null());
     let child = cmd
         .stdout(std::process::Stdio::piped())
@@ -433,7 +439,7 @@ fn bad_flags_exit_non_zero_with_a_clear_message() {
 async fn configuration_from_the_environment() {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = format!("sqlite://{}/env.sqlite", dir.path().display());
-    let mut cmd = ServerProcess::command();
+    let mut cmd = ServerProcess::command(server_bin());
     cmd.env("SERVER_LISTEN", "127.0.0.1:0")
         .env("SERVER_DATABASE_URL", &db)
         .env("SERVER_ADMIN_TOKEN", "env-admin-token")

@@ -144,7 +144,7 @@ async fn acknowledged_writes_survive_kill_9() {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = sqlite_url(&dir);
 
-    let mut first = ServerProcess::start(&db);
+    let mut first = ServerProcess::start(server_bin(), &db);
     let mut rooms = Vec::new();
     let mut users = Vec::new();
     for i in 0..50 {
@@ -174,7 +174,7 @@ async fn acknowledged_writes_survive_kill_9() {
         "the server was not killed by SIGKILL: {status}"
     );
 
-    let second = ServerProcess::start(&db);
+    let second = ServerProcess::start(server_bin(), &db);
     assert_ne!(second.url, "", "second server address");
     for (i, room) in rooms.iter().enumerate() {
         let id = room["id"].as_str().expect("room id");

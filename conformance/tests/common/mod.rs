@@ -159,11 +159,7 @@ impl Outcome {
 pub async fn run(s: Scenario) -> Outcome {
     let _slot = SLOTS.acquire().await.expect("semaphore open");
     let started = Instant::now();
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let mut config =
-        server::Config::for_tests(format!("sqlite://{}/faults.db", dir.path().display()));
-    (s.config)(&mut config);
-    let server = server::start(config)
+    let server = server::Embedded::start_with(s.config)
         .await
         .expect("start the reference server");
     let proxy = Proxy::start(&server.url(), s.fault).await;
@@ -183,8 +179,7 @@ pub async fn run(s: Scenario) -> Outcome {
     let result = tokio::time::timeout(RUN_LIMIT, conformance::run(opts)).await;
 
     proxy.stop();
-    let _ = server.shutdown().await;
-    drop(dir);
+    let _ = server.stop().await;
 
     let report = match result {
         Ok(Ok(report)) => report,

@@ -102,14 +102,13 @@ pub fn checked_report(dir: &Path) -> (String, Value) {
     (text, report)
 }
 
-/// The reference server in-process on a SQLite file in `dir`, and quiet run
-/// options for `file` against it that write to `dir/out` (also returned).
+/// The reference server in-process, and quiet run options for `file`
+/// against it that write to `dir/out` (also returned).
 pub async fn against_reference_server(
     dir: &Path,
     file: &Path,
-) -> (server::Running, loadgen::RunOpts, PathBuf) {
-    let db = format!("sqlite://{}/server.db", dir.display());
-    let server = server::start(server::Config::for_tests(db)).await.unwrap();
+) -> (server::Embedded, loadgen::RunOpts, PathBuf) {
+    let server = server::Embedded::start().await.unwrap();
     let out = dir.join("out");
     let mut opts = loadgen::RunOpts::new(file);
     opts.target = Some(server.url());

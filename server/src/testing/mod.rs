@@ -1,12 +1,18 @@
-//! Throwaway servers for tests: a PostgreSQL cluster ([`postgres`]) and a
-//! Redis server ([`redis`]), each started on 127.0.0.1 at a free port
-//! below the ephemeral range and stopped when dropped. Built with the
-//! `testing` feature (this crate's tests and the conformance runner's turn
-//! it on). Neither ever skips: a missing binary is a panic that names the
-//! Debian package to install.
+//! The test fixtures every crate shares (feature `testing`, which each
+//! crate's tests turn on through a dev-dependency):
+//!
+//! * the reference server as a fixture ([`TestServer`], [`ServerProcess`])
+//!   with the waits and assertions the tests share ([`fixture`]);
+//! * throwaway services: a PostgreSQL cluster ([`postgres`]) and a Redis
+//!   server ([`redis`]), each started on 127.0.0.1 at a free port below the
+//!   ephemeral range and stopped when dropped. Neither ever skips: a
+//!   missing binary is a panic that names the Debian package to install.
 
+pub mod fixture;
 pub mod postgres;
 pub mod redis;
+
+pub use fixture::*;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
