@@ -12,7 +12,7 @@
 //! * [`domain`]: room statuses, visibility and participant roles;
 //! * [`schema`]: JSON Schema (draft 2020-12) for every payload and ack,
 //!   generated from the types, committed under `protocol/schemas/`;
-//! * [`validate`] (feature `validate`): payloads and acks checked against
+//! * `validate` (feature `validate`): payloads and acks checked against
 //!   those schemas, the one validator every crate's checks share.
 //!
 //! The crate does no I/O, so every other crate may depend on it.

@@ -11,7 +11,7 @@
 //! * [`cluster`]: several nodes as one deployment, through Redis (`--redis`).
 //!
 //! The other tools embed it as [`Embedded`] (their default target), tests
-//! through the fixtures of [`testing`] (feature `testing`); the `server`
+//! through the fixtures of `testing` (feature `testing`); the `server`
 //! binary calls [`run`].
 
 pub mod api;
