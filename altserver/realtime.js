@@ -200,9 +200,10 @@ export class Realtime {
       const handler = Object.hasOwn(this.handlers, event) ? this.handlers[event] : null;
       if (!handler) throw new ClientError(CODE.INVALID_PAYLOAD, `unknown event \`${String(event).slice(0, 64)}\``);
       if (!this.bugs.on('no-validation')) this.#validate(handler.fields, args);
-      const { reply, then } = handler.run(socket, payload ?? {});
+      // Effects first, the ack last: when the ack arrives, everything the
+      // event caused (room:subscribed, presence, a quiz result) is already on the wire.
+      const reply = handler.run(socket, payload ?? {});
       ack?.(reply);
-      then?.();
     } catch (err) {
       if (err instanceof ClientError) return this.#fail(socket, ack, event, err.roomId ?? roomId, err);
       if (err instanceof StoreError) return this.#fail(socket, ack, event, roomId, new ClientError(CODE.INVALID_PAYLOAD, err.message));
@@ -258,24 +259,16 @@ export class Realtime {
 
   #subscribe(socket, { roomId }) {
     const room = this.#accessibleRoom(socket, roomId);
-    return {
-      reply: { success: true, room: roomView(room) },
-      then: () => {
-        socket.emit(EV.ROOM_SUBSCRIBED, { roomId: room.id, timestamp: this.stamp() });
-        this.#listen(socket, room);
-      },
-    };
+    socket.emit(EV.ROOM_SUBSCRIBED, { roomId: room.id, timestamp: this.stamp() });
+    this.#listen(socket, room);
+    return { success: true, room: roomView(room) };
   }
 
   #unsubscribe(socket, { roomId }) {
     const room = this.#room(socket, roomId);
-    return {
-      reply: { success: true, data: { roomId: room.id } },
-      then: () => {
-        socket.emit(EV.ROOM_UNSUBSCRIBED, { roomId: room.id, timestamp: this.stamp() });
-        if (!this.bugs.on('unsubscribe-keeps')) this.#unlisten(socket, room.id);
-      },
-    };
+    if (!this.bugs.on('unsubscribe-keeps')) this.#unlisten(socket, room.id);
+    socket.emit(EV.ROOM_UNSUBSCRIBED, { roomId: room.id, timestamp: this.stamp() });
+    return { success: true, data: { roomId: room.id } };
   }
 
   /** The text's shape exactly: `{roomId, users, count}`, no `success`. */
@@ -285,7 +278,7 @@ export class Realtime {
       ...userView(e.user),
       connectedAt: isoSeconds(e.since),
     }));
-    return { reply: { roomId: room.id, users, count: users.length } };
+    return { roomId: room.id, users, count: users.length };
   }
 
   #markRead(socket, { notificationId }) {
@@ -293,7 +286,7 @@ export class Realtime {
     if (!n) throw new ClientError(CODE.INVALID_PAYLOAD, `notification ${notificationId} does not exist`);
     if (n.uid !== socket.data.user.uid) throw new ClientError(CODE.PERMISSION_DENIED, 'the notification is not yours');
     n.read = true;
-    return { reply: { success: true, data: { notificationId: n.id, read: true } } };
+    return { success: true, data: { notificationId: n.id, read: true } };
   }
 
   #answer(socket, { questionId, answer }) {
@@ -304,22 +297,19 @@ export class Realtime {
     if (!member) throw new ClientError(CODE.PERMISSION_DENIED, 'only members of the room may answer', room.id);
     const r = this.store.answer(q, member, answer, Date.now(), LIMITS.quizGraceMs);
     const rank = this.bugs.on('quiz-rank-wrong') ? 1 : r.rank;
-    return {
-      reply: { success: true, correct: r.correct, responseTime: r.responseTime, rank },
-      then: () => {
-        if (r.repeated) return;
-        const user = socket.data.user;
-        this.roomEmit(room.id, EV.QUIZ_ANSWER_RESULT, {
-          questionId: q.id,
-          participantId: member.id,
-          user: { id: user.uid, name: user.name },
-          correct: r.correct,
-          responseTime: r.responseTime,
-          rank,
-          timestamp: this.stamp(),
-        });
-      },
-    };
+    if (!r.repeated) {
+      const { user } = socket.data;
+      this.roomEmit(room.id, EV.QUIZ_ANSWER_RESULT, {
+        questionId: q.id,
+        participantId: member.id,
+        user: { id: user.uid, name: user.name },
+        correct: r.correct,
+        responseTime: r.responseTime,
+        rank,
+        timestamp: this.stamp(),
+      });
+    }
+    return { success: true, correct: r.correct, responseTime: r.responseTime, rank };
   }
 
   // --- listeners and presence ---
