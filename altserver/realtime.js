@@ -70,6 +70,8 @@ export class Realtime {
       transports,
       serveClient: false,
       maxHttpBufferSize: LIMITS.engineMessageBytes,
+      // An Engine.IO session that never joins a namespace is closed this soon.
+      connectTimeout: 10_000,
       // A refused connection to /rooms/<id> must not leave its namespace behind.
       cleanupEmptyChildNamespaces: true,
     });
@@ -359,9 +361,11 @@ export class Realtime {
   /** Sends to every listener of the room: `/` subscribers and the room's namespace. */
   roomEmit(roomId, event, ...args) {
     const targets = [this.bugs.on('leak-rooms') ? this.io.of('/') : this.io.of('/').to(roomId)];
-    for (const [name, nsp] of this.io._nsps) {
-      if (name === roomNsName(roomId)) targets.push(nsp.to(roomId));
-      else if (this.bugs.on('leak-namespaces') && ROOM_NS_RE.test(name)) targets.push(nsp);
+    // Looked up, not io.of(): a broadcast must not create the namespace.
+    const own = this.io._nsps.get(roomNsName(roomId));
+    if (own) targets.push(own.to(roomId));
+    if (this.bugs.on('leak-namespaces')) {
+      for (const [name, nsp] of this.io._nsps) if (nsp !== own && ROOM_NS_RE.test(name)) targets.push(nsp);
     }
     const times = this.bugs.on('duplicate-events') ? 2 : 1;
     for (const t of targets) for (let i = 0; i < times; i++) t.emit(event, ...args);
