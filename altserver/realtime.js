@@ -111,6 +111,12 @@ export class Realtime {
   // --- connecting ---
 
   #authenticate(socket, nsRoomId, next) {
+    // Socket.IO closes a connection that sends CONNECT for a namespace it is
+    // in, but not while the first CONNECT is still pending: a burst in one
+    // message would make one socket each.
+    for (const other of socket.nsp._preConnectSockets.values()) {
+      if (other !== socket && other.client === socket.client) return next(connectError('Already connecting', { code: CODE.INVALID_PAYLOAD }));
+    }
     const token = socket.handshake.auth?.token;
     let claims = null;
     let user;

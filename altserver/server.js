@@ -95,24 +95,28 @@ function readUsers(file) {
   });
 }
 
+const STRING_FLAGS = [
+  'listen',
+  'admin-listen',
+  'jwt-secret',
+  'jwt-public-key',
+  'jwt-private-key',
+  'admin-key',
+  'users',
+  'transports',
+  'access-ttl',
+  'refresh-ttl',
+  'token-grace',
+  'client-rate-limit',
+  'client-rate-window-ms',
+];
+
 /** Parses argv and the environment into a config; throws UsageError. */
 export function parseConfig(argv, env = process.env) {
   const { values: o } = parseArgs({
     args: argv,
     options: {
-      listen: { type: 'string' },
-      'admin-listen': { type: 'string' },
-      'jwt-secret': { type: 'string' },
-      'jwt-public-key': { type: 'string' },
-      'jwt-private-key': { type: 'string' },
-      'admin-key': { type: 'string' },
-      users: { type: 'string' },
-      transports: { type: 'string' },
-      'access-ttl': { type: 'string' },
-      'refresh-ttl': { type: 'string' },
-      'token-grace': { type: 'string' },
-      'client-rate-limit': { type: 'string' },
-      'client-rate-window-ms': { type: 'string' },
+      ...Object.fromEntries(STRING_FLAGS.map((f) => [f, { type: 'string' }])),
       bug: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },

@@ -43,6 +43,13 @@ export class StoreError extends Error {
 
 const notFound = (what, id) => new StoreError('not_found', `${what} \`${id}\` does not exist`);
 
+/** `map.get(id)`, or a not_found StoreError naming `what`. */
+function found(map, what, id) {
+  const v = map.get(id);
+  if (!v) throw notFound(what, id);
+  return v;
+}
+
 function newId(prefix) {
   return `${prefix}-${randomUUID()}`;
 }
@@ -82,9 +89,7 @@ export class Store {
   }
 
   user(uid) {
-    const u = this.users.get(uid);
-    if (!u) throw notFound('user', uid);
-    return u;
+    return found(this.users, 'user', uid);
   }
 
   /** Deletes a user, their memberships and notifications; their winners stay (history). */
@@ -128,9 +133,7 @@ export class Store {
   }
 
   room(id) {
-    const r = this.rooms.get(id);
-    if (!r) throw notFound('room', id);
-    return r;
+    return found(this.rooms, 'room', id);
   }
 
   /**
@@ -170,9 +173,7 @@ export class Store {
   }
 
   member(room, uid) {
-    const m = room.members.get(uid);
-    if (!m) throw notFound('member', uid);
-    return m;
+    return found(room.members, 'member', uid);
   }
 
   setMemberKind(roomId, uid, kind) {
@@ -210,9 +211,7 @@ export class Store {
   }
 
   reward(room, rewardId) {
-    const r = room.rewards.get(rewardId);
-    if (!r) throw notFound('reward', rewardId);
-    return r;
+    return found(room.rewards, 'reward', rewardId);
   }
 
   /** Applies the fields present in `patch`; `changes` uses the protocol's names. */
@@ -292,8 +291,7 @@ export class Store {
    */
   commitDraw(drawId, now = Date.now()) {
     this.pruneDraws(now);
-    const draw = this.draws.get(drawId);
-    if (!draw) throw notFound('draw', drawId);
+    const draw = found(this.draws, 'draw', drawId);
     this.draws.delete(drawId);
     const room = this.room(draw.roomId);
     const reward = this.reward(room, draw.rewardId);
@@ -316,8 +314,7 @@ export class Store {
 
   removeWinner(roomId, winnerId) {
     const room = this.room(roomId);
-    const winner = room.winners.get(winnerId);
-    if (!winner) throw notFound('winner', winnerId);
+    const winner = found(room.winners, 'winner', winnerId);
     room.winners.delete(winnerId);
     const reward = room.rewards.get(winner.rewardId);
     if (reward) reward.awarded -= 1;
@@ -348,9 +345,7 @@ export class Store {
   }
 
   question(qid) {
-    const q = this.questions.get(qid);
-    if (!q) throw notFound('question', qid);
-    return q;
+    return found(this.questions, 'question', qid);
   }
 
   /** `startTime` is the publish instant cut to whole seconds (the timestamps' form). */
@@ -423,9 +418,7 @@ export class Store {
   }
 
   app(id) {
-    const a = this.apps.get(id);
-    if (!a) throw notFound('app', id);
-    return a;
+    return found(this.apps, 'app', id);
   }
 
   deleteApp(id) {

@@ -84,3 +84,15 @@ test('ROOM_NOT_FOUND for presence and unsubscribe of an unknown room; a member m
   await adminOk(srv, 'PUT', `/rooms/${roomId}`, { title: 'Room', isPrivate: true, status: 'draft' }, 200);
   assert.equal((await ack(s, 'presence:get_online', { roomId })).count, 0);
 });
+
+test('two CONNECTs for one namespace in one message: one socket, one connect_error', async () => {
+  const base = `${srv.socket}/socket.io/?EIO=4&transport=polling`;
+  const open = await (await fetch(base)).text();
+  const { sid } = JSON.parse(open.slice(1));
+  const connectPacket = `40${JSON.stringify({ token: user.token })}`;
+  const post = await fetch(`${base}&sid=${sid}`, { method: 'POST', body: `${connectPacket}\x1e${connectPacket}` });
+  assert.equal(await post.text(), 'ok');
+  const packets = (await (await fetch(`${base}&sid=${sid}`)).text()).split('\x1e');
+  assert.equal(packets.filter((p) => p.startsWith('40{"sid"')).length, 1, packets.join(' | '));
+  assert.equal(packets.filter((p) => p.startsWith('44{"message":"Already connecting"')).length, 1, packets.join(' | '));
+});
