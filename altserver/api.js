@@ -70,7 +70,7 @@ export function publicApi({ store, auth, realtime, bugs }) {
       // A request refused by one limit is not counted by the other.
       const full = !perRoom.allows(room.id, now) ? perRoom : !perApp.allows(app.id, now) ? perApp : null;
       if (full) {
-        if (bugs.on('over-limit-processed')) realtime.roomEmit(room.id, event, data);
+        if (bugs.on('over-limit-processed')) realtime.roomEmit(room.id, event, data, { timestamp: realtime.stamp() });
         const key = full === perRoom ? room.id : app.id;
         const retry = Math.max(1, Math.ceil(full.retryAfterMs(key, now) / 1000));
         throw new HttpError(429, CODE.RATE_LIMIT_EXCEEDED, full === perRoom ? 'at most 10 events per second in a room' : 'at most 600 events per minute per app', {}, { 'retry-after': String(retry) });
@@ -78,9 +78,11 @@ export function publicApi({ store, auth, realtime, bugs }) {
       perRoom.take(room.id, now);
       perApp.take(app.id, now);
     }
-    // The data exactly as the application sent it, as the only argument.
-    realtime.roomEmit(room.id, event, data);
-    sendJson(res, 202, { event, roomId: room.id, acceptedAt: realtime.stamp() });
+    // The data exactly as the application sent it; the timestamp every
+    // event carries goes in a second argument, so the data stays untouched.
+    const timestamp = realtime.stamp();
+    realtime.roomEmit(room.id, event, data, { timestamp });
+    sendJson(res, 202, { event, roomId: room.id, acceptedAt: timestamp });
   }
 
   async function refresh(req, res) {

@@ -28,7 +28,7 @@ export const BUGS = Object.freeze({
   'no-presence-offline': 'presence:user_offline is never sent',
   'no-token-expired': 'no token:expired while connected, and an expired connection keeps working',
   'refresh-broken': 'POST /api/auth/refresh answers 200 with an access token signed by the wrong key',
-  'stale-timestamps': 'every timestamp is 10 minutes in the past',
+  'stale-timestamps': 'every `timestamp` field is 10 minutes in the past',
   'wrong-error-code': 'ROOM_NOT_FOUND is answered as PERMISSION_DENIED',
   'no-ack': 'client events are never acknowledged',
   'app-prefix-unchecked': 'application events are accepted whatever their name ({appId}: prefix not checked)',

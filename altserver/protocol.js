@@ -84,7 +84,8 @@ export const LIMITS = Object.freeze({
 });
 
 /** Ids of every kind (user, room, app, question ...): what the text's examples use and uuids fit. */
-export const ID_RE = /^[A-Za-z0-9_.:@-]{1,128}$/;
+export const ID_PATTERN = '[A-Za-z0-9_.:@-]{1,128}';
+export const ID_RE = new RegExp(`^${ID_PATTERN}$`);
 
 /**
  * ISO-8601 UTC at whole seconds, the form of the text's examples

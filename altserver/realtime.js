@@ -19,12 +19,12 @@
 
 import { Server } from 'socket.io';
 import { Auth, TokenError } from './auth.js';
-import { AUTH_FAILED_MESSAGE, CODE, EV, ID_RE, LIMITS, isoSeconds, notificationView, roomView, userView } from './protocol.js';
+import { AUTH_FAILED_MESSAGE, CODE, EV, ID_PATTERN, ID_RE, LIMITS, isoSeconds, notificationView, roomView, userView } from './protocol.js';
 import { FixedWindows } from './ratelimit.js';
 import { StoreError } from './store.js';
 
 /** Room namespaces; an id that does not fit never creates a namespace. */
-const ROOM_NS_RE = /^\/rooms\/([A-Za-z0-9_.:@-]{1,128})$/;
+const ROOM_NS_RE = new RegExp(`^/rooms/(${ID_PATTERN})$`);
 const roomNsName = (roomId) => `/rooms/${roomId}`;
 
 /** setTimeout's longest delay; longer token lifetimes re-arm. */

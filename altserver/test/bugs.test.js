@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { BUGS } from '../bugs.js';
-import { ack, addMember, adminOk, collect, connect, createRoom, isRecentIso, signToken, sleep, startServer, userWithToken, waitFor } from './helpers.js';
+import { ack, addMember, adminOk, collectUntilNotified, connect, createRoom, isRecentIso, signToken, sleep, startServer, userWithToken, waitFor } from './helpers.js';
 
 // Shared by the clean and the bugged servers: a short client window, a short grace.
 const FLAGS = ['--client-rate-limit', '5', '--client-rate-window-ms', '400', '--token-grace', '1'];
@@ -46,32 +46,36 @@ const PROBES = {
     const roomId = await createRoom(srv);
     const u = await userWithToken(srv, 'Ann');
     const s = await srv.connect('/', u.token);
-    const got = collect(s, 'room:updated');
-    await put(srv, roomId, 'x');
-    return (await got).length === 0;
+    return (await collectUntilNotified(srv, u.uid, s, 'room:updated', () => put(srv, roomId, 'x'))).length === 0;
   },
   'leak-namespaces': async (srv) => {
     const [a, b] = [await createRoom(srv), await createRoom(srv)];
     const u = await userWithToken(srv, 'Ann');
     const s = await srv.connect(`/rooms/${b}`, u.token);
-    const got = collect(s, 'room:updated');
+    // Room b's own update comes after a's: by then a leak would be in.
+    const got = [];
+    s.on('room:updated', (e) => got.push(e.roomId));
+    const own = new Promise((resolve) => s.on('room:updated', (e) => e.roomId === b && resolve()));
     await put(srv, a, 'x');
-    return (await got).length === 0;
+    await put(srv, b, 'y');
+    await own;
+    return !got.includes(a);
   },
   'unsubscribe-keeps': async (srv) => {
     const roomId = await createRoom(srv);
-    const { s } = await subscribedUser(srv, roomId);
+    const { s, uid } = await subscribedUser(srv, roomId);
     assert.equal((await ack(s, 'room:unsubscribe', { roomId })).success, true);
-    const got = collect(s, 'room:updated');
-    await put(srv, roomId, 'x');
-    return (await got).length === 0;
+    return (await collectUntilNotified(srv, uid, s, 'room:updated', () => put(srv, roomId, 'x'))).length === 0;
   },
   'revocation-ignores-live': async (srv) => {
     const u = await userWithToken(srv, 'Ann', { jti: 'probe-jti' });
     const s = await srv.connect('/', u.token);
-    const gone = waitFor(s, 'disconnect', { timeout: 1000 }).then(() => true, () => false);
+    // The disconnect is sent before the revocation answers; a notification after it reaches only a live socket.
+    const gone = waitFor(s, 'disconnect', { timeout: 5000 }).then(() => true);
+    const alive = waitFor(s, 'notification:received', { timeout: 5000 }).then(() => false);
     await adminOk(srv, 'POST', '/revocations', { jti: 'probe-jti' }, 201);
-    return gone;
+    await adminOk(srv, 'POST', `/users/${u.uid}/notifications`, { kind: 'marker', title: 'marker', body: 'marker' }, 201);
+    return Promise.race([gone, alive]);
   },
   'removal-keeps': async (srv) => {
     const roomId = await createRoom(srv, { isPrivate: true });
@@ -80,9 +84,7 @@ const PROBES = {
     const s = await srv.connect('/', u.token);
     await ack(s, 'room:subscribe', { roomId });
     await adminOk(srv, 'DELETE', `/rooms/${roomId}/members/${u.uid}`, undefined, 204);
-    const got = collect(s, 'room:updated');
-    await put(srv, roomId, 'x', true);
-    return (await got).length === 0;
+    return (await collectUntilNotified(srv, u.uid, s, 'room:updated', () => put(srv, roomId, 'x', true))).length === 0;
   },
   'private-open': async (srv) => {
     const roomId = await createRoom(srv, { isPrivate: true });
@@ -103,9 +105,10 @@ const PROBES = {
     const u = await userWithToken(srv, 'Ann');
     const s = await srv.connect('/', u.token);
     for (let i = 0; i < 5; i++) await ack(s, 'presence:get_online', { roomId });
-    const subscribed = collect(s, 'room:subscribed');
-    assert.equal((await ack(s, 'room:subscribe', { roomId })).error?.code, 'RATE_LIMIT_EXCEEDED');
-    return (await subscribed).length === 0;
+    const subscribed = await collectUntilNotified(srv, u.uid, s, 'room:subscribed', async () => {
+      assert.equal((await ack(s, 'room:subscribe', { roomId })).error?.code, 'RATE_LIMIT_EXCEEDED');
+    });
+    return subscribed.length === 0;
   },
   'rate-window-never-resets': async (srv) => {
     const roomId = await createRoom(srv);
@@ -122,23 +125,20 @@ const PROBES = {
   },
   'duplicate-events': async (srv) => {
     const roomId = await createRoom(srv);
-    const { s } = await subscribedUser(srv, roomId);
-    const got = collect(s, 'room:updated');
-    await put(srv, roomId, 'x');
-    return (await got).length === 1;
+    const { s, uid } = await subscribedUser(srv, roomId);
+    return (await collectUntilNotified(srv, uid, s, 'room:updated', () => put(srv, roomId, 'x'))).length === 1;
   },
   'no-presence-offline': async (srv) => {
     const roomId = await createRoom(srv);
-    const { s } = await subscribedUser(srv, roomId, 'Watcher');
+    const watcher = await subscribedUser(srv, roomId, 'Watcher');
     const other = await subscribedUser(srv, roomId, 'Ann');
-    const offline = waitFor(s, 'presence:user_offline', { timeout: 1000 }).then(() => true, () => false);
-    other.s.disconnect();
-    return offline;
+    const offline = await collectUntilNotified(srv, watcher.uid, watcher.s, 'presence:user_offline', () => ack(other.s, 'room:unsubscribe', { roomId }));
+    return offline.length === 1;
   },
   'no-token-expired': async (srv) => {
     const u = await userWithToken(srv, 'Ann', { ttl: 1 });
     const s = await srv.connect('/', u.token);
-    return waitFor(s, 'token:expired', { timeout: 2500 }).then(() => true, () => false);
+    return waitFor(s, 'token:expired', { timeout: 4000 }).then(() => true, () => false);
   },
   'refresh-broken': async (srv) => {
     const u = await userWithToken(srv, 'Ann');
@@ -168,7 +168,15 @@ const PROBES = {
   'no-ack': async (srv) => {
     const u = await userWithToken(srv, 'Ann');
     const s = await srv.connect('/', u.token);
-    return ack(s, 'room:subscribe', { roomId: await createRoom(srv) }, 500).then(() => true, () => false);
+    const roomId = await createRoom(srv);
+    let acked = false;
+    // The ack is written when the event is handled, before the marker is even sent.
+    await collectUntilNotified(srv, u.uid, s, 'presence:user_online', async () => {
+      const online = waitFor(s, 'presence:user_online');
+      s.emit('room:subscribe', { roomId }, () => (acked = true));
+      await online;
+    });
+    return acked;
   },
   'app-prefix-unchecked': async (srv) => (await (await publisher(srv))(await createRoom(srv), 'lottery:draw_started')) === 403,
   'app-rate-unlimited': async (srv) => {
@@ -193,12 +201,13 @@ const PROBES = {
   },
 };
 
-test('every bug has a probe, and README.md lists exactly the bugs', () => {
+test('every bug has a probe, and README.md lists exactly the bugs, with the same words', () => {
   assert.deepEqual(Object.keys(PROBES).sort(), Object.keys(BUGS).sort());
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
   const section = readme.split('## Switchable bugs')[1]?.split('\n## ')[0] ?? '';
-  const listed = [...section.matchAll(/^\| `([a-z-]+)` \|/gm)].map((m) => m[1]);
-  assert.deepEqual(listed.sort(), Object.keys(BUGS).sort());
+  const plain = (t) => t.replaceAll('`', '');
+  const listed = Object.fromEntries([...section.matchAll(/^\| `([a-z-]+)` \| (.+) \|$/gm)].map((m) => [m[1], plain(m[2])]));
+  assert.deepEqual(listed, Object.fromEntries(Object.entries(BUGS).map(([k, v]) => [k, plain(v)])));
 });
 
 describe('against a clean server, every probe conforms', () => {

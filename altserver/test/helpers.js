@@ -159,16 +159,6 @@ export function waitFor(socket, event, { timeout = 3000, all = false } = {}) {
   });
 }
 
-/** Collects every `event` on `socket` for `ms` milliseconds. */
-export async function collect(socket, event, ms = 300) {
-  const got = [];
-  const on = (...args) => got.push(args.length === 1 ? args[0] : args);
-  socket.on(event, on);
-  await new Promise((r) => setTimeout(r, ms));
-  socket.off(event, on);
-  return got;
-}
-
 /** Emits with an ack; rejects when the ack does not come within `timeout`. */
 export function ack(socket, event, payload, timeout = 3000) {
   return socket.timeout(timeout).emitWithAck(event, payload);
@@ -179,4 +169,30 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** ISO-8601 UTC at whole seconds, within 5 minutes of now. */
 export function isRecentIso(ts) {
   return typeof ts === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(ts) && Math.abs(Date.parse(ts) - Date.now()) < 5 * 60_000;
+}
+
+/**
+ * Resolves once a notification sent now reaches `socket` (a `/` socket of
+ * user `uid`). The server writes a socket's packets in order, so whatever
+ * it sent that socket before is in by then: no timing guess decides that
+ * something did not come.
+ */
+export async function barrier(srv, uid, socket) {
+  const marker = waitFor(socket, 'notification:received', { timeout: 5000 });
+  await adminOk(srv, 'POST', `/users/${uid}/notifications`, { kind: 'marker', title: 'marker', body: 'marker' }, 201);
+  await marker;
+}
+
+/** Every `event` that reaches `socket` (of user `uid`, on `/`) during `trigger()` and up to a barrier after it. */
+export async function collectUntilNotified(srv, uid, socket, event, trigger) {
+  const got = [];
+  const on = (...args) => got.push(args.length === 1 ? args[0] : args);
+  socket.on(event, on);
+  try {
+    await trigger();
+    await barrier(srv, uid, socket);
+  } finally {
+    socket.off(event, on);
+  }
+  return got;
 }

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { ack, addMember, adminCall, adminOk, collect, createRoom, isRecentIso, startServer, userWithToken, waitFor } from './helpers.js';
+import { ack, addMember, adminCall, adminOk, collectUntilNotified, createRoom, isRecentIso, startServer, userWithToken, waitFor } from './helpers.js';
 
 let srv;
 before(async () => (srv = await startServer()));
@@ -13,12 +13,12 @@ async function watcher(roomId) {
   const w = await userWithToken(srv, 'Watcher');
   const s = await srv.connect('/', w.token);
   await ack(s, 'room:subscribe', { roomId });
-  return s;
+  return { s, uid: w.uid };
 }
 
 test('participant:joined carries the participant with its user, role and joinedAt', async () => {
   const roomId = await createRoom(srv);
-  const s = await watcher(roomId);
+  const { s } = await watcher(roomId);
   const ann = await userWithToken(srv, 'Ann');
   const joined = waitFor(s, 'participant:joined');
   const member = await addMember(srv, roomId, ann.uid, 'player');
@@ -42,7 +42,7 @@ test('participant:joined carries the participant with its user, role and joinedA
 
 test('participant:updated: kind mod is role moderator', async () => {
   const roomId = await createRoom(srv);
-  const s = await watcher(roomId);
+  const { s, uid } = await watcher(roomId);
   const ann = await userWithToken(srv, 'Ann');
   const member = await addMember(srv, roomId, ann.uid, 'player');
   const updated = waitFor(s, 'participant:updated');
@@ -56,9 +56,10 @@ test('participant:updated: kind mod is role moderator', async () => {
     timestamp: ev.timestamp,
   });
   // The same kind again changes nothing and sends nothing.
-  const none = collect(s, 'participant:updated');
-  await adminOk(srv, 'PATCH', `/rooms/${roomId}/members/${ann.uid}`, { kind: 'mod' }, 200);
-  assert.deepEqual(await none, []);
+  const none = await collectUntilNotified(srv, uid, s, 'participant:updated', () =>
+    adminOk(srv, 'PATCH', `/rooms/${roomId}/members/${ann.uid}`, { kind: 'mod' }, 200),
+  );
+  assert.deepEqual(none, []);
 });
 
 test('participant:left, and a removed member of a private room stops hearing it', async () => {
@@ -82,16 +83,17 @@ test('participant:left, and a removed member of a private room stops hearing it'
   assert.equal((await annLeft).userId, ann.uid, 'the member hears their own leaving');
   assert.equal((await annOut).roomId, roomId);
   assert.equal(await nsGone, 'io server disconnect');
-  const annGets = collect(sa, 'room:updated');
   const bobGets = waitFor(sb, 'room:updated');
-  await adminOk(srv, 'PUT', `/rooms/${roomId}`, { title: 'After', isPrivate: true, status: 'active' }, 200);
+  const annGets = await collectUntilNotified(srv, ann.uid, sa, 'room:updated', () =>
+    adminOk(srv, 'PUT', `/rooms/${roomId}`, { title: 'After', isPrivate: true, status: 'active' }, 200),
+  );
   await bobGets;
-  assert.deepEqual(await annGets, []);
+  assert.deepEqual(annGets, []);
 });
 
 test('deleting a user sends participant:left to their rooms and disconnects them', async () => {
   const roomId = await createRoom(srv);
-  const s = await watcher(roomId);
+  const { s } = await watcher(roomId);
   const ann = await userWithToken(srv, 'Ann');
   await addMember(srv, roomId, ann.uid);
   const sa = await srv.connect('/', ann.token);

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { ack, addMember, collect, createRoom, isRecentIso, startServer, userWithToken, waitFor } from './helpers.js';
+import { ack, addMember, barrier, createRoom, isRecentIso, startServer, userWithToken, waitFor } from './helpers.js';
 
 let srv;
 before(async () => (srv = await startServer()));
@@ -16,17 +16,19 @@ test('online once for two sockets (one on /, one on the namespace); offline when
   const ws = await srv.connect('/', w.token);
   await ack(ws, 'room:subscribe', { roomId });
   const ann = await userWithToken(srv, 'Ann');
-  const onlines = collect(ws, 'presence:user_online', 500);
-  const offlines = collect(ws, 'presence:user_offline', 500);
+  const on = [];
+  const offlines = [];
+  ws.on('presence:user_online', (e) => on.push(e));
+  ws.on('presence:user_offline', (e) => offlines.push(e));
   const a1 = await srv.connect('/', ann.token);
   await ack(a1, 'room:subscribe', { roomId });
   const a2 = await srv.connect(`/rooms/${roomId}`, ann.token);
   await ack(a1, 'room:unsubscribe', { roomId });
-  const on = await onlines;
+  await barrier(srv, w.uid, ws);
   assert.equal(on.length, 1);
   assert.deepEqual(on[0], { roomId, userId: ann.uid, user: { id: ann.uid, name: 'Ann', avatar: ann.avatar }, timestamp: on[0].timestamp });
   assert.ok(isRecentIso(on[0].timestamp));
-  assert.deepEqual(await offlines, [], 'the namespace socket still listens');
+  assert.deepEqual(offlines, [], 'the namespace socket still listens');
   const off = waitFor(ws, 'presence:user_offline');
   a2.disconnect();
   const ev = await off;

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { ack, addMember, adminCall, adminOk, collect, createRoom, isRecentIso, startServer, userWithToken, waitFor } from './helpers.js';
+import { ack, addMember, adminCall, adminOk, collectUntilNotified, createRoom, isRecentIso, startServer, userWithToken, waitFor } from './helpers.js';
 
 let srv;
 before(async () => (srv = await startServer()));
@@ -56,7 +56,7 @@ test('a reward without details or image has null description and imageUrl', asyn
 
 test('two-step draw: picks first, then the commit announces winners, updates the prize and notifies the winner', async () => {
   const roomId = await createRoom(srv);
-  const { s } = await subscribed(roomId);
+  const { s, uid } = await subscribed(roomId);
   const ann = await userWithToken(srv, 'Ann');
   const member = await addMember(srv, roomId, ann.uid, 'player');
   const mod = await userWithToken(srv, 'Mod');
@@ -64,10 +64,12 @@ test('two-step draw: picks first, then the commit announces winners, updates the
   const annSocket = await srv.connect('/', ann.token);
   const reward = (await adminOk(srv, 'POST', `/rooms/${roomId}/rewards`, { label: 'Grand Prize', stock: 1, image: 'https://img.example/g.png' }, 201)).body;
 
-  const early = collect(s, 'winner:selected', 200);
-  const draw = await adminOk(srv, 'POST', `/rooms/${roomId}/draws`, { rewardId: reward.rewardId }, 201);
+  let draw;
+  const early = await collectUntilNotified(srv, uid, s, 'winner:selected', async () => {
+    draw = await adminOk(srv, 'POST', `/rooms/${roomId}/draws`, { rewardId: reward.rewardId }, 201);
+  });
   assert.deepEqual(draw.body.picks, [{ memberId: member.memberId, uid: ann.uid }], 'moderators are not eligible');
-  assert.deepEqual(await early, [], 'nothing is announced before the commit');
+  assert.deepEqual(early, [], 'nothing is announced before the commit');
   // The pick holds the only unit.
   assert.equal((await adminCall(srv, 'POST', `/rooms/${roomId}/draws`, { rewardId: reward.rewardId })).status, 409);
 
