@@ -18,7 +18,7 @@
  */
 
 import { Server } from 'socket.io';
-import { Auth, TokenError } from './auth.js';
+import { TokenError } from './auth.js';
 import { AUTH_FAILED_MESSAGE, CODE, EV, ID_PATTERN, ID_RE, LIMITS, isoSeconds, notificationView, roomView, userView } from './protocol.js';
 import { FixedWindows } from './ratelimit.js';
 import { StoreError } from './store.js';
@@ -57,7 +57,7 @@ export class Realtime {
    * @param {object} o
    * @param {import('node:http').Server} o.httpServer
    * @param {import('./store.js').Store} o.store
-   * @param {Auth} o.auth
+   * @param {import('./auth.js').Auth} o.auth
    * @param {import('./bugs.js').Bugs} o.bugs
    * @param {string[]} o.transports
    * @param {number} o.tokenGraceMs

@@ -71,8 +71,10 @@ export class Store {
     this.questions = new Map();
     /** draw id -> {id, roomId, rewardId, memberIds, createdAt} */
     this.draws = new Map();
-    /** uid -> Map(notification id -> notification) */
+    /** uid -> Map(notification id -> notification), oldest first */
     this.notifications = new Map();
+    /** notification id -> notification, for mark_read */
+    this.notificationsById = new Map();
     /** app id -> {id, label, scopes: Set, keyDigest, createdAt} */
     this.apps = new Map();
   }
@@ -104,6 +106,7 @@ export class Store {
       }
     }
     this.users.delete(uid);
+    for (const nid of this.notifications.get(uid)?.keys() ?? []) this.notificationsById.delete(nid);
     this.notifications.delete(uid);
     return { user, left };
   }
@@ -388,19 +391,20 @@ export class Store {
     let box = this.notifications.get(uid);
     if (!box) this.notifications.set(uid, (box = new Map()));
     // A full box drops its oldest entry: notifications are messages, not records.
-    if (box.size >= MAX.notificationsPerUser) box.delete(box.keys().next().value);
+    if (box.size >= MAX.notificationsPerUser) {
+      const oldest = box.keys().next().value;
+      box.delete(oldest);
+      this.notificationsById.delete(oldest);
+    }
     const n = { id: newId('n'), uid, kind, title, body, data, read: false, createdAt: now };
     box.set(n.id, n);
+    this.notificationsById.set(n.id, n);
     return n;
   }
 
-  /** The notification `nid` if it exists, with whether it belongs to `uid`. */
+  /** The notification `nid`, or null. */
   findNotification(nid) {
-    for (const box of this.notifications.values()) {
-      const n = box.get(nid);
-      if (n) return n;
-    }
-    return null;
+    return this.notificationsById.get(nid) ?? null;
   }
 
   // --- applications ---
