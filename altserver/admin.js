@@ -39,7 +39,8 @@ const iso = (ms) => new Date(ms).toISOString();
 /** Field checks: each returns the value or throws 422 naming the field. */
 const check = {
   text: (max) => (v, f) => {
-    if (typeof v !== 'string' || v.trim() === '' || v.length > max) throw unprocessable(f, `\`${f}\` must be a non-empty string of at most ${max} characters`);
+    if (typeof v !== 'string' || v.trim() === '' || v.length > max)
+      throw unprocessable(f, `\`${f}\` must be a non-empty string of at most ${max} characters`);
     return v;
   },
   id: (v, f) => {
@@ -59,7 +60,8 @@ const check = {
     return v;
   },
   texts: (maxItems, maxLen) => (v, f) => {
-    if (!Array.isArray(v) || v.length === 0 || v.length > maxItems) throw unprocessable(f, `\`${f}\` must be a list of 1 to ${maxItems} strings`);
+    if (!Array.isArray(v) || v.length === 0 || v.length > maxItems)
+      throw unprocessable(f, `\`${f}\` must be a list of 1 to ${maxItems} strings`);
     v.forEach((x, i) => check.text(maxLen)(x, `${f}[${i}]`));
     return v;
   },
@@ -88,21 +90,46 @@ async function jsonBody(req) {
   } catch {
     throw new HttpError(400, 'bad_json', 'the body is not JSON');
   }
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'bad_json', 'the body must be a JSON object');
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    throw new HttpError(400, 'bad_json', 'the body must be a JSON object');
   return body;
 }
 
 async function formBody(req) {
-  if (mediaType(req) !== 'application/x-www-form-urlencoded') throw new HttpError(415, 'unsupported_media_type', 'send application/x-www-form-urlencoded');
+  if (mediaType(req) !== 'application/x-www-form-urlencoded')
+    throw new HttpError(415, 'unsupported_media_type', 'send application/x-www-form-urlencoded');
   const raw = await readBody(req);
   return Object.fromEntries(new URLSearchParams(raw.toString('utf8')));
 }
 
 const userRep = (u) => ({ uid: u.uid, display_name: u.name, avatar_url: u.avatar, created_at: iso(u.createdAt) });
-const roomRep = (r) => ({ id: r.id, title: r.title, isPrivate: r.isPrivate, status: r.status, createdAt: iso(r.createdAt), memberCount: r.members.size });
+const roomRep = (r) => ({
+  id: r.id,
+  title: r.title,
+  isPrivate: r.isPrivate,
+  status: r.status,
+  createdAt: iso(r.createdAt),
+  memberCount: r.members.size,
+});
 const memberRep = (m) => ({ memberId: m.id, uid: m.uid, kind: m.kind, joinedAt: iso(m.joinedAt) });
-const rewardRep = (r) => ({ rewardId: r.id, label: r.label, details: r.details, image: r.image, stock: r.stock, left: r.stock - r.awarded, createdAt: iso(r.createdAt) });
-const notificationRep = (n) => ({ nid: n.id, kind: n.kind, title: n.title, body: n.body, data: n.data, read: n.read, createdAt: iso(n.createdAt) });
+const rewardRep = (r) => ({
+  rewardId: r.id,
+  label: r.label,
+  details: r.details,
+  image: r.image,
+  stock: r.stock,
+  left: r.stock - r.awarded,
+  createdAt: iso(r.createdAt),
+});
+const notificationRep = (n) => ({
+  nid: n.id,
+  kind: n.kind,
+  title: n.title,
+  body: n.body,
+  data: n.data,
+  read: n.read,
+  createdAt: iso(n.createdAt),
+});
 
 /**
  * @param {object} o
@@ -115,7 +142,13 @@ const notificationRep = (n) => ({ nid: n.id, kind: n.kind, title: n.title, body:
  */
 export function adminApi({ store, auth, realtime, api, bugs, adminKey }) {
   const keyDigest = createHash('sha256').update(`Token ${adminKey}`).digest();
-  const authorized = (req) => timingSafeEqual(createHash('sha256').update(req.headers.authorization ?? '').digest(), keyDigest);
+  const authorized = (req) =>
+    timingSafeEqual(
+      createHash('sha256')
+        .update(req.headers.authorization ?? '')
+        .digest(),
+      keyDigest,
+    );
   const rt = realtime;
   const ts = () => rt.stamp();
 
@@ -313,7 +346,9 @@ export function adminApi({ store, auth, realtime, api, bugs, adminKey }) {
         }),
       );
     }
-    sendJson(res, 200, { winners: winners.map(({ winner }) => ({ winnerId: winner.id, memberId: winner.memberId, uid: winner.uid, rewardId: reward.id })) });
+    sendJson(res, 200, {
+      winners: winners.map(({ winner }) => ({ winnerId: winner.id, memberId: winner.memberId, uid: winner.uid, rewardId: reward.id })),
+    });
   }
 
   async function cancelDraw(req, res, { drawId }) {
@@ -409,7 +444,8 @@ export function adminApi({ store, auth, realtime, api, bugs, adminKey }) {
 
   return async (req, res) => {
     const path = requestPath(req);
-    if (!authorized(req)) throw new HttpError(401, 'unauthorized', 'send Authorization: Token <admin key>', {}, { 'www-authenticate': 'Token' });
+    if (!authorized(req))
+      throw new HttpError(401, 'unauthorized', 'send Authorization: Token <admin key>', {}, { 'www-authenticate': 'Token' });
     const found = findRoute(routes, req.method, path);
     if (!found) throw new HttpError(404, 'not_found', `no ${req.method} ${path} here`);
     try {

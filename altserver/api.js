@@ -51,14 +51,16 @@ export function publicApi({ store, auth, realtime, bugs }) {
     const appId = req.headers['x-app-id'];
     const app = bearer && typeof appId === 'string' ? store.appByKey(appId, bearer[1]) : null;
     if (!app) throw authFailed('Bearer');
-    if (!app.scopes.has(PUBLISH_SCOPE)) throw new HttpError(403, CODE.APP_PERMISSION_DENIED, `the app lacks the \`${PUBLISH_SCOPE}\` scope`);
+    if (!app.scopes.has(PUBLISH_SCOPE))
+      throw new HttpError(403, CODE.APP_PERMISSION_DENIED, `the app lacks the \`${PUBLISH_SCOPE}\` scope`);
 
     const body = await jsonBody(req);
     // The app may have been deleted while its body arrived.
     if (store.apps.get(app.id) !== app) throw authFailed('Bearer');
     if (body === null || typeof body !== 'object' || Array.isArray(body)) throw invalid('the body must be an object {event, data}');
     const { event, data } = body;
-    if (typeof event !== 'string' || !EVENT_NAME_RE.test(event) || RESERVED.has(event)) throw invalid('`event` must be a name like `<appId>:<action>`');
+    if (typeof event !== 'string' || !EVENT_NAME_RE.test(event) || RESERVED.has(event))
+      throw invalid('`event` must be a name like `<appId>:<action>`');
     if (data === undefined) throw invalid('`data` is missing');
     const prefix = `${app.id}:`;
     if (!(event.startsWith(prefix) && event.length > prefix.length) && !bugs.on('app-prefix-unchecked')) {
@@ -75,7 +77,13 @@ export function publicApi({ store, auth, realtime, bugs }) {
         if (bugs.on('over-limit-processed')) realtime.roomEmit(room.id, event, data, { timestamp: realtime.stamp() });
         const key = full === perRoom ? room.id : app.id;
         const retry = Math.max(1, Math.ceil(full.retryAfterMs(key, now) / 1000));
-        throw new HttpError(429, CODE.RATE_LIMIT_EXCEEDED, full === perRoom ? `at most ${perRoom.limit} events per second in a room` : `at most ${perApp.limit} events per minute per app`, {}, { 'retry-after': String(retry) });
+        throw new HttpError(
+          429,
+          CODE.RATE_LIMIT_EXCEEDED,
+          full === perRoom ? `at most ${perRoom.limit} events per second in a room` : `at most ${perApp.limit} events per minute per app`,
+          {},
+          { 'retry-after': String(retry) },
+        );
       }
       perRoom.take(room.id, now);
       perApp.take(app.id, now);
@@ -99,7 +107,12 @@ export function publicApi({ store, auth, realtime, bugs }) {
       throw err;
     }
     if (!store.users.has(claims.sub)) throw authFailed('Bearer');
-    if (!auth.canSign) throw new HttpError(501, 'NOT_CONFIGURED', 'this server verifies RS256 tokens but has no private key to sign new ones (--jwt-private-key)');
+    if (!auth.canSign)
+      throw new HttpError(
+        501,
+        'NOT_CONFIGURED',
+        'this server verifies RS256 tokens but has no private key to sign new ones (--jwt-private-key)',
+      );
     sendJson(res, 200, auth.issue(claims.sub, { wrongKey: bugs.on('refresh-broken') }), { 'cache-control': 'no-store' });
   }
 

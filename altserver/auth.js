@@ -140,7 +140,8 @@ export class Auth {
   sign(claims) {
     if (!this.canSign) throw new TokenError('no_signing_key');
     const data = `${b64({ alg: this.alg, typ: 'JWT' })}.${b64(claims)}`;
-    const sig = this.alg === 'HS256' ? createHmac('sha256', this.secret).update(data).digest() : sign('sha256', Buffer.from(data), this.privateKey);
+    const sig =
+      this.alg === 'HS256' ? createHmac('sha256', this.secret).update(data).digest() : sign('sha256', Buffer.from(data), this.privateKey);
     return `${data}.${sig.toString('base64url')}`;
   }
 
@@ -152,7 +153,9 @@ export class Auth {
     const iat = Math.floor(now / 1000);
     const access = { sub: uid, iat, exp: iat + this.accessTtl, jti: `at-${randomUUID()}` };
     const refresh = { sub: uid, iat, exp: iat + this.refreshTtl, jti: `rt-${randomUUID()}`, typ: 'refresh' };
-    const accessToken = wrongKey ? new Auth({ secret: randomBytes(32).toString('hex'), accessTtl: 0, refreshTtl: 0 }).sign(access) : this.sign(access);
+    const accessToken = wrongKey
+      ? new Auth({ secret: randomBytes(32).toString('hex'), accessTtl: 0, refreshTtl: 0 }).sign(access)
+      : this.sign(access);
     return { accessToken, refreshToken: this.sign(refresh), expiresIn: this.accessTtl };
   }
 }

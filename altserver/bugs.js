@@ -18,7 +18,7 @@ export const BUGS = Object.freeze({
   'leak-namespaces': "room events also go to every other room's namespace",
   'unsubscribe-keeps': 'room:unsubscribe acks and sends room:unsubscribed but the socket keeps receiving the room',
   'revocation-ignores-live': 'revoking a token (by jti or by user) leaves its live sockets connected',
-  'removal-keeps': "removing a member from a private room keeps their sockets subscribed",
+  'removal-keeps': 'removing a member from a private room keeps their sockets subscribed',
   'private-open': 'private rooms admit every authenticated user',
   'no-rate-limit': 'client events are never limited',
   'over-limit-processed': 'over a rate limit the event gets RATE_LIMIT_EXCEEDED but is processed (and delivered) anyway',

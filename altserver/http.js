@@ -39,7 +39,14 @@ export function sendJson(res, status, body, headers = {}) {
 }
 
 export function sendProblem(res, err) {
-  const body = { type: 'about:blank', title: STATUS_CODES[err.status], status: err.status, code: err.code, detail: err.message, ...err.extra };
+  const body = {
+    type: 'about:blank',
+    title: STATUS_CODES[err.status],
+    status: err.status,
+    code: err.code,
+    detail: err.message,
+    ...err.extra,
+  };
   const text = JSON.stringify(body);
   res.writeHead(err.status, { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(text), ...err.headers });
   res.end(text);

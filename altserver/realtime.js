@@ -115,7 +115,8 @@ export class Realtime {
     // in, but not while the first CONNECT is still pending: a burst in one
     // message would make one socket each.
     for (const other of socket.nsp._preConnectSockets.values()) {
-      if (other !== socket && other.client === socket.client) return next(connectError('Already connecting', { code: CODE.INVALID_PAYLOAD }));
+      if (other !== socket && other.client === socket.client)
+        return next(connectError('Already connecting', { code: CODE.INVALID_PAYLOAD }));
     }
     const token = socket.handshake.auth?.token;
     let claims = null;
@@ -199,7 +200,13 @@ export class Realtime {
     const payload = args[0];
     const roomId = isPlainObject(payload) && FIELD.id(payload.roomId) ? payload.roomId : socket.data.roomId;
     if (!this.bugs.on('no-rate-limit') && !this.clientRate.take(socket)) {
-      this.#fail(socket, ack, event, roomId, new ClientError(CODE.RATE_LIMIT_EXCEEDED, `more than ${this.clientRate.limit} events in ${this.clientRate.windowMs / 1000} s`));
+      this.#fail(
+        socket,
+        ack,
+        event,
+        roomId,
+        new ClientError(CODE.RATE_LIMIT_EXCEEDED, `more than ${this.clientRate.limit} events in ${this.clientRate.windowMs / 1000} s`),
+      );
       if (!this.bugs.on('over-limit-processed')) return;
       ack = null;
     }
@@ -227,7 +234,8 @@ export class Realtime {
       throw new ClientError(CODE.INVALID_PAYLOAD, `the payload is over ${LIMITS.clientPayloadBytes} bytes`);
     }
     for (const [name, kind] of Object.entries(fields)) {
-      if (!FIELD[kind](payload[name])) throw new ClientError(CODE.INVALID_PAYLOAD, `\`${name}\` must be ${kind === 'id' ? 'an id' : `a ${kind}`}`);
+      if (!FIELD[kind](payload[name]))
+        throw new ClientError(CODE.INVALID_PAYLOAD, `\`${name}\` must be ${kind === 'id' ? 'an id' : `a ${kind}`}`);
     }
   }
 

@@ -88,7 +88,12 @@ function readUsers(file) {
   if (!Array.isArray(list) || list.length > MAX.users) throw new UsageError(`--users ${file}: a JSON list of at most ${MAX.users} users`);
   return list.map((u, i) => {
     const ok =
-      u && typeof u.id === 'string' && ID_RE.test(u.id) && typeof u.name === 'string' && u.name.length > 0 && u.name.length <= LIMITS.nameChars &&
+      u &&
+      typeof u.id === 'string' &&
+      ID_RE.test(u.id) &&
+      typeof u.name === 'string' &&
+      u.name.length > 0 &&
+      u.name.length <= LIMITS.nameChars &&
       (u.avatar === undefined || u.avatar === null || (typeof u.avatar === 'string' && u.avatar.length <= LIMITS.urlChars));
     if (!ok) throw new UsageError(`--users ${file}: entry ${i} must be {id, name, avatar?} (id matching ${ID_RE.source})`);
     return u;
@@ -129,7 +134,8 @@ export function parseConfig(argv, env = process.env) {
   const secret = o['jwt-secret'] ?? env.ALTSERVER_JWT_SECRET;
   const publicKeyFile = o['jwt-public-key'];
   const privateKeyFile = o['jwt-private-key'];
-  if (secret !== undefined && (publicKeyFile || privateKeyFile)) throw new UsageError('use either --jwt-secret (HS256) or RS256 keys, not both');
+  if (secret !== undefined && (publicKeyFile || privateKeyFile))
+    throw new UsageError('use either --jwt-secret (HS256) or RS256 keys, not both');
   if (secret === '') throw new UsageError('--jwt-secret must not be empty');
   const keyGiven = secret !== undefined || publicKeyFile !== undefined || privateKeyFile !== undefined;
   const adminKey = o['admin-key'] ?? env.ALTSERVER_ADMIN_KEY;
@@ -146,7 +152,11 @@ export function parseConfig(argv, env = process.env) {
     }
   };
   const transports = (o.transports ?? 'polling,websocket').split(',');
-  if (transports.length === 0 || transports.some((t) => t !== 'polling' && t !== 'websocket') || new Set(transports).size !== transports.length) {
+  if (
+    transports.length === 0 ||
+    transports.some((t) => t !== 'polling' && t !== 'websocket') ||
+    new Set(transports).size !== transports.length
+  ) {
     throw new UsageError(`--transports wants websocket, polling or polling,websocket, got \`${o.transports}\``);
   }
   const bugNames = [...(env.ALTSERVER_BUGS ?? '').split(',').filter(Boolean), ...(o.bug ?? [])];

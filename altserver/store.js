@@ -57,7 +57,11 @@ function newId(prefix) {
 const keyDigest = (key) => createHash('sha256').update(key).digest();
 
 function slug(label) {
-  const s = label.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 24);
+  const s = label
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 24);
   return s || 'app';
 }
 

@@ -58,7 +58,14 @@ describe('admin API', () => {
     assert.match(location, /^\/admin\/v2\/rooms\/r-[0-9a-f-]{36}$/);
     const roomId = location.split('/').pop();
     const got = await adminOk(srv, 'GET', `/rooms/${roomId}`, undefined, 200);
-    assert.deepEqual(got.body, { id: roomId, title: 'Lobby', isPrivate: false, status: 'draft', createdAt: got.body.createdAt, memberCount: 0 });
+    assert.deepEqual(got.body, {
+      id: roomId,
+      title: 'Lobby',
+      isPrivate: false,
+      status: 'draft',
+      createdAt: got.body.createdAt,
+      memberCount: 0,
+    });
     const partial = await adminCall(srv, 'PUT', `/rooms/${roomId}`, { title: 'Lobby', isPrivate: false });
     assert.equal(partial.status, 422);
     assert.equal(partial.body.field, 'status');
@@ -76,7 +83,11 @@ describe('admin API', () => {
     const na = await adminCall(srv, 'PATCH', '/rooms');
     assert.equal(na.status, 405);
     assert.equal(na.headers.get('allow'), 'POST');
-    const bad = await fetch(`${srv.admin}/admin/v2/rooms`, { method: 'POST', headers: { authorization: 'Token test-admin-key', 'content-type': 'application/json' }, body: '{' });
+    const bad = await fetch(`${srv.admin}/admin/v2/rooms`, {
+      method: 'POST',
+      headers: { authorization: 'Token test-admin-key', 'content-type': 'application/json' },
+      body: '{',
+    });
     assert.equal(bad.status, 400);
     const big = await fetch(`${srv.admin}/admin/v2/rooms`, {
       method: 'POST',
@@ -103,7 +114,8 @@ describe('admin API', () => {
 });
 
 describe('command line', () => {
-  const run = (args, env = {}) => spawnSync(process.execPath, [SERVER_JS, ...args], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 10_000 });
+  const run = (args, env = {}) =>
+    spawnSync(process.execPath, [SERVER_JS, ...args], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 10_000 });
 
   test('beyond loopback needs an explicit admin key and JWT key', () => {
     const r = run(['--listen', '0.0.0.0:0']);
@@ -123,7 +135,13 @@ describe('command line', () => {
   test('--users seeds users; the secret may come from the environment; SIGTERM closes sockets and exits 0', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'altserver-users-'));
     const file = join(dir, 'users.json');
-    writeFileSync(file, JSON.stringify([{ id: 'seed-ann', name: 'Ann', avatar: 'https://a.example/a.png' }, { id: 'seed-bob', name: 'Bob' }]));
+    writeFileSync(
+      file,
+      JSON.stringify([
+        { id: 'seed-ann', name: 'Ann', avatar: 'https://a.example/a.png' },
+        { id: 'seed-bob', name: 'Bob' },
+      ]),
+    );
     const srv = await startServer(['--users', file, '--admin-key', 'k'], { keys: false, env: { ALTSERVER_JWT_SECRET: 'from-env' } });
     try {
       assert.equal((await adminOk(srv, 'GET', '/users/seed-bob', undefined, 200, { key: 'k' })).body.user.display_name, 'Bob');

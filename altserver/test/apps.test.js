@@ -4,7 +4,17 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { ack, adminOk, barrier, collectUntilNotified, createRoom, isRecentIso, startServer, userWithToken, waitFor } from './helpers.js';
+import {
+  adminOk,
+  barrier,
+  collectUntilNotified,
+  createRoom,
+  isRecentIso,
+  startServer,
+  subscribedUser,
+  userWithToken,
+  waitFor,
+} from './helpers.js';
 
 let srv;
 before(async () => (srv = await startServer()));
@@ -23,19 +33,12 @@ async function publish(app, roomId, event, data, { key = app.apiKey, appId = app
   return { status: res.status, headers: res.headers, body: await res.json() };
 }
 
-async function listener(roomId) {
-  const u = await userWithToken(srv, 'Listener');
-  const s = await srv.connect('/', u.token);
-  await ack(s, 'room:subscribe', { roomId });
-  return { s, uid: u.uid };
-}
-
 test('the server assigns the app id; an event under its prefix reaches / and the namespace with the data exactly as sent, then {timestamp}', async () => {
   const app = await createApp('Lottery');
   assert.match(app.appId, /^lottery-[0-9a-f]{6}$/);
   assert.match(app.apiKey, /^ak_/);
   const roomId = await createRoom(srv);
-  const { s } = await listener(roomId);
+  const { s } = await subscribedUser(srv, roomId);
   const u = await userWithToken(srv, 'Ns');
   const ns = await srv.connect(`/rooms/${roomId}`, u.token);
   const event = `${app.appId}:draw_started`;
@@ -55,7 +58,7 @@ test('refusals: 401 bad key or app id, 403 APP_PERMISSION_DENIED without the sco
   const app = await createApp('Quiz');
   const mute = await createApp('Mute', []);
   const roomId = await createRoom(srv);
-  const { s, uid } = await listener(roomId);
+  const { s, uid } = await subscribedUser(srv, roomId);
   const heard = [];
   s.onAny((ev) => heard.push(ev));
   const ok = `${app.appId}:ping`;
@@ -75,7 +78,10 @@ test('refusals: 401 bad key or app id, 403 APP_PERMISSION_DENIED without the sco
     assert.equal(r.headers.get('content-type'), 'application/problem+json');
   }
   await barrier(srv, uid, s);
-  assert.deepEqual(heard.filter((e) => e !== 'notification:received'), []);
+  assert.deepEqual(
+    heard.filter((e) => e !== 'notification:received'),
+    [],
+  );
   // A deleted app's key stops working.
   await adminOk(srv, 'DELETE', `/apps/${app.appId}`, undefined, 204);
   assert.equal((await publish(app, roomId, ok, {})).status, 401);
@@ -84,14 +90,17 @@ test('refusals: 401 bad key or app id, 403 APP_PERMISSION_DENIED without the sco
 test('10 events per second per room: the 11th is 429 and not delivered', async () => {
   const app = await createApp('Burst');
   const roomId = await createRoom(srv);
-  const { s, uid } = await listener(roomId);
+  const { s, uid } = await subscribedUser(srv, roomId);
   const event = `${app.appId}:tick`;
   const statuses = [];
   const got = await collectUntilNotified(srv, uid, s, event, async () => {
     for (let i = 0; i < 11; i++) statuses.push((await publish(app, roomId, event, { i })).status);
   });
   assert.deepEqual(statuses, [...Array(10).fill(202), 429]);
-  assert.deepEqual(got.map(([d]) => d.i), [...Array(10).keys()]);
+  assert.deepEqual(
+    got.map(([d]) => d.i),
+    [...Array(10).keys()],
+  );
   // Another room is not limited by this one.
   const other = await createRoom(srv);
   assert.equal((await publish(app, other, event, {})).status, 202);

@@ -21,7 +21,11 @@ async function refused(srv, ns, token, auth) {
 }
 
 async function refresh(srv, body) {
-  const res = await fetch(`${srv.socket}/api/auth/refresh`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(`${srv.socket}/api/auth/refresh`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   return { status: res.status, type: res.headers.get('content-type'), body: await res.json() };
 }
 
@@ -48,7 +52,10 @@ describe('HS256', () => {
       ['expired', tokenFor(uid, { ttl: -5 })],
       ['unknown user', tokenFor('u-nobody')],
       ['a refresh token', signToken({ sub: uid, iat: now, exp: now + 60, typ: 'refresh' })],
-      ['alg none', `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${Buffer.from(JSON.stringify({ sub: uid, iat: now, exp: now + 60 })).toString('base64url')}.`],
+      [
+        'alg none',
+        `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${Buffer.from(JSON.stringify({ sub: uid, iat: now, exp: now + 60 })).toString('base64url')}.`,
+      ],
       ['no exp', signToken({ sub: uid, iat: now })],
       ['iat far ahead', signToken({ sub: uid, iat: now + 3600, exp: now + 7200 })],
       ['garbage', 'not-a-jwt'],
@@ -137,7 +144,11 @@ describe('RS256', () => {
       const uid = r.body.user.uid;
       const now = Math.floor(Date.now() / 1000);
       await srv.connect('/', rs({ sub: uid, iat: now, exp: now + 60 }));
-      await refused(srv, '/', signToken({ sub: uid, iat: now, exp: now + 60 }, { secret: publicKey.export({ type: 'spki', format: 'pem' }) }));
+      await refused(
+        srv,
+        '/',
+        signToken({ sub: uid, iat: now, exp: now + 60 }, { secret: publicKey.export({ type: 'spki', format: 'pem' }) }),
+      );
       const res = await refresh(srv, { refreshToken: rs({ sub: uid, iat: now, exp: now + 60, typ: 'refresh' }) });
       assert.equal(res.status, 501);
     } finally {

@@ -7,20 +7,31 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { BUGS } from '../bugs.js';
-import { ack, addMember, adminOk, collectUntilNotified, connect, createRoom, isRecentIso, signToken, sleep, startServer, userWithToken, waitFor } from './helpers.js';
+import {
+  ack,
+  addMember,
+  adminOk,
+  collectUntilNotified,
+  connect,
+  createRoom,
+  isRecentIso,
+  signToken,
+  sleep,
+  startServer,
+  subscribedUser,
+  userWithToken,
+  waitFor,
+} from './helpers.js';
 
 // Shared by the clean and the bugged servers: a short client window, a short grace.
 const FLAGS = ['--client-rate-limit', '5', '--client-rate-window-ms', '400', '--token-grace', '1'];
 
 const put = (srv, roomId, title, isPrivate = false) => adminOk(srv, 'PUT', `/rooms/${roomId}`, { title, isPrivate, status: 'active' }, 200);
-const refusedConnect = (p) => p.then((s) => (s.disconnect(), false), () => true);
-
-async function subscribedUser(srv, roomId, name = 'Ann') {
-  const u = await userWithToken(srv, name);
-  const s = await srv.connect('/', u.token);
-  await ack(s, 'room:subscribe', { roomId });
-  return { ...u, s };
-}
+const refusedConnect = (p) =>
+  p.then(
+    (s) => (s.disconnect(), false),
+    () => true,
+  );
 
 async function publisher(srv) {
   const app = (await adminOk(srv, 'POST', '/apps', { label: 'probe', scopes: ['realtime:publish'] }, 201)).body;
@@ -63,7 +74,7 @@ const PROBES = {
   },
   'unsubscribe-keeps': async (srv) => {
     const roomId = await createRoom(srv);
-    const { s, uid } = await subscribedUser(srv, roomId);
+    const { s, uid } = await subscribedUser(srv, roomId, 'Ann');
     assert.equal((await ack(s, 'room:unsubscribe', { roomId })).success, true);
     return (await collectUntilNotified(srv, uid, s, 'room:updated', () => put(srv, roomId, 'x'))).length === 0;
   },
@@ -125,20 +136,25 @@ const PROBES = {
   },
   'duplicate-events': async (srv) => {
     const roomId = await createRoom(srv);
-    const { s, uid } = await subscribedUser(srv, roomId);
+    const { s, uid } = await subscribedUser(srv, roomId, 'Ann');
     return (await collectUntilNotified(srv, uid, s, 'room:updated', () => put(srv, roomId, 'x'))).length === 1;
   },
   'no-presence-offline': async (srv) => {
     const roomId = await createRoom(srv);
     const watcher = await subscribedUser(srv, roomId, 'Watcher');
     const other = await subscribedUser(srv, roomId, 'Ann');
-    const offline = await collectUntilNotified(srv, watcher.uid, watcher.s, 'presence:user_offline', () => ack(other.s, 'room:unsubscribe', { roomId }));
+    const offline = await collectUntilNotified(srv, watcher.uid, watcher.s, 'presence:user_offline', () =>
+      ack(other.s, 'room:unsubscribe', { roomId }),
+    );
     return offline.length === 1;
   },
   'no-token-expired': async (srv) => {
     const u = await userWithToken(srv, 'Ann', { ttl: 1 });
     const s = await srv.connect('/', u.token);
-    return waitFor(s, 'token:expired', { timeout: 4000 }).then(() => true, () => false);
+    return waitFor(s, 'token:expired', { timeout: 4000 }).then(
+      () => true,
+      () => false,
+    );
   },
   'refresh-broken': async (srv) => {
     const u = await userWithToken(srv, 'Ann');
@@ -150,7 +166,10 @@ const PROBES = {
     });
     assert.equal(res.status, 200);
     const { accessToken } = await res.json();
-    return connect(`${srv.socket}/`, accessToken).then((s) => (s.disconnect(), true), () => false);
+    return connect(`${srv.socket}/`, accessToken).then(
+      (s) => (s.disconnect(), true),
+      () => false,
+    );
   },
   'stale-timestamps': async (srv) => {
     const roomId = await createRoom(srv);
@@ -188,7 +207,8 @@ const PROBES = {
   },
   'quiz-rank-wrong': async (srv) => {
     const roomId = await createRoom(srv);
-    const qid = (await adminOk(srv, 'POST', `/rooms/${roomId}/quiz`, { prompt: 'Q?', choices: ['a', 'b'], correct: 0, seconds: 30 }, 201)).body.qid;
+    const qid = (await adminOk(srv, 'POST', `/rooms/${roomId}/quiz`, { prompt: 'Q?', choices: ['a', 'b'], correct: 0, seconds: 30 }, 201))
+      .body.qid;
     await adminOk(srv, 'POST', `/quiz/${qid}/publish`, undefined, 200);
     const ranks = [];
     for (const name of ['Ann', 'Bob']) {
@@ -223,7 +243,8 @@ describe('with each bug on, its probe fails', () => {
   for (const [bug, probe] of Object.entries(PROBES)) {
     test(bug, async () => {
       // One of them through the environment variable, the rest through --bug.
-      const srv = bug === 'no-ack' ? await startServer(FLAGS, { env: { ALTSERVER_BUGS: bug } }) : await startServer([...FLAGS, '--bug', bug]);
+      const srv =
+        bug === 'no-ack' ? await startServer(FLAGS, { env: { ALTSERVER_BUGS: bug } }) : await startServer([...FLAGS, '--bug', bug]);
       try {
         assert.equal(await probe(srv), false);
         assert.match(srv.stderr(), new RegExp(`deliberate bugs on: ${bug}`));

@@ -22,7 +22,12 @@ test('a failure with an ack: the failing ack and the error event of the text', a
   assert.deepEqual(reply, { success: false, error: { code: 'PERMISSION_DENIED', message: reply.error.message } });
   assert.equal(typeof reply.error.message, 'string');
   const ev = await error;
-  assert.deepEqual(ev, { code: 'PERMISSION_DENIED', message: reply.error.message, details: { action: 'room:subscribe', roomId }, timestamp: ev.timestamp });
+  assert.deepEqual(ev, {
+    code: 'PERMISSION_DENIED',
+    message: reply.error.message,
+    details: { action: 'room:subscribe', roomId },
+    timestamp: ev.timestamp,
+  });
   assert.ok(isRecentIso(ev.timestamp));
 });
 

@@ -23,7 +23,15 @@ const SERVER_JS = fileURLToPath(new URL('../server.js', import.meta.url));
  * `keys: false`); resolves once it printed its addresses.
  */
 export async function startServer(args = [], { env = {}, keys = true } = {}) {
-  const all = [SERVER_JS, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', ...(keys ? ['--jwt-secret', SECRET, '--admin-key', ADMIN_KEY] : []), ...args];
+  const all = [
+    SERVER_JS,
+    '--listen',
+    '127.0.0.1:0',
+    '--admin-listen',
+    '127.0.0.1:0',
+    ...(keys ? ['--jwt-secret', SECRET, '--admin-key', ADMIN_KEY] : []),
+    ...args,
+  ];
   const proc = spawn(process.execPath, all, { env: { ...process.env, ALTSERVER_BUGS: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   proc.stderr.on('data', (d) => (stderr += d));
@@ -92,10 +100,7 @@ const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
 /** A JWT as README.md's "Tokens" says: header {alg, typ}, claims {sub, iat, exp, jti?, typ?}. */
 export function signToken(claims, { alg = 'HS256', secret = SECRET, privateKey } = {}) {
   const data = `${b64({ alg, typ: 'JWT' })}.${b64(claims)}`;
-  const sig =
-    alg === 'HS256'
-      ? createHmac('sha256', secret).update(data).digest()
-      : createSign('RSA-SHA256').update(data).sign(privateKey);
+  const sig = alg === 'HS256' ? createHmac('sha256', secret).update(data).digest() : createSign('RSA-SHA256').update(data).sign(privateKey);
   return `${data}.${sig.toString('base64url')}`;
 }
 
@@ -106,7 +111,9 @@ export function tokenFor(uid, { ttl = 3600, jti = `t-${randomUUID()}`, ...rest }
 }
 
 export async function createUser(srv, name = 'Ann', extra = {}) {
-  const r = await adminOk(srv, 'POST', '/users', { display_name: name, avatar_url: `https://img.example/${name}.png`, ...extra }, 201, { form: true });
+  const r = await adminOk(srv, 'POST', '/users', { display_name: name, avatar_url: `https://img.example/${name}.png`, ...extra }, 201, {
+    form: true,
+  });
   return { uid: r.body.user.uid, name, avatar: `https://img.example/${name}.png` };
 }
 
@@ -114,6 +121,14 @@ export async function createUser(srv, name = 'Ann', extra = {}) {
 export async function userWithToken(srv, name, opts) {
   const user = await createUser(srv, name);
   return { ...user, token: tokenFor(user.uid, opts) };
+}
+
+/** A new user whose socket on `/` is subscribed to `roomId`: `{uid, name, avatar, token, s}`. */
+export async function subscribedUser(srv, roomId, name = 'Watcher') {
+  const u = await userWithToken(srv, name);
+  const s = await srv.connect('/', u.token);
+  await ack(s, 'room:subscribe', { roomId });
+  return { ...u, s };
 }
 
 export async function createRoom(srv, { title = 'Room', isPrivate = false } = {}) {

@@ -3,22 +3,27 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { ack, addMember, adminCall, adminOk, collectUntilNotified, createRoom, isRecentIso, startServer, userWithToken, waitFor } from './helpers.js';
+import {
+  ack,
+  addMember,
+  adminCall,
+  adminOk,
+  collectUntilNotified,
+  createRoom,
+  isRecentIso,
+  startServer,
+  subscribedUser,
+  userWithToken,
+  waitFor,
+} from './helpers.js';
 
 let srv;
 before(async () => (srv = await startServer()));
 after(async () => srv.stop());
 
-async function watcher(roomId) {
-  const w = await userWithToken(srv, 'Watcher');
-  const s = await srv.connect('/', w.token);
-  await ack(s, 'room:subscribe', { roomId });
-  return { s, uid: w.uid };
-}
-
 test('participant:joined carries the participant with its user, role and joinedAt', async () => {
   const roomId = await createRoom(srv);
-  const { s } = await watcher(roomId);
+  const { s } = await subscribedUser(srv, roomId);
   const ann = await userWithToken(srv, 'Ann');
   const joined = waitFor(s, 'participant:joined');
   const member = await addMember(srv, roomId, ann.uid, 'player');
@@ -42,7 +47,7 @@ test('participant:joined carries the participant with its user, role and joinedA
 
 test('participant:updated: kind mod is role moderator', async () => {
   const roomId = await createRoom(srv);
-  const { s, uid } = await watcher(roomId);
+  const { s, uid } = await subscribedUser(srv, roomId);
   const ann = await userWithToken(srv, 'Ann');
   const member = await addMember(srv, roomId, ann.uid, 'player');
   const updated = waitFor(s, 'participant:updated');
@@ -93,7 +98,7 @@ test('participant:left, and a removed member of a private room stops hearing it'
 
 test('deleting a user sends participant:left to their rooms and disconnects them', async () => {
   const roomId = await createRoom(srv);
-  const { s } = await watcher(roomId);
+  const { s } = await subscribedUser(srv, roomId);
   const ann = await userWithToken(srv, 'Ann');
   await addMember(srv, roomId, ann.uid);
   const sa = await srv.connect('/', ann.token);

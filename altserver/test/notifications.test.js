@@ -45,7 +45,10 @@ test('notification:received reaches the user on / only, with the text fields', a
   });
   assert.ok(isRecentIso(ev.createdAt) && isRecentIso(ev.timestamp));
   assert.deepEqual(onNs, []);
-  assert.deepEqual(onOther.filter((x) => x.type !== 'marker'), []);
+  assert.deepEqual(
+    onOther.filter((x) => x.type !== 'marker'),
+    [],
+  );
 });
 
 test('notification:mark_read: {success, data: {notificationId, read}}; not yours is PERMISSION_DENIED; unknown is INVALID_PAYLOAD', async () => {
@@ -55,7 +58,10 @@ test('notification:mark_read: {success, data: {notificationId, read}}; not yours
   const sb = await srv.connect('/', bob.token);
   const n = await send(ann.uid);
   assert.equal((await ack(sb, 'notification:mark_read', { notificationId: n.nid })).error.code, 'PERMISSION_DENIED');
-  assert.deepEqual(await ack(sa, 'notification:mark_read', { notificationId: n.nid }), { success: true, data: { notificationId: n.nid, read: true } });
+  assert.deepEqual(await ack(sa, 'notification:mark_read', { notificationId: n.nid }), {
+    success: true,
+    data: { notificationId: n.nid, read: true },
+  });
   const list = await adminOk(srv, 'GET', `/users/${ann.uid}/notifications`, undefined, 200);
   assert.equal(list.body.notifications.find((x) => x.nid === n.nid).read, true);
   assert.equal((await ack(sa, 'notification:mark_read', { notificationId: 'n-nope' })).error.code, 'INVALID_PAYLOAD');

@@ -4,7 +4,18 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { ack, addMember, adminOk, collectUntilNotified, createRoom, isRecentIso, sleep, startServer, userWithToken, waitFor } from './helpers.js';
+import {
+  ack,
+  addMember,
+  adminOk,
+  collectUntilNotified,
+  createRoom,
+  isRecentIso,
+  sleep,
+  startServer,
+  userWithToken,
+  waitFor,
+} from './helpers.js';
 
 let srv;
 before(async () => (srv = await startServer()));
@@ -26,7 +37,13 @@ async function quizRoom(players = ['Ann', 'Bob']) {
 }
 
 async function question(roomId, seconds = 30) {
-  const r = await adminOk(srv, 'POST', `/rooms/${roomId}/quiz`, { prompt: 'What is the capital of France?', choices: OPTIONS, correct: 2, seconds }, 201);
+  const r = await adminOk(
+    srv,
+    'POST',
+    `/rooms/${roomId}/quiz`,
+    { prompt: 'What is the capital of France?', choices: OPTIONS, correct: 2, seconds },
+    201,
+  );
   return r.body.qid;
 }
 

@@ -15,8 +15,13 @@ describe('defaults', () => {
     const u = await userWithToken(srv, 'Ann');
     const roomId = await createRoom(srv);
     const s = await srv.connect('/', u.token);
-    const replies = await Promise.all(Array.from({ length: 100 }, (_, i) => ack(s, i % 2 ? 'presence:get_online' : 'room:explode', { roomId })));
-    assert.ok(replies.every((r) => r.error?.code !== 'RATE_LIMIT_EXCEEDED'), 'every event counts, unknown ones too, but none is limited');
+    const replies = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => ack(s, i % 2 ? 'presence:get_online' : 'room:explode', { roomId })),
+    );
+    assert.ok(
+      replies.every((r) => r.error?.code !== 'RATE_LIMIT_EXCEEDED'),
+      'every event counts, unknown ones too, but none is limited',
+    );
     const error = waitFor(s, 'error');
     const subscribed = await collectUntilNotified(srv, u.uid, s, 'room:subscribed', async () => {
       const over = await ack(s, 'room:subscribe', { roomId });

@@ -4,29 +4,47 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { ack, addMember, adminCall, adminOk, collectUntilNotified, createRoom, isRecentIso, startServer, userWithToken, waitFor } from './helpers.js';
+import {
+  addMember,
+  adminCall,
+  adminOk,
+  collectUntilNotified,
+  createRoom,
+  isRecentIso,
+  startServer,
+  subscribedUser,
+  userWithToken,
+  waitFor,
+} from './helpers.js';
 
 let srv;
 before(async () => (srv = await startServer()));
 after(async () => srv.stop());
 
-async function subscribed(roomId, name = 'Watcher') {
-  const u = await userWithToken(srv, name);
-  const s = await srv.connect('/', u.token);
-  await ack(s, 'room:subscribe', { roomId });
-  return { ...u, s };
-}
-
 test('prize:created, prize:updated and prize:deleted', async () => {
   const roomId = await createRoom(srv);
-  const { s } = await subscribed(roomId);
+  const { s } = await subscribedUser(srv, roomId);
   const created = waitFor(s, 'prize:created');
-  const r = await adminOk(srv, 'POST', `/rooms/${roomId}/rewards`, { label: 'iPhone', stock: 1, details: 'Latest', image: 'https://img.example/p.png' }, 201);
+  const r = await adminOk(
+    srv,
+    'POST',
+    `/rooms/${roomId}/rewards`,
+    { label: 'iPhone', stock: 1, details: 'Latest', image: 'https://img.example/p.png' },
+    201,
+  );
   const rewardId = r.body.rewardId;
   const c = await created;
   assert.deepEqual(c, {
     roomId,
-    prize: { id: rewardId, name: 'iPhone', description: 'Latest', imageUrl: 'https://img.example/p.png', quantity: 1, quantityRemaining: 1, createdAt: c.prize.createdAt },
+    prize: {
+      id: rewardId,
+      name: 'iPhone',
+      description: 'Latest',
+      imageUrl: 'https://img.example/p.png',
+      quantity: 1,
+      quantityRemaining: 1,
+      createdAt: c.prize.createdAt,
+    },
     timestamp: c.timestamp,
   });
   assert.ok(isRecentIso(c.prize.createdAt));
@@ -46,7 +64,7 @@ test('prize:created, prize:updated and prize:deleted', async () => {
 
 test('a reward without details or image has null description and imageUrl', async () => {
   const roomId = await createRoom(srv);
-  const { s } = await subscribed(roomId);
+  const { s } = await subscribedUser(srv, roomId);
   const created = waitFor(s, 'prize:created');
   await adminOk(srv, 'POST', `/rooms/${roomId}/rewards`, { label: 'Mug', stock: 3 }, 201);
   const { prize } = await created;
@@ -56,13 +74,15 @@ test('a reward without details or image has null description and imageUrl', asyn
 
 test('two-step draw: picks first, then the commit announces winners, updates the prize and notifies the winner', async () => {
   const roomId = await createRoom(srv);
-  const { s, uid } = await subscribed(roomId);
+  const { s, uid } = await subscribedUser(srv, roomId);
   const ann = await userWithToken(srv, 'Ann');
   const member = await addMember(srv, roomId, ann.uid, 'player');
   const mod = await userWithToken(srv, 'Mod');
   await addMember(srv, roomId, mod.uid, 'mod');
   const annSocket = await srv.connect('/', ann.token);
-  const reward = (await adminOk(srv, 'POST', `/rooms/${roomId}/rewards`, { label: 'Grand Prize', stock: 1, image: 'https://img.example/g.png' }, 201)).body;
+  const reward = (
+    await adminOk(srv, 'POST', `/rooms/${roomId}/rewards`, { label: 'Grand Prize', stock: 1, image: 'https://img.example/g.png' }, 201)
+  ).body;
 
   let draw;
   const early = await collectUntilNotified(srv, uid, s, 'winner:selected', async () => {

@@ -46,12 +46,15 @@ test('PUT of the room sends room:updated (changes, room) and room:status_changed
   const put = await adminOk(srv, 'PUT', `/rooms/${roomId}`, { title: 'New', isPrivate: false, status: 'active' }, 200);
   assert.equal(put.body.title, 'New');
   const u = await updated;
-  assert.deepEqual({ ...u, timestamp: undefined }, {
-    roomId,
-    changes: { name: 'New', status: 'active' },
-    room: { id: roomId, name: 'New', status: 'active' },
-    timestamp: undefined,
-  });
+  assert.deepEqual(
+    { ...u, timestamp: undefined },
+    {
+      roomId,
+      changes: { name: 'New', status: 'active' },
+      room: { id: roomId, name: 'New', status: 'active' },
+      timestamp: undefined,
+    },
+  );
   assert.ok(isRecentIso(u.timestamp));
   const c = await changed;
   assert.equal(c.oldStatus, 'draft');
@@ -95,7 +98,10 @@ test('the room namespace gets the room events; another room gets none of them', 
   await adminOk(srv, 'PUT', `/rooms/${b}`, { title: 'B2', isPrivate: false, status: 'draft' }, 200);
   await Promise.all([ownNs, ownRoot]);
   assert.equal((await gotA).roomId, a);
-  assert.deepEqual(heard.sort(), [['ns', b], ['root', b]]);
+  assert.deepEqual(heard.sort(), [
+    ['ns', b],
+    ['root', b],
+  ]);
 });
 
 test('a room namespace connection is not a / subscription and binds its socket to its room', async () => {
