@@ -23,8 +23,15 @@ const EVENT_NAME_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
 const invalid = (detail) => new HttpError(400, CODE.INVALID_PAYLOAD, detail);
 const authFailed = (scheme) => new HttpError(401, CODE.AUTHENTICATION_FAILED, 'Invalid token', {}, { 'www-authenticate': scheme });
 
+/**
+ * The text's own refresh example posts `JSON.stringify(...)` with no
+ * Content-Type, which fetch sends as text/plain: so JSON is read from
+ * those too, and only other media types are refused.
+ */
+const JSON_TYPES = new Set(['application/json', 'text/plain', '']);
+
 async function jsonBody(req) {
-  if (mediaType(req) !== 'application/json') throw invalid('the body must be application/json');
+  if (!JSON_TYPES.has(mediaType(req))) throw invalid('the body must be JSON');
   const raw = await readBody(req);
   try {
     return JSON.parse(raw.toString('utf8'));

@@ -114,6 +114,18 @@ describe('HS256', () => {
     assert.equal((await refresh(srv, {})).body.code, 'INVALID_PAYLOAD');
   });
 
+  test("the text's own refresh call (fetch with a string body, no Content-Type) works", async () => {
+    const { uid } = await createUser(srv, 'Ann');
+    const now = Math.floor(Date.now() / 1000);
+    const refreshToken = signToken({ sub: uid, iat: now, exp: now + 600, typ: 'refresh' });
+    const res = await fetch(`${srv.socket}/api/auth/refresh`, { method: 'POST', body: JSON.stringify({ refreshToken }) });
+    assert.equal(res.status, 200);
+    const data = await res.json();
+    await srv.connect('/', data.accessToken);
+    const form = await fetch(`${srv.socket}/api/auth/refresh`, { method: 'POST', body: new URLSearchParams({ refreshToken }) });
+    assert.equal(form.status, 400);
+  });
+
   test('a token that expires while connected: token:expired, then AUTHENTICATION_FAILED, then a disconnect after the grace', async () => {
     const { uid } = await createUser(srv, 'Ann');
     const roomId = await createRoom(srv);
