@@ -11,7 +11,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sioclient::{ClientConfig, ConnectError, Event, Incoming, Socket, Transport};
 
-use crate::{Config, Embedded};
+use crate::config::Config;
+use crate::embedded::Embedded;
 
 /// How long any single wait in a test may take.
 pub const WAIT: Duration = Duration::from_secs(5);
@@ -57,7 +58,7 @@ impl TestServer {
     }
 
     /// The server's shared state (store, sockets, metrics).
-    pub fn state(&self) -> &crate::AppState {
+    pub fn state(&self) -> &crate::state::AppState {
         self.server.state()
     }
 
