@@ -5,6 +5,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use protocol::Role;
 use protocol::event as ev;
 use protocol::payload as wire;
 use serde::Deserialize;
@@ -36,7 +37,11 @@ pub(super) async fn add_participant(
             if body.user_id.as_deref().is_some_and(|u| u != c.sub) {
                 return Err(ApiError::forbidden("Users may only add themselves"));
             }
-            if body.role.as_deref().is_some_and(|r| r != "participant") {
+            if body
+                .role
+                .as_deref()
+                .is_some_and(|r| Role::parse(r) != Some(Role::Participant))
+            {
                 return Err(ApiError::forbidden("Users join as participant"));
             }
             let room = st
@@ -49,14 +54,17 @@ pub(super) async fn add_participant(
                     "Private rooms are joined by invitation",
                 ));
             }
-            (c.sub.clone(), "participant".to_owned())
+            (c.sub.clone(), Role::Participant.as_str().to_owned())
         }
         _ => {
             caller.require_manager()?;
             let user_id = body
                 .user_id
                 .ok_or_else(|| ApiError::invalid("userId is required"))?;
-            (user_id, body.role.unwrap_or_else(|| "participant".into()))
+            let role = body
+                .role
+                .unwrap_or_else(|| Role::Participant.as_str().to_owned());
+            (user_id, role)
         }
     };
     let (participant, user) = st.store.add_participant(&room_id, &user_id, &role).await?;

@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use protocol::event as ev;
 use protocol::payload as wire;
+use protocol::{RoomStatus, Visibility};
 use serde::Deserialize;
 
 use super::{ApiJson, Caller, error::ApiResult};
@@ -32,8 +33,12 @@ pub(super) async fn create_room(
         .store
         .create_room(
             &body.name,
-            body.status.as_deref().unwrap_or("active"),
-            body.visibility.as_deref().unwrap_or("public"),
+            body.status
+                .as_deref()
+                .unwrap_or(RoomStatus::Active.as_str()),
+            body.visibility
+                .as_deref()
+                .unwrap_or(Visibility::Public.as_str()),
         )
         .await?;
     Ok((StatusCode::CREATED, Json(room)))
