@@ -6,18 +6,16 @@
 //! After each of them the server still serves a fresh client, and a property
 //! test throws random JSON at every client event of the catalog.
 
-mod common;
-
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
 use protocol::{CATALOG, Direction, ErrorCode, limits};
 use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
+use server::testing::*;
 use sioclient::{ClientConfig, DisconnectReason, Incoming, Socket, Transport};
 
 const ROOM_NAME: &str = "Bad input room";

@@ -3,13 +3,11 @@
 //! with `correct`, `responseTime` and `rank`, `quiz:answer_result`
 //! broadcasts, and every refusal.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use server::testing::*;
 use sioclient::Socket;
 
 const PUBLISHED_KEYS: [&str; 10] = [
