@@ -273,15 +273,21 @@ pub fn assert_payload(event: &str, payload: &Value) {
         "{event} payload {payload} violates its schema: {errors:#?}"
     );
     if let Some(ts) = payload.get("timestamp").and_then(Value::as_str) {
-        assert!(
-            protocol::timestamp::is_recent(
-                ts,
-                std::time::SystemTime::now(),
-                protocol::limits::TIMESTAMP_MAX_SKEW
-            ),
-            "{event} timestamp {ts} is not a recent ISO-8601 UTC time"
-        );
+        assert_recent(&format!("{event} timestamp"), ts);
     }
+}
+
+/// Asserts that `ts` (`what`, for the message) is an ISO-8601 UTC time
+/// within the protocol's skew of now.
+pub fn assert_recent(what: &str, ts: &str) {
+    assert!(
+        protocol::timestamp::is_recent(
+            ts,
+            std::time::SystemTime::now(),
+            protocol::limits::TIMESTAMP_MAX_SKEW
+        ),
+        "{what} {ts} is not a recent ISO-8601 UTC time"
+    );
 }
 
 /// Asserts that an ack is valid against the catalog's ack schema of `event`.

@@ -47,14 +47,9 @@ fn assert_meta(meta: &Value, event_id: &Value, room: &str) {
     assert_eq!(&meta["eventId"], event_id);
     assert_eq!(meta["appId"], json!(APP));
     assert_eq!(meta["roomId"], json!(room));
-    let ts = meta["timestamp"].as_str().expect("timestamp");
-    assert!(
-        protocol::timestamp::is_recent(
-            ts,
-            std::time::SystemTime::now(),
-            protocol::limits::TIMESTAMP_MAX_SKEW
-        ),
-        "timestamp {ts} is not a recent ISO-8601 UTC time"
+    assert_recent(
+        "meta timestamp",
+        meta["timestamp"].as_str().expect("timestamp"),
     );
 }
 

@@ -76,15 +76,7 @@ async fn published(socket: &mut Socket, rest: &Value, room: &str, question: &str
     assert_eq!(ev["roomId"], json!(room));
     assert_eq!(ev["startTime"], rest["startTime"]);
     assert_eq!(ev["eventId"], rest["eventId"]);
-    let start = ev["startTime"].as_str().expect("startTime");
-    assert!(
-        protocol::timestamp::is_recent(
-            start,
-            std::time::SystemTime::now(),
-            protocol::limits::TIMESTAMP_MAX_SKEW
-        ),
-        "startTime {start}"
-    );
+    assert_recent("startTime", ev["startTime"].as_str().expect("startTime"));
 }
 
 async fn submit(socket: &Socket, question: &str, answer: &str) -> Value {
