@@ -71,6 +71,18 @@ pub fn ack_errors(event: &str, ack: &Value) -> Result<Vec<String>, ValidateError
     Ok(errors(validator(Kind::Ack, event)?, ack))
 }
 
+/// Every violation of the schema of an application event's second argument
+/// (`{eventId, appId, roomId, timestamp}`, N6) by `meta`.
+pub fn app_event_meta_errors(meta: &Value) -> Vec<String> {
+    static META: OnceLock<jsonschema::Validator> = OnceLock::new();
+    let v = META.get_or_init(|| {
+        jsonschema::draft202012::new(&crate::schema::app_event_meta()).unwrap_or_else(|e| {
+            panic!("the application event metadata schema does not compile: {e}")
+        })
+    });
+    errors(v, meta)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -87,6 +99,17 @@ mod tests {
             payload_errors(crate::event::ROOM_DELETED, &good).unwrap(),
             Vec::<String>::new()
         );
+    }
+
+    #[test]
+    fn app_event_meta_is_checked() {
+        let good = json!({"eventId": "evt_1", "appId": "lottery", "roomId": "room_1",
+                          "timestamp": "2025-01-15T10:00:00Z"});
+        assert_eq!(app_event_meta_errors(&good), Vec::<String>::new());
+        let bad = json!({"eventId": 1, "appId": "lottery", "roomId": "room_1",
+                         "timestamp": "2025-01-15T10:00:00Z"});
+        let errs = app_event_meta_errors(&bad);
+        assert!(errs.iter().any(|e| e.starts_with("/eventId:")), "{errs:?}");
     }
 
     #[test]

@@ -13,7 +13,9 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use tempfile::TempDir;
 
-use crate::{AppState, Config, Running};
+use crate::config::Config;
+use crate::serve::{self, Running};
+use crate::state::AppState;
 
 /// A reference server on `127.0.0.1:0` with a temporary database.
 #[derive(Debug)]
@@ -41,7 +43,7 @@ impl Embedded {
         let mut config = Config::loopback(format!("sqlite://{}/platform.db", dir.path().display()));
         tweak(&mut config);
         let admin_token = config.admin_token.clone();
-        let running = crate::start(config).await?;
+        let running = serve::start(config).await?;
         Ok(Embedded {
             running,
             admin_token,

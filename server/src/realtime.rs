@@ -1,5 +1,8 @@
-//! The Socket.IO side: authentication at connect, the namespaces `/` and
-//! `/rooms/{roomId}`, every client event, presence and token expiry.
+//! The Socket.IO side, inbound: authentication at connect, the namespaces
+//! `/` and `/rooms/{roomId}`, every client event and token expiry. What the
+//! handlers do to sockets (subscribe, presence, disconnect) is in
+//! [`crate::sockets`], which the REST API and the cluster use too; nothing
+//! calls into this module but the server's start.
 //!
 //! Every client event goes through one dispatcher ([`on_event`]): it counts
 //! the event, applies the per-connection rate limit, decodes the payload,
@@ -8,10 +11,9 @@
 //! inside the connect middleware, before socketioxide sends CONNECT, so a
 //! client that emits at once loses nothing.
 
-use std::collections::HashSet;
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use protocol::ErrorCode;
@@ -28,30 +30,11 @@ use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
 use socketioxide::handler::{FromMessageParts, Value as RawValue};
 use socketioxide::socket::{DisconnectReason, Socket};
 
+use crate::access::{AccessError, authorize_room};
 use crate::auth::unix_now_ms;
-use crate::cluster::{Command, LocalEntry};
-use crate::state::{AppState, Io, subscribers, user_sockets};
+use crate::sockets::{self, Session};
+use crate::state::{AppState, Io, user_sockets};
 use crate::store::StoreError;
-use crate::with_io;
-
-/// What a connection carries: who it is and its per-connection limits.
-#[derive(Debug)]
-pub struct Session {
-    pub user: UserInfo,
-    pub jti: String,
-    /// The room of a `/rooms/{roomId}` socket; `None` on `/`.
-    pub room: Option<String>,
-    limiter: Mutex<crate::ratelimit::SlidingWindow>,
-    expired: AtomicBool,
-    expiry: Mutex<Option<tokio::task::AbortHandle>>,
-    /// The rooms this socket is subscribed to, counted in presence. Kept
-    /// here rather than read from `socket.rooms()` at disconnect: when a
-    /// client sends DISCONNECT and then closes the transport, socketioxide
-    /// closes the socket twice and the second close empties its rooms
-    /// before the (spawned) disconnect handler runs, which lost
-    /// `presence:user_offline`.
-    subscriptions: Mutex<HashSet<String>>,
-}
 
 /// A refused client event.
 #[derive(Debug, Clone)]
@@ -95,6 +78,19 @@ impl From<StoreError> for ClientError {
                 tracing::error!(error = %other, "store error in a client event");
                 ClientError::invalid("The server could not process the event")
             }
+        }
+    }
+}
+
+impl From<AccessError> for ClientError {
+    fn from(e: AccessError) -> Self {
+        match e {
+            AccessError::RoomNotFound(id) => StoreError::RoomNotFound(id).into(),
+            AccessError::Private(ref id) => {
+                let room_id = id.clone();
+                ClientError::new(ErrorCode::PermissionDenied, e.to_string()).room(&room_id)
+            }
+            AccessError::Store(e) => e.into(),
         }
     }
 }
@@ -233,7 +229,10 @@ async fn authenticate<A: Adapter>(
         None => None,
         Some(room_id) => {
             let user_id = user.id.clone();
-            if let Err(e) = authorize_room(&st, room_id, &user_id).await {
+            if let Err(e) = authorize_room(&st, room_id, &user_id)
+                .await
+                .map_err(ClientError::from)
+            {
                 st.metrics.connect_refused(e.code.as_str());
                 st.metrics.error(e.code);
                 return Err(Refusal(match e.code {
@@ -244,19 +243,7 @@ async fn authenticate<A: Adapter>(
             Some(room_id.to_owned())
         }
     };
-    let session = Arc::new(Session {
-        user: UserInfo {
-            id: user.id.clone(),
-            name: user.name.clone(),
-            avatar: user.avatar.clone(),
-        },
-        jti: claims.jti.clone(),
-        room,
-        limiter: Mutex::default(),
-        expired: AtomicBool::new(false),
-        expiry: Mutex::new(None),
-        subscriptions: Mutex::default(),
-    });
+    let session = Arc::new(Session::new(user.to_info(), claims.jti.clone(), room));
     socket.extensions.insert(session.clone());
     arm_expiry(&st, io, &socket, &session, claims.exp);
 
@@ -291,7 +278,7 @@ async fn on_connected<A: Adapter>(st: AppState, socket: SocketRef<A>) {
         socket.join(user_sockets(&session.user.id));
     }
     if let Some(room_id) = session.room.clone() {
-        subscribe_socket(&st, &socket, &session, &room_id).await;
+        sockets::subscribe_socket(&st, &socket, &session, &room_id).await;
     }
 }
 
@@ -307,24 +294,7 @@ async fn on_disconnected<A: Adapter>(
     if let Some(task) = session.expiry.lock().expect("expiry lock").take() {
         task.abort();
     }
-    let mut offline = Vec::new();
-    {
-        let _sync = st.presence_sync.read().await;
-        let rooms: Vec<String> = session
-            .subscriptions
-            .lock()
-            .expect("subscriptions lock")
-            .drain()
-            .collect();
-        for room_id in rooms {
-            if leave_presence(&st, &room_id, &session.user.id).await {
-                offline.push(room_id);
-            }
-        }
-    }
-    for room_id in offline {
-        announce_offline(&st, &room_id, &session.user.id).await;
-    }
+    sockets::release(&st, &session).await;
 }
 
 /// `token:expired` when `exp` passes, then a disconnect after the grace
@@ -465,28 +435,6 @@ async fn handle<A: Adapter>(
     }
 }
 
-/// Room authorization (protocol notes N4): the room exists, and is public
-/// or the user is one of its participants.
-pub async fn authorize_room(
-    st: &AppState,
-    room_id: &str,
-    user_id: &str,
-) -> Result<crate::store::Room, ClientError> {
-    let room = st
-        .store
-        .get_room(room_id)
-        .await?
-        .ok_or_else(|| ClientError::from(StoreError::RoomNotFound(room_id.to_owned())))?;
-    if room.is_private() && st.store.find_participant(room_id, user_id).await?.is_none() {
-        return Err(ClientError::new(
-            ErrorCode::PermissionDenied,
-            format!("Room {room_id} is private and you are not a participant"),
-        )
-        .room(room_id));
-    }
-    Ok(room)
-}
-
 /// On a room namespace, events may name that room only.
 fn check_namespace_room(session: &Session, room_id: &str) -> Result<(), ClientError> {
     match &session.room {
@@ -499,79 +447,6 @@ fn check_namespace_room(session: &Session, room_id: &str) -> Result<(), ClientEr
     }
 }
 
-/// Joins the subscribers' room, counts presence and confirms; idempotent.
-async fn subscribe_socket<A: Adapter>(
-    st: &AppState,
-    socket: &SocketRef<A>,
-    session: &Session,
-    room_id: &str,
-) {
-    let online = {
-        let _sync = st.presence_sync.read().await;
-        let newly = session
-            .subscriptions
-            .lock()
-            .expect("subscriptions lock")
-            .insert(room_id.to_owned());
-        socket.join(subscribers(room_id));
-        newly
-            && st
-                .presence
-                .join(room_id, &session.user, unix_now_ms())
-                .await
-                .unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "presence unavailable: join not counted");
-                    false
-                })
-    };
-    if online {
-        announce_online(st, room_id, &session.user).await;
-    }
-    let confirm = RoomSubscription {
-        room_id: room_id.to_owned(),
-        timestamp: protocol::timestamp::now(),
-    };
-    let _ = socket.emit(ev::ROOM_SUBSCRIBED, &confirm);
-    st.metrics.event_out(ev::ROOM_SUBSCRIBED);
-}
-
-/// `presence:user_online` to a room.
-pub(crate) async fn announce_online(st: &AppState, room_id: &str, user: &UserInfo) {
-    let payload = UserOnline {
-        room_id: room_id.to_owned(),
-        user_id: user.id.clone(),
-        user: user.clone(),
-        timestamp: protocol::timestamp::now(),
-        event_id: Some(st.event_id()),
-    };
-    st.to_room(room_id, ev::PRESENCE_USER_ONLINE, &payload)
-        .await;
-}
-
-/// Counts one subscribed socket less; true when the user went offline
-/// (the caller announces it, outside `presence_sync`).
-async fn leave_presence(st: &AppState, room_id: &str, user_id: &str) -> bool {
-    st.presence
-        .leave(room_id, user_id)
-        .await
-        .unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "presence unavailable: leave not counted");
-            false
-        })
-}
-
-/// `presence:user_offline` to a room.
-pub(crate) async fn announce_offline(st: &AppState, room_id: &str, user_id: &str) {
-    let payload = UserOffline {
-        room_id: room_id.to_owned(),
-        user_id: user_id.to_owned(),
-        timestamp: protocol::timestamp::now(),
-        event_id: Some(st.event_id()),
-    };
-    st.to_room(room_id, ev::PRESENCE_USER_OFFLINE, &payload)
-        .await;
-}
-
 async fn subscribe<A: Adapter>(
     st: &AppState,
     socket: &SocketRef<A>,
@@ -580,7 +455,7 @@ async fn subscribe<A: Adapter>(
 ) -> Result<Value, ClientError> {
     check_namespace_room(session, &req.room_id)?;
     let room = authorize_room(st, &req.room_id, &session.user.id).await?;
-    subscribe_socket(st, socket, session, &req.room_id).await;
+    sockets::subscribe_socket(st, socket, session, &req.room_id).await;
     Ok(to_value(SubscribeAck {
         success: true,
         room: RoomInfo {
@@ -591,35 +466,6 @@ async fn subscribe<A: Adapter>(
     }))
 }
 
-/// Ends one socket's subscription to a room (no-op if not subscribed).
-pub async fn unsubscribe_socket<A: Adapter>(
-    st: &AppState,
-    socket: &SocketRef<A>,
-    user_id: &str,
-    room_id: &str,
-) {
-    let offline = {
-        let _sync = st.presence_sync.read().await;
-        let was = socket.extensions.get::<Arc<Session>>().is_some_and(|s| {
-            s.subscriptions
-                .lock()
-                .expect("subscriptions lock")
-                .remove(room_id)
-        });
-        socket.leave(subscribers(room_id));
-        was && leave_presence(st, room_id, user_id).await
-    };
-    if offline {
-        announce_offline(st, room_id, user_id).await;
-    }
-    let confirm = RoomSubscription {
-        room_id: room_id.to_owned(),
-        timestamp: protocol::timestamp::now(),
-    };
-    let _ = socket.emit(ev::ROOM_UNSUBSCRIBED, &confirm);
-    st.metrics.event_out(ev::ROOM_UNSUBSCRIBED);
-}
-
 async fn unsubscribe<A: Adapter>(
     st: &AppState,
     socket: &SocketRef<A>,
@@ -627,7 +473,7 @@ async fn unsubscribe<A: Adapter>(
     req: RoomRef,
 ) -> Result<Value, ClientError> {
     check_namespace_room(session, &req.room_id)?;
-    unsubscribe_socket(st, socket, &session.user.id, &req.room_id).await;
+    sockets::unsubscribe_socket(st, socket, &session.user.id, &req.room_id).await;
     Ok(to_value(ok_data(req)))
 }
 
@@ -723,183 +569,4 @@ async fn mark_read(st: &AppState, session: &Session, req: MarkRead) -> Result<Va
         notification_id: n.id,
         read: true,
     })))
-}
-
-/// Disconnects every socket that authenticated with token `jti`, on every
-/// node; returns how many.
-pub async fn disconnect_token(st: &AppState, jti: &str) -> usize {
-    everywhere(
-        st,
-        Command::DisconnectToken {
-            jti: jti.to_owned(),
-        },
-    )
-    .await
-}
-
-/// Disconnects every socket of user `user_id`, on every namespace and
-/// every node (the user was deleted).
-pub async fn disconnect_user(st: &AppState, user_id: &str) -> usize {
-    everywhere(
-        st,
-        Command::DisconnectUser {
-            user_id: user_id.to_owned(),
-        },
-    )
-    .await
-}
-
-/// Ends every subscription of a user to a room (they lost access), on
-/// every node.
-pub async fn unsubscribe_user(st: &AppState, user_id: &str, room_id: &str) {
-    everywhere(
-        st,
-        Command::UnsubscribeUser {
-            user_id: user_id.to_owned(),
-            room_id: room_id.to_owned(),
-        },
-    )
-    .await;
-}
-
-/// Runs `command` here, then on the other nodes of a cluster; returns the
-/// number of sockets it touched.
-async fn everywhere(st: &AppState, command: Command) -> usize {
-    let mut n = run_local(st, &command).await;
-    if let Some(cluster) = &st.cluster {
-        match cluster.broadcast(command).await {
-            Ok(remote) => n += remote,
-            Err(e) => tracing::warn!(error = %e, "could not reach the other nodes"),
-        }
-    }
-    n
-}
-
-/// Runs `command` on this node's sockets; returns how many it touched.
-pub(crate) async fn run_local(st: &AppState, command: &Command) -> usize {
-    match command {
-        Command::DisconnectToken { jti } => {
-            with_io!(&st.io, io => disconnect_where(io, |s| s.jti == *jti))
-        }
-        Command::DisconnectUser { user_id } => {
-            with_io!(&st.io, io => disconnect_where(io, |s| s.user.id == *user_id))
-        }
-        Command::UnsubscribeUser { user_id, room_id } => {
-            with_io!(&st.io, io => unsubscribe_local(st, io, user_id, room_id).await)
-        }
-    }
-}
-
-/// Disconnects this node's sockets whose session matches.
-fn disconnect_where<A: Adapter>(io: &SocketIo<A>, matches: impl Fn(&Session) -> bool) -> usize {
-    let mut n = 0;
-    for op in io.nsps() {
-        for socket in op.sockets() {
-            let hit = socket
-                .extensions
-                .get::<Arc<Session>>()
-                .is_some_and(|s| matches(&s));
-            if hit && socket.disconnect().is_ok() {
-                n += 1;
-            }
-        }
-    }
-    n
-}
-
-async fn unsubscribe_local<A: Adapter>(
-    st: &AppState,
-    io: &SocketIo<A>,
-    user_id: &str,
-    room_id: &str,
-) -> usize {
-    let mut n = 0;
-    for op in io.nsps() {
-        for socket in op.sockets() {
-            let subscribed = socket.extensions.get::<Arc<Session>>().is_some_and(|s| {
-                s.user.id == user_id
-                    && s.subscriptions
-                        .lock()
-                        .expect("subscriptions lock")
-                        .contains(room_id)
-            });
-            if subscribed {
-                unsubscribe_socket(st, &socket, user_id, room_id).await;
-                n += 1;
-            }
-        }
-    }
-    n
-}
-
-/// This node's subscribed sockets, counted per room and user (what a
-/// cluster node writes back to Redis).
-pub(crate) fn local_presence(st: &AppState) -> Vec<LocalEntry> {
-    let mut counts: std::collections::HashMap<(String, String), LocalEntry> =
-        std::collections::HashMap::new();
-    with_io!(&st.io, io => {
-        for op in io.nsps() {
-            for socket in op.sockets() {
-                let Some(session) = socket.extensions.get::<Arc<Session>>() else {
-                    continue;
-                };
-                let rooms = session.subscriptions.lock().expect("subscriptions lock");
-                for room in rooms.iter() {
-                    counts
-                        .entry((room.clone(), session.user.id.clone()))
-                        .or_insert_with(|| LocalEntry {
-                            room: room.clone(),
-                            user: session.user.clone(),
-                            sockets: 0,
-                        })
-                        .sockets += 1;
-                }
-            }
-        }
-    });
-    counts.into_values().collect()
-}
-
-/// A room was deleted: its subscribers on `/` leave it, its presence is
-/// forgotten, and the sockets of its namespace are disconnected, on every
-/// node (protocol notes N5).
-pub async fn close_room(st: &AppState, room_id: &str) {
-    let room = subscribers(room_id);
-    with_io!(&st.io, io => {
-        if let Some(op) = io.of("/")
-            && let Err(e) = op.to(room.clone()).leave(room.clone()).await
-        {
-            tracing::warn!(%room, error = %e, "leaving a deleted room failed");
-        }
-    });
-    if let Err(e) = st.presence.drop_room(room_id).await {
-        tracing::warn!(%room, error = %e, "presence unavailable: deleted room kept");
-    }
-    let ns = ev::room_namespace(room_id);
-    // `delete_ns` alone closes the sockets without telling their clients:
-    // send them DISCONNECT first. It is queued after `room:deleted` on each
-    // socket, so the deletion event arrives first.
-    match &st.io {
-        Io::Local(io) => {
-            if let Some(op) = io.of(&ns)
-                && let Err(e) = op.disconnect().await
-            {
-                tracing::warn!(%ns, error = %e, "disconnecting a deleted room's sockets failed");
-            }
-            io.delete_ns(&ns);
-        }
-        Io::Cluster(io) => {
-            if let Some(op) = st.room_ns_op(room_id).await
-                && let Err(e) = op.disconnect().await
-            {
-                tracing::warn!(%ns, error = %e, "disconnecting a deleted room's sockets failed");
-            }
-            if io.of(&ns).is_some() {
-                io.delete_ns(&ns);
-            }
-            if let Some(cluster) = &st.cluster {
-                cluster.drop_emitter_ns(&ns);
-            }
-        }
-    }
 }

@@ -1,4 +1,6 @@
-//! The state every handler shares, and the one way events leave the server.
+//! The state every handler shares, and the one way events leave the server
+//! ([`Shared::to_room`], [`Shared::to_user`]). It sits below both edges and
+//! the socket operations, above the cluster it holds.
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -30,8 +32,6 @@ pub enum Io {
 
 /// Runs `$body` with `$io` bound to the [`SocketIo`] of either adapter, so
 /// code generic over the adapter is written once.
-#[macro_export]
-#[doc(hidden)]
 macro_rules! with_io {
     ($target:expr, $io:ident => $body:expr) => {
         match $target {
@@ -40,6 +40,7 @@ macro_rules! with_io {
         }
     };
 }
+pub(crate) use with_io;
 
 impl Io {
     /// Closes every socket (server shutdown).

@@ -18,6 +18,11 @@
 //!   channel: every node runs them on its own sockets and answers how many
 //!   it touched.
 //!
+//! This module sits below the server state and knows no socket: what a node
+//! does for the cluster with its own sockets (run a command, write its
+//! presence back, announce) it is given as a [`Node`] at [`Cluster::start`]
+//! (`crate::sockets::node` implements it).
+//!
 //! Every key and channel starts with [`PREFIX`].
 
 pub mod driver;
@@ -25,12 +30,13 @@ pub mod limits;
 pub mod presence;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
 use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use socketioxide::SocketIo;
 use socketioxide::adapter::Emitter;
@@ -43,9 +49,6 @@ use tokio::task::AbortHandle;
 pub use driver::ManagedDriver;
 pub use limits::RedisAppLimiter;
 pub use presence::{Change, LocalEntry, RedisPresence};
-
-use crate::auth::unix_now_ms;
-use crate::state::AppState;
 
 /// The start of every Redis key and channel this server uses.
 pub const PREFIX: &str = "platform:";
@@ -91,6 +94,19 @@ struct Request {
 struct Reply {
     id: u64,
     count: usize,
+}
+
+/// What a node does for the cluster with its own sockets, which this module
+/// cannot reach: the layer that owns the sockets implements it.
+pub trait Node: Send + Sync + 'static {
+    /// Runs another node's `command` on this node's sockets; answers how
+    /// many it touched.
+    fn run(&self, command: Command) -> BoxFuture<'static, usize>;
+
+    /// One heartbeat: refresh this node's presence (writing its counts
+    /// back if Redis lost them), reap the nodes that went silent, and
+    /// announce who came online or went offline.
+    fn beat(&self) -> BoxFuture<'static, redis::RedisResult<()>>;
 }
 
 fn command_channel() -> String {
@@ -213,9 +229,10 @@ impl Cluster {
     }
 
     /// Subscribes to the command channels, registers this node's presence
-    /// and starts the heartbeat; from then on this node is part of the
-    /// cluster.
-    pub async fn start(&self, st: &AppState) -> anyhow::Result<()> {
+    /// (the first [`Node::beat`]) and starts the heartbeat; from then on
+    /// this node is part of the cluster and runs the others' commands
+    /// through `node`.
+    pub async fn start(self: &Arc<Self>, node: Arc<dyn Node>) -> anyhow::Result<()> {
         let commands = self
             .driver
             .subscribe(command_channel(), 1024)
@@ -226,12 +243,13 @@ impl Cluster {
             .subscribe(reply_channel(&self.node_id), 1024)
             .await
             .context("subscribing to the cluster channel")?;
-        beat(st, self).await.context("registering the node")?;
+        node.beat().await.context("registering the node")?;
         let listener = tokio::spawn(listen(
-            st.clone(),
+            self.clone(),
+            node.clone(),
             futures_util::stream::select(commands, replies),
         ));
-        let heart = tokio::spawn(heartbeat(st.clone()));
+        let heart = tokio::spawn(heartbeat(self.clone(), node));
         let mut tasks = self.tasks.lock().expect("tasks lock");
         tasks.push(listener.abort_handle());
         tasks.push(heart.abort_handle());
@@ -287,22 +305,15 @@ impl Cluster {
         Ok(total)
     }
 
-    /// First half of stopping: no more heartbeats, and this node's users
-    /// leave presence (announced while the node can still broadcast).
-    pub async fn leave(&self, st: &AppState) {
+    /// First half of stopping: no more heartbeats, and no more commands
+    /// from the others (who stop waiting for this node's answers). The
+    /// node then takes its users out of presence while it can still
+    /// announce it.
+    pub async fn stop(&self) {
         for task in self.tasks.lock().expect("tasks lock").drain(..) {
             task.abort();
         }
-        // The others stop waiting for this node's answers.
         let _ = self.driver.unsubscribe(command_channel()).await;
-        let changes = {
-            let _sync = st.presence_sync.write().await;
-            self.presence.leave_all().await
-        };
-        match changes {
-            Ok(changes) => announce(st, &changes, &[]).await,
-            Err(e) => tracing::warn!(error = %e, "could not remove this node from presence"),
-        }
     }
 
     /// Second half of stopping, after the sockets are closed: the
@@ -314,61 +325,13 @@ impl Cluster {
     }
 }
 
-/// One heartbeat: refresh, or write this node's counts back if they were
-/// lost; then reap the nodes that went silent.
-async fn beat(st: &AppState, cluster: &Cluster) -> redis::RedisResult<()> {
-    if !cluster.presence.heartbeat().await? {
-        let (entries, changes) = {
-            let _sync = st.presence_sync.write().await;
-            let entries = crate::realtime::local_presence(st);
-            let changes = cluster.presence.set_local(&entries, unix_now_ms()).await?;
-            (entries, changes)
-        };
-        if !entries.is_empty() {
-            tracing::info!(
-                entries = entries.len(),
-                "presence of this node written back to Redis"
-            );
-        }
-        announce(st, &changes, &entries).await;
-    }
-    let reaped = cluster.presence.reap().await?;
-    if !reaped.is_empty() {
-        tracing::info!(
-            users = reaped.len(),
-            "removed the users of silent nodes from presence"
-        );
-    }
-    announce(st, &reaped, &[]).await;
-    Ok(())
-}
-
-/// `presence:user_online` / `presence:user_offline` for changes found by a
-/// heartbeat (`entries`: this node's, to name the users who came online).
-async fn announce(st: &AppState, changes: &[Change], entries: &[LocalEntry]) {
-    for c in changes {
-        if c.online {
-            if let Some(e) = entries
-                .iter()
-                .find(|e| e.room == c.room && e.user.id == c.user_id)
-            {
-                crate::realtime::announce_online(st, &c.room, &e.user).await;
-            }
-        } else {
-            crate::realtime::announce_offline(st, &c.room, &c.user_id).await;
-        }
-    }
-}
-
-async fn heartbeat(st: AppState) {
-    let Some(cluster) = st.cluster.clone() else {
-        return;
-    };
+/// Beats every `ttl / 5`, and keeps the emitter's connection in use.
+async fn heartbeat(cluster: Arc<Cluster>, node: Arc<dyn Node>) {
     let period = (cluster.ttl / 5).max(Duration::from_millis(200));
     let mut healthy = true;
     loop {
         tokio::time::sleep(period).await;
-        let result = beat(&st, &cluster).await;
+        let result = node.beat().await;
         // The emitter's connection reconnects when used: keep it in use.
         let _ = redis::cmd("PING")
             .exec_async(&mut cluster.emitter_driver.connection())
@@ -391,12 +354,10 @@ async fn heartbeat(st: AppState) {
 /// Runs the other nodes' commands on this node's sockets and routes the
 /// answers to this node's own commands.
 async fn listen(
-    st: AppState,
+    cluster: Arc<Cluster>,
+    node: Arc<dyn Node>,
     mut messages: impl futures_util::Stream<Item = (String, Vec<u8>)> + Unpin,
 ) {
-    let Some(cluster) = st.cluster.clone() else {
-        return;
-    };
     let commands = command_channel();
     while let Some((chan, payload)) = messages.next().await {
         if chan == commands {
@@ -407,10 +368,10 @@ async fn listen(
             if request.from == cluster.node_id {
                 continue;
             }
-            let st = st.clone();
             let cluster = cluster.clone();
+            let run = node.run(request.command);
             tokio::spawn(async move {
-                let count = crate::realtime::run_local(&st, &request.command).await;
+                let count = run.await;
                 let reply = Reply {
                     id: request.id,
                     count,

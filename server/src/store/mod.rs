@@ -280,14 +280,21 @@ fn require_text(field: &str, value: &str) -> Result<(), StoreError> {
 }
 
 /// Rejects a value not in `allowed`.
-fn require_one_of(field: &str, value: &str, allowed: &[&str]) -> Result<(), StoreError> {
-    if !allowed.contains(&value) {
-        return Err(StoreError::Invalid(format!(
+/// `value` as a value of one of the protocol's closed vocabularies
+/// (`protocol::RoomStatus`, `Visibility`, `Role`: their `parse` and
+/// `names`), or `Invalid` naming the allowed values.
+fn one_of<T>(
+    field: &str,
+    value: &str,
+    parse: fn(&str) -> Option<T>,
+    names: fn() -> Vec<&'static str>,
+) -> Result<T, StoreError> {
+    parse(value).ok_or_else(|| {
+        StoreError::Invalid(format!(
             "{field} must be one of {}, not {value:?}",
-            allowed.join(", ")
-        )));
-    }
-    Ok(())
+            names().join(", ")
+        ))
+    })
 }
 
 /// A stored count or quantity as `u32` (the columns only ever hold values

@@ -1,6 +1,7 @@
 //! Domain structs, their JSON form for the REST layer (camelCase, times as
 //! ISO-8601 strings) and their conversions to the protocol's wire types.
 
+use protocol::Visibility;
 use protocol::payload;
 use protocol::timestamp::from_unix_ms;
 use serde::{Deserialize, Serialize, Serializer};
@@ -9,15 +10,6 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{StoreError, to_u32};
-
-/// Room statuses (N13).
-pub const ROOM_STATUSES: &[&str] = &["draft", "active", "paused", "ended"];
-/// Room visibilities (N4).
-pub const ROOM_VISIBILITIES: &[&str] = &["public", "private"];
-/// Participant roles (N4).
-pub const PARTICIPANT_ROLES: &[&str] = &["participant", "moderator"];
-/// The role that is eligible in a prize draw (N12).
-pub const ROLE_PARTICIPANT: &str = "participant";
 
 fn ser_ms<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&from_unix_ms(*ms))
@@ -115,7 +107,7 @@ impl Room {
     }
 
     pub fn is_private(&self) -> bool {
-        self.visibility == "private"
+        self.visibility == Visibility::Private.as_str()
     }
 
     /// The `changes` of `room:updated`: every field that differs between

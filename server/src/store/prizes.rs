@@ -1,13 +1,14 @@
 //! Prizes and the winner draw (N12).
 
+use protocol::Role;
 use rand::TryRngCore;
 use rand::rngs::OsRng;
 use sqlx::{Any, Row, Transaction};
 
 use super::rooms::{fetch_room, lock_room, participant_with_user};
 use super::{
-    NewPrize, Prize, PrizePatch, ROLE_PARTICIPANT, Store, StoreError, Winner, WinnerFull, new_id,
-    now_ms, require_text,
+    NewPrize, Prize, PrizePatch, Store, StoreError, Winner, WinnerFull, new_id, now_ms,
+    require_text,
 };
 
 const PRIZE_SELECT: &str = "SELECT id, room_id, name, description, image_url, quantity, \
@@ -237,7 +238,8 @@ impl Store {
              ORDER BY p.id",
         )
         .bind(room_id)
-        .bind(ROLE_PARTICIPANT)
+        // Only participants are eligible in a draw (N12).
+        .bind(Role::Participant.as_str())
         .fetch_all(&mut *tx)
         .await?
         .iter()

@@ -1,11 +1,12 @@
 //! Rooms (N4, N13) and participants.
 
+use protocol::{Role, RoomStatus, Visibility};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::{
-    PARTICIPANT_ROLES, Participant, ParticipantWithUser, Prize, ROOM_STATUSES, ROOM_VISIBILITIES,
-    Room, RoomPatch, Store, StoreError, User, Winner, new_id, now_ms, require_one_of, require_text,
+    Participant, ParticipantWithUser, Prize, Room, RoomPatch, Store, StoreError, User, Winner,
+    new_id, now_ms, one_of, require_text,
 };
 
 pub(crate) async fn fetch_room(
@@ -124,8 +125,13 @@ impl Store {
         visibility: &str,
     ) -> Result<Room, StoreError> {
         require_text("name", name)?;
-        require_one_of("status", status, ROOM_STATUSES)?;
-        require_one_of("visibility", visibility, ROOM_VISIBILITIES)?;
+        let status = one_of("status", status, RoomStatus::parse, RoomStatus::names)?;
+        let visibility = one_of(
+            "visibility",
+            visibility,
+            Visibility::parse,
+            Visibility::names,
+        )?;
         let now = now_ms();
         let room = Room {
             id: new_id("room"),
@@ -186,10 +192,15 @@ impl Store {
             require_text("name", name)?;
         }
         if let Some(status) = &patch.status {
-            require_one_of("status", status, ROOM_STATUSES)?;
+            one_of("status", status, RoomStatus::parse, RoomStatus::names)?;
         }
         if let Some(visibility) = &patch.visibility {
-            require_one_of("visibility", visibility, ROOM_VISIBILITIES)?;
+            one_of(
+                "visibility",
+                visibility,
+                Visibility::parse,
+                Visibility::names,
+            )?;
         }
         let mut tx = self.begin_write().await?;
         let old = fetch_room(&mut tx, room_id).await?;
@@ -244,7 +255,7 @@ impl Store {
         user_id: &str,
         role: &str,
     ) -> Result<(Participant, User), StoreError> {
-        require_one_of("role", role, PARTICIPANT_ROLES)?;
+        let role = one_of("role", role, Role::parse, Role::names)?;
         let mut tx = self.begin_write().await?;
         lock_room(&mut tx, room_id).await?;
         let user = fetch_user(&mut tx, user_id).await?;
@@ -326,12 +337,12 @@ impl Store {
         participant_id: &str,
         role: &str,
     ) -> Result<(Participant, Participant, User), StoreError> {
-        require_one_of("role", role, PARTICIPANT_ROLES)?;
+        let role = one_of("role", role, Role::parse, Role::names)?;
         let mut tx = self.begin_write().await?;
         let old = fetch_participant(&mut tx, room_id, participant_id).await?;
         sqlx::query("UPDATE participants SET role = $2 WHERE id = $1")
             .bind(participant_id)
-            .bind(role)
+            .bind(role.as_str())
             .execute(&mut *tx)
             .await?;
         let user = fetch_user(&mut tx, &old.user_id).await?;

@@ -11,7 +11,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sioclient::{ClientConfig, ConnectError, Event, Incoming, Socket, Transport};
 
-use crate::{Config, Embedded};
+use crate::config::Config;
+use crate::embedded::Embedded;
 
 /// How long any single wait in a test may take.
 pub const WAIT: Duration = Duration::from_secs(5);
@@ -57,7 +58,7 @@ impl TestServer {
     }
 
     /// The server's shared state (store, sockets, metrics).
-    pub fn state(&self) -> &crate::AppState {
+    pub fn state(&self) -> &crate::state::AppState {
         self.server.state()
     }
 
@@ -272,15 +273,21 @@ pub fn assert_payload(event: &str, payload: &Value) {
         "{event} payload {payload} violates its schema: {errors:#?}"
     );
     if let Some(ts) = payload.get("timestamp").and_then(Value::as_str) {
-        assert!(
-            protocol::timestamp::is_recent(
-                ts,
-                std::time::SystemTime::now(),
-                protocol::limits::TIMESTAMP_MAX_SKEW
-            ),
-            "{event} timestamp {ts} is not a recent ISO-8601 UTC time"
-        );
+        assert_recent(&format!("{event} timestamp"), ts);
     }
+}
+
+/// Asserts that `ts` (`what`, for the message) is an ISO-8601 UTC time
+/// within the protocol's skew of now.
+pub fn assert_recent(what: &str, ts: &str) {
+    assert!(
+        protocol::timestamp::is_recent(
+            ts,
+            std::time::SystemTime::now(),
+            protocol::limits::TIMESTAMP_MAX_SKEW
+        ),
+        "{what} {ts} is not a recent ISO-8601 UTC time"
+    );
 }
 
 /// Asserts that an ack is valid against the catalog's ack schema of `event`.

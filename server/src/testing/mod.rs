@@ -6,11 +6,14 @@
 //! * throwaway services: a PostgreSQL cluster ([`postgres`]) and a Redis
 //!   server ([`redis`]), each started on 127.0.0.1 at a free port below the
 //!   ephemeral range and stopped when dropped. Neither ever skips: a
-//!   missing binary is a panic that names the Debian package to install.
+//!   missing binary is a panic that names the Debian package to install;
+//! * the server's own source text without comments ([`source`]), for the
+//!   tests that read it (the OpenAPI routes, the module layering).
 
 pub mod fixture;
 pub mod postgres;
 pub mod redis;
+pub mod source;
 
 pub use fixture::*;
 

@@ -2,13 +2,11 @@
 //! `token:expired`, then `AUTHENTICATION_FAILED` for client events, then a
 //! server disconnect after the grace period; refresh tokens work once.
 
-mod common;
-
 use std::time::{Duration, SystemTime};
 
-use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use server::testing::*;
 use sioclient::DisconnectReason;
 
 const GRACE: Duration = Duration::from_millis(700);

@@ -2,11 +2,9 @@
 //! the user's sockets on `/` only, `notification:mark_read` answers
 //! `{success, data: {notificationId, read}}` and persists, and refusals.
 
-mod common;
-
-use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use server::testing::*;
 
 async fn notify(srv: &TestServer, user_id: &str, title: &str) -> Value {
     let body = json!({

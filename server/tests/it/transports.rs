@@ -1,10 +1,8 @@
 //! The same protocol over every Engine.IO transport: HTTP long-polling only,
 //! and polling upgraded to WebSocket (the JS client's default).
 
-mod common;
-
-use common::*;
 use serde_json::json;
+use server::testing::*;
 use sioclient::{ConnectError, Direction, Frame, Socket, Transport};
 use tokio::sync::mpsc::unbounded_channel;
 

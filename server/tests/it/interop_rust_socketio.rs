@@ -8,13 +8,11 @@
 //! emitting), and a `connect_error` arrives through the `Error` callback as
 //! a string (`Received an ConnectError frame: {"message": ...}`).
 
-mod common;
-
-use common::*;
 use futures_util::FutureExt;
 use rust_socketio::asynchronous::{Client, ClientBuilder};
 use rust_socketio::{Event, Payload, TransportType};
 use serde_json::{Value, json};
+use server::testing::*;
 use tokio::sync::mpsc;
 
 const ROOM_NAME: &str = "rust_socketio room";

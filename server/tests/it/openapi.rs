@@ -1,8 +1,8 @@
 //! The OpenAPI document (`server/openapi.json`, served at
 //! `GET /api/openapi.json`) documents exactly the routes of the router in
-//! `src/api.rs`: same (method, path) pairs, no more, no fewer.
+//! `src/api/mod.rs`: same (method, path) pairs, no more, no fewer.
 //!
-//! The routes are read from the source text of `api.rs` (no server is
+//! The routes are read from the source text of `api/mod.rs` (no server is
 //! started): every `.route("PATH", METHOD(handler).METHOD(handler)...)`,
 //! including the `axum::routing::delete(...)` form. Axum 0.8 writes path
 //! parameters as `{param}`, as OpenAPI does, so paths compare verbatim.
@@ -10,8 +10,9 @@
 use std::collections::BTreeSet;
 
 use serde_json::Value;
+use server::testing::source::{Literals, is_ident_byte, literal_end, string_end, strip_comments};
 
-const API_SOURCE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/api.rs"));
+const API_SOURCE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/api/mod.rs"));
 
 /// The HTTP methods axum's `MethodRouter` has constructors / chain methods
 /// for, which are also the operation keys of an OpenAPI path item.
@@ -28,89 +29,6 @@ type Route = (String, String);
 fn document() -> Value {
     serde_json::from_str(server::api::OPENAPI)
         .unwrap_or_else(|e| panic!("server/openapi.json is not valid JSON: {e}"))
-}
-
-/// `src` with `//` and `/* */` comments replaced by spaces (string and char
-/// literals are kept as they are).
-fn strip_comments(src: &str) -> String {
-    let b = src.as_bytes();
-    let mut out = String::with_capacity(src.len());
-    let mut i = 0;
-    while i < b.len() {
-        if let Some(end) = literal_end(b, i) {
-            out.push_str(&src[i..end]);
-            i = end;
-            continue;
-        }
-        match b[i] {
-            b'/' if b.get(i + 1) == Some(&b'/') => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                let mut depth = 0usize;
-                while i < b.len() {
-                    if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
-                        depth += 1;
-                        i += 2;
-                    } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
-                        depth -= 1;
-                        i += 2;
-                        if depth == 0 {
-                            break;
-                        }
-                    } else {
-                        i += 1;
-                    }
-                }
-                out.push(' ');
-            }
-            _ => {
-                let c = src[i..].chars().next().expect("in bounds");
-                out.push(c);
-                i += c.len_utf8();
-            }
-        }
-    }
-    out
-}
-
-/// If a string literal (`"..."`) or a char literal (`'x'`, `'\n'`) starts
-/// at `i`, the index just past it. (A lifetime such as `'a` is no literal.)
-fn literal_end(b: &[u8], i: usize) -> Option<usize> {
-    match b[i] {
-        b'"' => Some(string_end(b, i)),
-        b'\'' if b.get(i + 1) == Some(&b'\\') => {
-            // Skip the escaped character, then find the closing quote.
-            let close = b.get(i + 3..)?.iter().position(|&c| c == b'\'')?;
-            Some(i + 3 + close + 1)
-        }
-        b'\'' => {
-            let len = match *b.get(i + 1)? {
-                c if c < 0x80 => 1,
-                c if c < 0xE0 => 2,
-                c if c < 0xF0 => 3,
-                _ => 4,
-            };
-            let after = i + 1 + len;
-            (b.get(after) == Some(&b'\'')).then_some(after + 1)
-        }
-        _ => None,
-    }
-}
-
-/// The index just past the string literal that starts at `start` (a `"`).
-fn string_end(b: &[u8], start: usize) -> usize {
-    let mut i = start + 1;
-    while i < b.len() {
-        match b[i] {
-            b'\\' => i += 2,
-            b'"' => return i + 1,
-            _ => i += 1,
-        }
-    }
-    panic!("unterminated string literal at byte {start}");
 }
 
 /// The index of the `)` that closes the `(` at `open`.
@@ -135,10 +53,6 @@ fn matching_paren(b: &[u8], open: usize) -> usize {
         i += 1;
     }
     panic!("unbalanced parentheses after byte {open}");
-}
-
-fn is_ident_byte(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_'
 }
 
 /// The HTTP methods of a method-router expression such as
@@ -173,7 +87,7 @@ fn methods_of(expr: &str) -> Vec<String> {
                         || ident.ends_with("_service")
                     {
                         panic!(
-                            "`{ident}(..)` in a route of api.rs: this test only understands \
+                            "`{ident}(..)` in a route of api/mod.rs: this test only understands \
                              per-method routes (get/post/put/patch/delete/...); document the \
                              route and teach the test about `{ident}`"
                         );
@@ -190,11 +104,11 @@ fn methods_of(expr: &str) -> Vec<String> {
 
 /// Every (METHOD, path) that `.route(..)` calls in `src` register.
 fn router_routes(src: &str) -> BTreeSet<Route> {
-    let src = strip_comments(src);
+    let src = strip_comments(src, Literals::Keep);
     for call in UNSUPPORTED {
         assert!(
             !src.contains(call),
-            "api.rs uses `{call}..)`: this test cannot see the routes it adds; extend the test"
+            "api/mod.rs uses `{call}..)`: this test cannot see the routes it adds; extend the test"
         );
     }
     let b = src.as_bytes();
@@ -206,25 +120,25 @@ fn router_routes(src: &str) -> BTreeSet<Route> {
         let args = src[open + 1..close].trim_start();
         assert!(
             args.starts_with('"'),
-            "`.route(` at byte {open} of api.rs: the path is not a string literal: {args:.60}"
+            "`.route(` at byte {open} of api/mod.rs: the path is not a string literal: {args:.60}"
         );
         let path_end = string_end(args.as_bytes(), 0);
         let path = &args[1..path_end - 1];
         let rest = args[path_end..].trim_start();
         let expr = rest.strip_prefix(',').unwrap_or_else(|| {
-            panic!("`.route(\"{path}\"` in api.rs: no method router after the path")
+            panic!("`.route(\"{path}\"` in api/mod.rs: no method router after the path")
         });
         let methods = methods_of(expr);
         assert!(
             !methods.is_empty(),
-            "`.route(\"{path}\", ..)` in api.rs: found no HTTP method in `{}`",
+            "`.route(\"{path}\", ..)` in api/mod.rs: found no HTTP method in `{}`",
             expr.trim()
         );
         for m in methods {
             let route = (m.to_uppercase(), path.to_owned());
             assert!(
                 routes.insert(route),
-                "{} {path} is routed twice in api.rs",
+                "{} {path} is routed twice in api/mod.rs",
                 m.to_uppercase()
             );
         }
@@ -310,7 +224,7 @@ fn every_router_route_is_documented_and_nothing_else() {
     let routed = router_routes(API_SOURCE);
     assert!(
         routed.len() >= 3,
-        "found only {} routes in api.rs; is the parser broken?\n{}",
+        "found only {} routes in api/mod.rs; is the parser broken?\n{}",
         routed.len(),
         show(&routed)
     );
@@ -319,7 +233,7 @@ fn every_router_route_is_documented_and_nothing_else() {
     let unrouted: BTreeSet<_> = documented.difference(&routed).cloned().collect();
     if !undocumented.is_empty() || !unrouted.is_empty() {
         panic!(
-            "server/openapi.json and the router in src/api.rs disagree.\n\
+            "server/openapi.json and the router in src/api/mod.rs disagree.\n\
              In the router but not in openapi.json ({}):\n{}\n\
              In openapi.json but not in the router ({}):\n{}",
             undocumented.len(),

@@ -1,11 +1,9 @@
 //! Room subscriptions and room events (protocol notes N2, N4, N5, N9, N13),
 //! and the REST errors of the room endpoints (N1).
 
-mod common;
-
-use common::*;
 use reqwest::Method;
 use serde_json::{Value, json};
+use server::testing::*;
 use sioclient::{DisconnectReason, Incoming, Socket};
 
 /// Emits without an ack and returns the `error` event it causes.

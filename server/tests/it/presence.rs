@@ -2,10 +2,8 @@
 //! one of their sockets is subscribed to it; one `presence:user_online` and
 //! one `presence:user_offline` per user, whatever the number of tabs.
 
-mod common;
-
-use common::*;
 use serde_json::{Value, json};
+use server::testing::*;
 use sioclient::Socket;
 
 /// Waits for `presence:user_online` and checks it is `user`'s, in full.

@@ -3,11 +3,9 @@
 //! `notification:received`), `winner:removed`, the 409 refusals, the
 //! moderator's ineligibility and a statistical sanity check of the draw.
 
-mod common;
-
-use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use server::testing::*;
 use sioclient::Socket;
 
 const PRIZE_KEYS: [&str; 7] = [

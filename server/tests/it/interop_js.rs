@@ -4,16 +4,14 @@
 //! receives a room broadcast. Node.js and npm are required: without them the
 //! test fails with a message saying so (it is never skipped silently).
 
-mod common;
-
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use common::*;
 use serde_json::{Value, json};
+use server::testing::*;
 use tokio::sync::mpsc;
 
 const ROOM_NAME: &str = "Interop room";

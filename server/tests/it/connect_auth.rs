@@ -1,12 +1,12 @@
 //! Connect-time authentication and room authorization (protocol notes N4,
 //! N5, N10): the exact `connect_error` messages, the room namespace, and
-//! revocation of a live token.
+//! revocation of a live token. A malformed, an expired and an unknown
+//! user's token are conformance cases (`connection.auth.*`), checked
+//! against this server by `conformance/tests/reference.rs`.
 
-mod common;
-
-use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use server::testing::*;
 use sioclient::{ClientConfig, ConnectError, DisconnectReason, Transport};
 
 /// Connects to `/` with `auth` exactly as given (or none), expecting a
@@ -27,36 +27,6 @@ async fn refused_with_auth(server: &TestServer, auth: Option<serde_json::Value>)
 }
 
 #[tokio::test]
-async fn valid_token_connects_to_root() {
-    let server = TestServer::start().await;
-    let alice = server.user("alice").await;
-    let socket = server.connect(&alice.token, "/").await;
-    assert!(!socket.sid().is_empty(), "CONNECT carried no sid");
-    assert_eq!(socket.namespace(), "/");
-    assert!(socket.is_connected());
-    // The session works: an event gets its ack.
-    let room = server.room("lobby", "public").await;
-    let ack = ack(&socket, "room:subscribe", json!({"roomId": room})).await;
-    assert_ack_schema("room:subscribe", &ack);
-    assert_eq!(ack["success"], json!(true), "{ack}");
-    server.stop().await;
-}
-
-#[tokio::test]
-async fn garbage_token_is_invalid() {
-    let server = TestServer::start().await;
-    assert_eq!(
-        server.connect_refused("not-a-jwt", "/").await,
-        "Authentication failed: Invalid token"
-    );
-    assert_eq!(
-        server.connect_refused("a.b.c", "/").await,
-        "Authentication failed: Invalid token"
-    );
-    server.stop().await;
-}
-
-#[tokio::test]
 async fn token_signed_with_another_secret_is_invalid() {
     let server = TestServer::start_with(|c| c.jwt_secret = "first-secret".into()).await;
     let other = TestServer::start_with(|c| c.jwt_secret = "second-secret".into()).await;
@@ -69,32 +39,6 @@ async fn token_signed_with_another_secret_is_invalid() {
     let socket = other.connect(&forged.token, "/").await;
     assert!(!socket.sid().is_empty());
     drop(socket);
-    other.stop().await;
-    server.stop().await;
-}
-
-#[tokio::test]
-async fn expired_token_is_refused() {
-    let server = TestServer::start().await;
-    let late = server.user_with_ttl("late", -10).await;
-    assert_eq!(
-        server.connect_refused(&late.token, "/").await,
-        "Authentication failed: Token expired"
-    );
-    server.stop().await;
-}
-
-#[tokio::test]
-async fn token_of_an_unknown_user_is_refused() {
-    // Same secret, different database: the token verifies, its user does
-    // not exist here.
-    let server = TestServer::start_with(|c| c.jwt_secret = "shared-secret".into()).await;
-    let other = TestServer::start_with(|c| c.jwt_secret = "shared-secret".into()).await;
-    let ghost = other.user("ghost").await;
-    assert_eq!(
-        server.connect_refused(&ghost.token, "/").await,
-        "Authentication failed: User not found"
-    );
     other.stop().await;
     server.stop().await;
 }

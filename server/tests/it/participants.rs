@@ -2,11 +2,9 @@
 //! `participant:left`), users joining as themselves (protocol notes N1), and
 //! the end of a removed participant's subscriptions to a private room (N4).
 
-mod common;
-
-use common::*;
 use reqwest::Method;
 use serde_json::{Value, json};
+use server::testing::*;
 
 fn assert_event_id(payload: &Value) {
     assert!(

@@ -2,10 +2,8 @@
 //! events in any 60-second window; over it an event is not processed and
 //! gets `RATE_LIMIT_EXCEEDED`, in its ack or as an `error` event.
 
-mod common;
-
-use common::*;
 use serde_json::{Value, json};
+use server::testing::*;
 use sioclient::Socket;
 
 const LIMIT: usize = 100;

@@ -2,13 +2,13 @@
 //! is there after a clean restart, and after the process is killed with
 //! SIGKILL, when a new server opens the same file.
 
-mod common;
-
 use std::os::unix::process::ExitStatusExt;
 
-use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use server::testing::*;
+
+use crate::server_bin;
 
 fn sqlite_url(dir: &tempfile::TempDir) -> String {
     format!("sqlite://{}/db.sqlite", dir.path().display())

@@ -6,18 +6,16 @@
 //! After each of them the server still serves a fresh client, and a property
 //! test throws random JSON at every client event of the catalog.
 
-mod common;
-
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
 use protocol::{CATALOG, Direction, ErrorCode, limits};
 use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
+use server::testing::*;
 use sioclient::{ClientConfig, DisconnectReason, Incoming, Socket, Transport};
 
 const ROOM_NAME: &str = "Bad input room";
@@ -56,19 +54,8 @@ async fn assert_still_serving(srv: &TestServer, token: &str, room_id: &str) {
     let confirm = next_event(&mut fresh, "room:subscribed").await;
     assert_payload("room:subscribed", &confirm);
     assert_eq!(confirm["roomId"], json!(room_id));
-    assert_eq!(object_keys(&confirm), ["roomId", "timestamp"]);
+    assert_exact_keys(&confirm, &["roomId", "timestamp"]);
     fresh.disconnect().await;
-}
-
-fn object_keys(v: &Value) -> Vec<&str> {
-    let mut keys: Vec<&str> = v
-        .as_object()
-        .unwrap_or_else(|| panic!("not an object: {v}"))
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
-    keys
 }
 
 /// The connection must end, closed by the server, with no reply to the bad
@@ -99,10 +86,7 @@ async fn assert_closed_by_server(socket: &mut Socket, what: &str) -> DisconnectR
 async fn assert_error_event(socket: &mut Socket, code: ErrorCode, details: Value) -> String {
     let err = next_event(socket, "error").await;
     assert_payload("error", &err);
-    assert_eq!(
-        object_keys(&err),
-        ["code", "details", "message", "timestamp"]
-    );
+    assert_exact_keys(&err, &["code", "details", "message", "timestamp"]);
     assert_eq!(err["code"], json!(code.as_str()), "error event: {err}");
     assert_eq!(err["details"], details, "error event: {err}");
     let message = err["message"].as_str().expect("message is a string");
@@ -114,12 +98,8 @@ async fn assert_error_event(socket: &mut Socket, code: ErrorCode, details: Value
 fn assert_failure_ack(event: &str, reply: &Value, code: ErrorCode) -> String {
     assert_ack_schema(event, reply);
     assert_ack_error(reply, code.as_str());
-    assert_eq!(object_keys(reply), ["error", "success"], "ack: {reply}");
-    assert_eq!(
-        object_keys(&reply["error"]),
-        ["code", "message"],
-        "ack: {reply}"
-    );
+    assert_exact_keys(reply, &["error", "success"]);
+    assert_exact_keys(&reply["error"], &["code", "message"]);
     reply["error"]["message"].as_str().unwrap().to_owned()
 }
 

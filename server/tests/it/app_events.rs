@@ -3,14 +3,12 @@
 //! exactly as sent plus `{eventId, appId, roomId, timestamp}`, the error
 //! answers, and the per-room and per-application rate limits.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
 use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use server::testing::*;
 use sioclient::Socket;
 
 const APP: &str = "lottery";
@@ -40,9 +38,7 @@ fn draw_data(n: u64) -> Value {
 
 /// The second argument of an application event.
 fn assert_meta(meta: &Value, event_id: &Value, room: &str) {
-    let schema = protocol::schema::app_event_meta();
-    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
-    let errors: Vec<String> = validator.iter_errors(meta).map(|e| e.to_string()).collect();
+    let errors = protocol::validate::app_event_meta_errors(meta);
     assert!(
         errors.is_empty(),
         "meta {meta} violates its schema: {errors:?}"
@@ -51,14 +47,9 @@ fn assert_meta(meta: &Value, event_id: &Value, room: &str) {
     assert_eq!(&meta["eventId"], event_id);
     assert_eq!(meta["appId"], json!(APP));
     assert_eq!(meta["roomId"], json!(room));
-    let ts = meta["timestamp"].as_str().expect("timestamp");
-    assert!(
-        protocol::timestamp::is_recent(
-            ts,
-            std::time::SystemTime::now(),
-            protocol::limits::TIMESTAMP_MAX_SKEW
-        ),
-        "timestamp {ts} is not a recent ISO-8601 UTC time"
+    assert_recent(
+        "meta timestamp",
+        meta["timestamp"].as_str().expect("timestamp"),
     );
 }
 

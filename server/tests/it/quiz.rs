@@ -3,13 +3,11 @@
 //! with `correct`, `responseTime` and `rank`, `quiz:answer_result`
 //! broadcasts, and every refusal.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use server::testing::*;
 use sioclient::Socket;
 
 const PUBLISHED_KEYS: [&str; 10] = [
@@ -78,15 +76,7 @@ async fn published(socket: &mut Socket, rest: &Value, room: &str, question: &str
     assert_eq!(ev["roomId"], json!(room));
     assert_eq!(ev["startTime"], rest["startTime"]);
     assert_eq!(ev["eventId"], rest["eventId"]);
-    let start = ev["startTime"].as_str().expect("startTime");
-    assert!(
-        protocol::timestamp::is_recent(
-            start,
-            std::time::SystemTime::now(),
-            protocol::limits::TIMESTAMP_MAX_SKEW
-        ),
-        "startTime {start}"
-    );
+    assert_recent("startTime", ev["startTime"].as_str().expect("startTime"));
 }
 
 async fn submit(socket: &Socket, question: &str, answer: &str) -> Value {

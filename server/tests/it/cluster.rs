@@ -5,19 +5,19 @@
 //! same time (one database each) and stopped when the last one ends. Without
 //! `redis-server` or PostgreSQL the tests fail, saying what to install.
 
-mod common;
-
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use common::*;
 use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use server::Config;
 use server::testing::postgres::PgHarness;
 use server::testing::redis::RedisServer;
+use server::testing::*;
 use sioclient::{Incoming, Socket};
+
+use crate::server_bin;
 
 /// How long a test waits for something that takes a heartbeat or a
 /// reconnection (a reaped node, a restarted Redis).

@@ -4,12 +4,10 @@
 //! one ping per interval. (One heartbeat task serves every session of the
 //! engine: vendor/README.md.)
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
 use futures_util::{SinkExt, StreamExt};
+use server::testing::*;
 use tokio_tungstenite::tungstenite::Message;
 
 const INTERVAL: Duration = Duration::from_millis(300);

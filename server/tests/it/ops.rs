@@ -1,14 +1,14 @@
 //! Operations: health, Prometheus metrics, the OpenAPI document, graceful
 //! shutdown on SIGTERM, and the binary's command line and environment.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use server::testing::*;
 use sioclient::DisconnectReason;
+
+use crate::server_bin;
 
 async fn get_text(srv: &TestServer, path: &str) -> (StatusCode, String, String) {
     let res = srv

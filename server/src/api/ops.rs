@@ -1,0 +1,53 @@
+//! Operations: health (`GET /healthz`), Prometheus metrics (`GET /metrics`)
+//! and the OpenAPI document (`GET /api/openapi.json`).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// The OpenAPI document of this API (`server/openapi.json`).
+pub const OPENAPI: &str = include_str!("../../openapi.json");
+
+/// `{"status": "ok"}` when the database (and, on a cluster node, Redis)
+/// answers; a cluster node adds its `node` id.
+pub(super) async fn healthz(State(st): State<AppState>) -> Response {
+    let unavailable = |error: String| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "error": error})),
+        )
+            .into_response()
+    };
+    if let Err(e) = st.store.ping().await {
+        return unavailable(e.to_string());
+    }
+    match &st.cluster {
+        None => Json(json!({"status": "ok"})).into_response(),
+        Some(cluster) => match redis::cmd("PING")
+            .exec_async(&mut cluster.connection())
+            .await
+        {
+            Ok(()) => Json(json!({"status": "ok", "node": cluster.node_id})).into_response(),
+            Err(e) => unavailable(format!("Redis: {e}")),
+        },
+    }
+}
+
+pub(super) async fn metrics(State(st): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        st.metrics.render(),
+    )
+        .into_response()
+}
+
+pub(super) async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
