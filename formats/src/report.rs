@@ -8,12 +8,14 @@
 //! ([`RunReport::merge`]).
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::histogram::{DecodeError, decode_histogram, encode_histogram};
 use crate::metrics::{MetricsSnapshot, SecondSample, merge_series};
+use crate::names;
 use crate::threshold::{Threshold, ThresholdResult};
 
 /// Version of the report format; bumped on any incompatible change.
@@ -235,6 +237,124 @@ impl RunReport {
     pub fn duration_secs(&self) -> f64 {
         self.duration_ms.max(1) as f64 / 1000.0
     }
+
+    /// The text summary (loadgen prints it and writes `summary.txt`;
+    /// `reports show` prints it): per histogram count, rate, p50, p90,
+    /// p99, p99.9, max; counters; errors by code; thresholds.
+    pub fn summary_text(&self) -> String {
+        let mut out = String::new();
+        let secs = self.duration_secs();
+        let state = if self.complete {
+            "complete".to_owned()
+        } else {
+            format!(
+                "INCOMPLETE: {}",
+                self.abort_reason.as_deref().unwrap_or("aborted")
+            )
+        };
+        let shard = self
+            .shard
+            .map(|s| format!(", shard {}/{}", s.index, s.count))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "loadgen: {} against {}: {} clients, {} worker{}{shard}, {:.1} s, {state}",
+            self.scenario.name,
+            self.target,
+            self.clients,
+            self.workers,
+            if self.workers == 1 { "" } else { "s" },
+            secs,
+        );
+        if self.histograms.is_empty() {
+            let _ = writeln!(out, "\nno latency recorded");
+        } else {
+            let width = self
+                .histograms
+                .keys()
+                .map(|k| k.chars().count())
+                .max()
+                .unwrap_or(0)
+                .max("latency".len());
+            let _ = writeln!(
+                out,
+                "\n{:<width$} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                "latency", "count", "rate/s", "p50", "p90", "p99", "p99.9", "max"
+            );
+            for (name, h) in &self.histograms {
+                let _ = writeln!(
+                    out,
+                    "{name:<width$} {:>9} {:>9.1} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                    h.count,
+                    h.count as f64 / secs,
+                    fmt_us(h.p50_us),
+                    fmt_us(h.p90_us),
+                    fmt_us(h.p99_us),
+                    fmt_us(h.p999_us),
+                    fmt_us(h.max_us),
+                );
+            }
+        }
+        let (errors, counters): (Vec<_>, Vec<_>) = self
+            .counters
+            .iter()
+            .partition(|(k, _)| names::error_code(k).is_some());
+        if !counters.is_empty() {
+            let width = counters
+                .iter()
+                .map(|(k, _)| k.chars().count())
+                .max()
+                .unwrap_or(0);
+            let _ = writeln!(out, "\ncounters");
+            for (name, n) in counters {
+                let _ = writeln!(out, "  {name:<width$} {n:>10} {:>10.1}/s", *n as f64 / secs);
+            }
+        }
+        let total: u64 = errors.iter().map(|(_, n)| **n).sum();
+        if total == 0 {
+            let _ = writeln!(out, "\nerrors: none");
+        } else {
+            let _ = writeln!(out, "\nerrors by code ({total})");
+            let width = errors
+                .iter()
+                .map(|(k, _)| k.len() - names::ERRORS.len())
+                .max()
+                .unwrap_or(0);
+            for (name, n) in errors.iter().filter(|(_, n)| **n > 0) {
+                let _ = writeln!(out, "  {:<width$} {n:>10}", &name[names::ERRORS.len()..]);
+            }
+        }
+        if !self.thresholds.is_empty() {
+            let _ = writeln!(out, "\nthresholds");
+            for t in &self.thresholds {
+                let actual = match t.actual {
+                    Some(v) => format_actual(&t.expr, v),
+                    None => "no samples".to_owned(),
+                };
+                let _ = writeln!(
+                    out,
+                    "  {} {} (actual: {actual})",
+                    if t.passed { "PASS" } else { "FAIL" },
+                    t.expr
+                );
+            }
+        }
+        out
+    }
+}
+
+/// How a threshold's actual value reads: a duration for latency stats.
+fn format_actual(expr: &str, v: f64) -> String {
+    let is_time = Threshold::parse(expr)
+        .map(|t| t.stat.is_time())
+        .unwrap_or(false);
+    if is_time {
+        fmt_us(v.round() as u64)
+    } else if v.fract() == 0.0 {
+        format!("{v}")
+    } else {
+        format!("{v:.2}")
+    }
 }
 
 /// `850µs`, `12.3ms`, `4.56s`.
@@ -365,5 +485,38 @@ pub(crate) mod tests {
         assert!(r.thresholds[0].passed);
         assert_eq!(r.thresholds[1].actual, Some(5.0));
         assert!(!r.thresholds[1].passed);
+    }
+
+    #[test]
+    fn threshold_actuals_read_by_kind() {
+        assert_eq!(format_actual("connect.p99 < 1s", 12_345.0), "12.3ms");
+        assert_eq!(format_actual("connect.p99.9 < 1s", 850.0), "850µs");
+        assert_eq!(format_actual("sent.x.count > 1", 7.0), "7");
+        assert_eq!(format_actual("sent.x.rate > 1", 2.5), "2.50");
+    }
+
+    #[test]
+    fn summary_reads_like_loadgen_prints_it() {
+        let mut r = sample(&[1000, 2000, 3000], 2);
+        r.counters.insert("errors.timeout".into(), 2);
+        let ts = crate::threshold::parse_all(&["ack.x.p99 < 2ms"]).unwrap();
+        let snap = r.snapshot().unwrap();
+        r.evaluate(&ts, &snap);
+        let text = r.summary_text();
+        assert!(
+            text.starts_with(
+                "loadgen: t against http://127.0.0.1:1: 5 clients, 1 worker, 2.0 s, complete\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("\nack.x"), "{text}");
+        assert!(
+            text.contains("\nerrors by code (2)\n  timeout          2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n  FAIL ack.x.p99 < 2ms (actual: 3.0ms)\n"),
+            "{text}"
+        );
     }
 }

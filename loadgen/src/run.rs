@@ -314,7 +314,7 @@ impl Run<'_> {
         };
 
         report.evaluate(&thresholds, &snapshot);
-        print!("{}", crate::report::summary_text(&report));
+        print!("{}", report.summary_text());
         let write_failed = match crate::report::write_to(&report, &out_dir) {
             Ok(()) => {
                 eprintln!(
