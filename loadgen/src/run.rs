@@ -30,7 +30,7 @@ pub const CLIENTS_PER_WORKER: u32 = 15_000;
 /// What a command did (its errors are [`Error`]s).
 #[derive(Debug)]
 pub enum Outcome {
-    Run(RunOutcome),
+    Run(Box<RunOutcome>),
     /// `validate`: how many files were invalid (each already reported).
     Validate {
         invalid: usize,
@@ -83,7 +83,9 @@ impl RunOutcome {
 /// Runs the command.
 pub async fn run(opts: Opts) -> Result<Outcome, Error> {
     match opts.command {
-        Command::Run(r) => run_interruptible(r).await.map(Outcome::Run),
+        Command::Run(r) => run_interruptible(r)
+            .await
+            .map(|r| Outcome::Run(Box::new(r))),
         Command::Validate(v) => Ok(validate(&v)),
         Command::Worker(w) => workers::worker(&w).await,
     }

@@ -167,7 +167,10 @@ fn usage() {
     let opts = reports::Opts::try_parse_from(["reports", "show", "missing.json"]).unwrap();
     let e = reports::run(opts).unwrap_err();
     assert_eq!(e.exit_code(), 2);
-    assert!(e.to_string().starts_with("missing.json: cannot read"), "{e}");
+    assert!(
+        e.to_string().starts_with("missing.json: cannot read"),
+        "{e}"
+    );
 }
 
 #[test]
