@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use serde::Serialize;
 
 use crate::ctx::Ctx;
 
@@ -70,70 +69,9 @@ impl Failure {
     }
 }
 
-/// The verdict of a case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    Pass,
-    Fail,
-    /// Allowed but not recommended (e.g. extra fields); a failure with
-    /// `--strict`.
-    NonStrict,
-    Skip,
-    Error,
-    /// A failure listed in `--known-failing`.
-    Xfail,
-    /// A case listed in `--known-failing` that passed: fails the run.
-    Xpass,
-}
-
-impl Verdict {
-    pub fn label(self) -> &'static str {
-        match self {
-            Verdict::Pass => "PASS",
-            Verdict::Fail => "FAIL",
-            Verdict::NonStrict => "NON-STRICT",
-            Verdict::Skip => "SKIP",
-            Verdict::Error => "ERROR",
-            Verdict::Xfail => "XFAIL",
-            Verdict::Xpass => "XPASS",
-        }
-    }
-}
-
-/// One exchanged frame.
-#[derive(Debug, Clone, Serialize)]
-pub struct WireLine {
-    /// Milliseconds since the case started.
-    pub at_ms: u64,
-    /// Which connection of the case (`c1`, `c2`, ...), or `http`.
-    pub conn: String,
-    /// `>` sent by the runner, `<` received.
-    pub dir: &'static str,
-    pub text: String,
-}
-
-/// What a case produced.
-#[derive(Debug, Clone, Serialize)]
-pub struct CaseRecord {
-    pub id: String,
-    pub description: String,
-    pub requirement: String,
-    pub verdict: Verdict,
-    pub duration_ms: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expected: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub actual: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub schema_errors: Vec<String>,
-    /// Skip reason, error message, or the non-strict findings.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
-    pub transcript: Vec<WireLine>,
-}
+// The record of a case is the conformance result format, defined once in
+// `formats` (the runner writes it, `reports` reads it).
+pub use formats::conformance::{CaseRecord, Verdict, WireLine};
 
 /// Glob with `*` (any run) and `?` (one character).
 pub fn glob_match(pattern: &str, text: &str) -> bool {

@@ -1,76 +1,13 @@
-//! Renderers: one line per case for people, JSON records, JUnit XML.
+//! Renderers: one line per case for people, JUnit XML; the JSON records
+//! are [`formats::conformance`].
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
-
 use crate::case::{CaseRecord, Verdict};
 
-/// The whole run, as `--json` writes it.
-#[derive(Debug, Serialize)]
-pub struct RunReport {
-    /// Format version of this file.
-    pub version: u32,
-    pub tool: String,
-    pub target: String,
-    pub strict: bool,
-    pub started_at: String,
-    pub duration_ms: u64,
-    pub summary: Summary,
-    pub cases: Vec<CaseRecord>,
-}
-
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct Summary {
-    pub passed: usize,
-    pub failed: usize,
-    pub non_strict: usize,
-    pub skipped: usize,
-    pub errors: usize,
-    pub xfail: usize,
-    pub xpass: usize,
-}
-
-impl Summary {
-    pub fn of(cases: &[CaseRecord]) -> Summary {
-        let mut s = Summary::default();
-        for c in cases {
-            match c.verdict {
-                Verdict::Pass => s.passed += 1,
-                Verdict::Fail => s.failed += 1,
-                Verdict::NonStrict => s.non_strict += 1,
-                Verdict::Skip => s.skipped += 1,
-                Verdict::Error => s.errors += 1,
-                Verdict::Xfail => s.xfail += 1,
-                Verdict::Xpass => s.xpass += 1,
-            }
-        }
-        s
-    }
-
-    /// `N passed, N failed, N skipped` plus the other counts when non-zero.
-    /// Non-strict cases count as passed here (they are allowed), XPASS as
-    /// failed (it fails the run).
-    pub fn line(&self) -> String {
-        let mut line = format!(
-            "{} passed, {} failed, {} skipped",
-            self.passed + self.non_strict,
-            self.failed + self.xpass,
-            self.skipped
-        );
-        for (n, what) in [
-            (self.non_strict, "non-strict"),
-            (self.errors, "errors"),
-            (self.xfail, "expected failures"),
-            (self.xpass, "unexpected passes"),
-        ] {
-            if n > 0 {
-                let _ = write!(line, ", {n} {what}");
-            }
-        }
-        line
-    }
-}
+// The `--json` file is the conformance result format, defined once in
+// `formats` (this runner writes it, `reports` reads it).
+pub use formats::conformance::{RunReport, Summary};
 
 /// One line per case; details under failures.
 pub fn human_line(c: &CaseRecord, verbose: bool) -> String {
@@ -233,17 +170,5 @@ mod tests {
     #[test]
     fn escapes_xml() {
         assert_eq!(esc("a<b>&\"c'\u{1}"), "a&lt;b&gt;&amp;&quot;c&apos;&#x1;");
-    }
-
-    #[test]
-    fn summary_line() {
-        let s = Summary {
-            passed: 3,
-            failed: 1,
-            skipped: 2,
-            non_strict: 1,
-            ..Summary::default()
-        };
-        assert_eq!(s.line(), "4 passed, 1 failed, 2 skipped, 1 non-strict");
     }
 }

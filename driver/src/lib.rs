@@ -43,21 +43,33 @@ pub enum DriverError {
     },
 }
 
+/// What kind of failure a [`DriverError`] is, for callers that count
+/// failures by kind (the load generator names its counters from it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind<'a> {
+    MissingAction,
+    Template,
+    Timeout,
+    Transport,
+    /// An unexpected status whose body carries a REST error code
+    /// (`{"error":{"code":..}}`).
+    Rest(&'a str),
+    /// An unexpected status without a REST error code.
+    Status(u16),
+}
+
 impl DriverError {
-    /// The counter a failure adds to: `errors.<CODE>` with the REST
-    /// error code of the answer (`{"error":{"code":..}}`), else
-    /// `errors.http_<status>`; `errors.timeout`, `errors.http_transport`,
-    /// `errors.template`, `errors.missing_action`.
-    pub fn counter(&self) -> String {
+    /// The kind of the failure (a REST error code when the answer has one).
+    pub fn kind(&self) -> FailureKind<'_> {
         match self {
-            DriverError::MissingAction(_) => "errors.missing_action".into(),
-            DriverError::Template { .. } => "errors.template".into(),
-            DriverError::Timeout { .. } => "errors.timeout".into(),
-            DriverError::Transport { .. } => "errors.http_transport".into(),
+            DriverError::MissingAction(_) => FailureKind::MissingAction,
+            DriverError::Template { .. } => FailureKind::Template,
+            DriverError::Timeout { .. } => FailureKind::Timeout,
+            DriverError::Transport { .. } => FailureKind::Transport,
             DriverError::Status { status, body, .. } => {
                 match body.pointer("/error/code").and_then(Value::as_str) {
-                    Some(code) => format!("errors.{code}"),
-                    None => format!("errors.http_{status}"),
+                    Some(code) => FailureKind::Rest(code),
+                    None => FailureKind::Status(*status),
                 }
             }
         }
@@ -244,4 +256,30 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_read_the_rest_error_code() {
+        let status = |body: Value| DriverError::Status {
+            action: "a".into(),
+            status: 429,
+            body,
+        };
+        let coded = status(serde_json::json!({"error": {"code": "RATE_LIMIT_EXCEEDED"}}));
+        assert_eq!(coded.kind(), FailureKind::Rest("RATE_LIMIT_EXCEEDED"));
+        assert_eq!(status(Value::Null).kind(), FailureKind::Status(429));
+        let timeout = DriverError::Timeout {
+            action: "a".into(),
+            timeout: REQUEST_TIMEOUT,
+        };
+        assert_eq!(timeout.kind(), FailureKind::Timeout);
+        assert_eq!(
+            DriverError::MissingAction("a".into()).kind(),
+            FailureKind::MissingAction
+        );
+    }
 }

@@ -4,5 +4,11 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    loadgen::main_exit(loadgen::Opts::parse()).await
+    match loadgen::run(loadgen::Opts::parse()).await {
+        Ok(outcome) => ExitCode::from(outcome.exit_code()),
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
 }

@@ -7,30 +7,20 @@
 //! count) per shard. A recording thread always uses the same shard (its
 //! thread number modulo the shard count), so tasks on different tokio
 //! workers rarely meet on a lock; [`Recorder::snapshot`] merges the shards.
-//! Metric names are listed in the README ("Load generator").
+//! Metric names are [`formats::names`]; snapshots, the series rows and the
+//! histogram bounds are [`formats`]' (what the report holds).
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use formats::histogram::new_histogram;
+use formats::metrics::{MetricsSnapshot, SecondSample, add_histogram};
 use hdrhistogram::Histogram;
 
-/// Lowest value a latency histogram tells apart: 1 µs.
-pub const HIST_LOW_US: u64 = 1;
-/// Highest value a latency histogram tracks: 10 minutes in µs (larger
-/// values are recorded as this).
-pub const HIST_HIGH_US: u64 = 600_000_000;
-/// Significant decimal digits of every latency histogram.
-pub const HIST_SIGFIG: u8 = 3;
 /// Upper bound of the shard count (memory: shards × metrics × ~170 KiB).
 const MAX_SHARDS: usize = 16;
-
-/// An empty latency histogram with the bounds every loadgen histogram uses
-/// (so that they merge exactly).
-pub fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(HIST_LOW_US, HIST_HIGH_US, HIST_SIGFIG).expect("constant bounds")
-}
 
 /// Records latencies, counters and the live connection gauge of one worker
 /// process. Cheap to clone (an `Arc` inside); every clone records into the
@@ -159,105 +149,6 @@ impl Recorder {
     }
 }
 
-fn add_histogram(into: &mut BTreeMap<String, Histogram<u64>>, name: &str, h: &Histogram<u64>) {
-    match into.get_mut(name) {
-        Some(mine) => merge_histogram(mine, h),
-        None => {
-            into.insert(name.to_owned(), h.clone());
-        }
-    }
-}
-
-/// Adds `other` into `into`; histograms with other bounds (e.g. from a
-/// foreign report) make `into` grow instead of failing.
-pub fn merge_histogram(into: &mut Histogram<u64>, other: &Histogram<u64>) {
-    if into.add(other).is_err() {
-        into.auto(true);
-        into.add(other)
-            .expect("an auto-resizing histogram takes any values");
-    }
-}
-
-/// Every metric of a recorder (or of several, merged) at one moment.
-#[derive(Debug, Clone, Default)]
-pub struct MetricsSnapshot {
-    pub histograms: BTreeMap<String, Histogram<u64>>,
-    pub counters: BTreeMap<String, u64>,
-    pub connected: i64,
-}
-
-impl MetricsSnapshot {
-    /// Adds `other` in: histograms merged exactly, counters and the
-    /// connected gauge summed.
-    pub fn merge(&mut self, other: &MetricsSnapshot) {
-        for (name, h) in &other.histograms {
-            add_histogram(&mut self.histograms, name, h);
-        }
-        for (name, n) in &other.counters {
-            *self.counters.entry(name.clone()).or_default() += n;
-        }
-        self.connected += other.connected;
-    }
-
-    /// The sum of the counters named `prefix*`.
-    pub fn sum_prefix(&self, prefix: &str) -> u64 {
-        self.counters
-            .range(prefix.to_owned()..)
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(_, n)| n)
-            .sum()
-    }
-
-    /// Messages sent (every `sent.*` counter).
-    pub fn sent(&self) -> u64 {
-        self.sum_prefix("sent.")
-    }
-
-    /// Messages received (every `received.*` counter).
-    pub fn received(&self) -> u64 {
-        self.sum_prefix("received.")
-    }
-
-    /// Errors: every `errors.*` counter plus `connect_failures`.
-    pub fn errors(&self) -> u64 {
-        self.sum_prefix("errors.") + self.counters.get("connect_failures").copied().unwrap_or(0)
-    }
-
-    /// The histogram progress and the series follow: the first `ack.*`
-    /// histogram, else the first `fanout.*`, else `connect`.
-    pub fn main_latency(&self) -> Option<&str> {
-        let first = |prefix: &str| {
-            self.histograms
-                .keys()
-                .find(|k| k.starts_with(prefix))
-                .map(String::as_str)
-        };
-        first("ack.").or_else(|| first("fanout.")).or_else(|| {
-            self.histograms
-                .get_key_value("connect")
-                .map(|(k, _)| k.as_str())
-        })
-    }
-}
-
-/// One second of the run's time series (a row of `series.csv`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SecondSample {
-    /// Seconds since the start of the load (1 = the first second).
-    pub t: u64,
-    /// Clients connected at the end of the second.
-    pub connected: i64,
-    /// Messages sent during the second.
-    pub sent: u64,
-    /// Messages received during the second.
-    pub received: u64,
-    /// Errors during the second (`errors.*` and `connect_failures`).
-    pub errors: u64,
-    /// p99 of the main latency over the second (µs), when it has samples.
-    pub p99_us: Option<u64>,
-}
-
 /// Turns successive snapshots into [`SecondSample`]s: each sample holds
 /// what happened since the previous one.
 #[derive(Debug, Default)]
@@ -310,32 +201,6 @@ impl Sampler {
     pub fn into_series(self) -> Vec<SecondSample> {
         self.series
     }
-}
-
-/// Merges the series of several workers second by second: connected,
-/// sent, received and errors add up; the p99 is the largest of the
-/// workers' (an upper bound: exact per-second percentiles would need every
-/// worker's per-second histograms).
-pub fn merge_series(parts: &[Vec<SecondSample>]) -> Vec<SecondSample> {
-    let mut by_t: BTreeMap<u64, SecondSample> = BTreeMap::new();
-    for part in parts {
-        for s in part {
-            let e = by_t.entry(s.t).or_insert_with(|| SecondSample {
-                t: s.t,
-                connected: 0,
-                sent: 0,
-                received: 0,
-                errors: 0,
-                p99_us: None,
-            });
-            e.connected += s.connected;
-            e.sent += s.sent;
-            e.received += s.received;
-            e.errors += s.errors;
-            e.p99_us = e.p99_us.max(s.p99_us);
-        }
-    }
-    by_t.into_values().collect()
 }
 
 #[cfg(test)]
@@ -404,6 +269,7 @@ mod tests {
 
     #[test]
     fn huge_values_saturate() {
+        use formats::histogram::HIST_HIGH_US;
         let r = Recorder::new();
         r.latency("m", u64::MAX);
         r.latency("m", 0);
@@ -432,26 +298,5 @@ mod tests {
         let s3 = sampler.sample(3, r.snapshot());
         assert_eq!(s3.p99_us, None);
         assert_eq!(sampler.into_series().len(), 3);
-    }
-
-    #[test]
-    fn series_merge_by_second() {
-        let s = |t, c, p| SecondSample {
-            t,
-            connected: c,
-            sent: 1,
-            received: 2,
-            errors: 0,
-            p99_us: p,
-        };
-        let merged = merge_series(&[
-            vec![s(1, 2, Some(10)), s(2, 3, None)],
-            vec![s(1, 1, Some(30))],
-        ]);
-        assert_eq!(merged.len(), 2);
-        assert_eq!(merged[0].connected, 3);
-        assert_eq!(merged[0].sent, 2);
-        assert_eq!(merged[0].p99_us, Some(30));
-        assert_eq!(merged[1].p99_us, None);
     }
 }

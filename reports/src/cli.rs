@@ -1,10 +1,12 @@
-//! The command line: `show`, `merge`, `compare`, `html`, `csv`.
+//! The command line ([`Opts`]: `show`, `merge`, `compare`, `html`, `csv`)
+//! and [`run`], which carries a command out.
 //!
 //! Exit codes: 0 ok; 1 a regression (`compare`: a metric worse, or new
 //! conformance failures); 2 usage, or an input that cannot be read or is
-//! invalid (or an output that cannot be written).
+//! invalid (or an output that cannot be written). Output to a closed pipe
+//! (`reports show x.json | head`) is not an error.
 
-use std::ffi::OsString;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -15,9 +17,9 @@ use crate::thresholds::{DEFAULT_MIN_SAMPLES, Rules, ThresholdFile};
 use crate::{csv_out, html, merge, render};
 
 /// Exit code: a regression or new failures.
-pub const EXIT_REGRESSION: i32 = 1;
+pub const EXIT_REGRESSION: u8 = 1;
 /// Exit code: usage, unreadable or invalid input.
-pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_USAGE: u8 = 2;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,13 +31,13 @@ conformance results (conformance run --json FILE).\n\n\
 Exit codes: 0 ok; 1 regression (compare: a metric worse, or new conformance failures); \
 2 usage, unreadable or invalid input."
 )]
-struct Cli {
+pub struct Opts {
     #[command(subcommand)]
-    command: Command,
+    pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {
+pub enum Command {
     /// Print a run's summary: per metric count, rate, p50, p90, p99, p99.9, max; errors by code (a conformance result: its failing cases)
     Show {
         /// A loadgen report.json or a conformance --json result
@@ -116,7 +118,7 @@ distribution-free, from each histogram's order statistics; mean, rate and error 
 Conformance results: lists new failures (exit 1) and fixed cases.";
 
 #[derive(Debug, Args)]
-struct RuleArgs {
+pub struct RuleArgs {
     /// A comparison threshold, e.g. 'p99 +10%', 'error-rate +0.1pp' (repeatable)
     #[arg(long = "threshold", value_name = "RULE")]
     threshold: Vec<String>,
@@ -135,7 +137,7 @@ impl RuleArgs {
             None => ThresholdFile::default(),
         };
         let rules = Rules::new(&file.thresholds, &self.threshold).map_err(|e| {
-            match (&self.thresholds, file.thresholds.contains(&e.text)) {
+            match (&self.thresholds, file.thresholds.contains(&e.expr)) {
                 (Some(p), true) => format!("{}: {e}", p.display()),
                 _ => e.to_string(),
             }
@@ -153,74 +155,83 @@ impl RuleArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
+pub enum Format {
     Text,
     Markdown,
     Json,
 }
 
-/// An error and its exit code.
-struct Failure {
-    code: i32,
-    message: String,
+/// What a command found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// `compare`: a metric is worse, or there are new conformance failures.
+    pub regression: bool,
 }
 
-impl From<InputError> for Failure {
-    fn from(e: InputError) -> Self {
-        usage(e.to_string())
+impl Outcome {
+    /// 1 on a regression, else 0.
+    pub fn exit_code(self) -> u8 {
+        if self.regression { EXIT_REGRESSION } else { 0 }
     }
 }
 
-fn usage(message: impl Into<String>) -> Failure {
-    Failure {
-        code: EXIT_USAGE,
-        message: message.into(),
+const DONE: Outcome = Outcome { regression: false };
+
+/// Why a command failed: exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An input that cannot be read or used.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// Anything else the user can fix: thresholds, mixed inputs, an output
+    /// that cannot be written, reports that do not merge.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    /// The documented exit code.
+    pub fn exit_code(&self) -> u8 {
+        EXIT_USAGE
     }
 }
 
-/// Runs the command line `args` (program name first); returns the exit
-/// code. Output goes to stdout, messages to stderr.
-pub fn run<I, T>(args: I) -> i32
-where
-    I: IntoIterator<Item = T>,
-    T: Into<OsString> + Clone,
-{
-    let cli = match Cli::try_parse_from(args) {
-        Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() { EXIT_USAGE } else { 0 };
-        }
-    };
-    match execute(cli.command) {
-        Ok(code) => code,
-        Err(f) => {
-            eprintln!("reports: error: {}", f.message);
-            f.code
-        }
-    }
+fn usage(message: impl Into<String>) -> Error {
+    Error::Usage(message.into())
 }
 
-fn write_out(out: Option<&Path>, text: &str) -> Result<(), Failure> {
+/// Writes `text` to `out`, or to stdout; a closed stdout (the reader of a
+/// pipe is gone) is not an error.
+fn write_out(out: Option<&Path>, text: &str) -> Result<(), Error> {
     match out {
         None => {
-            print!("{text}");
-            Ok(())
+            let mut stdout = std::io::stdout().lock();
+            match stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush())
+            {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    Err(usage(format!("stdout: {e}")))
+                }
+                _ => Ok(()),
+            }
         }
         Some(p) => std::fs::write(p, text)
             .map_err(|e| usage(format!("{}: cannot write: {e}", p.display()))),
     }
 }
 
-fn execute(command: Command) -> Result<i32, Failure> {
-    match command {
+/// Runs the command. Output goes to stdout (or `--out`), warnings to
+/// stderr.
+pub fn run(opts: Opts) -> Result<Outcome, Error> {
+    match opts.command {
         Command::Show { file } => {
             let text = match model::load(&file)? {
                 Input::Load(run) => render::show_load(&run),
                 Input::Conformance(run) => render::show_conformance(&run),
             };
             write_out(None, &text)?;
-            Ok(0)
+            Ok(DONE)
         }
         Command::Merge { files, out, force } => {
             let runs = files
@@ -244,7 +255,7 @@ fn execute(command: Command) -> Result<i32, Failure> {
                 r.duration_secs(),
                 if r.complete { "" } else { ", INCOMPLETE" }
             );
-            Ok(0)
+            Ok(DONE)
         }
         Command::Compare {
             base,
@@ -290,7 +301,7 @@ fn execute(command: Command) -> Result<i32, Failure> {
                 }
             };
             write_out(out.as_deref(), &text)?;
-            Ok(if regression { EXIT_REGRESSION } else { 0 })
+            Ok(Outcome { regression })
         }
         Command::Html {
             file,
@@ -304,7 +315,7 @@ fn execute(command: Command) -> Result<i32, Failure> {
             let cmp = base.as_ref().map(|b| compare_load(b, &run, &rules, min));
             write_out(Some(&out), &html::report(&run, base.as_ref(), cmp.as_ref()))?;
             eprintln!("reports: wrote {}", out.display());
-            Ok(0)
+            Ok(DONE)
         }
         Command::Csv {
             file,
@@ -319,7 +330,7 @@ fn execute(command: Command) -> Result<i32, Failure> {
             }
             .map_err(|e| usage(format!("CSV: {e}")))?;
             write_out(out.as_deref(), &text)?;
-            Ok(0)
+            Ok(DONE)
         }
     }
 }
@@ -335,6 +346,6 @@ mod tests {
 
     #[test]
     fn cli_is_consistent() {
-        Cli::command().debug_assert();
+        Opts::command().debug_assert();
     }
 }

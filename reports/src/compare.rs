@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::model::{CaseVerdict, ConformanceRun, LoadRun};
-use crate::thresholds::{Limit, Rule, Rules, Stat, StatKind};
+use crate::model::{ConformanceRun, LoadRun};
+use crate::thresholds::{ChangeRule, Limit, Rules, SHOWN, Stat, StatKind};
+use formats::conformance::Verdict as CaseVerdict;
 
 /// The verdict of a stat or a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -200,16 +201,17 @@ pub fn compare_load(
         }
     }
     let names: BTreeSet<&String> = base
+        .metrics
         .histograms
         .keys()
-        .chain(new.histograms.keys())
+        .chain(new.metrics.histograms.keys())
         .collect();
     let mut metrics = Vec::new();
     for name in &names {
         metrics.push(compare_metric(
             name,
-            base.histograms.get(*name).map(|h| (h, base.secs())),
-            new.histograms.get(*name).map(|h| (h, new.secs())),
+            base.metrics.histograms.get(*name).map(|h| (h, base.secs())),
+            new.metrics.histograms.get(*name).map(|h| (h, new.secs())),
             rules,
             min_samples,
         ));
@@ -270,6 +272,7 @@ fn stat_value(h: &Histogram<u64>, secs: f64, stat: Stat) -> Option<f64> {
         Stat::Count => h.len() as f64,
         Stat::Rate => h.len() as f64 / secs,
         Stat::Mean => h.mean(),
+        Stat::Min => h.min() as f64,
         Stat::Max => h.max() as f64,
         Stat::ErrorRate => return None,
         q => h.value_at_quantile(q.quantile().expect("a percentile")) as f64,
@@ -292,7 +295,7 @@ fn compare_metric(
     rules: &Rules,
     min_samples: u64,
 ) -> MetricRow {
-    let mut stats: Vec<Stat> = Stat::SHOWN.to_vec();
+    let mut stats: Vec<Stat> = SHOWN.to_vec();
     stats.extend(rules.extra_stats(name));
     stats.sort();
     let rows: Vec<StatRow> = stats
@@ -483,7 +486,7 @@ fn stat_row(
     stat: Stat,
     base: Option<f64>,
     new: Option<f64>,
-    judged: &[&Rule],
+    judged: &[&ChangeRule],
     verdict: Verdict,
     note: Option<String>,
 ) -> StatRow {
@@ -522,8 +525,8 @@ fn relative(base: f64, new: f64) -> f64 {
 
 /// Worse when the change in the bad direction exceeds every limit, better
 /// when the change in the good direction does, else same.
-pub fn judge(base: f64, new: f64, rules: &[&Rule]) -> Verdict {
-    let moved = |rule: &Rule, bad: bool| -> bool {
+pub fn judge(base: f64, new: f64, rules: &[&ChangeRule]) -> Verdict {
+    let moved = |rule: &ChangeRule, bad: bool| -> bool {
         let toward_bad = if rule.up_is_bad { 1.0 } else { -1.0 };
         let dir = if bad { toward_bad } else { -toward_bad };
         match rule.limit {
@@ -737,8 +740,8 @@ pub fn compare_conformance(base: &ConformanceRun, new: &ConformanceRun) -> Confo
 mod tests {
     use super::*;
 
-    fn rule(s: &str) -> Rule {
-        Rule::parse(s).unwrap()
+    fn rule(s: &str) -> ChangeRule {
+        ChangeRule::parse(s).unwrap()
     }
 
     #[test]

@@ -28,7 +28,7 @@ fn finish(w: csv::Writer<Vec<u8>>) -> Result<String, String> {
 pub fn percentiles(run: &LoadRun) -> Result<String, String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(COLUMNS).map_err(|e| e.to_string())?;
-    for (name, h) in &run.histograms {
+    for (name, h) in &run.metrics.histograms {
         let q = |q: f64| {
             if h.is_empty() {
                 String::new()
@@ -73,7 +73,7 @@ pub fn spectrum(run: &LoadRun) -> Result<String, String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(["metric", "percentile", "value_us", "count", "inverted"])
         .map_err(|e| e.to_string())?;
-    for (name, h) in &run.histograms {
+    for (name, h) in &run.metrics.histograms {
         for v in h.iter_quantiles(5) {
             let q = v.quantile_iterated_to();
             let inverted = if q >= 1.0 {

@@ -1,19 +1,13 @@
 //! How numbers read: durations, rates, deltas.
 
-/// `850µs`, `12.3ms`, `4.56s` (loadgen's format).
+/// `850µs`, `12.3ms`, `4.56s` (the report format's, as loadgen prints).
 pub fn duration(us: u64) -> String {
-    loadgen::report::fmt_us(us)
+    formats::fmt_us(us)
 }
 
 /// [`duration`] of a fractional number of µs (a mean, a limit).
 pub fn duration_f(us: f64) -> String {
-    if us.is_infinite() {
-        "∞".to_owned()
-    } else if us < 1_000.0 && us.fract() != 0.0 {
-        format!("{us:.1}µs")
-    } else {
-        duration(us.round().max(0.0) as u64)
-    }
+    formats::fmt_us_f(us)
 }
 
 /// A signed duration change: `+1.2ms`, `-850µs`, `±0µs`.

@@ -103,9 +103,9 @@ pub fn report(run: &LoadRun, base: Option<&LoadRun>, cmp: Option<&LoadComparison
             ""
         }
     );
-    let mut names: Vec<&String> = run.histograms.keys().collect();
+    let mut names: Vec<&String> = run.metrics.histograms.keys().collect();
     if let Some(b) = base {
-        for k in b.histograms.keys() {
+        for k in b.metrics.histograms.keys() {
             if !names.contains(&k) {
                 names.push(k);
             }
@@ -116,8 +116,8 @@ pub fn report(run: &LoadRun, base: Option<&LoadRun>, cmp: Option<&LoadComparison
         out.push_str(&svg::spectrum(
             &format!("spectrum-{i}"),
             name,
-            run.histograms.get(*name),
-            base.and_then(|b| b.histograms.get(*name)),
+            run.metrics.histograms.get(*name),
+            base.and_then(|b| b.metrics.histograms.get(*name)),
         ));
         out.push('\n');
     }
@@ -229,7 +229,7 @@ fn summary_table(out: &mut String, run: &LoadRun, cmp: Option<&LoadComparison>) 
     out.push_str("</tr>\n");
     match cmp {
         None => {
-            for (name, h) in &run.histograms {
+            for (name, h) in &run.metrics.histograms {
                 let q = |q: f64| {
                     if h.is_empty() {
                         "-".to_owned()
@@ -370,7 +370,7 @@ fn thresholds_table(out: &mut String, run: &LoadRun) {
 }
 
 fn series_charts(run: &LoadRun, base: Option<&LoadRun>) -> Vec<String> {
-    type Pick = fn(&loadgen::metrics::SecondSample) -> Option<f64>;
+    type Pick = fn(&formats::metrics::SecondSample) -> Option<f64>;
     let line = |r: &LoadRun, label: &str, color: &'static str, dashed: bool, pick: Pick| Line {
         label: label.to_owned(),
         color,

@@ -3,8 +3,9 @@
 //! regression), and renders text, Markdown, JSON, CSV and one
 //! self-contained HTML file (see the README, "Reports").
 //!
-//! The report format is loadgen's ([`loadgen::report`]): one definition,
-//! read here through its JSON Schema and its Rust types.
+//! The file formats are [`formats`]' (one definition, written by loadgen and
+//! the conformance runner): read here through the report's JSON Schema and
+//! the Rust types. This crate depends on nothing else of the workspace.
 
 pub mod cli;
 pub mod compare;
@@ -17,4 +18,4 @@ pub mod render;
 pub mod svg;
 pub mod thresholds;
 
-pub use cli::run;
+pub use cli::{Error, Opts, Outcome, run};

@@ -1,7 +1,7 @@
 //! Merging the reports of shards (or workers) that ran parts of one load at
 //! the same time into one report, exactly.
 //!
-//! The arithmetic is loadgen's ([`RunReport::merge`]): histograms added
+//! The arithmetic is the report format's ([`RunReport::merge`]): histograms added
 //! bucket by bucket (merged percentiles are those of one histogram that
 //! recorded every sample), counters and clients summed, series aligned by
 //! second since each part's start and summed (the per-second p99 is the
@@ -12,8 +12,8 @@
 
 use std::collections::BTreeSet;
 
-use loadgen::report::RunReport;
-use loadgen::threshold::Threshold;
+use formats::report::RunReport;
+use formats::threshold::Threshold;
 
 use crate::model::LoadRun;
 

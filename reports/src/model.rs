@@ -3,21 +3,20 @@
 //!
 //! A loadgen report is checked in this order, each step with its own clear
 //! error: JSON; kind; `version` (readable versions: [`LOADGEN_VERSIONS`]);
-//! the report's JSON Schema (`loadgen/schema/report.schema.json`, the
-//! contract, compiled in); the Rust types of `loadgen::report`; every
-//! histogram decoded, its count matching its summary.
+//! the report's JSON Schema ([`formats::schema`], the contract); the Rust
+//! types of [`formats::report`]; every histogram decoded, its count
+//! matching its summary. A conformance result is read into
+//! [`formats::conformance`]'s types.
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 use std::path::Path;
 
-use hdrhistogram::Histogram;
-use loadgen::report::{REPORT_VERSION, RunReport, decode_histogram};
-use serde::{Deserialize, Serialize};
+use formats::conformance::{RESULT_VERSION, RunReport as ConformanceResult};
+use formats::histogram::decode_histogram;
+use formats::metrics::MetricsSnapshot;
+use formats::report::{REPORT_VERSION, RunReport};
 use serde_json::Value;
-
-/// The loadgen report's JSON Schema (the contract), as loadgen ships it.
-pub const LOADGEN_SCHEMA: &str = include_str!("../../loadgen/schema/report.schema.json");
 
 /// Versions of the loadgen report this build reads. Version 1 is the first
 /// versioned format; when loadgen bumps [`REPORT_VERSION`], the older
@@ -26,7 +25,7 @@ pub const LOADGEN_SCHEMA: &str = include_str!("../../loadgen/schema/report.schem
 pub const LOADGEN_VERSIONS: RangeInclusive<u32> = 1..=REPORT_VERSION;
 
 /// Versions of the conformance `--json` result this build reads.
-pub const CONFORMANCE_VERSIONS: RangeInclusive<u32> = 1..=1;
+pub const CONFORMANCE_VERSIONS: RangeInclusive<u32> = 1..=RESULT_VERSION;
 
 /// An input that cannot be used; the message names the file. Exit code 2.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -74,83 +73,9 @@ pub struct LoadRun {
     /// The file it was read from (for messages).
     pub path: String,
     pub report: RunReport,
-    /// Every histogram of `report.histograms`, decoded exactly.
-    pub histograms: BTreeMap<String, Histogram<u64>>,
-}
-
-/// A conformance result (`conformance run --json FILE`): only what
-/// comparing needs; unknown fields are ignored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ConformanceResult {
-    pub version: u32,
-    #[serde(default)]
-    pub tool: String,
-    #[serde(default)]
-    pub target: String,
-    #[serde(default)]
-    pub strict: bool,
-    #[serde(default)]
-    pub started_at: String,
-    #[serde(default)]
-    pub duration_ms: u64,
-    pub cases: Vec<CaseResult>,
-}
-
-/// One case of a conformance result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CaseResult {
-    pub id: String,
-    #[serde(default)]
-    pub description: String,
-    pub verdict: CaseVerdict,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expected: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub actual: Option<String>,
-}
-
-/// The conformance runner's verdicts (`conformance::case::Verdict`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CaseVerdict {
-    Pass,
-    Fail,
-    NonStrict,
-    Skip,
-    Error,
-    Xfail,
-    Xpass,
-}
-
-impl CaseVerdict {
-    pub fn label(self) -> &'static str {
-        match self {
-            CaseVerdict::Pass => "PASS",
-            CaseVerdict::Fail => "FAIL",
-            CaseVerdict::NonStrict => "NON-STRICT",
-            CaseVerdict::Skip => "SKIP",
-            CaseVerdict::Error => "ERROR",
-            CaseVerdict::Xfail => "XFAIL",
-            CaseVerdict::Xpass => "XPASS",
-        }
-    }
-
-    /// Whether the requirement was seen not to hold (`FAIL`, and `XFAIL`:
-    /// a failure listed as known).
-    pub fn is_failure(self) -> bool {
-        matches!(self, CaseVerdict::Fail | CaseVerdict::Xfail)
-    }
-
-    /// Whether the requirement was seen to hold (`PASS`, `NON-STRICT`,
-    /// `XPASS`).
-    pub fn is_pass(self) -> bool {
-        matches!(
-            self,
-            CaseVerdict::Pass | CaseVerdict::NonStrict | CaseVerdict::Xpass
-        )
-    }
+    /// Every histogram of `report.histograms`, decoded exactly, and the
+    /// counters.
+    pub metrics: MetricsSnapshot,
 }
 
 /// A conformance result and the file it came from.
@@ -288,24 +213,24 @@ pub fn read_loadgen(name: &str, value: Value) -> Result<LoadRun, InputError> {
         }
         histograms.insert(metric.clone(), h);
     }
+    let metrics = MetricsSnapshot {
+        histograms,
+        counters: report.counters.clone(),
+        connected: report.series.last().map_or(0, |s| s.connected),
+    };
     Ok(LoadRun {
         path: name.to_owned(),
         report,
-        histograms,
+        metrics,
     })
 }
 
-/// Validates against the compiled-in JSON Schema; lists the first errors
+/// Validates against the report's JSON Schema; lists the first errors
 /// with their JSON pointers.
 fn check_schema(name: &str, value: &Value) -> Result<(), InputError> {
-    let schema: Value = serde_json::from_str(LOADGEN_SCHEMA).expect("loadgen's schema is JSON");
-    let validator = jsonschema::validator_for(&schema).expect("loadgen's schema compiles");
-    let errors: Vec<String> = validator
-        .iter_errors(value)
-        .map(|e| {
-            let at = e.instance_path().to_string();
-            format!("  at {}: {e}", if at.is_empty() { "/" } else { &at })
-        })
+    let errors: Vec<String> = formats::schema::report_errors(value)
+        .iter()
+        .map(|e| format!("  {e}"))
         .collect();
     if errors.is_empty() {
         return Ok(());
@@ -344,65 +269,27 @@ impl LoadRun {
         self.report.duration_secs()
     }
 
-    fn counter(&self, name: &str) -> u64 {
-        self.report.counters.get(name).copied().unwrap_or(0)
-    }
-
-    fn sum_prefix(&self, prefix: &str) -> u64 {
-        self.report
-            .counters
-            .iter()
-            .filter(|(k, _)| k.starts_with(prefix))
-            .map(|(_, n)| n)
-            .sum()
-    }
-
     /// Errors: every `errors.*` counter plus `connect_failures` (as in the
     /// report's series).
     pub fn errors(&self) -> u64 {
-        self.sum_prefix("errors.") + self.counter("connect_failures")
+        self.metrics.errors()
     }
 
-    /// Operations that could fail: messages sent (`sent.*`), connection
-    /// attempts (`connect` and `reconnect` samples plus `connect_failures`)
-    /// and HTTP calls (`http.*` samples).
+    /// Operations that could fail ([`MetricsSnapshot::attempts`]).
     pub fn attempts(&self) -> u64 {
-        let hist = |name: &str| self.histograms.get(name).map_or(0, Histogram::len);
-        let http: u64 = self
-            .histograms
-            .iter()
-            .filter(|(k, _)| k.starts_with("http."))
-            .map(|(_, h)| h.len())
-            .sum();
-        self.sum_prefix("sent.")
-            + hist("connect")
-            + hist("reconnect")
-            + self.counter("connect_failures")
-            + http
+        self.metrics.attempts()
     }
 
     /// Errors as a percentage of [`LoadRun::attempts`]; `None` without
     /// attempts.
     pub fn error_rate_pct(&self) -> Option<f64> {
-        let attempts = self.attempts();
-        (attempts > 0).then(|| self.errors() as f64 * 100.0 / attempts as f64)
+        self.metrics.error_rate_pct()
     }
 
     /// Non-zero error counters by code (`errors.` stripped), then
     /// `connect_failures`.
     pub fn errors_by_code(&self) -> Vec<(String, u64)> {
-        let mut out: Vec<(String, u64)> = self
-            .report
-            .counters
-            .iter()
-            .filter(|(k, n)| k.starts_with("errors.") && **n > 0)
-            .map(|(k, n)| (k["errors.".len()..].to_owned(), *n))
-            .collect();
-        let failures = self.counter("connect_failures");
-        if failures > 0 {
-            out.push(("connect_failures".to_owned(), failures));
-        }
-        out
+        self.metrics.errors_by_code()
     }
 }
 

@@ -385,7 +385,7 @@ fn md_esc(s: &str) -> String {
 }
 
 fn case_line(c: &CaseChange) -> String {
-    let label = |v: Option<crate::model::CaseVerdict>| v.map_or("absent", |v| v.label());
+    let label = |v: Option<formats::conformance::Verdict>| v.map_or("absent", |v| v.label());
     format!(
         "{:<10} {:<46} (was {}) {}",
         label(c.new),
@@ -483,7 +483,8 @@ pub fn compare_conformance_markdown(c: &ConformanceComparison) -> String {
         let _ = writeln!(out, "| case | was | now | detail |");
         let _ = writeln!(out, "|---|---|---|---|");
         for ch in list {
-            let label = |v: Option<crate::model::CaseVerdict>| v.map_or("absent", |v| v.label());
+            let label =
+                |v: Option<formats::conformance::Verdict>| v.map_or("absent", |v| v.label());
             let _ = writeln!(
                 out,
                 "| `{}` | {} | {} | {} |",

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::metrics::MetricsSnapshot;
+use formats::metrics::MetricsSnapshot;
 
 /// A progress line on stderr. Nothing is drawn when stderr is not a
 /// terminal. Create one per run; the engine updates it once per second

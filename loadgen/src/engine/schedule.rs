@@ -205,7 +205,10 @@ impl Scheduler {
         match r {
             Ok(true) => self.finished += 1,
             Ok(false) => {}
-            Err(e) if e.is_panic() => self.ctx.recorder.count("errors.vu_panic", 1),
+            Err(e) if e.is_panic() => self
+                .ctx
+                .recorder
+                .count(&formats::names::error(formats::names::code::VU_PANIC), 1),
             Err(_) => {}
         }
     }

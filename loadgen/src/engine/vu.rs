@@ -10,6 +10,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use driver::FailureKind;
+use formats::names::{self, code};
+use protocol::event;
 use serde_json::{Value, json};
 use sioclient::{AckError, ClientConfig, ConnectError, DisconnectReason, Event, Incoming, Socket};
 
@@ -82,7 +85,7 @@ struct Vu {
 /// Runs one VU to its end; `true` when it ended by itself (not cut by a
 /// hard stop).
 pub(crate) async fn run(ctx: Arc<RunCtx>, spec: VuSpec) -> bool {
-    ctx.recorder.count("vus_started", 1);
+    ctx.recorder.count(names::VUS_STARTED, 1);
     let mut vu = Vu {
         rng: Rng::for_vu(ctx.seed, spec.global),
         retaining: ctx.interest[spec.group as usize].any(),
@@ -103,7 +106,7 @@ pub(crate) async fn run(ctx: Arc<RunCtx>, spec: VuSpec) -> bool {
     vu.close().await;
     let finished = !ctx.halt.is_set();
     if finished {
-        ctx.recorder.count("vus_finished", 1);
+        ctx.recorder.count(names::VUS_FINISHED, 1);
     }
     finished
 }
@@ -175,7 +178,7 @@ impl Vu {
         match vars::expand_with(v, |n| self.lookup(n)) {
             Ok(v) => Some(v),
             Err(_) => {
-                self.count("errors.template");
+                self.count(&names::error(code::TEMPLATE));
                 None
             }
         }
@@ -185,7 +188,7 @@ impl Vu {
         match vars::expand_text(s, |n| self.lookup(n)) {
             Ok(v) => Some(v),
             Err(_) => {
-                self.count("errors.template");
+                self.count(&names::error(code::TEMPLATE));
                 None
             }
         }
@@ -231,7 +234,7 @@ impl Vu {
                         return Waited::Event;
                     }
                 }
-                Some(Incoming::Invalid { .. }) => self.count("errors.invalid_frame"),
+                Some(Incoming::Invalid { .. }) => self.count(&names::error(code::INVALID_FRAME)),
                 Some(Incoming::Disconnected { reason }) => {
                     self.lost(Some(&reason));
                     return Waited::Lost;
@@ -248,13 +251,13 @@ impl Vu {
     /// `wait_for`.
     fn on_event(&mut self, ev: Event) -> bool {
         let rec = &self.ctx.recorder;
-        rec.count(&format!("received.{}", ev.name), 1);
+        rec.count(&names::received(&ev.name), 1);
         let first = ev.args.into_iter().next().unwrap_or(Value::Null);
         if let Some(sent) = first.get("sentAtUs").and_then(Value::as_u64) {
             // When the frame was read, on the same clock as `sentAtUs`.
             let read_at = unix_us().saturating_sub(micros(ev.received_at.elapsed()));
             if read_at >= sent {
-                rec.latency(&format!("fanout.{}", ev.name), read_at - sent);
+                rec.latency(&names::fanout(&ev.name), read_at - sent);
             }
         }
         if ev.name == "error" {
@@ -262,7 +265,7 @@ impl Vu {
                 .get("code")
                 .and_then(Value::as_str)
                 .unwrap_or("unknown");
-            rec.count(&format!("errors.{code}"), 1);
+            rec.count(&names::error(code), 1);
         }
         if self.retaining && self.ctx.interest[self.spec.group as usize].wants(&ev.name) {
             if self.retained.len() >= RETAIN_CAP {
@@ -276,7 +279,7 @@ impl Vu {
 
     /// The socket ended without this VU asking.
     fn lost(&mut self, reason: Option<&DisconnectReason>) {
-        self.count(&format!("disconnects.{}", disconnect_name(reason)));
+        self.count(&names::disconnects(disconnect_name(reason)));
         if !matches!(reason, Some(DisconnectReason::ClientDisconnect)) {
             self.ctx.suspect();
         }
@@ -330,7 +333,9 @@ impl Vu {
                 let t0 = self.start_time();
                 match self.connect().await {
                     Ok(()) => {
-                        self.ctx.recorder.latency("connect", micros(t0.elapsed()));
+                        self.ctx
+                            .recorder
+                            .latency(names::CONNECT, micros(t0.elapsed()));
                         self.sub_pending = Some(t0);
                         Flow::Next
                     }
@@ -352,14 +357,14 @@ impl Vu {
                     return Flow::Next;
                 };
                 let Some(conn) = &self.conn else {
-                    self.count("errors.not_connected");
+                    self.count(&names::error(code::NOT_CONNECTED));
                     return Flow::Next;
                 };
                 if conn.socket.emit(&event, data).is_err() {
                     self.settle_lost().await;
                     return Flow::Stop;
                 }
-                self.count(&format!("sent.{event}"));
+                self.count(&names::sent(&event));
                 Flow::Next
             }
             Step::EmitAck {
@@ -380,7 +385,7 @@ impl Vu {
                     },
                     None => None,
                 };
-                let metric = metric.clone().unwrap_or_else(|| format!("ack.{event}"));
+                let metric = metric.clone().unwrap_or_else(|| names::ack(&event));
                 let data_room = data
                     .get("roomId")
                     .and_then(Value::as_str)
@@ -394,7 +399,7 @@ impl Vu {
                         match &expect {
                             Some(e) if subset(e, &first) => {}
                             Some(_) => {
-                                self.count("errors.expect");
+                                self.count(&names::error(code::EXPECT));
                                 if failed {
                                     self.count_ack_error(&first);
                                 }
@@ -452,7 +457,7 @@ impl Vu {
                     return Flow::Next;
                 };
                 let Some(n) = as_count(&n) else {
-                    self.count("errors.template");
+                    self.count(&names::error(code::TEMPLATE));
                     return Flow::Next;
                 };
                 for _ in 0..n {
@@ -482,13 +487,13 @@ impl Vu {
                     let handle = conn.socket.handle();
                     drop(conn);
                     let _ = self.wait(handle.disconnect(), false).await;
-                    self.count("disconnects.client");
+                    self.count(&names::disconnects("client"));
                 }
                 Flow::Next
             }
             Step::Reconnect { resubscribe } => {
                 if self.endpoint.is_none() {
-                    self.count("errors.not_connected");
+                    self.count(&names::error(code::NOT_CONNECTED));
                     return Flow::Next;
                 }
                 let t0 = self.start_time();
@@ -505,8 +510,10 @@ impl Vu {
                         }
                     }
                 }
-                self.ctx.recorder.latency("reconnect", micros(t0.elapsed()));
-                self.count("reconnects");
+                self.ctx
+                    .recorder
+                    .latency(names::RECONNECT, micros(t0.elapsed()));
+                self.count(names::RECONNECTS);
                 Flow::Next
             }
             Step::Http {
@@ -558,7 +565,7 @@ impl Vu {
                 Ok(())
             }
             Waited::Done(Err(e)) => {
-                self.count("connect_failures");
+                self.count(names::CONNECT_FAILURES);
                 if !matches!(e, ConnectError::Rejected { .. } | ConnectError::Config(_)) {
                     self.ctx.suspect();
                 }
@@ -574,10 +581,10 @@ impl Vu {
         let data = json!({ "roomId": room });
         match self
             .emit_ack(
-                "room:subscribe",
+                event::ROOM_SUBSCRIBE,
                 data,
                 DEFAULT_ACK_TIMEOUT,
-                "ack.room:subscribe",
+                &names::ack(event::ROOM_SUBSCRIBE),
                 t0,
             )
             .await?
@@ -586,7 +593,7 @@ impl Vu {
                 if let Some(start) = self.sub_pending.take() {
                     self.ctx
                         .recorder
-                        .latency("connect_to_subscribed", micros(start.elapsed()));
+                        .latency(names::CONNECT_TO_SUBSCRIBED, micros(start.elapsed()));
                 }
                 if !self.rooms.contains(&room) {
                     self.rooms.push(room);
@@ -613,12 +620,12 @@ impl Vu {
         t0: Instant,
     ) -> Result<Option<Value>, Flow> {
         let Some(conn) = &self.conn else {
-            self.count("errors.not_connected");
+            self.count(&names::error(code::NOT_CONNECTED));
             return Ok(None);
         };
         let handle = conn.socket.handle();
         let name = event.to_owned();
-        self.count(&format!("sent.{event}"));
+        self.count(&names::sent(event));
         let ack = async move { handle.emit_with_ack(&name, data, timeout).await };
         match self.wait(ack, false).await {
             Waited::Done(Ok(args)) => {
@@ -626,7 +633,7 @@ impl Vu {
                 Ok(Some(args.into_iter().next().unwrap_or(Value::Null)))
             }
             Waited::Done(Err(AckError::Timeout)) => {
-                self.count("errors.timeout");
+                self.count(&names::error(code::TIMEOUT));
                 Ok(None)
             }
             Waited::Done(Err(AckError::Disconnected)) => {
@@ -642,7 +649,7 @@ impl Vu {
             .pointer("/error/code")
             .and_then(Value::as_str)
             .unwrap_or("unknown");
-        self.count(&format!("errors.{code}"));
+        self.count(&names::error(code));
     }
 
     /// Saves `var -> JSON pointer` from `from`; a missing pointer counts
@@ -653,7 +660,7 @@ impl Vu {
                 Some(v) => {
                     self.vars.insert(var.clone(), v.clone());
                 }
-                None => self.count("errors.save"),
+                None => self.count(&names::error(code::SAVE)),
             }
         }
     }
@@ -680,7 +687,7 @@ impl Vu {
                 return Flow::Next;
             }
             if self.conn.is_none() {
-                self.count("errors.not_connected");
+                self.count(&names::error(code::NOT_CONNECTED));
                 return Flow::Next;
             }
             let (ctx, retire) = (self.ctx.clone(), self.spec.retire);
@@ -693,7 +700,7 @@ impl Vu {
             match self.wait(until, true).await {
                 Waited::Event => continue,
                 Waited::Done(true) => {
-                    self.count("errors.timeout");
+                    self.count(&names::error(code::TIMEOUT));
                     return Flow::Next;
                 }
                 // Retired: the schedule wants this VU gone; not a timeout.
@@ -725,7 +732,7 @@ impl Vu {
                 Some(Value::Null) | None => {
                     scope.insert("data".into(), json!({ "sentAtUs": now }));
                 }
-                Some(_) => self.count("errors.stamp"),
+                Some(_) => self.count(&names::error(code::STAMP)),
             }
         }
         let t0 = self.start_time();
@@ -746,13 +753,13 @@ impl Vu {
             Waited::Done(Ok((_, _, extracted))) => {
                 self.ctx
                     .recorder
-                    .latency(&format!("http.{action}"), micros(t0.elapsed()));
+                    .latency(&names::http(action), micros(t0.elapsed()));
                 for var in save {
                     match extracted.get(var) {
                         Some(v) => {
                             self.vars.insert(var.clone(), v.clone());
                         }
-                        None => self.count("errors.save"),
+                        None => self.count(&names::error(code::SAVE)),
                     }
                 }
                 Flow::Next
@@ -761,9 +768,9 @@ impl Vu {
                 if let driver::DriverError::Status { .. } = e {
                     self.ctx
                         .recorder
-                        .latency(&format!("http.{action}"), micros(t0.elapsed()));
+                        .latency(&names::http(action), micros(t0.elapsed()));
                 }
-                self.count(&e.counter());
+                self.count(&driver_error_counter(&e));
                 if e.is_transport() {
                     self.ctx.suspect();
                 }
@@ -800,6 +807,21 @@ impl Vu {
             () = halt => {}
             _ = tokio::time::timeout(CLOSE_TIMEOUT, handle.disconnect()) => {}
         }
-        self.count("disconnects.client");
+        self.count(&names::disconnects("client"));
+    }
+}
+
+/// The counter a failed driver action adds to: `errors.<CODE>` with the
+/// REST error code of the answer, else `errors.http_<status>`;
+/// `errors.timeout`, `errors.http_transport`, `errors.template`,
+/// `errors.missing_action`.
+fn driver_error_counter(e: &driver::DriverError) -> String {
+    match e.kind() {
+        FailureKind::MissingAction => names::error(code::MISSING_ACTION),
+        FailureKind::Template => names::error(code::TEMPLATE),
+        FailureKind::Timeout => names::error(code::TIMEOUT),
+        FailureKind::Transport => names::error(code::HTTP_TRANSPORT),
+        FailureKind::Rest(rest) => names::error(rest),
+        FailureKind::Status(status) => names::http_status_error(status),
     }
 }

@@ -170,7 +170,7 @@ fn collect_strings(v: &toml::Value, out: &mut Vec<String>) {
 
 /// Checks a threshold with the run's own parser (`threshold.rs`).
 pub fn check_threshold(expr: &str) -> Result<(), String> {
-    crate::threshold::Threshold::parse(expr)
+    formats::threshold::Threshold::parse(expr)
         .map(|_| ())
         .map_err(|e| e.reason)
 }

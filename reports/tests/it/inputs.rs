@@ -1,9 +1,7 @@
 //! Reading inputs: versions, schema errors, unreadable files; `show` and
 //! `csv` on a hand-made report.
 
-mod common;
-
-use common::{Spec, report, reports, samples, write};
+use crate::common::{Spec, report, reports, samples, write};
 use serde_json::{Value, json};
 
 fn loadgen_json() -> Value {
@@ -15,7 +13,7 @@ fn loadgen_json() -> Value {
     serde_json::from_str(&r.to_json()).unwrap()
 }
 
-fn show(dir: &std::path::Path, value: &Value) -> common::Out {
+fn show(dir: &std::path::Path, value: &Value) -> crate::common::Out {
     let f = dir.join("x.json");
     std::fs::write(&f, serde_json::to_string(value).unwrap()).unwrap();
     let out = reports(["show".as_ref(), f.as_os_str()]);
@@ -165,7 +163,38 @@ fn usage() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("<NEW.json>"), "{}", out.stderr);
     // The library entry point answers the same, without a process.
-    assert_eq!(reports::run(["reports", "--version"]), 0);
+    use clap::Parser as _;
+    let opts = reports::Opts::try_parse_from(["reports", "show", "missing.json"]).unwrap();
+    let e = reports::run(opts).unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(
+        e.to_string().starts_with("missing.json: cannot read"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = report(&Spec {
+        histograms: vec![("ack.chat:send", samples(9, 20_000))],
+        ..Spec::default()
+    });
+    let file = write(dir.path(), "run", &r);
+    // `reports csv --spectrum RUN | head -c 0`: the reader is gone before
+    // the output (well over a pipe's buffer) is written.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_reports"))
+        .args(["csv", "--spectrum"])
+        .arg(&file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
 }
 
 #[test]
@@ -209,7 +238,7 @@ fn show_and_csv() {
     );
     let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 2);
-    let h = common::hist(&values);
+    let h = crate::common::hist(&values);
     let col = |name: &str| headers.iter().position(|c| c == name).unwrap();
     assert_eq!(&rows[0][0], "ack.chat:send");
     assert_eq!(&rows[0][col("count")], "1000");

@@ -1,9 +1,9 @@
 //! `reports merge`: exact, and refuses different scenarios unless forced.
 
-mod common;
-
-use common::{Spec, hist, report, reports, samples, write};
-use loadgen::report::{ShardInfo, decode_histogram};
+use crate::common::{Spec, hist, report, reports, samples, write};
+use formats::histogram::decode_histogram;
+use formats::report::ShardInfo;
+use formats::threshold::ThresholdResult;
 use reports::model;
 
 fn shard(i: u32, values: Vec<u64>, fanout: Vec<u64>) -> Spec {
@@ -69,7 +69,7 @@ fn merge_is_exact() {
 
     // Histograms: the merge equals one histogram that recorded everything.
     let direct = hist(&all);
-    let m = &merged.histograms["ack.chat:send"];
+    let m = &merged.metrics.histograms["ack.chat:send"];
     assert_eq!(m, &direct);
     assert_eq!(m.len(), 30_000);
     for q in [0.5, 0.9, 0.99, 0.999, 0.9999, 1.0] {
@@ -91,7 +91,7 @@ fn merge_is_exact() {
         )
     );
     assert_eq!(decode_histogram(&s.hdr).unwrap(), direct);
-    assert_eq!(merged.histograms["fanout.chat:message"], hist(&fan));
+    assert_eq!(merged.metrics.histograms["fanout.chat:message"], hist(&fan));
 
     // Counters summed, clients summed, shards covered.
     assert_eq!(r.counters["sent.chat:send"], 3003);
@@ -149,7 +149,7 @@ fn missing_shards_and_thresholds_are_handled() {
     let dir = tempfile::tempdir().unwrap();
     let mut a = report(&shard(0, samples(1, 2000), samples(2, 100)));
     let b = report(&shard(2, samples(3, 2000), samples(4, 100)));
-    a.thresholds = vec![loadgen::report::ThresholdResult {
+    a.thresholds = vec![ThresholdResult {
         expr: "ack.chat:send.count >= 3000".to_owned(),
         actual: Some(2000.0),
         passed: false,
@@ -247,7 +247,7 @@ fn different_scenarios_need_force() {
         out.stderr
     );
     let merged = model::load_run(&all).unwrap();
-    assert_eq!(merged.histograms["connect"].len(), 1000);
+    assert_eq!(merged.metrics.histograms["connect"].len(), 1000);
     assert_eq!(merged.report.scenario.name, "chat");
 }
 

@@ -1,11 +1,9 @@
 //! `reports compare` on loadgen reports: a regression is flagged, noise is
 //! not, thresholds come from flags or a file.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::{Out, Spec, report, reports, samples, write};
+use crate::common::{Out, Spec, report, reports, samples, write};
 use serde_json::Value;
 
 const METRIC: &str = "ack.room:subscribe";

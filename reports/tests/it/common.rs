@@ -1,14 +1,15 @@
-//! Hand-made loadgen reports, built with loadgen's own types and written
-//! the way loadgen writes them, and a runner for the `reports` binary.
-#![allow(dead_code)]
+//! Hand-made loadgen reports, built with the report format's types
+//! (`formats`, what loadgen writes through) and written as loadgen writes
+//! `report.json`, and a runner for the `reports` binary.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use formats::histogram::new_histogram;
+use formats::metrics::{MetricsSnapshot, SecondSample};
+use formats::report::{Machine, REPORT_VERSION, RunReport, ScenarioMeta, ShardInfo};
 use hdrhistogram::Histogram;
-use loadgen::metrics::{MetricsSnapshot, SecondSample, new_histogram};
-use loadgen::report::{Machine, REPORT_VERSION, RunReport, ScenarioMeta, ShardInfo};
 
 /// A deterministic random source (xorshift64*), so that tests never flake.
 pub struct Rng(u64);
@@ -134,8 +135,10 @@ pub fn report(spec: &Spec) -> RunReport {
 /// `name`) and returns the file.
 pub fn write(dir: &Path, name: &str, report: &RunReport) -> PathBuf {
     let sub = dir.join(name);
-    report.write_to(&sub).unwrap();
-    sub.join("report.json")
+    std::fs::create_dir_all(&sub).unwrap();
+    let file = sub.join("report.json");
+    std::fs::write(&file, report.to_json()).unwrap();
+    file
 }
 
 /// What the binary did.

@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-mod common;
-
-use common::{ASK_TWICE, Members, write};
+use crate::common::{ASK_TWICE, Members, write};
 
 /// A short run: 6 clients subscribe to a room made in set-up, ask who is
 /// online twice, a second apart.
@@ -77,7 +75,7 @@ fn stderr(o: &Output) -> String {
 
 /// The report in `dir`, checked against the committed schema.
 fn report(dir: &Path) -> Value {
-    common::checked_report(dir).1
+    crate::common::checked_report(dir).1
 }
 
 #[test]
@@ -261,7 +259,7 @@ fn two_workers_merge_their_histograms() {
     assert_eq!(r["histograms"]["ack.presence:get_online"]["count"], 12);
     assert_eq!(r["counters"]["sent.presence:get_online"], 12);
     // The stored histogram is the merged one.
-    let h = loadgen::report::decode_histogram(
+    let h = formats::histogram::decode_histogram(
         r["histograms"]["ack.presence:get_online"]["hdr"]
             .as_str()
             .unwrap(),
@@ -330,7 +328,7 @@ fn interrupted_workers_still_write_a_partial_report() {
 async fn target_killed_mid_run_writes_a_partial_report() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "long.toml", &long());
-    let (server, opts, out_dir) = common::against_reference_server(dir.path(), &file).await;
+    let (server, opts, out_dir) = crate::common::against_reference_server(dir.path(), &file).await;
     let run = tokio::spawn(loadgen::run_with_stop(
         opts,
         loadgen::engine::StopSignal::new(),
@@ -343,13 +341,14 @@ async fn target_killed_mid_run_writes_a_partial_report() {
     let outcome = tokio::time::timeout(Duration::from_secs(45), run)
         .await
         .expect("loadgen stops by itself once the target is gone")
+        .unwrap()
         .unwrap();
     eprintln!("stopped {:?} after the shutdown", t0.elapsed());
-    assert_eq!(outcome.code, loadgen::EXIT_ABORTED);
+    assert_eq!(outcome.exit_code(), loadgen::EXIT_ABORTED);
     let r = report(&out_dir);
     assert_eq!(r["complete"], false);
     let reason = r["abortReason"].as_str().unwrap();
     assert!(reason.contains("target lost"), "{reason}");
     assert!(r["histograms"]["connect"]["count"].as_u64().unwrap() > 0);
-    assert!(!outcome.report.unwrap().complete);
+    assert!(!outcome.report.complete);
 }

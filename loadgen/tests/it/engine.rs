@@ -6,8 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use formats::metrics::MetricsSnapshot;
 use loadgen::engine::{self, AbortReason, EngineOutcome, Progress, RunPlan, StopSignal};
-use loadgen::metrics::{MetricsSnapshot, Recorder};
+use loadgen::metrics::Recorder;
 use loadgen::scenario::{
     self, Group, GroupSize, Phase, Scenario, SetupAction, Step, Think, TokenSource, Transport,
 };

@@ -1,13 +1,11 @@
 //! `reports compare` (and `show`) on two conformance results, written with
-//! the conformance runner's own types: new failures and fixed cases.
-
-mod common;
+//! the result format's types (`formats::conformance`, what the conformance
+//! runner writes through): new failures and fixed cases.
 
 use std::path::{Path, PathBuf};
 
-use common::reports;
-use conformance::case::{CaseRecord, Verdict};
-use conformance::output::{RunReport, Summary};
+use crate::common::reports;
+use formats::conformance::{CaseRecord, RunReport, Summary, Verdict};
 
 fn case(id: &str, verdict: Verdict) -> CaseRecord {
     let failed = matches!(verdict, Verdict::Fail | Verdict::Xfail);
@@ -195,11 +193,11 @@ fn fixes_only_exit_zero_and_show_lists_failures() {
 fn a_conformance_result_and_a_load_report_do_not_compare() {
     let dir = tempfile::tempdir().unwrap();
     let c = write(dir.path(), "c.json", vec![case("a", Verdict::Pass)]);
-    let spec = common::Spec {
-        histograms: vec![("connect", common::samples(1, 10))],
-        ..common::Spec::default()
+    let spec = crate::common::Spec {
+        histograms: vec![("connect", crate::common::samples(1, 10))],
+        ..crate::common::Spec::default()
     };
-    let l = common::write(dir.path(), "load", &common::report(&spec));
+    let l = crate::common::write(dir.path(), "load", &crate::common::report(&spec));
     let out = reports(["compare".as_ref(), c.as_os_str(), l.as_os_str()]);
     assert_eq!(out.code, 2, "{out:?}");
     assert!(

@@ -4,13 +4,11 @@
 //! error, no blocked load), and a screenshot is kept under `target/`
 //! (`target/reports-screenshot.png`, with the HTML next to it).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Spec, report, reports, reports_in, samples, write};
+use crate::common::{Spec, report, reports, reports_in, samples, write};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 

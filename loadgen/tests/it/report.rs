@@ -1,13 +1,13 @@
 //! The report: histograms serialize and merge exactly, real output of a
 //! real run matches the committed JSON Schema, and recording is cheap.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{ASK_TWICE, Members, schema_errors, write};
-use loadgen::metrics::{MetricsSnapshot, Recorder, new_histogram};
-use loadgen::report::{RunReport, decode_histogram, encode_histogram};
+use crate::common::{ASK_TWICE, Members, schema_errors, write};
+use formats::histogram::{decode_histogram, encode_histogram, new_histogram};
+use formats::metrics::MetricsSnapshot;
+use formats::report::{RunReport, ShardInfo};
+use loadgen::metrics::Recorder;
 use serde_json::Value;
 
 /// A deterministic spread of latencies (xorshift), 1 µs .. ~100 s.
@@ -165,24 +165,26 @@ fn tiny() -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_real_report_matches_the_committed_schema() {
+async fn a_real_report_matches_the_schema_in_formats() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "tiny.toml", &tiny());
-    let (server, mut opts, out) = common::against_reference_server(dir.path(), &file).await;
-    opts.shard = Some(loadgen::report::ShardInfo { index: 1, count: 1 });
+    let (server, mut opts, out) = crate::common::against_reference_server(dir.path(), &file).await;
+    opts.shard = Some(ShardInfo { index: 1, count: 1 });
     opts.thresholds = vec![
         "ack.presence:get_online.p99 < 5s".into(),
         "fanout.nothing.p99 < 1s".into(),
     ];
-    let outcome = loadgen::run_with_stop(opts, loadgen::engine::StopSignal::new()).await;
+    let outcome = loadgen::run_with_stop(opts, loadgen::engine::StopSignal::new())
+        .await
+        .unwrap();
     server.stop().await.unwrap();
     assert_eq!(
-        outcome.code,
+        outcome.exit_code(),
         loadgen::EXIT_THRESHOLD,
         "the fanout threshold has no samples"
     );
 
-    let (text, report) = common::checked_report(&out);
+    let (text, report) = crate::common::checked_report(&out);
     assert_eq!(report["histograms"]["connect"]["count"], 4);
     assert!(!report["series"].as_array().unwrap().is_empty());
     assert_eq!(report["thresholds"][1]["actual"], Value::Null);

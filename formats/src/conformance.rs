@@ -1,0 +1,255 @@
+//! The conformance runner's results (`conformance run --json FILE`): one
+//! definition that the runner writes through and `reports` reads.
+//!
+//! Readers are lenient where the runner always writes a field: a missing
+//! description, requirement, duration, summary or transcript reads as
+//! empty, so that a hand-trimmed result still compares.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the result format; bumped on any incompatible change.
+pub const RESULT_VERSION: u32 = 1;
+
+/// The whole run, as `--json` writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    /// Format version of this file ([`RESULT_VERSION`]).
+    pub version: u32,
+    #[serde(default)]
+    pub tool: String,
+    #[serde(default)]
+    pub target: String,
+    #[serde(default)]
+    pub strict: bool,
+    #[serde(default)]
+    pub started_at: String,
+    #[serde(default)]
+    pub duration_ms: u64,
+    #[serde(default)]
+    pub summary: Summary,
+    pub cases: Vec<CaseRecord>,
+}
+
+/// How many cases ended with each verdict.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Summary {
+    pub passed: usize,
+    pub failed: usize,
+    pub non_strict: usize,
+    pub skipped: usize,
+    pub errors: usize,
+    pub xfail: usize,
+    pub xpass: usize,
+}
+
+impl Summary {
+    pub fn of(cases: &[CaseRecord]) -> Summary {
+        let mut s = Summary::default();
+        for c in cases {
+            match c.verdict {
+                Verdict::Pass => s.passed += 1,
+                Verdict::Fail => s.failed += 1,
+                Verdict::NonStrict => s.non_strict += 1,
+                Verdict::Skip => s.skipped += 1,
+                Verdict::Error => s.errors += 1,
+                Verdict::Xfail => s.xfail += 1,
+                Verdict::Xpass => s.xpass += 1,
+            }
+        }
+        s
+    }
+
+    /// `N passed, N failed, N skipped` plus the other counts when non-zero.
+    /// Non-strict cases count as passed here (they are allowed), XPASS as
+    /// failed (it fails the run).
+    pub fn line(&self) -> String {
+        let mut line = format!(
+            "{} passed, {} failed, {} skipped",
+            self.passed + self.non_strict,
+            self.failed + self.xpass,
+            self.skipped
+        );
+        for (n, what) in [
+            (self.non_strict, "non-strict"),
+            (self.errors, "errors"),
+            (self.xfail, "expected failures"),
+            (self.xpass, "unexpected passes"),
+        ] {
+            if n > 0 {
+                let _ = write!(line, ", {n} {what}");
+            }
+        }
+        line
+    }
+}
+
+/// The verdict of a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    /// Allowed but not recommended (e.g. extra fields); a failure with
+    /// `--strict`.
+    NonStrict,
+    Skip,
+    Error,
+    /// A failure listed in `--known-failing`.
+    Xfail,
+    /// A case listed in `--known-failing` that passed: fails the run.
+    Xpass,
+}
+
+impl Verdict {
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::NonStrict => "NON-STRICT",
+            Verdict::Skip => "SKIP",
+            Verdict::Error => "ERROR",
+            Verdict::Xfail => "XFAIL",
+            Verdict::Xpass => "XPASS",
+        }
+    }
+
+    /// Whether the requirement was seen not to hold (`FAIL`, and `XFAIL`:
+    /// a failure listed as known).
+    pub fn is_failure(self) -> bool {
+        matches!(self, Verdict::Fail | Verdict::Xfail)
+    }
+
+    /// Whether the requirement was seen to hold (`PASS`, `NON-STRICT`,
+    /// `XPASS`).
+    pub fn is_pass(self) -> bool {
+        matches!(self, Verdict::Pass | Verdict::NonStrict | Verdict::Xpass)
+    }
+}
+
+/// One exchanged frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WireLine {
+    /// Milliseconds since the case started.
+    pub at_ms: u64,
+    /// Which connection of the case (`c1`, `c2`, ...), or `http`.
+    pub conn: String,
+    /// `>` sent by the runner, `<` received.
+    pub dir: &'static str,
+    pub text: String,
+}
+
+/// [`WireLine`] as read, before its direction is checked.
+#[derive(Deserialize)]
+struct RawWireLine {
+    at_ms: u64,
+    conn: String,
+    dir: String,
+    text: String,
+}
+
+// By hand: a derived impl would borrow `dir` from the input for 'static.
+impl<'de> Deserialize<'de> for WireLine {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<WireLine, D::Error> {
+        let raw = RawWireLine::deserialize(d)?;
+        let dir = match raw.dir.as_str() {
+            ">" => ">",
+            "<" => "<",
+            other => {
+                return Err(serde::de::Error::custom(format!(
+                    "frame direction `{other}`: expected `>` or `<`"
+                )));
+            }
+        };
+        Ok(WireLine {
+            at_ms: raw.at_ms,
+            conn: raw.conn,
+            dir,
+            text: raw.text,
+        })
+    }
+}
+
+/// What a case produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseRecord {
+    pub id: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub requirement: String,
+    pub verdict: Verdict,
+    #[serde(default)]
+    pub duration_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actual: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schema_errors: Vec<String>,
+    /// Skip reason, error message, or the non-strict findings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    #[serde(default)]
+    pub transcript: Vec<WireLine>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_line() {
+        let s = Summary {
+            passed: 3,
+            failed: 1,
+            skipped: 2,
+            non_strict: 1,
+            ..Summary::default()
+        };
+        assert_eq!(s.line(), "4 passed, 1 failed, 2 skipped, 1 non-strict");
+    }
+
+    #[test]
+    fn a_record_has_its_wire_form() {
+        let text = r#"{"id":"rooms.subscribe.ack","description":"d","requirement":"r","verdict":"non-strict","duration_ms":12,"reason":"extra field","transcript":[{"at_ms":3,"conn":"c1","dir":">","text":"42[\"x\"]"}]}"#;
+        let rec = CaseRecord {
+            id: "rooms.subscribe.ack".into(),
+            description: "d".into(),
+            requirement: "r".into(),
+            verdict: Verdict::NonStrict,
+            duration_ms: 12,
+            expected: None,
+            actual: None,
+            schema_errors: Vec::new(),
+            reason: Some("extra field".into()),
+            notes: Vec::new(),
+            transcript: vec![WireLine {
+                at_ms: 3,
+                conn: "c1".into(),
+                dir: ">",
+                text: "42[\"x\"]".into(),
+            }],
+        };
+        assert_eq!(serde_json::to_string(&rec).unwrap(), text);
+        assert_eq!(serde_json::from_str::<CaseRecord>(text).unwrap(), rec);
+        let bad = text.replace(r#""dir":">""#, r#""dir":"?""#);
+        assert!(serde_json::from_str::<CaseRecord>(&bad).is_err());
+    }
+
+    #[test]
+    fn a_trimmed_result_reads() {
+        let r: RunReport = serde_json::from_str(
+            r#"{"version":1,"tool":"conformance 0.1.0","cases":[{"id":"a","verdict":"xpass"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.cases[0].verdict, Verdict::Xpass);
+        assert_eq!(r.summary, Summary::default());
+        assert!(Verdict::Xpass.is_pass() && Verdict::Xfail.is_failure());
+        assert!(!Verdict::Skip.is_pass() && !Verdict::Skip.is_failure());
+    }
+}

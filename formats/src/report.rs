@@ -1,0 +1,522 @@
+//! The run report: versioned JSON (`report.json`, JSON Schema in
+//! [`crate::schema`]) that loadgen writes, its workers exchange and
+//! `reports` reads.
+//!
+//! Every histogram is stored whole, as the base64 of its HDR V2 deflate
+//! serialization (`hdr`, [`crate::histogram`]), next to its summary
+//! numbers: reports of workers and shards merge exactly
+//! ([`RunReport::merge`]).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::histogram::{DecodeError, decode_histogram, encode_histogram};
+use crate::metrics::{MetricsSnapshot, SecondSample, merge_series};
+use crate::names;
+use crate::threshold::{Threshold, ThresholdResult};
+
+/// Version of the report format; bumped on any incompatible change.
+pub const REPORT_VERSION: u32 = 1;
+
+/// Why a report could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Histogram(#[from] DecodeError),
+    #[error("report version {found} is not supported (this loadgen reads {REPORT_VERSION})")]
+    Version { found: u32 },
+    #[error("report is not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("no report to merge")]
+    Empty,
+}
+
+/// A run's report (`report.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunReport {
+    /// [`REPORT_VERSION`].
+    pub version: u32,
+    /// `loadgen <version>`.
+    pub tool: String,
+    /// Base URL of the target.
+    pub target: String,
+    pub scenario: ScenarioMeta,
+    /// When the load started / ended (ISO 8601 UTC).
+    pub started_at: String,
+    pub ended_at: String,
+    /// Length of the load in milliseconds (the denominator of every rate).
+    pub duration_ms: u64,
+    /// The machine that ran the load (the parent's, for worker processes).
+    pub machine: Machine,
+    /// Which share of the load this report covers, with `--shard I/N`.
+    pub shard: Option<ShardInfo>,
+    /// Worker processes that ran the load (1: the load ran in-process).
+    pub workers: u32,
+    /// Peak concurrent virtual users of this process/shard.
+    pub clients: u32,
+    /// False when the run was cut short (target died, Ctrl-C, a worker
+    /// failed); `abortReason` says why.
+    pub complete: bool,
+    pub abort_reason: Option<String>,
+    /// Latency histograms by metric name (µs).
+    pub histograms: BTreeMap<String, HistogramSummary>,
+    pub counters: BTreeMap<String, u64>,
+    /// One sample per second of load.
+    pub series: Vec<SecondSample>,
+    pub thresholds: Vec<ThresholdResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScenarioMeta {
+    pub name: String,
+    /// The scenario file as given on the command line.
+    pub file: String,
+    /// FNV-1a 64 of the file's bytes, hex.
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Machine {
+    pub hostname: String,
+    pub os: String,
+    pub cpus: u32,
+}
+
+impl Machine {
+    /// This machine.
+    pub fn current() -> Machine {
+        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+            .map(|s| s.trim().to_owned())
+            .ok()
+            .filter(|s| !s.is_empty())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .or_else(|| std::env::var("COMPUTERNAME").ok())
+            .unwrap_or_else(|| "unknown".to_owned());
+        Machine {
+            hostname,
+            os: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardInfo {
+    /// 0-based index of the shard.
+    pub index: u32,
+    pub count: u32,
+}
+
+/// A latency histogram: summary numbers (µs) and the whole histogram.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistogramSummary {
+    pub count: u64,
+    pub min_us: u64,
+    pub max_us: u64,
+    pub mean_us: f64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    /// Base64 (standard alphabet, padded) of the HDR histogram's V2 deflate
+    /// serialization: [`decode_histogram`] reads it back exactly.
+    pub hdr: String,
+}
+
+impl HistogramSummary {
+    pub fn of(h: &Histogram<u64>) -> HistogramSummary {
+        HistogramSummary {
+            count: h.len(),
+            min_us: h.min(),
+            max_us: h.max(),
+            mean_us: (h.mean() * 10.0).round() / 10.0,
+            p50_us: h.value_at_quantile(0.50),
+            p90_us: h.value_at_quantile(0.90),
+            p99_us: h.value_at_quantile(0.99),
+            p999_us: h.value_at_quantile(0.999),
+            hdr: encode_histogram(h),
+        }
+    }
+}
+
+impl RunReport {
+    /// Reads a report from JSON, checking its version.
+    pub fn from_json(text: &str) -> Result<RunReport, ReportError> {
+        let v: serde_json::Value = serde_json::from_str(text)?;
+        let found = v.get("version").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
+        if found != REPORT_VERSION {
+            return Err(ReportError::Version { found });
+        }
+        Ok(serde_json::from_value(v)?)
+    }
+
+    /// Pretty JSON with a final newline.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report serializes") + "\n"
+    }
+
+    /// Fills `histograms` and `counters` from a snapshot.
+    pub fn set_metrics(&mut self, snap: &MetricsSnapshot) {
+        self.histograms = snap
+            .histograms
+            .iter()
+            .map(|(k, h)| (k.clone(), HistogramSummary::of(h)))
+            .collect();
+        self.counters = snap.counters.clone();
+    }
+
+    /// The report's metrics as a snapshot (histograms decoded exactly; the
+    /// connected gauge from the last second of the series).
+    pub fn snapshot(&self) -> Result<MetricsSnapshot, ReportError> {
+        let mut histograms = BTreeMap::new();
+        for (k, s) in &self.histograms {
+            histograms.insert(k.clone(), decode_histogram(&s.hdr)?);
+        }
+        Ok(MetricsSnapshot {
+            histograms,
+            counters: self.counters.clone(),
+            connected: self.series.last().map_or(0, |s| s.connected),
+        })
+    }
+
+    /// Evaluates `thresholds` on `snap` (this report's metrics, decoded
+    /// once by the caller) and keeps the results in `thresholds`.
+    pub fn evaluate(&mut self, thresholds: &[Threshold], snap: &MetricsSnapshot) {
+        let secs = self.duration_secs();
+        self.thresholds = thresholds.iter().map(|t| t.evaluate(snap, secs)).collect();
+    }
+
+    /// Merges the reports of processes that ran parts of the same load at
+    /// the same time (workers, or shards on several machines): histograms
+    /// merge exactly, counters and clients add up, the series add up second
+    /// by second, the times span all parts, `complete` only if every part
+    /// is. Metadata (tool, target, scenario, machine, shard) comes from the
+    /// first part; `workers` adds up; thresholds are left empty (evaluate
+    /// them on the merged metrics).
+    pub fn merge(parts: &[RunReport]) -> Result<RunReport, ReportError> {
+        let first = parts.first().ok_or(ReportError::Empty)?;
+        let mut snap = MetricsSnapshot::default();
+        for p in parts {
+            let mut s = p.snapshot()?;
+            s.connected = 0;
+            snap.merge(&s);
+        }
+        let mut merged = first.clone();
+        merged.started_at = parts
+            .iter()
+            .map(|p| p.started_at.clone())
+            .min()
+            .unwrap_or_default();
+        merged.ended_at = parts
+            .iter()
+            .map(|p| p.ended_at.clone())
+            .max()
+            .unwrap_or_default();
+        merged.duration_ms = parts.iter().map(|p| p.duration_ms).max().unwrap_or(0);
+        merged.workers = parts.iter().map(|p| p.workers).sum();
+        merged.clients = parts.iter().map(|p| p.clients).sum();
+        merged.complete = parts.iter().all(|p| p.complete);
+        merged.abort_reason = parts.iter().find_map(|p| p.abort_reason.clone());
+        merged.series = merge_series(&parts.iter().map(|p| p.series.clone()).collect::<Vec<_>>());
+        merged.thresholds = Vec::new();
+        // Re-encoded: the summary numbers describe the merged histograms.
+        merged.set_metrics(&snap);
+        Ok(merged)
+    }
+
+    /// Load duration in seconds (at least 1 ms, so rates stay finite).
+    pub fn duration_secs(&self) -> f64 {
+        self.duration_ms.max(1) as f64 / 1000.0
+    }
+
+    /// The text summary (loadgen prints it and writes `summary.txt`;
+    /// `reports show` prints it): per histogram count, rate, p50, p90,
+    /// p99, p99.9, max; counters; errors by code; thresholds.
+    pub fn summary_text(&self) -> String {
+        let mut out = String::new();
+        let secs = self.duration_secs();
+        let state = if self.complete {
+            "complete".to_owned()
+        } else {
+            format!(
+                "INCOMPLETE: {}",
+                self.abort_reason.as_deref().unwrap_or("aborted")
+            )
+        };
+        let shard = self
+            .shard
+            .map(|s| format!(", shard {}/{}", s.index, s.count))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "loadgen: {} against {}: {} clients, {} worker{}{shard}, {:.1} s, {state}",
+            self.scenario.name,
+            self.target,
+            self.clients,
+            self.workers,
+            if self.workers == 1 { "" } else { "s" },
+            secs,
+        );
+        if self.histograms.is_empty() {
+            let _ = writeln!(out, "\nno latency recorded");
+        } else {
+            let width = self
+                .histograms
+                .keys()
+                .map(|k| k.chars().count())
+                .max()
+                .unwrap_or(0)
+                .max("latency".len());
+            let _ = writeln!(
+                out,
+                "\n{:<width$} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                "latency", "count", "rate/s", "p50", "p90", "p99", "p99.9", "max"
+            );
+            for (name, h) in &self.histograms {
+                let _ = writeln!(
+                    out,
+                    "{name:<width$} {:>9} {:>9.1} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                    h.count,
+                    h.count as f64 / secs,
+                    fmt_us(h.p50_us),
+                    fmt_us(h.p90_us),
+                    fmt_us(h.p99_us),
+                    fmt_us(h.p999_us),
+                    fmt_us(h.max_us),
+                );
+            }
+        }
+        let (errors, counters): (Vec<_>, Vec<_>) = self
+            .counters
+            .iter()
+            .partition(|(k, _)| names::error_code(k).is_some());
+        if !counters.is_empty() {
+            let width = counters
+                .iter()
+                .map(|(k, _)| k.chars().count())
+                .max()
+                .unwrap_or(0);
+            let _ = writeln!(out, "\ncounters");
+            for (name, n) in counters {
+                let _ = writeln!(out, "  {name:<width$} {n:>10} {:>10.1}/s", *n as f64 / secs);
+            }
+        }
+        let total: u64 = errors.iter().map(|(_, n)| **n).sum();
+        if total == 0 {
+            let _ = writeln!(out, "\nerrors: none");
+        } else {
+            let _ = writeln!(out, "\nerrors by code ({total})");
+            let width = errors
+                .iter()
+                .map(|(k, _)| k.len() - names::ERRORS.len())
+                .max()
+                .unwrap_or(0);
+            for (name, n) in errors.iter().filter(|(_, n)| **n > 0) {
+                let _ = writeln!(out, "  {:<width$} {n:>10}", &name[names::ERRORS.len()..]);
+            }
+        }
+        if !self.thresholds.is_empty() {
+            let _ = writeln!(out, "\nthresholds");
+            for t in &self.thresholds {
+                let actual = match t.actual {
+                    Some(v) => format_actual(&t.expr, v),
+                    None => "no samples".to_owned(),
+                };
+                let _ = writeln!(
+                    out,
+                    "  {} {} (actual: {actual})",
+                    if t.passed { "PASS" } else { "FAIL" },
+                    t.expr
+                );
+            }
+        }
+        out
+    }
+}
+
+/// How a threshold's actual value reads: a duration for latency stats.
+fn format_actual(expr: &str, v: f64) -> String {
+    let is_time = Threshold::parse(expr)
+        .map(|t| t.stat.is_time())
+        .unwrap_or(false);
+    if is_time {
+        fmt_us(v.round() as u64)
+    } else if v.fract() == 0.0 {
+        format!("{v}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// `850µs`, `12.3ms`, `4.56s`.
+pub fn fmt_us(us: u64) -> String {
+    if us < 1_000 {
+        format!("{us}µs")
+    } else if us < 1_000_000 {
+        format!("{:.1}ms", us as f64 / 1e3)
+    } else {
+        format!("{:.2}s", us as f64 / 1e6)
+    }
+}
+
+/// [`fmt_us`] of a fractional number of µs (a mean, a limit): `12.5µs`
+/// below 1 ms, `∞` for infinity.
+pub fn fmt_us_f(us: f64) -> String {
+    if us.is_infinite() {
+        "∞".to_owned()
+    } else if us < 1_000.0 && us.fract() != 0.0 {
+        format!("{us:.1}µs")
+    } else {
+        fmt_us(us.round().max(0.0) as u64)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::histogram::new_histogram;
+
+    /// A small report of `seconds` with `values` in `ack.x` (tests here and
+    /// in the schema module).
+    pub(crate) fn sample(values: &[u64], seconds: u64) -> RunReport {
+        let mut snap = MetricsSnapshot::default();
+        let mut h = new_histogram();
+        for v in values {
+            h.record(*v).unwrap();
+        }
+        snap.histograms.insert("ack.x".into(), h);
+        snap.counters.insert("sent.x".into(), values.len() as u64);
+        let mut r = RunReport {
+            version: REPORT_VERSION,
+            tool: "loadgen test".into(),
+            target: "http://127.0.0.1:1".into(),
+            scenario: ScenarioMeta {
+                name: "t".into(),
+                file: "t.toml".into(),
+                hash: "0123456789abcdef".into(),
+            },
+            started_at: "2025-01-01T00:00:00.000Z".into(),
+            ended_at: format!("2025-01-01T00:00:0{seconds}.000Z"),
+            duration_ms: seconds * 1000,
+            machine: Machine {
+                hostname: "h".into(),
+                os: "linux-x86_64".into(),
+                cpus: 2,
+            },
+            shard: None,
+            workers: 1,
+            clients: 5,
+            complete: true,
+            abort_reason: None,
+            histograms: BTreeMap::new(),
+            counters: BTreeMap::new(),
+            series: (1..=seconds)
+                .map(|t| SecondSample {
+                    t,
+                    connected: 5,
+                    sent: 1,
+                    received: 2,
+                    errors: 0,
+                    p99_us: Some(10),
+                })
+                .collect(),
+            thresholds: Vec::new(),
+        };
+        r.set_metrics(&snap);
+        r
+    }
+
+    #[test]
+    fn durations_format() {
+        assert_eq!(fmt_us(850), "850µs");
+        assert_eq!(fmt_us(12_345), "12.3ms");
+        assert_eq!(fmt_us(4_560_000), "4.56s");
+        assert_eq!(fmt_us_f(12.5), "12.5µs");
+        assert_eq!(fmt_us_f(1500.0), "1.5ms");
+        assert_eq!(fmt_us_f(f64::INFINITY), "∞");
+    }
+
+    #[test]
+    fn json_round_trips_and_versions_are_checked() {
+        let r = sample(&[1, 2, 3], 2);
+        let back = RunReport::from_json(&r.to_json()).unwrap();
+        assert_eq!(back, r);
+        let newer = r.to_json().replace("\"version\": 1", "\"version\": 2");
+        assert!(matches!(
+            RunReport::from_json(&newer),
+            Err(ReportError::Version { found: 2 })
+        ));
+    }
+
+    #[test]
+    fn merge_is_exact_and_spans_the_parts() {
+        let a = sample(&[10, 20, 30], 3);
+        let mut b = sample(&[40, 50], 5);
+        b.complete = false;
+        b.abort_reason = Some("target lost".into());
+        let m = RunReport::merge(&[a.clone(), b.clone()]).unwrap();
+        let h = m.snapshot().unwrap().histograms.remove("ack.x").unwrap();
+        assert_eq!(h.len(), 5);
+        assert_eq!(m.histograms["ack.x"].count, 5);
+        assert_eq!(m.counters["sent.x"], 5);
+        assert_eq!((m.workers, m.clients, m.duration_ms), (2, 10, 5000));
+        assert_eq!(m.ended_at, b.ended_at);
+        assert_eq!(m.series[0].connected, 10);
+        assert!(!m.complete);
+        assert_eq!(m.abort_reason.as_deref(), Some("target lost"));
+        assert!(matches!(RunReport::merge(&[]), Err(ReportError::Empty)));
+    }
+
+    #[test]
+    fn thresholds_evaluate_on_the_report() {
+        let mut r = sample(&[1000; 10], 2);
+        let ts = crate::threshold::parse_all(&["ack.x.p99 < 2ms", "sent.x.rate > 10"]).unwrap();
+        let snap = r.snapshot().unwrap();
+        r.evaluate(&ts, &snap);
+        assert!(r.thresholds[0].passed);
+        assert_eq!(r.thresholds[1].actual, Some(5.0));
+        assert!(!r.thresholds[1].passed);
+    }
+
+    #[test]
+    fn threshold_actuals_read_by_kind() {
+        assert_eq!(format_actual("connect.p99 < 1s", 12_345.0), "12.3ms");
+        assert_eq!(format_actual("connect.p99.9 < 1s", 850.0), "850µs");
+        assert_eq!(format_actual("sent.x.count > 1", 7.0), "7");
+        assert_eq!(format_actual("sent.x.rate > 1", 2.5), "2.50");
+    }
+
+    #[test]
+    fn summary_reads_like_loadgen_prints_it() {
+        let mut r = sample(&[1000, 2000, 3000], 2);
+        r.counters.insert("errors.timeout".into(), 2);
+        let ts = crate::threshold::parse_all(&["ack.x.p99 < 2ms"]).unwrap();
+        let snap = r.snapshot().unwrap();
+        r.evaluate(&ts, &snap);
+        let text = r.summary_text();
+        assert!(
+            text.starts_with(
+                "loadgen: t against http://127.0.0.1:1: 5 clients, 1 worker, 2.0 s, complete\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("\nack.x"), "{text}");
+        assert!(
+            text.contains("\nerrors by code (2)\n  timeout          2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n  FAIL ack.x.p99 < 2ms (actual: 3.0ms)\n"),
+            "{text}"
+        );
+    }
+}

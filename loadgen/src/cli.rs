@@ -1,0 +1,161 @@
+//! The command line: [`Opts`] (clap derive) and its commands. Parsing
+//! only; [`crate::run`] carries a command out.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use formats::report::ShardInfo;
+
+use crate::scenario;
+
+const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  the run completed and every threshold passed
+  1  a threshold was breached
+  2  usage error: bad flags, invalid scenario, profile or threshold
+  3  target unreachable, or set-up failed (no report)
+  4  run aborted (target lost mid-run, Ctrl-C, a worker failed): a partial report is written";
+
+/// Runs simulated Socket.IO clients through a scenario against a target
+/// and reports latency, throughput and errors.
+#[derive(Debug, Parser)]
+#[command(name = "loadgen", version, about, long_about = None, after_help = EXIT_CODES_HELP)]
+pub struct Opts {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario (without --target: against an in-process reference
+    /// server with a temporary database).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Run(RunOpts),
+    /// Check scenario files without running them (exit 2 on the first
+    /// invalid one; errors as FILE:LINE:COL: message).
+    Validate(ValidateOpts),
+    /// Run one worker's share of a run (started by `run --workers`).
+    #[command(hide = true)]
+    Worker(WorkerOpts),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunOpts {
+    /// Scenario file (TOML; see scenarios/README.md).
+    #[arg(value_name = "SCENARIO")]
+    pub scenario: PathBuf,
+    /// Base URL of the target, e.g. https://staging.example.com
+    /// (default: the profile's URL, else an in-process reference server).
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+    /// Target profile (TOML): Socket.IO path, variables, driver actions
+    /// (default: the reference server's REST API).
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// Peak concurrent clients: scales every ramp level and arrival rate.
+    #[arg(long, value_name = "N")]
+    pub clients: Option<u32>,
+    /// Run length: the phases are fitted into D (e.g. 30s, 5m), which also
+    /// bounds the run.
+    #[arg(long, value_name = "D", value_parser = parse_duration_arg)]
+    pub duration: Option<Duration>,
+    /// Output folder for report.json, series.csv and summary.txt
+    /// [default: ./loadgen-out/<scenario>-<timestamp>/]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Pass/fail condition `METRIC.STAT OP VALUE`, e.g.
+    /// 'ack.quiz:answer_submit.p99 < 100ms' (repeatable; added to the
+    /// scenario's thresholds).
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<String>,
+    /// No progress line; only the final summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Worker processes [default: one per 15,000 clients].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=250))]
+    pub workers: Option<u32>,
+    /// Run share I of N of the load (shards on several machines, 1-based,
+    /// e.g. 2/3); each shard runs the set-up itself.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<ShardInfo>,
+    /// Seed of every random choice (think times, `choice` steps)
+    /// [default: random].
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+}
+
+impl RunOpts {
+    /// Options for `loadgen run SCENARIO` with every default.
+    pub fn new(scenario: impl Into<PathBuf>) -> RunOpts {
+        RunOpts {
+            scenario: scenario.into(),
+            target: None,
+            profile: None,
+            clients: None,
+            duration: None,
+            out: None,
+            thresholds: Vec::new(),
+            quiet: false,
+            workers: None,
+            shard: None,
+            seed: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ValidateOpts {
+    /// Scenario files.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WorkerOpts {
+    /// The worker's plan (JSON, written by the parent).
+    #[arg(long, value_name = "FILE")]
+    pub plan: PathBuf,
+    /// Where to write the partial report (JSON).
+    #[arg(long, value_name = "FILE")]
+    pub report: PathBuf,
+}
+
+fn parse_duration_arg(s: &str) -> Result<Duration, String> {
+    let d = scenario::parse_duration(s)?;
+    if d.is_zero() {
+        return Err("must be more than 0".into());
+    }
+    Ok(d)
+}
+
+/// `I/N`, 1 <= I <= N.
+pub fn parse_shard(s: &str) -> Result<ShardInfo, String> {
+    let bad = || format!("expected I/N with 1 <= I <= N (e.g. 2/3), got `{s}`");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let index: u32 = i.trim().parse().map_err(|_| bad())?;
+    let count: u32 = n.trim().parse().map_err(|_| bad())?;
+    if index == 0 || count == 0 || index > count {
+        return Err(bad());
+    }
+    Ok(ShardInfo { index, count })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_parse() {
+        assert_eq!(parse_shard("2/3"), Ok(ShardInfo { index: 2, count: 3 }));
+        assert!(parse_shard("0/3").is_err());
+        assert!(parse_shard("4/3").is_err());
+        assert!(parse_shard("x").is_err());
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory as _;
+        Opts::command().debug_assert();
+    }
+}

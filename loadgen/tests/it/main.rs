@@ -1,0 +1,8 @@
+//! loadgen's integration tests, one binary (each extra test binary relinks
+//! the whole dependency tree): a module per behaviour.
+
+mod cli;
+mod common;
+mod engine;
+mod report;
+mod scenarios;
