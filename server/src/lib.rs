@@ -3,7 +3,7 @@
 //! One port serves Socket.IO v4 (WebSocket and HTTP long-polling, through
 //! socketioxide) and the REST API (axum). The other tools embed it as
 //! [`Embedded`] (their default target), tests through the fixtures of
-//! [`testing`] (feature `testing`); the `server` binary calls [`run`].
+//! `testing` (feature `testing`); the `server` binary calls [`run`].
 //!
 //! # Layers
 //!
@@ -15,7 +15,7 @@
 //! |---|---|---|
 //! | [`serve`] | start, stop, the binary: wires every layer | all below |
 //! | [`embedded`] | the server in-process (the tools' default target) | `serve`, `config`, `state` |
-//! | [`testing`] | the fixtures every crate's tests share | `embedded`, `config`, `state`, `store` |
+//! | `testing` | the fixtures every crate's tests share | `embedded`, `config`, `state`, `store` |
 //! | [`api`] | edge: REST endpoints for every domain change, app events, tokens | `access`, `sockets`, `state`, `auth`, `ratelimit`, `store` |
 //! | [`realtime`] | edge: connect-time auth, namespaces, every client event | `access`, `sockets`, `state`, `cluster` (its adapter type), `auth`, `store` |
 //! | [`access`] | room authorization, asked by both edges | `state`, `store` |
