@@ -84,11 +84,11 @@ impl From<StoreError> for ClientError {
 
 impl From<AccessError> for ClientError {
     fn from(e: AccessError) -> Self {
+        let message = e.to_string();
         match e {
             AccessError::RoomNotFound(id) => StoreError::RoomNotFound(id).into(),
-            AccessError::Private(ref id) => {
-                let room_id = id.clone();
-                ClientError::new(ErrorCode::PermissionDenied, e.to_string()).room(&room_id)
+            AccessError::Private(id) => {
+                ClientError::new(ErrorCode::PermissionDenied, message).room(&id)
             }
             AccessError::Store(e) => e.into(),
         }
