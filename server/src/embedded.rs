@@ -1,6 +1,6 @@
 //! The reference server as a default target: what the conformance runner
 //! and the load generator start in-process when the user names no target,
-//! and what every test fixture ([`crate::testing`]) is built on.
+//! and what every test fixture (`crate::testing`) is built on.
 //!
 //! An [`Embedded`] server listens on an ephemeral loopback port
 //! (`127.0.0.1:0`) with a temporary SQLite database of its own and the

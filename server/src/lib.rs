@@ -13,9 +13,9 @@
 //!
 //! | module | what | may use |
 //! |---|---|---|
-//! | [`serve`] | start, stop, the binary: wires every layer | all below |
-//! | [`embedded`] | the server in-process (the tools' default target) | `serve`, `config`, `state` |
 //! | `testing` | the fixtures every crate's tests share | `embedded`, `config`, `state`, `store` |
+//! | [`embedded`] | the server in-process (the tools' default target) | `serve`, `config`, `state` |
+//! | [`serve`] | start, stop, the binary: wires every layer | every module below |
 //! | [`api`] | edge: REST endpoints for every domain change, app events, tokens | `access`, `sockets`, `state`, `auth`, `ratelimit`, `store` |
 //! | [`realtime`] | edge: connect-time auth, namespaces, every client event | `access`, `sockets`, `state`, `cluster` (its adapter type), `auth`, `store` |
 //! | [`access`] | room authorization, asked by both edges | `state`, `store` |

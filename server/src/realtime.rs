@@ -4,7 +4,7 @@
 //! [`crate::sockets`], which the REST API and the cluster use too; nothing
 //! calls into this module but the server's start.
 //!
-//! Every client event goes through one dispatcher ([`on_event`]): it counts
+//! Every client event goes through one dispatcher (`on_event`): it counts
 //! the event, applies the per-connection rate limit, decodes the payload,
 //! runs the handler, and answers with the ack, or with an `error` event when
 //! the client asked for no ack (protocol notes N9). Listeners are registered
@@ -84,11 +84,11 @@ impl From<StoreError> for ClientError {
 
 impl From<AccessError> for ClientError {
     fn from(e: AccessError) -> Self {
+        let message = e.to_string();
         match e {
             AccessError::RoomNotFound(id) => StoreError::RoomNotFound(id).into(),
-            AccessError::Private(ref id) => {
-                let room_id = id.clone();
-                ClientError::new(ErrorCode::PermissionDenied, e.to_string()).room(&room_id)
+            AccessError::Private(id) => {
+                ClientError::new(ErrorCode::PermissionDenied, message).room(&id)
             }
             AccessError::Store(e) => e.into(),
         }

@@ -2,11 +2,11 @@
 //! N1), application events, tokens, health, metrics and the OpenAPI
 //! document. A change is committed to the store first, then broadcast.
 //!
-//! One file per domain, as [`crate::store`] is split: [`users`] (and
-//! tokens), [`rooms`], [`participants`], [`prizes`] (and winners),
-//! [`notifications`], [`apps`] (and application events), [`quiz`], [`ops`]
+//! One file per domain, as [`crate::store`] is split: `users` (and
+//! tokens), `rooms`, `participants`, `prizes` (and winners),
+//! `notifications`, `apps` (and application events), `quiz`, `ops`
 //! (health, metrics, the OpenAPI document); the error answer and the JSON
-//! extractor in [`error`], the caller's identity in [`caller`]. Every route
+//! extractor in `error`, the caller's identity in `caller`. Every route
 //! is in [`router`], so the OpenAPI test reads them from one place.
 
 mod apps;
