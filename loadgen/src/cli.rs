@@ -1,5 +1,9 @@
 //! The command line: [`Opts`] (clap derive) and its commands. Parsing
-//! only; [`crate::run`] carries a command out.
+//! only; [`crate::run()`] carries a command out.
+
+// The doc comments below are clap's `--help` text (URLs and `<placeholders>`
+// as people read them), not rustdoc prose.
+#![allow(rustdoc::bare_urls, rustdoc::invalid_html_tags)]
 
 use std::path::PathBuf;
 use std::time::Duration;

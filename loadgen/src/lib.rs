@@ -1,14 +1,14 @@
 //! loadgen: thousands of simulated Socket.IO clients running scripted
 //! scenarios against a target, with honest latency (see README).
 //!
-//! The binary is glue: [`Opts`] is the command line ([`cli`]), [`run`]
+//! The binary is glue: [`Opts`] is the command line ([`cli`]), [`run()`]
 //! carries a command out and returns an [`Outcome`] or an [`Error`], each
 //! with the documented exit code. Tests drive [`run_with_stop`] directly.
 //!
 //! * [`run`](mod@run): a run — scenario ([`scenario`]), thresholds
-//!   ([`formats::threshold`]), target ([`target`]), engine ([`engine`]),
+//!   ([`formats::threshold`]), target (`target`), engine ([`engine`]),
 //!   report;
-//! * [`workers`]: runs of several processes and their wire protocol;
+//! * `workers`: runs of several processes and their wire protocol;
 //! * [`metrics`]: the recorder; what a report holds is [`formats`]';
 //! * [`report`]: the files of the output folder.
 

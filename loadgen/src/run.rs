@@ -1,7 +1,7 @@
 //! A run: load and check the scenario and its thresholds, pick the target
-//! ([`crate::target`]), check that it answers an Engine.IO handshake, run
+//! (`target`), check that it answers an Engine.IO handshake, run
 //! the load ([`crate::engine`]) in this process or in worker processes
-//! ([`crate::workers`]), evaluate the thresholds on the final metrics and
+//! (`workers`), evaluate the thresholds on the final metrics and
 //! write the report ([`crate::report`]) into `--out DIR`. Also `loadgen
 //! validate`, which shares the scenario loading.
 
