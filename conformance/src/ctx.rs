@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use driver::DriverError;
+use driver::{Action, DriverError};
 use protocol::{ErrorCode, EventSpec};
 use serde_json::{Value, json};
 use sioclient::{ClientConfig, ConnectError, Direction, Frame, Socket, Transport};
 
-use crate::case::{Failure, WireLine};
+use crate::case::{Case, Failure, WireLine};
 use crate::profile::{Profile, Vars};
 
 /// The runner-wide settings every case sees.
@@ -53,7 +53,9 @@ static RUN_SEQ: AtomicU64 = AtomicU64::new(0);
 /// One case's context.
 pub struct Ctx {
     pub settings: Settings,
-    case_id: String,
+    case_id: &'static str,
+    /// The case's declared driver actions: the only ones it may call.
+    needs: &'static [Action],
     started: Instant,
     transcript: Arc<Mutex<Vec<WireLine>>>,
     secrets: Arc<Mutex<Vec<String>>>,
@@ -64,7 +66,11 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn new(settings: Settings, case_id: &str) -> Ctx {
+    pub fn new(settings: Settings, case: &Case) -> Ctx {
+        Ctx::with(settings, case.id, case.needs)
+    }
+
+    fn with(settings: Settings, case_id: &'static str, needs: &'static [Action]) -> Ctx {
         let seq = RUN_SEQ.fetch_add(1, Ordering::Relaxed);
         let nanos = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -79,7 +85,8 @@ impl Ctx {
             .collect();
         Ctx {
             settings,
-            case_id: case_id.to_owned(),
+            case_id,
+            needs,
             started: Instant::now(),
             transcript: Arc::default(),
             secrets: Arc::new(Mutex::new(secrets)),
@@ -90,7 +97,13 @@ impl Ctx {
     }
 
     pub fn case_id(&self) -> &str {
-        &self.case_id
+        self.case_id
+    }
+
+    /// A context of the same case with its own transcript, for driver
+    /// calls made concurrently with the case's own.
+    pub fn fork(&self) -> Ctx {
+        Ctx::with(self.settings.clone(), self.case_id, self.needs)
     }
 
     /// A name unique to this run and case, from `[a-z0-9_]`.
@@ -145,16 +158,26 @@ impl Ctx {
     /// request and answer in the transcript and collecting the secrets of
     /// the answer. Returns the status, the JSON body and, when the status is
     /// the one the action expects, the variables extracted from the body.
+    ///
+    /// An action missing from the case's `needs` is refused: the runner
+    /// would otherwise skip the case on a target without it only after
+    /// half running it, or never notice that the list is wrong.
     async fn exchange(
         &mut self,
-        action: &str,
+        action: Action,
         vars: Vars,
     ) -> Result<(u16, Value, Option<Vars>), Failure> {
+        if !self.needs.contains(&action) {
+            return Err(Failure::Error(format!(
+                "runner bug: case {} calls driver action `{action}`, which its needs do not list",
+                self.case_id
+            )));
+        }
         let req = driver::Request::new(
             &self.settings.target,
             &self.settings.profile,
             &self.settings.base_vars,
-            action,
+            action.as_str(),
             &vars,
         )
         .map_err(|e| self.failure(e))?;
@@ -197,14 +220,14 @@ impl Ctx {
 
     /// Runs a driver action and returns its status and JSON body, whatever
     /// the status. A missing action skips the case.
-    pub async fn act_raw(&mut self, action: &str, vars: Vars) -> Result<(u16, Value), Failure> {
+    pub async fn act_raw(&mut self, action: Action, vars: Vars) -> Result<(u16, Value), Failure> {
         let (status, body, _) = self.exchange(action, vars).await?;
         Ok((status, body))
     }
 
     /// Runs a driver action that must succeed; returns the extracted
     /// variables. A failure is set-up trouble (`error`), not a verdict.
-    pub async fn act(&mut self, action: &str, vars: Vars) -> Result<Vars, Failure> {
+    pub async fn act(&mut self, action: Action, vars: Vars) -> Result<Vars, Failure> {
         let (status, body, extracted) = self.exchange(action, vars).await?;
         let Some(mut extracted) = extracted else {
             return Err(Failure::Error(format!(
@@ -213,8 +236,11 @@ impl Ctx {
             )));
         };
         let profile = self.settings.profile.clone();
+        let template = profile.action(action).ok_or_else(|| {
+            Failure::Skip(DriverError::MissingAction(action.to_string()).to_string())
+        })?;
         let mut out = Vars::new();
-        for (name, pointer) in &profile.actions[action].extract {
+        for (name, pointer) in &template.extract {
             let v = extracted.remove(name).ok_or_else(|| {
                 Failure::Error(format!(
                     "driver action `{action}`: no {pointer} in the response for `{name}`"
@@ -234,12 +260,12 @@ impl Ctx {
     pub async fn user_with_ttl(&mut self, label: &str, ttl_secs: i64) -> Result<User, Failure> {
         let name = format!("{label} {}", self.unique);
         let created = self
-            .act("create_user", vars(&[("name", json!(name))]))
+            .act(Action::CreateUser, vars(&[("name", json!(name))]))
             .await?;
         let user_id = str_var(&created, "userId")?;
         let minted = self
             .act(
-                "mint_token",
+                Action::MintToken,
                 vars(&[("userId", json!(user_id)), ("ttlSeconds", json!(ttl_secs))]),
             )
             .await?;
@@ -267,7 +293,7 @@ impl Ctx {
         let name = format!("Room {}", self.unique);
         let out = self
             .act(
-                "create_room",
+                Action::CreateRoom,
                 vars(&[("name", json!(name)), ("visibility", json!(visibility))]),
             )
             .await?;
@@ -290,7 +316,7 @@ impl Ctx {
     pub async fn join(&mut self, room: &Room, user: &User, role: &str) -> Result<String, Failure> {
         let out = self
             .act(
-                "add_participant",
+                Action::AddParticipant,
                 vars(&[
                     ("roomId", json!(room.id)),
                     ("userId", json!(user.id)),
@@ -319,7 +345,7 @@ impl Ctx {
         let transcript = self.transcript.clone();
         let secrets = self.secrets.clone();
         let started = self.started;
-        let trace = self.settings.trace.then(|| self.case_id.clone());
+        let trace = self.settings.trace.then_some(self.case_id);
         tokio::spawn(async move {
             while let Some(frame) = rx.recv().await {
                 let text = redact_with(&secrets.lock().expect("secrets lock"), &frame.text);
@@ -748,6 +774,47 @@ mod tests {
         let mut extra = extra_fields(&schema, &schema, &v, "");
         extra.sort();
         assert_eq!(extra, vec!["/bonus", "/prize/colour"]);
+    }
+
+    /// A case that calls an action its needs do not list is a runner bug:
+    /// the call is refused before any request, whatever the profile has.
+    #[tokio::test]
+    async fn an_action_outside_the_needs_is_refused() {
+        static CASE: Case = Case {
+            id: "test.needs",
+            description: "d",
+            requirement: "r",
+            needs: &[Action::CreateUser],
+            run: |_| Box::pin(async { Ok(()) }),
+        };
+        let profile = Profile::reference();
+        let settings = Settings {
+            // Nothing listens there: a request would fail differently.
+            target: "http://127.0.0.1:9".into(),
+            base_vars: Arc::new(profile.base_vars().unwrap()),
+            profile: Arc::new(profile),
+            wait: Duration::from_secs(1),
+            strict: false,
+            http: reqwest::Client::new(),
+            trace: false,
+        };
+        let mut cx = Ctx::new(settings, &CASE);
+        let refused = cx.act(Action::DeleteRoom, Vars::new()).await.unwrap_err();
+        assert!(
+            matches!(&refused, Failure::Error(m) if m.contains("runner bug") && m.contains("delete_room")),
+            "{refused:?}"
+        );
+        assert!(cx.take_transcript().is_empty(), "no request was sent");
+        // A listed action goes to the target (here: unreachable, an error
+        // of another kind).
+        let sent = cx
+            .act(Action::CreateUser, vars(&[("name", json!("n"))]))
+            .await;
+        assert!(
+            matches!(&sent, Err(Failure::Error(m)) if !m.contains("runner bug")),
+            "{sent:?}"
+        );
+        assert!(!cx.fork().needs.contains(&Action::DeleteRoom));
     }
 
     #[test]

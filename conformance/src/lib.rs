@@ -167,7 +167,8 @@ fn list(opts: &ListOpts) {
         if opts.verbose {
             println!("{:<46} requirement: {}", "", c.requirement);
             if !c.needs.is_empty() {
-                println!("{:<46} driver: {}", "", c.needs.join(", "));
+                let needs: Vec<&str> = c.needs.iter().map(|a| a.as_str()).collect();
+                println!("{:<46} driver: {}", "", needs.join(", "));
             }
         }
     }
@@ -189,6 +190,11 @@ pub async fn run(opts: RunOpts) -> Result<RunReport, RunError> {
         Some(p) => Profile::load(&p.display().to_string()).map_err(|e| usage(e.into()))?,
         None => Profile::reference(),
     };
+    for name in profile.unknown_actions() {
+        eprintln!(
+            "conformance: warning: profile action `{name}` is not a driver action any case calls; it is ignored (`conformance list --verbose` shows each case's actions)"
+        );
+    }
     let base_vars = profile
         .base_vars()
         .map_err(|e| usage(anyhow::anyhow!("profile [vars]: {e}")))?;
@@ -316,13 +322,13 @@ async fn run_case(
     known_failing: &BTreeSet<String>,
 ) -> CaseRecord {
     let strict = settings.strict;
-    let mut cx = Ctx::new(settings, case.id);
+    let mut cx = Ctx::new(settings, case);
     let started = Instant::now();
     let missing: Vec<&str> = case
         .needs
         .iter()
-        .copied()
-        .filter(|a| !cx.settings.profile.actions.contains_key(*a))
+        .filter(|a| cx.settings.profile.action(**a).is_none())
+        .map(|a| a.as_str())
         .collect();
     let result = if missing.is_empty() {
         match tokio::time::timeout(CASE_LIMIT, (case.run)(&mut cx)).await {

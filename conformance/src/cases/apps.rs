@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use driver::Action;
 use protocol::ErrorCode;
 use protocol::event as ev;
 use protocol::limits;
@@ -21,11 +22,11 @@ pub const CASES: &[Case] = &[
         "An application event reaches the room's subscribers on `/` with its data exactly as sent",
         "{appId}:* events: the first argument is `data` exactly as the application sent it (any JSON value); the second carries {eventId, appId, roomId, timestamp} (N6)",
         [
-            "create_app",
-            "publish_app_event",
-            "create_user",
-            "mint_token",
-            "create_room"
+            CreateApp,
+            PublishAppEvent,
+            CreateUser,
+            MintToken,
+            CreateRoom
         ],
         delivered
     ),
@@ -34,11 +35,11 @@ pub const CASES: &[Case] = &[
         "An application event reaches sockets connected to `/rooms/:roomId`",
         "{appId}:* events are delivered on / and /rooms/:roomId (N5)",
         [
-            "create_app",
-            "publish_app_event",
-            "create_user",
-            "mint_token",
-            "create_room"
+            CreateApp,
+            PublishAppEvent,
+            CreateUser,
+            MintToken,
+            CreateRoom
         ],
         room_namespace
     ),
@@ -47,12 +48,12 @@ pub const CASES: &[Case] = &[
         "An application without `realtime:publish` is refused with 403 APP_PERMISSION_DENIED and nothing is delivered",
         "Applications need the realtime:publish permission to publish; otherwise 403 APP_PERMISSION_DENIED",
         [
-            "create_app",
-            "publish_app_event",
-            "create_user",
-            "mint_token",
-            "create_room",
-            "update_room"
+            CreateApp,
+            PublishAppEvent,
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            UpdateRoom
         ],
         permission
     ),
@@ -61,12 +62,12 @@ pub const CASES: &[Case] = &[
         "Event names outside `{appId}:<action>` are refused with 403 APP_PERMISSION_DENIED and nothing is delivered",
         "Application event names must be the app id, a colon and at least one more character (N16); a wrong prefix is 403 APP_PERMISSION_DENIED",
         [
-            "create_app",
-            "publish_app_event",
-            "create_user",
-            "mint_token",
-            "create_room",
-            "update_room"
+            CreateApp,
+            PublishAppEvent,
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            UpdateRoom
         ],
         prefix
     ),
@@ -75,12 +76,12 @@ pub const CASES: &[Case] = &[
         "One room accepts at most 10 application events in a second; the rest get 429 RATE_LIMIT_EXCEEDED",
         "At most 10 application events per room in any 1-second window; beyond, 429 RATE_LIMIT_EXCEEDED; refused events are not delivered (N8)",
         [
-            "create_app",
-            "publish_app_event",
-            "create_user",
-            "mint_token",
-            "create_room",
-            "update_room"
+            CreateApp,
+            PublishAppEvent,
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            UpdateRoom
         ],
         room_per_second
     ),
@@ -88,7 +89,7 @@ pub const CASES: &[Case] = &[
         "rules.app_rate.app_per_minute",
         "One application publishes at most 600 events a minute; the rest get 429 RATE_LIMIT_EXCEEDED",
         "At most 600 application events per application in any 60-second window; beyond, 429 RATE_LIMIT_EXCEEDED; refused requests do not count (N8)",
-        ["create_app", "publish_app_event", "create_room"],
+        [CreateApp, PublishAppEvent, CreateRoom],
         app_per_minute
     ),
 ];
@@ -103,7 +104,7 @@ async fn new_app(cx: &mut Ctx, permissions: &[&str]) -> Result<App, Failure> {
     let id = cx.unique("app_");
     let out = cx
         .act(
-            "create_app",
+            Action::CreateApp,
             vars(&[("appId", json!(id)), ("permissions", json!(permissions))]),
         )
         .await?;
@@ -132,7 +133,7 @@ async fn publish_ok(
 ) -> Result<Value, Failure> {
     let (status, body) = cx
         .act_raw(
-            "publish_app_event",
+            Action::PublishAppEvent,
             publish_vars(app, &room.id, event, data),
         )
         .await?;
@@ -280,7 +281,7 @@ async fn permission(cx: &mut Ctx) -> Result<(), Failure> {
     let event = format!("{}:draw_started", app.id);
     let (status, body) = cx
         .act_raw(
-            "publish_app_event",
+            Action::PublishAppEvent,
             publish_vars(&app, &room.id, &event, &json!({ "round": 1 })),
         )
         .await?;
@@ -316,7 +317,7 @@ async fn prefix(cx: &mut Ctx) -> Result<(), Failure> {
     for name in &names {
         let (status, body) = cx
             .act_raw(
-                "publish_app_event",
+                Action::PublishAppEvent,
                 publish_vars(&app, &room.id, name, &json!({ "round": 1 })),
             )
             .await?;
@@ -352,16 +353,12 @@ async fn publish_concurrently(
     calls: Vec<(String, Value)>,
     first_index: usize,
 ) -> Result<Vec<Shot>, Failure> {
-    let settings = cx.settings.clone();
-    let case_id = cx.case_id().to_owned();
     let futures = calls.into_iter().enumerate().map(|(i, (room_id, data))| {
-        let settings = settings.clone();
-        let case_id = case_id.clone();
+        let mut sub = cx.fork();
         let v = publish_vars(app, &room_id, event, &data);
         async move {
-            let mut sub = Ctx::new(settings, &case_id);
             let sent = Instant::now();
-            let r = sub.act_raw("publish_app_event", v).await;
+            let r = sub.act_raw(Action::PublishAppEvent, v).await;
             r.map(|(status, body)| Shot {
                 index: first_index + i,
                 status,

@@ -1,5 +1,6 @@
 //! Participants: joined, updated (role), left.
 
+use driver::Action;
 use protocol::event as ev;
 use serde_json::json;
 
@@ -13,12 +14,7 @@ pub const CASES: &[Case] = &[
         "participants.joined.payload",
         "Adding a participant sends participant:joined {roomId, participant{id, userId, role, user, joinedAt}}",
         "participant:joined: sent to the room's subscribers when a user becomes a participant; the Participant carries joinedAt",
-        [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "add_participant"
-        ],
+        [CreateUser, MintToken, CreateRoom, AddParticipant],
         joined_payload
     ),
     case!(
@@ -26,11 +22,11 @@ pub const CASES: &[Case] = &[
         "A role change to moderator sends participant:updated with changes {role} and the participant after it",
         "participant:updated: `changes` holds the changed fields and new values, `participant` the participant after the change",
         [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "add_participant",
-            "update_participant"
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            AddParticipant,
+            UpdateParticipant
         ],
         updated_payload
     ),
@@ -39,11 +35,11 @@ pub const CASES: &[Case] = &[
         "Removing a participant sends participant:left {roomId, participantId, userId}",
         "participant:left: sent to the room's subscribers when a participant leaves or is removed",
         [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "add_participant",
-            "remove_participant"
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            AddParticipant,
+            RemoveParticipant
         ],
         left_payload
     ),
@@ -84,7 +80,7 @@ async fn updated_payload(cx: &mut Ctx) -> Result<(), Failure> {
     let pid = cx.join(&room, &member, "participant").await?;
     let mut s = subscribed_socket(cx, &watcher.token, &[&room]).await?;
     cx.act(
-        "update_participant",
+        Action::UpdateParticipant,
         vars(&[
             ("roomId", json!(room.id)),
             ("participantId", json!(pid)),
@@ -130,7 +126,7 @@ async fn left_payload(cx: &mut Ctx) -> Result<(), Failure> {
     let pid = cx.join(&room, &member, "participant").await?;
     let mut s = subscribed_socket(cx, &watcher.token, &[&room]).await?;
     cx.act(
-        "remove_participant",
+        Action::RemoveParticipant,
         vars(&[("roomId", json!(room.id)), ("participantId", json!(pid))]),
     )
     .await?;

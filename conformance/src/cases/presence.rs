@@ -20,28 +20,28 @@ pub const CASES: &[Case] = &[
         "presence.user_online.payload",
         "When a second user subscribes, the first receives presence:user_online {roomId, userId, user}",
         "presence:user_online: sent to the room's subscribers when a user's first socket subscribes",
-        ["create_user", "mint_token", "create_room"],
+        [CreateUser, MintToken, CreateRoom],
         user_online_payload
     ),
     case!(
         "presence.user_offline.payload",
         "When the second user disconnects, the first receives presence:user_offline {roomId, userId}",
         "presence:user_offline: sent to the room's subscribers when a user's last socket leaves (here: disconnect)",
-        ["create_user", "mint_token", "create_room"],
+        [CreateUser, MintToken, CreateRoom],
         user_offline_payload
     ),
     case!(
         "presence.get_online.ack",
         "presence:get_online is acknowledged with {success, roomId, users[{id, name, connectedAt}], count} listing both online users",
         "presence:get_online ack (required; the section's shape plus success, N2): the online users and their count",
-        ["create_user", "mint_token", "create_room"],
+        [CreateUser, MintToken, CreateRoom],
         get_online_ack
     ),
     case!(
         "presence.online_once",
         "One user with two sockets: one user_online; closing one socket sends no user_offline, closing the second does",
         "Presence (N11): a user is online while at least one socket is subscribed; several tabs produce one online and one offline",
-        ["create_user", "mint_token", "create_room", "update_room"],
+        [CreateUser, MintToken, CreateRoom, UpdateRoom],
         online_once
     ),
 ];

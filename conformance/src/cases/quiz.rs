@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use driver::Action;
 use protocol::ErrorCode;
 use protocol::event as ev;
 use serde_json::{Value, json};
@@ -19,11 +20,11 @@ pub const CASES: &[Case] = &[
         "Publishing a question sends `quiz:question_published` without the answer key",
         "quiz:question_published: {questionId, questionNumber, totalQuestions, question, options, timeLimit, startTime, roomId, timestamp, eventId}; the correct answer is kept server-side and never sent (N3)",
         [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "create_question",
-            "publish_question"
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            CreateQuestion,
+            PublishQuestion
         ],
         published
     ),
@@ -32,12 +33,12 @@ pub const CASES: &[Case] = &[
         "A correct first answer is acknowledged with {success: true, correct: true, responseTime, rank: 1}",
         "quiz:answer_submit ack: {success: true, correct, responseTime (seconds from startTime to the server receiving the answer), rank (1-based among correct answers)} (N2, N3)",
         [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "add_participant",
-            "create_question",
-            "publish_question"
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            AddParticipant,
+            CreateQuestion,
+            PublishQuestion
         ],
         answer_ack
     ),
@@ -46,12 +47,12 @@ pub const CASES: &[Case] = &[
         "An accepted answer is broadcast to the room as `quiz:answer_result`",
         "quiz:answer_result: {questionId, participantId, user: {id, name}, correct, responseTime, rank, timestamp, eventId}, as in the answer's ack",
         [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "add_participant",
-            "create_question",
-            "publish_question"
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            AddParticipant,
+            CreateQuestion,
+            PublishQuestion
         ],
         answer_result
     ),
@@ -60,12 +61,12 @@ pub const CASES: &[Case] = &[
         "Ranks count correct answers in arrival order; a wrong answer has rank null",
         "rank is the 1-based position among the correct answers to the question, in arrival order; a wrong answer has rank: null (N3)",
         [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "add_participant",
-            "create_question",
-            "publish_question"
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            AddParticipant,
+            CreateQuestion,
+            PublishQuestion
         ],
         ranking
     ),
@@ -73,7 +74,7 @@ pub const CASES: &[Case] = &[
         "quiz.answer_submit.invalid",
         "An answer to an unknown question is refused with INVALID_PAYLOAD",
         "quiz:answer_submit: an unknown or unpublished question gets INVALID_PAYLOAD (N3)",
-        ["create_user", "mint_token"],
+        [CreateUser, MintToken],
         unknown_question
     ),
     case!(
@@ -81,11 +82,11 @@ pub const CASES: &[Case] = &[
         "An answer to a question not yet published is refused with INVALID_PAYLOAD",
         "quiz:answer_submit: an unpublished question gets INVALID_PAYLOAD (N3)",
         [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "add_participant",
-            "create_question"
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            AddParticipant,
+            CreateQuestion
         ],
         unpublished
     ),
@@ -94,12 +95,12 @@ pub const CASES: &[Case] = &[
         "A second answer by the same user is refused with INVALID_PAYLOAD",
         "quiz:answer_submit: one answer per user and question; a second gets INVALID_PAYLOAD (N3)",
         [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "add_participant",
-            "create_question",
-            "publish_question"
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            AddParticipant,
+            CreateQuestion,
+            PublishQuestion
         ],
         duplicate
     ),
@@ -108,12 +109,12 @@ pub const CASES: &[Case] = &[
         "An answer that is not one of the options is refused with INVALID_PAYLOAD",
         "quiz:answer_submit: answer must be one of the question's options; otherwise INVALID_PAYLOAD (N3)",
         [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "add_participant",
-            "create_question",
-            "publish_question"
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            AddParticipant,
+            CreateQuestion,
+            PublishQuestion
         ],
         not_an_option
     ),
@@ -122,12 +123,12 @@ pub const CASES: &[Case] = &[
         "An answer after timeLimit seconds is refused with INVALID_PAYLOAD",
         "quiz:answer_submit: an answer after timeLimit seconds from startTime gets INVALID_PAYLOAD (N3)",
         [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "add_participant",
-            "create_question",
-            "publish_question"
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            AddParticipant,
+            CreateQuestion,
+            PublishQuestion
         ],
         late
     ),
@@ -136,11 +137,11 @@ pub const CASES: &[Case] = &[
         "An answer from a user who is not a participant of the room is refused with PERMISSION_DENIED",
         "quiz:answer_submit: only participants of the question's room may answer; otherwise PERMISSION_DENIED (N3, N4)",
         [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "create_question",
-            "publish_question"
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            CreateQuestion,
+            PublishQuestion
         ],
         non_participant
     ),
@@ -155,7 +156,7 @@ const QUESTION: &str = "Which planet has the shortest year?";
 async fn create_question(cx: &mut Ctx, room: &Room, time_limit: u32) -> Result<String, Failure> {
     let out = cx
         .act(
-            "create_question",
+            Action::CreateQuestion,
             vars(&[
                 ("roomId", json!(room.id)),
                 ("question", json!(QUESTION)),
@@ -170,7 +171,7 @@ async fn create_question(cx: &mut Ctx, room: &Room, time_limit: u32) -> Result<S
 
 async fn publish(cx: &mut Ctx, room: &Room, question_id: &str) -> Result<(), Failure> {
     cx.act(
-        "publish_question",
+        Action::PublishQuestion,
         vars(&[
             ("roomId", json!(room.id)),
             ("questionId", json!(question_id)),

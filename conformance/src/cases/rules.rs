@@ -23,40 +23,35 @@ pub const CASES: &[Case] = &[
         "rules.client_rate.per_connection",
         "100 events in a minute are accepted, the 101st is refused; another connection of the same user is not limited",
         "Rate limits: client events at most 100 per minute per connection; over the limit RATE_LIMIT_EXCEEDED",
-        ["create_user", "mint_token", "create_room"],
+        [CreateUser, MintToken, CreateRoom],
         client_rate
     ),
     case!(
         "rules.timestamps.iso_recent",
         "room:subscribed, room:updated and presence:user_online carry an ISO-8601 UTC timestamp within 5 minutes",
         "Timestamps: every server event carries timestamp, ISO-8601 UTC; clients reject timestamps more than 5 minutes from their clock",
-        ["create_user", "mint_token", "create_room", "update_room"],
+        [CreateUser, MintToken, CreateRoom, UpdateRoom],
         timestamps
     ),
     case!(
         "rules.room_authorization.private",
         "A private room refuses a non-participant with PERMISSION_DENIED and accepts the same user once a participant",
         "Security: room authorization; subscribing to a private room needs participant status",
-        [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "add_participant"
-        ],
+        [CreateUser, MintToken, CreateRoom, AddParticipant],
         private_room
     ),
     case!(
         "rules.token_expired.event",
         "A token that expires while connected gives token:expired, then client events get AUTHENTICATION_FAILED",
         "Security: token expiration handled while connected (token:expired, then AUTHENTICATION_FAILED for client events)",
-        ["create_user", "mint_token", "create_room"],
+        [CreateUser, MintToken, CreateRoom],
         token_expired
     ),
     case!(
         "rules.event_ids.unique",
         "Two successive room:updated carry different eventId values",
         "Idempotency: clients track processed event ids to deduplicate; every broadcast domain event carries a unique eventId",
-        ["create_user", "mint_token", "create_room", "update_room"],
+        [CreateUser, MintToken, CreateRoom, UpdateRoom],
         event_ids
     ),
 ];

@@ -5,6 +5,7 @@
 
 use std::time::{Instant, SystemTime};
 
+use driver::Action;
 use protocol::ErrorCode;
 use protocol::event as ev;
 use serde_json::{Value, json};
@@ -178,7 +179,7 @@ pub(crate) async fn rename_room(
 ) -> Result<String, Failure> {
     let name = format!("{} {suffix}", room.name);
     cx.act(
-        "update_room",
+        Action::UpdateRoom,
         vars(&[
             ("roomId", json!(room.id)),
             ("patch", json!({ "name": name })),
@@ -374,7 +375,7 @@ pub(crate) async fn create_prize(
     let image_url = format!("https://cdn.example.test/p/{tag}.jpg");
     let out = cx
         .act(
-            "create_prize",
+            Action::CreatePrize,
             vars(&[
                 ("roomId", json!(room.id)),
                 ("name", json!(name)),

@@ -1,6 +1,7 @@
 //! Winners: `winner:selected` (and the winner's notification),
 //! `quantityRemaining` through draws, `winner:removed`.
 
+use driver::Action;
 use protocol::event as ev;
 use serde_json::{Value, json};
 
@@ -18,12 +19,12 @@ pub const CASES: &[Case] = &[
         "A draw sends `winner:selected` with the winner, their participant and the prize",
         "winner:selected: {roomId, winner: {id, participantId, prizeId, participant: {id, user: {id, name}}, prize: {id, name, imageUrl}, createdAt}, timestamp, eventId}",
         [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "add_participant",
-            "create_prize",
-            "draw_winner"
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            AddParticipant,
+            CreatePrize,
+            DrawWinner
         ],
         selected
     ),
@@ -32,12 +33,12 @@ pub const CASES: &[Case] = &[
         "The drawn user's `/` socket receives `notification:received` of type winner_selected",
         "A draw sends the winning user notification:received {type: winner_selected, data: {roomId, winnerId, prizeId}} (N12)",
         [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "add_participant",
-            "create_prize",
-            "draw_winner"
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            AddParticipant,
+            CreatePrize,
+            DrawWinner
         ],
         notification
     ),
@@ -46,12 +47,12 @@ pub const CASES: &[Case] = &[
         "Draws decrement quantityRemaining (prize:updated); a draw with nothing left or nobody eligible selects no winner",
         "Each winner decrements quantityRemaining, reported by prize:updated {changes: {quantityRemaining}}; only participants who have not yet won in the room are eligible; a draw beyond what is left or without eligible participants is refused whole (N12)",
         [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "add_participant",
-            "create_prize",
-            "draw_winner"
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            AddParticipant,
+            CreatePrize,
+            DrawWinner
         ],
         quantity_remaining
     ),
@@ -60,13 +61,13 @@ pub const CASES: &[Case] = &[
         "Removing a winner sends `winner:removed`, then `prize:updated` giving the unit back",
         "winner:removed: {roomId, winnerId, participantId, prizeId, timestamp, eventId}; the unit returns to quantityRemaining, reported by prize:updated (N12)",
         [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "add_participant",
-            "create_prize",
-            "draw_winner",
-            "remove_winner"
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            AddParticipant,
+            CreatePrize,
+            DrawWinner,
+            RemoveWinner
         ],
         removed
     ),
@@ -76,7 +77,7 @@ pub const CASES: &[Case] = &[
 async fn draw(cx: &mut Ctx, room: &Room, prize: &NewPrize) -> Result<String, Failure> {
     let out = cx
         .act(
-            "draw_winner",
+            Action::DrawWinner,
             vars(&[
                 ("roomId", json!(room.id)),
                 ("prizeId", json!(prize.id)),
@@ -96,7 +97,7 @@ async fn draw_refused(
 ) -> Result<(), Failure> {
     let (status, body) = cx
         .act_raw(
-            "draw_winner",
+            Action::DrawWinner,
             vars(&[
                 ("roomId", json!(room.id)),
                 ("prizeId", json!(prize.id)),
@@ -278,7 +279,7 @@ async fn removed(cx: &mut Ctx) -> Result<(), Failure> {
     cx.check_payload(ev::PRIZE_UPDATED, &upd)?;
 
     cx.act(
-        "remove_winner",
+        Action::RemoveWinner,
         vars(&[("roomId", json!(room.id)), ("winnerId", json!(winner_id))]),
     )
     .await?;
