@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use driver::{Action, DriverError};
-use protocol::{ErrorCode, EventSpec};
+use protocol::validate::{ValidateError, Violation};
+use protocol::{ErrorCode, Role, RoomStatus, Visibility};
 use serde_json::{Value, json};
 use sioclient::{ClientConfig, ConnectError, Direction, Frame, Socket, Transport};
 
@@ -45,6 +46,8 @@ pub struct User {
 pub struct Room {
     pub id: String,
     pub name: String,
+    /// The status the target reported (its wire form: another deployment
+    /// may have other values).
     pub status: String,
 }
 
@@ -288,8 +291,8 @@ impl Ctx {
         self.user_with_ttl(label, 3600).await
     }
 
-    /// A new room (`public` or `private`).
-    pub async fn room(&mut self, visibility: &str) -> Result<Room, Failure> {
+    /// A new room.
+    pub async fn room(&mut self, visibility: Visibility) -> Result<Room, Failure> {
         let name = format!("Room {}", self.unique);
         let out = self
             .act(
@@ -307,13 +310,13 @@ impl Ctx {
             status: out
                 .get("roomStatus")
                 .and_then(Value::as_str)
-                .unwrap_or("active")
+                .unwrap_or(RoomStatus::Active.as_str())
                 .to_owned(),
         })
     }
 
     /// Adds a user to a room; returns the participant id.
-    pub async fn join(&mut self, room: &Room, user: &User, role: &str) -> Result<String, Failure> {
+    pub async fn join(&mut self, room: &Room, user: &User, role: Role) -> Result<String, Failure> {
         let out = self
             .act(
                 Action::AddParticipant,
@@ -537,10 +540,12 @@ impl Ctx {
     /// Checks a server event's payload against the catalog schema, its
     /// timestamp against the 5-minute rule, and notes extra fields.
     pub fn check_payload(&mut self, event: &str, payload: &Value) -> Result<(), Failure> {
-        let spec = EventSpec::get(event)
-            .ok_or_else(|| Failure::Error(format!("{event} is not in the catalog")))?;
-        let schema = (spec.payload)();
-        self.check_schema(&format!("`{event}` payload"), &schema, payload)?;
+        self.check_schema(
+            &format!("`{event}` payload"),
+            payload,
+            protocol::validate::payload_errors(event, payload),
+            || protocol::validate::payload_extra_fields(event, payload),
+        )?;
         if let Some(ts) = payload.get("timestamp") {
             let ok = ts.as_str().is_some_and(|s| {
                 protocol::timestamp::is_recent(
@@ -561,11 +566,12 @@ impl Ctx {
 
     /// Checks an ack against the event's ack schema (success or failure).
     pub fn check_ack(&mut self, event: &str, ack: &Value) -> Result<(), Failure> {
-        let spec = EventSpec::get(event)
-            .ok_or_else(|| Failure::Error(format!("{event} is not in the catalog")))?;
-        let schema = protocol::schema::ack(spec)
-            .ok_or_else(|| Failure::Error(format!("{event} takes no ack")))?;
-        self.check_schema(&format!("`{event}` ack"), &schema, ack)
+        self.check_schema(
+            &format!("`{event}` ack"),
+            ack,
+            protocol::validate::ack_errors(event, ack),
+            || protocol::validate::ack_extra_fields(event, ack),
+        )
     }
 
     /// Checks a failed ack: `{success: false, error: {code, message}}`.
@@ -592,22 +598,25 @@ impl Ctx {
         self.expect_eq("error.code", &json!(code.as_str()), &payload["code"])
     }
 
-    fn check_schema(&mut self, what: &str, schema: &Value, value: &Value) -> Result<(), Failure> {
-        let validator = jsonschema::validator_for(schema)
-            .map_err(|e| Failure::Error(format!("schema of {what} does not compile: {e}")))?;
-        let errors: Vec<String> = validator
-            .iter_errors(value)
-            .map(|e| format!("{}: {}", pointer_or_root(&e.instance_path().to_string()), e))
-            .collect();
+    /// A failure for schema errors; otherwise the extra fields as notes.
+    /// An event outside the catalog is the runner's error.
+    fn check_schema(
+        &mut self,
+        what: &str,
+        value: &Value,
+        errors: Result<Vec<Violation>, ValidateError>,
+        extra: impl FnOnce() -> Result<Vec<String>, ValidateError>,
+    ) -> Result<(), Failure> {
+        let errors = errors.map_err(|e| Failure::Error(e.to_string()))?;
         if !errors.is_empty() {
             return Err(Failure::Fail {
                 expected: format!("{what} valid against the protocol schema"),
                 actual: value.to_string(),
-                schema_errors: errors,
+                schema_errors: errors.iter().map(Violation::to_string).collect(),
             });
         }
-        for extra in extra_fields(schema, schema, value, "") {
-            self.notes.push(format!("{what}: extra field {extra}"));
+        for field in extra().map_err(|e| Failure::Error(e.to_string()))? {
+            self.notes.push(format!("{what}: extra field {field}"));
         }
         Ok(())
     }
@@ -636,14 +645,6 @@ impl Ctx {
         } else {
             Err(Failure::fail(expected, actual))
         }
-    }
-}
-
-fn pointer_or_root(p: &str) -> String {
-    if p.is_empty() {
-        "/".into()
-    } else {
-        p.to_owned()
     }
 }
 
@@ -692,89 +693,9 @@ fn redact_with(secrets: &[String], text: &str) -> String {
     out
 }
 
-/// JSON pointers of object fields that the schema does not declare.
-fn extra_fields(root: &Value, schema: &Value, value: &Value, path: &str) -> Vec<String> {
-    let schema = resolve(root, schema);
-    let mut out = Vec::new();
-    // Branches: check against the first branch the value is valid for.
-    for key in ["oneOf", "anyOf"] {
-        if let Some(branches) = schema.get(key).and_then(Value::as_array) {
-            for b in branches {
-                let b = resolve(root, b);
-                let fits = jsonschema::validator_for(&with_defs(root, b))
-                    .map(|v| v.is_valid(value))
-                    .unwrap_or(false);
-                if fits {
-                    return extra_fields(root, b, value, path);
-                }
-            }
-            return out;
-        }
-    }
-    match value {
-        Value::Object(map) => {
-            let props = schema.get("properties").and_then(Value::as_object);
-            let open_map = schema
-                .get("additionalProperties")
-                .is_some_and(Value::is_object);
-            if let Some(props) = props {
-                for (k, v) in map {
-                    match props.get(k) {
-                        Some(sub) => out.extend(extra_fields(root, sub, v, &format!("{path}/{k}"))),
-                        None if !open_map => out.push(format!("{path}/{k}")),
-                        None => {}
-                    }
-                }
-            }
-        }
-        Value::Array(items) => {
-            if let Some(item_schema) = schema.get("items") {
-                for (i, v) in items.iter().enumerate() {
-                    out.extend(extra_fields(root, item_schema, v, &format!("{path}/{i}")));
-                }
-            }
-        }
-        _ => {}
-    }
-    out
-}
-
-fn resolve<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
-    match schema.get("$ref").and_then(Value::as_str) {
-        Some(r) => r
-            .strip_prefix('#')
-            .and_then(|p| root.pointer(p))
-            .map(|s| resolve(root, s))
-            .unwrap_or(schema),
-        None => schema,
-    }
-}
-
-fn with_defs(root: &Value, schema: &Value) -> Value {
-    let mut s = schema.clone();
-    if let (Some(obj), Some(defs)) = (s.as_object_mut(), root.get("$defs")) {
-        obj.insert("$defs".into(), defs.clone());
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn extra_fields_are_found_through_refs() {
-        let schema = protocol::schema::root::<protocol::payload::PrizeCreated>();
-        let v = json!({
-            "roomId": "r", "timestamp": "t",
-            "prize": {"id": "p", "name": "n", "description": "d", "imageUrl": "u",
-                      "quantity": 1, "quantityRemaining": 1, "createdAt": "c", "colour": "red"},
-            "bonus": true
-        });
-        let mut extra = extra_fields(&schema, &schema, &v, "");
-        extra.sort();
-        assert_eq!(extra, vec!["/bonus", "/prize/colour"]);
-    }
 
     /// A case that calls an action its needs do not list is a runner bug:
     /// the call is refused before any request, whatever the profile has.

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use driver::Action;
 use protocol::ErrorCode;
+use protocol::Visibility;
 use protocol::event as ev;
 use protocol::limits;
 use serde_json::{Value, json};
@@ -154,17 +155,8 @@ fn check_meta(cx: &mut Ctx, event: &str, args: &[Value], app: &App, room: &Room,
         ));
         return;
     };
-    let schema = protocol::schema::app_event_meta();
-    match jsonschema::validator_for(&schema) {
-        Ok(v) => {
-            for e in v.iter_errors(meta) {
-                cx.notes
-                    .push(format!("`{event}` metadata {}: {e}", e.instance_path()));
-            }
-        }
-        Err(e) => cx
-            .notes
-            .push(format!("the metadata schema does not compile: {e}")),
+    for e in protocol::validate::app_event_meta_errors(meta) {
+        cx.notes.push(format!("`{event}` metadata {e}"));
     }
     let mut differs = |field: &str, want: Value| {
         if meta.get(field) != Some(&want) {
@@ -197,7 +189,7 @@ fn note_answer(cx: &mut Ctx, body: &Value) {
 
 async fn delivered(cx: &mut Ctx) -> Result<(), Failure> {
     let app = new_app(cx, &[ev::PERMISSION_REALTIME_PUBLISH]).await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let u = cx.user("appsub").await?;
     let mut s = cx.connect(&u.token, "/").await?;
     cx.subscribe(&s, &room.id).await?;
@@ -232,7 +224,7 @@ async fn delivered(cx: &mut Ctx) -> Result<(), Failure> {
 
 async fn room_namespace(cx: &mut Ctx) -> Result<(), Failure> {
     let app = new_app(cx, &[ev::PERMISSION_REALTIME_PUBLISH]).await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let u = cx.user("appns").await?;
     let mut s = cx.connect(&u.token, &ev::room_namespace(&room.id)).await?;
     // Connecting subscribes; wait for the confirmation before publishing.
@@ -273,7 +265,7 @@ async fn nothing_delivered(
 
 async fn permission(cx: &mut Ctx) -> Result<(), Failure> {
     let app = new_app(cx, &[]).await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let u = cx.user("appsub").await?;
     let mut s = cx.connect(&u.token, "/").await?;
     cx.subscribe(&s, &room.id).await?;
@@ -299,7 +291,7 @@ async fn permission(cx: &mut Ctx) -> Result<(), Failure> {
 
 async fn prefix(cx: &mut Ctx) -> Result<(), Failure> {
     let app = new_app(cx, &[ev::PERMISSION_REALTIME_PUBLISH]).await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let u = cx.user("appsub").await?;
     let mut s = cx.connect(&u.token, "/").await?;
     cx.subscribe(&s, &room.id).await?;
@@ -396,7 +388,7 @@ fn summary(shots: &[Shot]) -> String {
 async fn room_per_second(cx: &mut Ctx) -> Result<(), Failure> {
     let limit = limits::APP_EVENTS_PER_ROOM_PER_SECOND as usize;
     let app = new_app(cx, &[ev::PERMISSION_REALTIME_PUBLISH]).await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let u = cx.user("appsub").await?;
     let mut s = cx.connect(&u.token, "/").await?;
     cx.subscribe(&s, &room.id).await?;
@@ -467,7 +459,7 @@ async fn app_per_minute(cx: &mut Ctx) -> Result<(), Failure> {
     let app = new_app(cx, &[ev::PERMISSION_REALTIME_PUBLISH]).await?;
     let mut rooms = Vec::with_capacity(rooms_n);
     for _ in 0..rooms_n {
-        rooms.push(cx.room("public").await?.id);
+        rooms.push(cx.room(Visibility::Public).await?.id);
     }
     let event = format!("{}:tick", app.id);
     let started = Instant::now();

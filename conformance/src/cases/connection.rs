@@ -2,6 +2,7 @@
 //! reconnect.
 
 use driver::Action;
+use protocol::Visibility;
 use protocol::error::AuthFailure;
 use serde_json::json;
 use sioclient::{Incoming, Transport};
@@ -120,7 +121,7 @@ async fn websocket(cx: &mut Ctx) -> Result<(), Failure> {
 
 async fn polling(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("poll").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut s = cx.connect_over(&u.token, "/", Transport::Polling).await?;
     cx.ensure(
         s.transport() == Transport::Polling,
@@ -219,7 +220,7 @@ async fn root_namespace(cx: &mut Ctx) -> Result<(), Failure> {
 
 async fn room_namespace(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("roomns").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let ns = protocol::event::room_namespace(&room.id);
     let s = cx.connect(&u.token, &ns).await?;
     cx.expect_eq("namespace", &json!(ns), &json!(s.namespace()))?;
@@ -256,7 +257,7 @@ async fn graceful_disconnect(cx: &mut Ctx) -> Result<(), Failure> {
 
 async fn reconnect_resubscribe(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("again").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let first = cx.connect(&u.token, "/").await?;
     cx.subscribe(&first, &room.id).await?;
     first.disconnect().await;

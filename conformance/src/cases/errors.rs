@@ -9,6 +9,7 @@
 
 use driver::Action;
 use protocol::ErrorCode;
+use protocol::Visibility;
 use protocol::error::AUTH_FAILED_PREFIX;
 use protocol::event as ev;
 use serde_json::{Value, json};
@@ -326,7 +327,7 @@ async fn refused_subscribe_event(
 }
 
 async fn permission_denied_ack(cx: &mut Ctx) -> Result<(), Failure> {
-    let private = cx.room("private").await?;
+    let private = cx.room(Visibility::Private).await?;
     refused_subscribe_ack(
         cx,
         json!({ "roomId": private.id }),
@@ -337,7 +338,7 @@ async fn permission_denied_ack(cx: &mut Ctx) -> Result<(), Failure> {
 }
 
 async fn permission_denied_event(cx: &mut Ctx) -> Result<(), Failure> {
-    let private = cx.room("private").await?;
+    let private = cx.room(Visibility::Private).await?;
     refused_subscribe_event(
         cx,
         json!({ "roomId": private.id }),
@@ -418,7 +419,7 @@ async fn rate_limit_ack(cx: &mut Ctx) -> Result<(), Failure> {
 
 async fn rate_limit_event(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("chatty event").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut s = cx.connect(&u.token, "/").await?;
     accepted_burst(cx, &s, &room.id, 100).await?;
     emit_no_ack(&s, ev::PRESENCE_GET_ONLINE, json!({ "roomId": room.id }))?;

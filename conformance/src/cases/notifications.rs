@@ -2,6 +2,7 @@
 
 use driver::Action;
 use protocol::ErrorCode;
+use protocol::Visibility;
 use protocol::event as ev;
 use serde_json::{Value, json};
 
@@ -137,7 +138,7 @@ async fn private(cx: &mut Ctx) -> Result<(), Failure> {
 
 async fn root_only(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("nsnotif").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut root = cx.connect(&u.token, "/").await?;
     let mut ns = cx.connect(&u.token, &ev::room_namespace(&room.id)).await?;
     expect_subscribed(cx, &mut ns, &room.id).await?;

@@ -1,6 +1,7 @@
 //! Prizes: `prize:created`, `prize:updated`, `prize:deleted`.
 
 use driver::Action;
+use protocol::Visibility;
 use protocol::event as ev;
 use serde_json::json;
 
@@ -38,7 +39,7 @@ pub const CASES: &[Case] = &[
 // ---------------------------------------------------------------------------
 
 async fn created(cx: &mut Ctx) -> Result<(), Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut s = observer(cx, &room).await?;
     let prize = create_prize(cx, &room, "Weekend trip", 3).await?;
     let p = cx.expect_event(&mut s, ev::PRIZE_CREATED).await?;
@@ -51,7 +52,7 @@ async fn created(cx: &mut Ctx) -> Result<(), Failure> {
 }
 
 async fn updated(cx: &mut Ctx) -> Result<(), Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut s = observer(cx, &room).await?;
     let mut prize = create_prize(cx, &room, "Telescope", 2).await?;
     let created = cx.expect_event(&mut s, ev::PRIZE_CREATED).await?;
@@ -93,7 +94,7 @@ async fn updated(cx: &mut Ctx) -> Result<(), Failure> {
 }
 
 async fn deleted(cx: &mut Ctx) -> Result<(), Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut s = observer(cx, &room).await?;
     let prize = create_prize(cx, &room, "Bicycle", 1).await?;
     cx.act(

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 use driver::Action;
 use protocol::ErrorCode;
 use protocol::event as ev;
+use protocol::{Role, Visibility};
 use serde_json::{Value, json};
 use sioclient::Socket;
 
@@ -189,7 +190,7 @@ async fn participant(
     label: &str,
 ) -> Result<(User, String, Socket), Failure> {
     let u = cx.user(label).await?;
-    let pid = cx.join(room, &u, "participant").await?;
+    let pid = cx.join(room, &u, Role::Participant).await?;
     let s = cx.connect(&u.token, "/").await?;
     Ok((u, pid, s))
 }
@@ -272,7 +273,7 @@ fn no_answer_key(p: &Value) -> Result<(), Failure> {
 }
 
 async fn published(cx: &mut Ctx) -> Result<(), Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut s = observer(cx, &room).await?;
     let qid = create_question(cx, &room, 30).await?;
     publish(cx, &room, &qid).await?;
@@ -302,7 +303,7 @@ async fn published(cx: &mut Ctx) -> Result<(), Failure> {
 }
 
 async fn answer_ack(cx: &mut Ctx) -> Result<(), Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let (_u, _pid, s) = participant(cx, &room, "answerer").await?;
     let qid = create_question(cx, &room, 30).await?;
     let before_publish = Instant::now();
@@ -328,7 +329,7 @@ async fn answer_ack(cx: &mut Ctx) -> Result<(), Failure> {
 }
 
 async fn answer_result(cx: &mut Ctx) -> Result<(), Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut obs = observer(cx, &room).await?;
     let (u, pid, s) = participant(cx, &room, "answerer").await?;
     let qid = create_question(cx, &room, 30).await?;
@@ -358,7 +359,7 @@ async fn answer_result(cx: &mut Ctx) -> Result<(), Failure> {
 }
 
 async fn ranking(cx: &mut Ctx) -> Result<(), Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut obs = observer(cx, &room).await?;
     let qid = create_question(cx, &room, 30).await?;
     let mut answerers = Vec::new();
@@ -411,7 +412,7 @@ async fn unknown_question(cx: &mut Ctx) -> Result<(), Failure> {
 }
 
 async fn unpublished(cx: &mut Ctx) -> Result<(), Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let (_u, _pid, s) = participant(cx, &room, "answerer").await?;
     let qid = create_question(cx, &room, 30).await?;
     submit_refused(cx, &s, &qid, ANSWER, ErrorCode::InvalidPayload).await?;
@@ -420,7 +421,7 @@ async fn unpublished(cx: &mut Ctx) -> Result<(), Failure> {
 }
 
 async fn duplicate(cx: &mut Ctx) -> Result<(), Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let (_u, _pid, s) = participant(cx, &room, "answerer").await?;
     let qid = create_question(cx, &room, 30).await?;
     publish(cx, &room, &qid).await?;
@@ -431,7 +432,7 @@ async fn duplicate(cx: &mut Ctx) -> Result<(), Failure> {
 }
 
 async fn not_an_option(cx: &mut Ctx) -> Result<(), Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let (_u, _pid, s) = participant(cx, &room, "answerer").await?;
     let qid = create_question(cx, &room, 30).await?;
     publish(cx, &room, &qid).await?;
@@ -444,7 +445,7 @@ async fn not_an_option(cx: &mut Ctx) -> Result<(), Failure> {
 }
 
 async fn late(cx: &mut Ctx) -> Result<(), Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let (_u, _pid, s) = participant(cx, &room, "answerer").await?;
     let qid = create_question(cx, &room, 1).await?;
     publish(cx, &room, &qid).await?;
@@ -456,7 +457,7 @@ async fn late(cx: &mut Ctx) -> Result<(), Failure> {
 }
 
 async fn non_participant(cx: &mut Ctx) -> Result<(), Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let u = cx.user("outsider").await?;
     let s = cx.connect(&u.token, "/").await?;
     let qid = create_question(cx, &room, 30).await?;

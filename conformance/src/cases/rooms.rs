@@ -3,6 +3,7 @@
 
 use driver::Action;
 use protocol::event as ev;
+use protocol::{RoomStatus, Visibility};
 use serde_json::json;
 use sioclient::Incoming;
 
@@ -100,7 +101,7 @@ pub const CASES: &[Case] = &[
 
 async fn subscribe_ack(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("sub").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let s = cx.connect(&u.token, "/").await?;
     let ack = cx
         .ack(&s, ev::ROOM_SUBSCRIBE, json!({ "roomId": room.id }))
@@ -120,7 +121,7 @@ async fn subscribe_ack(cx: &mut Ctx) -> Result<(), Failure> {
 
 async fn subscribed_payload(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("subd").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut s = subscribed_socket(cx, &u.token, &[&room]).await?;
     expect_subscribed(cx, &mut s, &room.id).await?;
     let mut ns = cx.connect(&u.token, &ev::room_namespace(&room.id)).await?;
@@ -132,7 +133,7 @@ async fn subscribed_payload(cx: &mut Ctx) -> Result<(), Failure> {
 
 async fn unsubscribe_ack(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("unsub").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let s = subscribed_socket(cx, &u.token, &[&room]).await?;
     let ack = cx
         .ack(&s, ev::ROOM_UNSUBSCRIBE, json!({ "roomId": room.id }))
@@ -146,7 +147,7 @@ async fn unsubscribe_ack(cx: &mut Ctx) -> Result<(), Failure> {
 
 async fn unsubscribed_payload(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("unsubd").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut s = subscribed_socket(cx, &u.token, &[&room]).await?;
     let ack = cx
         .ack(&s, ev::ROOM_UNSUBSCRIBE, json!({ "roomId": room.id }))
@@ -169,8 +170,8 @@ async fn unsubscribed_payload(cx: &mut Ctx) -> Result<(), Failure> {
 
 async fn unsubscribe_stops_events(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("stop").await?;
-    let left = cx.room("public").await?;
-    let kept = cx.room("public").await?;
+    let left = cx.room(Visibility::Public).await?;
+    let kept = cx.room(Visibility::Public).await?;
     let mut s = subscribed_socket(cx, &u.token, &[&left, &kept]).await?;
     let ack = cx
         .ack(&s, ev::ROOM_UNSUBSCRIBE, json!({ "roomId": left.id }))
@@ -210,7 +211,7 @@ async fn unsubscribe_stops_events(cx: &mut Ctx) -> Result<(), Failure> {
 
 async fn updated_payload(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("upd").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut s = subscribed_socket(cx, &u.token, &[&room]).await?;
     let name = rename_room(cx, &room, "renamed").await?;
     let p = cx.expect_event(&mut s, ev::ROOM_UPDATED).await?;
@@ -234,11 +235,11 @@ async fn updated_payload(cx: &mut Ctx) -> Result<(), Failure> {
 
 async fn status_changed_payload(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("status").await?;
-    let room = cx.room("public").await?;
-    let new_status = if room.status == "paused" {
-        "active"
+    let room = cx.room(Visibility::Public).await?;
+    let new_status = if room.status == RoomStatus::Paused.as_str() {
+        RoomStatus::Active
     } else {
-        "paused"
+        RoomStatus::Paused
     };
     let mut s = subscribed_socket(cx, &u.token, &[&room]).await?;
     cx.act(
@@ -286,7 +287,7 @@ async fn status_changed_payload(cx: &mut Ctx) -> Result<(), Failure> {
 
 async fn deleted_payload(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("del").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut s = subscribed_socket(cx, &u.token, &[&room]).await?;
     cx.act(Action::DeleteRoom, vars(&[("roomId", json!(room.id))]))
         .await?;
@@ -299,7 +300,7 @@ async fn deleted_payload(cx: &mut Ctx) -> Result<(), Failure> {
 
 async fn deleted_namespace_closed(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("delns").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut s = cx.connect(&u.token, &ev::room_namespace(&room.id)).await?;
     expect_subscribed(cx, &mut s, &room.id).await?;
     cx.act(Action::DeleteRoom, vars(&[("roomId", json!(room.id))]))
@@ -338,7 +339,7 @@ async fn deleted_namespace_closed(cx: &mut Ctx) -> Result<(), Failure> {
 
 async fn namespace_events(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("nsev").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut s = cx.connect(&u.token, &ev::room_namespace(&room.id)).await?;
     expect_subscribed(cx, &mut s, &room.id).await?;
     let name = rename_room(cx, &room, "via namespace").await?;
@@ -358,8 +359,8 @@ async fn namespace_events(cx: &mut Ctx) -> Result<(), Failure> {
 async fn isolation(cx: &mut Ctx) -> Result<(), Failure> {
     let ua = cx.user("iso a").await?;
     let ub = cx.user("iso b").await?;
-    let room_a = cx.room("public").await?;
-    let room_b = cx.room("public").await?;
+    let room_a = cx.room(Visibility::Public).await?;
+    let room_b = cx.room(Visibility::Public).await?;
     let mut sa = subscribed_socket(cx, &ua.token, &[&room_a]).await?;
     let mut sb = subscribed_socket(cx, &ub.token, &[&room_b]).await?;
     // Room A's event happens (its own subscriber sees it)...

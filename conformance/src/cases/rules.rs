@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use protocol::ErrorCode;
 use protocol::event as ev;
+use protocol::{Role, Visibility};
 use serde_json::{Value, json};
 use sioclient::Socket;
 
@@ -58,7 +59,7 @@ pub const CASES: &[Case] = &[
 
 async fn client_rate(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("rate").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let first = cx.connect(&u.token, "/").await?;
     accepted_burst(cx, &first, &room.id, 100).await?;
     expect_error_ack(
@@ -140,7 +141,7 @@ fn is_n7_form(ts: &str) -> bool {
 async fn timestamps(cx: &mut Ctx) -> Result<(), Failure> {
     let watcher = cx.user("watcher").await?;
     let arriving = cx.user("arriving").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut w = cx.connect(&watcher.token, "/").await?;
     cx.subscribe(&w, &room.id).await?;
     let subscribed = cx.expect_event(&mut w, ev::ROOM_SUBSCRIBED).await?;
@@ -180,7 +181,7 @@ async fn wait_for_online(
 
 async fn private_room(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("invitee").await?;
-    let room = cx.room("private").await?;
+    let room = cx.room(Visibility::Private).await?;
     let mut s = cx.connect(&u.token, "/").await?;
     expect_error_ack(
         cx,
@@ -190,7 +191,7 @@ async fn private_room(cx: &mut Ctx) -> Result<(), Failure> {
         ErrorCode::PermissionDenied,
     )
     .await?;
-    cx.join(&room, &u, "participant").await?;
+    cx.join(&room, &u, Role::Participant).await?;
     let ack = cx.subscribe(&s, &room.id).await?;
     cx.check_ack(ev::ROOM_SUBSCRIBE, &ack)?;
     cx.expect_eq(

@@ -7,6 +7,7 @@ use std::time::{Instant, SystemTime};
 
 use driver::Action;
 use protocol::ErrorCode;
+use protocol::Visibility;
 use protocol::event as ev;
 use serde_json::{Value, json};
 use sioclient::{Event, Incoming, Socket};
@@ -229,7 +230,7 @@ pub(crate) async fn room_sentinel(
 /// A public room the socket subscribes to, so that a later REST change is a
 /// sentinel that proves the connection still delivers.
 pub(crate) async fn sentinel_room(cx: &mut Ctx, socket: &mut Socket) -> Result<Room, Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let ack = cx.subscribe(socket, &room.id).await?;
     cx.check_ack(ev::ROOM_SUBSCRIBE, &ack)?;
     expect_subscribed(cx, socket, &room.id).await?;

@@ -3,6 +3,7 @@
 
 use driver::Action;
 use protocol::event as ev;
+use protocol::{Role, Visibility};
 use serde_json::{Value, json};
 
 use super::support::{
@@ -113,9 +114,9 @@ async fn draw_refused(
 }
 
 async fn selected(cx: &mut Ctx) -> Result<(), Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let winner_user = cx.user("winner").await?;
-    let pid = cx.join(&room, &winner_user, "participant").await?;
+    let pid = cx.join(&room, &winner_user, Role::Participant).await?;
     let prize = create_prize(cx, &room, "Weekend trip", 1).await?;
     let mut s = observer(cx, &room).await?;
     let winner_id = draw(cx, &room, &prize).await?;
@@ -156,9 +157,9 @@ async fn selected(cx: &mut Ctx) -> Result<(), Failure> {
 }
 
 async fn notification(cx: &mut Ctx) -> Result<(), Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let winner_user = cx.user("winner").await?;
-    cx.join(&room, &winner_user, "participant").await?;
+    cx.join(&room, &winner_user, Role::Participant).await?;
     let prize = create_prize(cx, &room, "Concert tickets", 1).await?;
     // The winner listens on `/` without subscribing to the room: user
     // events reach the user's sockets on `/` at once.
@@ -195,11 +196,11 @@ async fn notification(cx: &mut Ctx) -> Result<(), Failure> {
 }
 
 async fn quantity_remaining(cx: &mut Ctx) -> Result<(), Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let moderator = cx.user("moderator").await?;
-    cx.join(&room, &moderator, "moderator").await?;
+    cx.join(&room, &moderator, Role::Moderator).await?;
     let first = cx.user("first").await?;
-    let first_pid = cx.join(&room, &first, "participant").await?;
+    let first_pid = cx.join(&room, &first, Role::Participant).await?;
     let two = create_prize(cx, &room, "Mug", 2).await?;
     let one = create_prize(cx, &room, "Poster", 1).await?;
     let mut s = observer(cx, &room).await?;
@@ -211,7 +212,7 @@ async fn quantity_remaining(cx: &mut Ctx) -> Result<(), Failure> {
     draw_refused(cx, &room, &two, "nobody eligible").await?;
     // 3. A new participant is eligible, but `one` has nothing left.
     let second = cx.user("second").await?;
-    let second_pid = cx.join(&room, &second, "participant").await?;
+    let second_pid = cx.join(&room, &second, Role::Participant).await?;
     draw_refused(cx, &room, &one, "nothing left").await?;
     // 4. `two` goes to the new participant: the end marker.
     draw(cx, &room, &two).await?;
@@ -266,9 +267,9 @@ async fn quantity_remaining(cx: &mut Ctx) -> Result<(), Failure> {
 }
 
 async fn removed(cx: &mut Ctx) -> Result<(), Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let winner_user = cx.user("winner").await?;
-    let pid = cx.join(&room, &winner_user, "participant").await?;
+    let pid = cx.join(&room, &winner_user, Role::Participant).await?;
     let prize = create_prize(cx, &room, "Headphones", 1).await?;
     let mut s = observer(cx, &room).await?;
     let winner_id = draw(cx, &room, &prize).await?;
