@@ -230,9 +230,13 @@ pub async fn run(opts: RunOpts) -> Result<RunReport, RunError> {
         .build()
         .context("building the HTTP client")
         .map_err(RunError::Target)?;
-    check_reachable(&http, &target, &profile.target.socket_path)
-        .await
-        .map_err(RunError::Target)?;
+    check_reachable(
+        &target,
+        &profile.target.socket_path,
+        Duration::from_secs_f64(opts.timeout),
+    )
+    .await
+    .map_err(RunError::Target)?;
 
     let settings = Settings {
         target: target.clone(),
@@ -298,21 +302,17 @@ fn read_known_failing(path: &PathBuf) -> anyhow::Result<BTreeSet<String>> {
     Ok(ids)
 }
 
-/// An Engine.IO polling handshake: the cheapest proof that a Socket.IO
-/// server answers at the target.
-async fn check_reachable(http: &reqwest::Client, target: &str, path: &str) -> anyhow::Result<()> {
-    let url = format!("{target}{path}?EIO=4&transport=polling");
-    let res = http
-        .get(&url)
-        .send()
+/// An Engine.IO polling handshake ([`sioclient::probe`]), bounded by
+/// `--timeout`: the cheapest proof that a Socket.IO server answers at the
+/// target.
+async fn check_reachable(target: &str, path: &str, timeout: Duration) -> anyhow::Result<()> {
+    let config = sioclient::ClientConfig::new(target)
+        .with_path(path)
+        .with_transport(sioclient::Transport::Polling)
+        .with_connect_timeout(timeout);
+    sioclient::probe(&config)
         .await
         .with_context(|| format!("target unreachable: {target}"))?;
-    let status = res.status();
-    let body = res.text().await.unwrap_or_default();
-    anyhow::ensure!(
-        status.is_success() && body.starts_with('0'),
-        "no Socket.IO server at {target}{path}: HTTP {status}"
-    );
     Ok(())
 }
 

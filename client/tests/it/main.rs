@@ -14,6 +14,7 @@ mod events;
 mod namespaces;
 mod ping;
 mod polling;
+mod probe;
 mod raw;
 mod server_errors;
 mod upgrade;
