@@ -2,7 +2,7 @@
 //! `protocol::schema::files()` generates, and the schemas accept the
 //! protocol's example payloads and reject broken ones at the right place.
 //!
-//! `UPDATE_SCHEMAS=1 cargo test -p protocol --test schemas` rewrites the
+//! `UPDATE_SCHEMAS=1 cargo test -p protocol --test it schemas::` rewrites the
 //! folder (and deletes stale `.json` files in it).
 
 use std::collections::BTreeSet;
@@ -81,7 +81,7 @@ fn committed_schemas_match_the_types() {
     assert!(
         problems.is_empty(),
         "protocol/schemas/ has drifted from the protocol types:\n  {}\n\n\
-         Run `UPDATE_SCHEMAS=1 cargo test -p protocol --test schemas` and commit the result.",
+         Run `UPDATE_SCHEMAS=1 cargo test -p protocol --test it schemas::` and commit the result.",
         problems.join("\n  ")
     );
 }
