@@ -77,7 +77,8 @@ async fn over_polling(
     };
     let unreachable = |e: reqwest::Error| ProbeError::Unreachable {
         url: url.to_owned(),
-        message: error_chain(&e),
+        // The URL is already in the error once.
+        message: error_chain(&e.without_url()),
     };
     let response = http.get(url).send().await.map_err(unreachable)?;
     let status = response.status();
