@@ -7,94 +7,61 @@
 //! (a load scenario's `http` steps can call any action of its profile);
 //! the conformance runner warns about names it does not know.
 
-/// Defines the action enum with `ALL`, `as_str`, `parse` and `Display`.
-macro_rules! actions {
-    ($($(#[$doc:meta])* $variant:ident = $name:literal,)+) => {
-        /// A driver action, by the name a profile gives it.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum Action {
-            $($(#[$doc])* $variant,)+
-        }
-
-        impl Action {
-            /// Every action, in the order the reference profile lists them.
-            pub const ALL: &'static [Action] = &[$(Action::$variant),+];
-
-            /// The name of the action in a profile (`create_user`).
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(Action::$variant => $name,)+
-                }
-            }
-
-            /// The action named `name`; `None` for a name outside the set.
-            pub fn parse(name: &str) -> Option<Action> {
-                match name {
-                    $($name => Some(Action::$variant),)+
-                    _ => None,
-                }
-            }
-        }
-    };
-}
-
-actions! {
-    /// Creates a user (`name`); extracts `userId`.
-    CreateUser = "create_user",
-    /// Issues an access token for `userId` valid for `ttlSeconds`; extracts
-    /// `token` and, where the target has them, `tokenId` and `refreshToken`.
-    MintToken = "mint_token",
-    /// Trades a `refreshToken` for a new `token` and `refreshToken`.
-    RefreshToken = "refresh_token",
-    /// Revokes the token `tokenId`.
-    RevokeToken = "revoke_token",
-    /// Deletes the user `userId` with everything of theirs.
-    DeleteUser = "delete_user",
-    /// Creates a room (`name`, `visibility`); extracts `roomId` and, where
-    /// given, `roomName` and `roomStatus`.
-    CreateRoom = "create_room",
-    /// Changes the room `roomId` with the JSON `patch` (name, status, ...).
-    UpdateRoom = "update_room",
-    /// Deletes the room `roomId`.
-    DeleteRoom = "delete_room",
-    /// Adds `userId` to the room `roomId` with `role`; extracts
-    /// `participantId`.
-    AddParticipant = "add_participant",
-    /// Changes the `role` of `participantId` in the room `roomId`.
-    UpdateParticipant = "update_participant",
-    /// Removes `participantId` from the room `roomId`.
-    RemoveParticipant = "remove_participant",
-    /// Creates a prize in the room `roomId` (`name`, `description`,
-    /// `imageUrl`, `quantity`); extracts `prizeId`.
-    CreatePrize = "create_prize",
-    /// Changes the prize `prizeId` of the room `roomId` with `patch`.
-    UpdatePrize = "update_prize",
-    /// Deletes the prize `prizeId` of the room `roomId`.
-    DeletePrize = "delete_prize",
-    /// Draws `count` winners of the prize `prizeId` in the room `roomId`;
-    /// extracts `winnerId` (the first).
-    DrawWinner = "draw_winner",
-    /// Removes the winner `winnerId` of the room `roomId`.
-    RemoveWinner = "remove_winner",
-    /// Sends a notification (`type`, `title`, `message`, `data`) to
-    /// `userId`; extracts `notificationId`.
-    CreateNotification = "create_notification",
-    /// Registers the application `appId` with `permissions`; extracts
-    /// `appToken`.
-    CreateApp = "create_app",
-    /// Publishes the application event `event` with `data` into the room
-    /// `roomId`, as `appId` with `appToken`.
-    PublishAppEvent = "publish_app_event",
-    /// Creates a quiz question in the room `roomId` (`question`, `options`,
-    /// `answer`, `timeLimit`); extracts `questionId`.
-    CreateQuestion = "create_question",
-    /// Publishes the question `questionId` of the room `roomId`.
-    PublishQuestion = "publish_question",
-}
-
-impl std::fmt::Display for Action {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+protocol::vocabulary! {
+    /// A driver action, by the name a profile gives it.
+    Action {
+        /// Creates a user (`name`); extracts `userId`.
+        CreateUser = "create_user",
+        /// Issues an access token for `userId` valid for `ttlSeconds`;
+        /// extracts `token` and, where the target has them, `tokenId` and
+        /// `refreshToken`.
+        MintToken = "mint_token",
+        /// Trades a `refreshToken` for a new `token` and `refreshToken`.
+        RefreshToken = "refresh_token",
+        /// Revokes the token `tokenId`.
+        RevokeToken = "revoke_token",
+        /// Deletes the user `userId` with everything of theirs.
+        DeleteUser = "delete_user",
+        /// Creates a room (`name`, `visibility`); extracts `roomId` and,
+        /// where given, `roomName` and `roomStatus`.
+        CreateRoom = "create_room",
+        /// Changes the room `roomId` with the JSON `patch` (name, status, ...).
+        UpdateRoom = "update_room",
+        /// Deletes the room `roomId`.
+        DeleteRoom = "delete_room",
+        /// Adds `userId` to the room `roomId` with `role`; extracts
+        /// `participantId`.
+        AddParticipant = "add_participant",
+        /// Changes the `role` of `participantId` in the room `roomId`.
+        UpdateParticipant = "update_participant",
+        /// Removes `participantId` from the room `roomId`.
+        RemoveParticipant = "remove_participant",
+        /// Creates a prize in the room `roomId` (`name`, `description`,
+        /// `imageUrl`, `quantity`); extracts `prizeId`.
+        CreatePrize = "create_prize",
+        /// Changes the prize `prizeId` of the room `roomId` with `patch`.
+        UpdatePrize = "update_prize",
+        /// Deletes the prize `prizeId` of the room `roomId`.
+        DeletePrize = "delete_prize",
+        /// Draws `count` winners of the prize `prizeId` in the room
+        /// `roomId`; extracts `winnerId` (the first).
+        DrawWinner = "draw_winner",
+        /// Removes the winner `winnerId` of the room `roomId`.
+        RemoveWinner = "remove_winner",
+        /// Sends a notification (`type`, `title`, `message`, `data`) to
+        /// `userId`; extracts `notificationId`.
+        CreateNotification = "create_notification",
+        /// Registers the application `appId` with `permissions`; extracts
+        /// `appToken`.
+        CreateApp = "create_app",
+        /// Publishes the application event `event` with `data` into the
+        /// room `roomId`, as `appId` with `appToken`.
+        PublishAppEvent = "publish_app_event",
+        /// Creates a quiz question in the room `roomId` (`question`,
+        /// `options`, `answer`, `timeLimit`); extracts `questionId`.
+        CreateQuestion = "create_question",
+        /// Publishes the question `questionId` of the room `roomId`.
+        PublishQuestion = "publish_question",
     }
 }
 
@@ -108,6 +75,7 @@ mod tests {
         for a in Action::ALL {
             assert_eq!(Action::parse(a.as_str()), Some(*a));
             assert_eq!(a.to_string(), a.as_str());
+            assert_eq!(serde_json::to_value(a).unwrap(), a.as_str());
         }
         let mut names: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
         names.sort_unstable();
