@@ -77,7 +77,7 @@ pub struct ListOpts {
 
 #[derive(Debug, Args)]
 pub struct RunOpts {
-    /// Base URL of the target, e.g. https://staging.example.com.
+    /// Base URL of the target, e.g. `https://staging.example.com`.
     #[arg(long, value_name = "URL")]
     pub target: Option<String>,
     /// Target profile (TOML): socket path, variables, driver actions.
