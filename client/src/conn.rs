@@ -25,7 +25,7 @@ use crate::socket::{self, Event, Incoming, Outgoing, Shared, Socket, SocketHandl
 type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// How long the close sequence (DISCONNECT, close frame / close POST) may take.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Connects: Engine.IO open, optional polling→WebSocket upgrade, then
 /// Socket.IO CONNECT for the configured namespace. Returns once the server
@@ -233,14 +233,14 @@ fn ping_window(open: &OpenPacket) -> Duration {
 // ---------------------------------------------------------------------------
 
 #[derive(Clone)]
-struct Endpoint {
+pub(crate) struct Endpoint {
     /// Parsed base URL with the Engine.IO path set and user query kept.
     base: Url,
-    secure: bool,
+    pub(crate) secure: bool,
 }
 
 impl Endpoint {
-    fn parse(config: &ClientConfig) -> Result<Self, ConnectError> {
+    pub(crate) fn parse(config: &ClientConfig) -> Result<Self, ConnectError> {
         let mut base =
             Url::parse(&config.url).map_err(|e| ConnectError::Config(format!("url: {e}")))?;
         let secure = match base.scheme() {
@@ -261,7 +261,7 @@ impl Endpoint {
         Ok(Self { base, secure })
     }
 
-    fn url(&self, websocket: bool, sid: Option<&str>, t: Option<u64>) -> Url {
+    pub(crate) fn url(&self, websocket: bool, sid: Option<&str>, t: Option<u64>) -> Url {
         let mut url = self.base.clone();
         let scheme = match (websocket, self.secure) {
             (true, true) => "wss",
@@ -324,7 +324,10 @@ type HttpKey = (bool, Option<std::net::IpAddr>, Vec<(String, String)>);
 /// what reqwest recommends anyway (the pool opens one connection per
 /// in-flight request, so sockets never wait for each other's long polls).
 /// Plain `http://` clients skip loading TLS roots (~26 KiB instead).
-fn http_client_for(config: &ClientConfig, secure: bool) -> Result<reqwest::Client, ConnectError> {
+pub(crate) fn http_client_for(
+    config: &ClientConfig,
+    secure: bool,
+) -> Result<reqwest::Client, ConnectError> {
     static CACHE: std::sync::OnceLock<
         std::sync::Mutex<std::collections::HashMap<HttpKey, reqwest::Client>>,
     > = std::sync::OnceLock::new();
@@ -396,7 +399,7 @@ async fn tcp_connect(
     Err(ConnectError::Transport(last))
 }
 
-async fn ws_connect(
+pub(crate) async fn ws_connect(
     endpoint: &Endpoint,
     sid: Option<&str>,
     config: &ClientConfig,
@@ -572,7 +575,7 @@ async fn ws_send_text(
 }
 
 /// Next text frame during connect (control frames are skipped).
-async fn ws_recv_text(
+pub(crate) async fn ws_recv_text(
     ws: &mut WsStream,
     tap: Option<&UnboundedSender<Frame>>,
 ) -> Result<String, ConnectError> {

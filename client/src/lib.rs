@@ -15,6 +15,9 @@
 //!   ([`ClientConfig::local_addr`]);
 //! * the **server's integration tests**.
 //!
+//! Both tools first [`probe`] their target: one Engine.IO handshake, to
+//! tell "nothing there" apart from a protocol failure.
+//!
 //! # Why not `rust_socketio`
 //!
 //! * it draws ack ids at random from 0..999, so concurrent acks on one
@@ -90,10 +93,12 @@ mod config;
 mod conn;
 mod error;
 pub mod packet;
+mod probe;
 mod socket;
 
 pub use config::{ClientConfig, Direction, Frame, Transport};
 pub use conn::connect;
 pub use error::{AckError, ConnectError, DisconnectReason, SendError, WaitError};
 pub use packet::{EioPacket, OpenPacket, PacketError, SioPacket};
+pub use probe::{ProbeError, probe};
 pub use socket::{Event, Incoming, IntoArgs, Socket, SocketHandle};

@@ -16,8 +16,10 @@ pub struct Case {
     /// The requirement checked, in the protocol's terms.
     pub requirement: &'static str,
     /// Driver actions the case needs; a case whose action is missing from
-    /// the profile is skipped with that reason.
-    pub needs: &'static [&'static str],
+    /// the profile is skipped with that reason. The list is checked: a case
+    /// that calls an action not in it ends in `ERROR` ([`crate::ctx::Ctx`]
+    /// refuses the call), and the reference run proves none does.
+    pub needs: &'static [driver::Action],
     pub run: for<'a> fn(&'a mut Ctx) -> BoxFuture<'a, Result<(), Failure>>,
 }
 
@@ -29,15 +31,16 @@ impl std::fmt::Debug for Case {
     }
 }
 
-/// Declares a case from an `async fn(&mut Ctx) -> Result<(), Failure>`.
+/// Declares a case from an `async fn(&mut Ctx) -> Result<(), Failure>`;
+/// the needs are [`driver::Action`] variants (`[CreateUser, MintToken]`).
 #[macro_export]
 macro_rules! case {
-    ($id:literal, $desc:literal, $req:literal, [$($need:literal),* $(,)?], $f:path) => {
+    ($id:literal, $desc:literal, $req:literal, [$($need:ident),* $(,)?], $f:path) => {
         $crate::case::Case {
             id: $id,
             description: $desc,
             requirement: $req,
-            needs: &[$($need),*],
+            needs: &[$(::driver::Action::$need),*],
             run: |cx| Box::pin($f(cx)),
         }
     };

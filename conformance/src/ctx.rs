@@ -7,12 +7,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use driver::DriverError;
-use protocol::{ErrorCode, EventSpec};
+use driver::{Action, DriverError};
+use protocol::validate::{ValidateError, Violation};
+use protocol::{ErrorCode, Role, RoomStatus, Visibility};
 use serde_json::{Value, json};
 use sioclient::{ClientConfig, ConnectError, Direction, Frame, Socket, Transport};
 
-use crate::case::{Failure, WireLine};
+use crate::case::{Case, Failure, WireLine};
 use crate::profile::{Profile, Vars};
 
 /// The runner-wide settings every case sees.
@@ -45,6 +46,8 @@ pub struct User {
 pub struct Room {
     pub id: String,
     pub name: String,
+    /// The status the target reported (its wire form: another deployment
+    /// may have other values).
     pub status: String,
 }
 
@@ -53,7 +56,9 @@ static RUN_SEQ: AtomicU64 = AtomicU64::new(0);
 /// One case's context.
 pub struct Ctx {
     pub settings: Settings,
-    case_id: String,
+    case_id: &'static str,
+    /// The case's declared driver actions: the only ones it may call.
+    needs: &'static [Action],
     started: Instant,
     transcript: Arc<Mutex<Vec<WireLine>>>,
     secrets: Arc<Mutex<Vec<String>>>,
@@ -64,7 +69,11 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn new(settings: Settings, case_id: &str) -> Ctx {
+    pub fn new(settings: Settings, case: &Case) -> Ctx {
+        Ctx::with(settings, case.id, case.needs)
+    }
+
+    fn with(settings: Settings, case_id: &'static str, needs: &'static [Action]) -> Ctx {
         let seq = RUN_SEQ.fetch_add(1, Ordering::Relaxed);
         let nanos = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -79,7 +88,8 @@ impl Ctx {
             .collect();
         Ctx {
             settings,
-            case_id: case_id.to_owned(),
+            case_id,
+            needs,
             started: Instant::now(),
             transcript: Arc::default(),
             secrets: Arc::new(Mutex::new(secrets)),
@@ -90,7 +100,13 @@ impl Ctx {
     }
 
     pub fn case_id(&self) -> &str {
-        &self.case_id
+        self.case_id
+    }
+
+    /// A context of the same case with its own transcript, for driver
+    /// calls made concurrently with the case's own.
+    pub fn fork(&self) -> Ctx {
+        Ctx::with(self.settings.clone(), self.case_id, self.needs)
     }
 
     /// A name unique to this run and case, from `[a-z0-9_]`.
@@ -145,16 +161,26 @@ impl Ctx {
     /// request and answer in the transcript and collecting the secrets of
     /// the answer. Returns the status, the JSON body and, when the status is
     /// the one the action expects, the variables extracted from the body.
+    ///
+    /// An action missing from the case's `needs` is refused: the runner
+    /// would otherwise skip the case on a target without it only after
+    /// half running it, or never notice that the list is wrong.
     async fn exchange(
         &mut self,
-        action: &str,
+        action: Action,
         vars: Vars,
     ) -> Result<(u16, Value, Option<Vars>), Failure> {
+        if !self.needs.contains(&action) {
+            return Err(Failure::Error(format!(
+                "runner bug: case {} calls driver action `{action}`, which its needs do not list",
+                self.case_id
+            )));
+        }
         let req = driver::Request::new(
             &self.settings.target,
             &self.settings.profile,
             &self.settings.base_vars,
-            action,
+            action.as_str(),
             &vars,
         )
         .map_err(|e| self.failure(e))?;
@@ -197,14 +223,14 @@ impl Ctx {
 
     /// Runs a driver action and returns its status and JSON body, whatever
     /// the status. A missing action skips the case.
-    pub async fn act_raw(&mut self, action: &str, vars: Vars) -> Result<(u16, Value), Failure> {
+    pub async fn act_raw(&mut self, action: Action, vars: Vars) -> Result<(u16, Value), Failure> {
         let (status, body, _) = self.exchange(action, vars).await?;
         Ok((status, body))
     }
 
     /// Runs a driver action that must succeed; returns the extracted
     /// variables. A failure is set-up trouble (`error`), not a verdict.
-    pub async fn act(&mut self, action: &str, vars: Vars) -> Result<Vars, Failure> {
+    pub async fn act(&mut self, action: Action, vars: Vars) -> Result<Vars, Failure> {
         let (status, body, extracted) = self.exchange(action, vars).await?;
         let Some(mut extracted) = extracted else {
             return Err(Failure::Error(format!(
@@ -213,8 +239,11 @@ impl Ctx {
             )));
         };
         let profile = self.settings.profile.clone();
+        let template = profile.action(action).ok_or_else(|| {
+            Failure::Skip(DriverError::MissingAction(action.to_string()).to_string())
+        })?;
         let mut out = Vars::new();
-        for (name, pointer) in &profile.actions[action].extract {
+        for (name, pointer) in &template.extract {
             let v = extracted.remove(name).ok_or_else(|| {
                 Failure::Error(format!(
                     "driver action `{action}`: no {pointer} in the response for `{name}`"
@@ -234,12 +263,12 @@ impl Ctx {
     pub async fn user_with_ttl(&mut self, label: &str, ttl_secs: i64) -> Result<User, Failure> {
         let name = format!("{label} {}", self.unique);
         let created = self
-            .act("create_user", vars(&[("name", json!(name))]))
+            .act(Action::CreateUser, vars(&[("name", json!(name))]))
             .await?;
         let user_id = str_var(&created, "userId")?;
         let minted = self
             .act(
-                "mint_token",
+                Action::MintToken,
                 vars(&[("userId", json!(user_id)), ("ttlSeconds", json!(ttl_secs))]),
             )
             .await?;
@@ -262,12 +291,12 @@ impl Ctx {
         self.user_with_ttl(label, 3600).await
     }
 
-    /// A new room (`public` or `private`).
-    pub async fn room(&mut self, visibility: &str) -> Result<Room, Failure> {
+    /// A new room.
+    pub async fn room(&mut self, visibility: Visibility) -> Result<Room, Failure> {
         let name = format!("Room {}", self.unique);
         let out = self
             .act(
-                "create_room",
+                Action::CreateRoom,
                 vars(&[("name", json!(name)), ("visibility", json!(visibility))]),
             )
             .await?;
@@ -281,16 +310,16 @@ impl Ctx {
             status: out
                 .get("roomStatus")
                 .and_then(Value::as_str)
-                .unwrap_or("active")
+                .unwrap_or(RoomStatus::Active.as_str())
                 .to_owned(),
         })
     }
 
     /// Adds a user to a room; returns the participant id.
-    pub async fn join(&mut self, room: &Room, user: &User, role: &str) -> Result<String, Failure> {
+    pub async fn join(&mut self, room: &Room, user: &User, role: Role) -> Result<String, Failure> {
         let out = self
             .act(
-                "add_participant",
+                Action::AddParticipant,
                 vars(&[
                     ("roomId", json!(room.id)),
                     ("userId", json!(user.id)),
@@ -319,7 +348,7 @@ impl Ctx {
         let transcript = self.transcript.clone();
         let secrets = self.secrets.clone();
         let started = self.started;
-        let trace = self.settings.trace.then(|| self.case_id.clone());
+        let trace = self.settings.trace.then_some(self.case_id);
         tokio::spawn(async move {
             while let Some(frame) = rx.recv().await {
                 let text = redact_with(&secrets.lock().expect("secrets lock"), &frame.text);
@@ -511,10 +540,12 @@ impl Ctx {
     /// Checks a server event's payload against the catalog schema, its
     /// timestamp against the 5-minute rule, and notes extra fields.
     pub fn check_payload(&mut self, event: &str, payload: &Value) -> Result<(), Failure> {
-        let spec = EventSpec::get(event)
-            .ok_or_else(|| Failure::Error(format!("{event} is not in the catalog")))?;
-        let schema = (spec.payload)();
-        self.check_schema(&format!("`{event}` payload"), &schema, payload)?;
+        self.check_schema(
+            &format!("`{event}` payload"),
+            payload,
+            protocol::validate::payload_errors(event, payload),
+            || protocol::validate::payload_extra_fields(event, payload),
+        )?;
         if let Some(ts) = payload.get("timestamp") {
             let ok = ts.as_str().is_some_and(|s| {
                 protocol::timestamp::is_recent(
@@ -535,11 +566,12 @@ impl Ctx {
 
     /// Checks an ack against the event's ack schema (success or failure).
     pub fn check_ack(&mut self, event: &str, ack: &Value) -> Result<(), Failure> {
-        let spec = EventSpec::get(event)
-            .ok_or_else(|| Failure::Error(format!("{event} is not in the catalog")))?;
-        let schema = protocol::schema::ack(spec)
-            .ok_or_else(|| Failure::Error(format!("{event} takes no ack")))?;
-        self.check_schema(&format!("`{event}` ack"), &schema, ack)
+        self.check_schema(
+            &format!("`{event}` ack"),
+            ack,
+            protocol::validate::ack_errors(event, ack),
+            || protocol::validate::ack_extra_fields(event, ack),
+        )
     }
 
     /// Checks a failed ack: `{success: false, error: {code, message}}`.
@@ -566,22 +598,25 @@ impl Ctx {
         self.expect_eq("error.code", &json!(code.as_str()), &payload["code"])
     }
 
-    fn check_schema(&mut self, what: &str, schema: &Value, value: &Value) -> Result<(), Failure> {
-        let validator = jsonschema::validator_for(schema)
-            .map_err(|e| Failure::Error(format!("schema of {what} does not compile: {e}")))?;
-        let errors: Vec<String> = validator
-            .iter_errors(value)
-            .map(|e| format!("{}: {}", pointer_or_root(&e.instance_path().to_string()), e))
-            .collect();
+    /// A failure for schema errors; otherwise the extra fields as notes.
+    /// An event outside the catalog is the runner's error.
+    fn check_schema(
+        &mut self,
+        what: &str,
+        value: &Value,
+        errors: Result<Vec<Violation>, ValidateError>,
+        extra: impl FnOnce() -> Result<Vec<String>, ValidateError>,
+    ) -> Result<(), Failure> {
+        let errors = errors.map_err(|e| Failure::Error(e.to_string()))?;
         if !errors.is_empty() {
             return Err(Failure::Fail {
                 expected: format!("{what} valid against the protocol schema"),
                 actual: value.to_string(),
-                schema_errors: errors,
+                schema_errors: errors.iter().map(Violation::to_string).collect(),
             });
         }
-        for extra in extra_fields(schema, schema, value, "") {
-            self.notes.push(format!("{what}: extra field {extra}"));
+        for field in extra().map_err(|e| Failure::Error(e.to_string()))? {
+            self.notes.push(format!("{what}: extra field {field}"));
         }
         Ok(())
     }
@@ -610,14 +645,6 @@ impl Ctx {
         } else {
             Err(Failure::fail(expected, actual))
         }
-    }
-}
-
-fn pointer_or_root(p: &str) -> String {
-    if p.is_empty() {
-        "/".into()
-    } else {
-        p.to_owned()
     }
 }
 
@@ -666,88 +693,49 @@ fn redact_with(secrets: &[String], text: &str) -> String {
     out
 }
 
-/// JSON pointers of object fields that the schema does not declare.
-fn extra_fields(root: &Value, schema: &Value, value: &Value, path: &str) -> Vec<String> {
-    let schema = resolve(root, schema);
-    let mut out = Vec::new();
-    // Branches: check against the first branch the value is valid for.
-    for key in ["oneOf", "anyOf"] {
-        if let Some(branches) = schema.get(key).and_then(Value::as_array) {
-            for b in branches {
-                let b = resolve(root, b);
-                let fits = jsonschema::validator_for(&with_defs(root, b))
-                    .map(|v| v.is_valid(value))
-                    .unwrap_or(false);
-                if fits {
-                    return extra_fields(root, b, value, path);
-                }
-            }
-            return out;
-        }
-    }
-    match value {
-        Value::Object(map) => {
-            let props = schema.get("properties").and_then(Value::as_object);
-            let open_map = schema
-                .get("additionalProperties")
-                .is_some_and(Value::is_object);
-            if let Some(props) = props {
-                for (k, v) in map {
-                    match props.get(k) {
-                        Some(sub) => out.extend(extra_fields(root, sub, v, &format!("{path}/{k}"))),
-                        None if !open_map => out.push(format!("{path}/{k}")),
-                        None => {}
-                    }
-                }
-            }
-        }
-        Value::Array(items) => {
-            if let Some(item_schema) = schema.get("items") {
-                for (i, v) in items.iter().enumerate() {
-                    out.extend(extra_fields(root, item_schema, v, &format!("{path}/{i}")));
-                }
-            }
-        }
-        _ => {}
-    }
-    out
-}
-
-fn resolve<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
-    match schema.get("$ref").and_then(Value::as_str) {
-        Some(r) => r
-            .strip_prefix('#')
-            .and_then(|p| root.pointer(p))
-            .map(|s| resolve(root, s))
-            .unwrap_or(schema),
-        None => schema,
-    }
-}
-
-fn with_defs(root: &Value, schema: &Value) -> Value {
-    let mut s = schema.clone();
-    if let (Some(obj), Some(defs)) = (s.as_object_mut(), root.get("$defs")) {
-        obj.insert("$defs".into(), defs.clone());
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn extra_fields_are_found_through_refs() {
-        let schema = protocol::schema::root::<protocol::payload::PrizeCreated>();
-        let v = json!({
-            "roomId": "r", "timestamp": "t",
-            "prize": {"id": "p", "name": "n", "description": "d", "imageUrl": "u",
-                      "quantity": 1, "quantityRemaining": 1, "createdAt": "c", "colour": "red"},
-            "bonus": true
-        });
-        let mut extra = extra_fields(&schema, &schema, &v, "");
-        extra.sort();
-        assert_eq!(extra, vec!["/bonus", "/prize/colour"]);
+    /// A case that calls an action its needs do not list is a runner bug:
+    /// the call is refused before any request, whatever the profile has.
+    #[tokio::test]
+    async fn an_action_outside_the_needs_is_refused() {
+        static CASE: Case = Case {
+            id: "test.needs",
+            description: "d",
+            requirement: "r",
+            needs: &[Action::CreateUser],
+            run: |_| Box::pin(async { Ok(()) }),
+        };
+        let profile = Profile::reference();
+        let settings = Settings {
+            // Nothing listens there: a request would fail differently.
+            target: "http://127.0.0.1:9".into(),
+            base_vars: Arc::new(profile.base_vars().unwrap()),
+            profile: Arc::new(profile),
+            wait: Duration::from_secs(1),
+            strict: false,
+            http: reqwest::Client::new(),
+            trace: false,
+        };
+        let mut cx = Ctx::new(settings, &CASE);
+        let refused = cx.act(Action::DeleteRoom, Vars::new()).await.unwrap_err();
+        assert!(
+            matches!(&refused, Failure::Error(m) if m.contains("runner bug") && m.contains("delete_room")),
+            "{refused:?}"
+        );
+        assert!(cx.take_transcript().is_empty(), "no request was sent");
+        // A listed action goes to the target (here: unreachable, an error
+        // of another kind).
+        let sent = cx
+            .act(Action::CreateUser, vars(&[("name", json!("n"))]))
+            .await;
+        assert!(
+            matches!(&sent, Err(Failure::Error(m)) if !m.contains("runner bug")),
+            "{sent:?}"
+        );
+        assert!(!cx.fork().needs.contains(&Action::DeleteRoom));
     }
 
     #[test]

@@ -7,23 +7,26 @@
 //! runner selects cases (`--run`/`--skip` globs), runs them `--jobs` at a
 //! time with every wait bounded, and renders verdicts ([`output`]).
 //!
-//! Exit codes: 0 conformant, 1 failures, 2 usage or profile error,
-//! 3 target unreachable or set-up failed.
+//! The binary is [`Opts`] and [`run`]; exit codes: 0 conformant,
+//! 1 failures, 2 usage or profile error ([`Error`]), 3 target unreachable
+//! or set-up failed. Without a target the runner starts the reference
+//! server in-process ([`embedded`], cargo feature `embedded`).
 
 pub mod case;
 pub mod cases;
 pub mod ctx;
+pub mod embedded;
+mod error;
 pub mod output;
 /// Target profiles, from the shared `driver` crate.
 pub use driver::profile;
+pub use error::Error;
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::process::ExitCode;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use futures_util::StreamExt;
 
@@ -52,7 +55,8 @@ pub struct Opts {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the cases against a target (without --target: an in-process
-    /// reference server with a temporary database).
+    /// reference server with a temporary database, in builds with the
+    /// default `embedded` feature).
     Run(RunOpts),
     /// List the cases: id, needed driver actions, description.
     List(ListOpts),
@@ -73,7 +77,7 @@ pub struct ListOpts {
 
 #[derive(Debug, Args)]
 pub struct RunOpts {
-    /// Base URL of the target, e.g. https://staging.example.com.
+    /// Base URL of the target, e.g. `https://staging.example.com`.
     #[arg(long, value_name = "URL")]
     pub target: Option<String>,
     /// Target profile (TOML): socket path, variables, driver actions.
@@ -87,10 +91,10 @@ pub struct RunOpts {
     #[arg(long = "skip", value_name = "GLOB")]
     pub skip: Vec<String>,
     /// Seconds any single wait may take before it fails its case.
-    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_timeout)]
     pub timeout: f64,
     /// Cases run at once.
-    #[arg(long, value_name = "N", default_value_t = 8)]
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = parse_jobs)]
     pub jobs: usize,
     /// Treat non-strict findings (allowed but not recommended, e.g. extra
     /// fields) as failures.
@@ -114,24 +118,58 @@ pub struct RunOpts {
     pub verbose: bool,
 }
 
-/// Runs the command and maps the outcome to the documented exit code.
-pub async fn main_exit(opts: Opts) -> ExitCode {
+/// `--jobs`: at least 1.
+fn parse_jobs(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("must be a whole number, at least 1".to_owned()),
+    }
+}
+
+/// `--timeout`: seconds in (0, 600].
+fn parse_timeout(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs <= 600.0 => Ok(secs),
+        _ => Err("must be a number of seconds in (0, 600]".to_owned()),
+    }
+}
+
+/// What a command did.
+#[derive(Debug)]
+pub enum Outcome {
+    /// `list` printed the cases.
+    Listed,
+    /// `run` produced verdicts.
+    Ran(RunReport),
+}
+
+impl Outcome {
+    /// The documented exit code: 0, or for a run 1 on failures and 3 when
+    /// a case's set-up failed ([`exit_code`]).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Outcome::Listed => EXIT_OK,
+            Outcome::Ran(report) => exit_code(&report.summary),
+        }
+    }
+
+    /// The run's report (`None` for `list`).
+    pub fn into_report(self) -> Option<RunReport> {
+        match self {
+            Outcome::Ran(report) => Some(report),
+            Outcome::Listed => None,
+        }
+    }
+}
+
+/// Runs the command.
+pub async fn run(opts: Opts) -> Result<Outcome, Error> {
     match opts.command {
         Command::List(l) => {
             list(&l);
-            ExitCode::from(EXIT_OK)
+            Ok(Outcome::Listed)
         }
-        Command::Run(r) => match run(r).await {
-            Ok(report) => ExitCode::from(exit_code(&report.summary)),
-            Err(RunError::Usage(e)) => {
-                eprintln!("conformance: {e:#}");
-                ExitCode::from(EXIT_USAGE)
-            }
-            Err(RunError::Target(e)) => {
-                eprintln!("conformance: {e:#}");
-                ExitCode::from(EXIT_TARGET)
-            }
-        },
+        Command::Run(r) => Ok(Outcome::Ran(run_cases(r).await?)),
     }
 }
 
@@ -144,13 +182,6 @@ pub fn exit_code(s: &Summary) -> u8 {
     } else {
         EXIT_OK
     }
-}
-
-/// Why a run could not produce verdicts.
-#[derive(Debug)]
-pub enum RunError {
-    Usage(anyhow::Error),
-    Target(anyhow::Error),
 }
 
 fn selected(run: &[String], skip: &[String]) -> Vec<&'static Case> {
@@ -167,7 +198,8 @@ fn list(opts: &ListOpts) {
         if opts.verbose {
             println!("{:<46} requirement: {}", "", c.requirement);
             if !c.needs.is_empty() {
-                println!("{:<46} driver: {}", "", c.needs.join(", "));
+                let needs: Vec<&str> = c.needs.iter().map(|a| a.as_str()).collect();
+                println!("{:<46} driver: {}", "", needs.join(", "));
             }
         }
     }
@@ -175,30 +207,24 @@ fn list(opts: &ListOpts) {
 
 /// Runs the selected cases and prints the results; the report is also
 /// what `--json` writes.
-pub async fn run(opts: RunOpts) -> Result<RunReport, RunError> {
-    let usage = RunError::Usage;
-    if opts.jobs == 0 {
-        return Err(usage(anyhow::anyhow!("--jobs must be at least 1")));
-    }
-    if !(opts.timeout > 0.0 && opts.timeout <= 600.0) {
-        return Err(usage(anyhow::anyhow!(
-            "--timeout must be in (0, 600] seconds"
-        )));
-    }
+async fn run_cases(opts: RunOpts) -> Result<RunReport, Error> {
     let profile = match &opts.profile {
-        Some(p) => Profile::load(&p.display().to_string()).map_err(|e| usage(e.into()))?,
+        Some(p) => Profile::load(&p.display().to_string())?,
         None => Profile::reference(),
     };
-    let base_vars = profile
-        .base_vars()
-        .map_err(|e| usage(anyhow::anyhow!("profile [vars]: {e}")))?;
+    for name in profile.unknown_actions() {
+        eprintln!(
+            "conformance: warning: profile action `{name}` is not a driver action any case calls; it is ignored (`conformance list --verbose` shows each case's actions)"
+        );
+    }
+    let base_vars = profile.base_vars().map_err(Error::ProfileVars)?;
     let known_failing = match &opts.known_failing {
-        Some(path) => read_known_failing(path).map_err(usage)?,
+        Some(path) => read_known_failing(path)?,
         None => BTreeSet::new(),
     };
     let cases = selected(&opts.run, &opts.skip);
     if cases.is_empty() {
-        return Err(usage(anyhow::anyhow!("no case matches --run/--skip")));
+        return Err(Error::NoCaseSelected);
     }
 
     // The target: given, pinned by the profile, or an in-process server.
@@ -206,10 +232,7 @@ pub async fn run(opts: RunOpts) -> Result<RunReport, RunError> {
     let target = match opts.target.clone().or(profile.target.url.clone()) {
         Some(t) => t.trim_end_matches('/').to_owned(),
         None => {
-            let running = server::Embedded::start()
-                .await
-                .context("starting the in-process reference server")
-                .map_err(RunError::Target)?;
+            let running = embedded::start().await?;
             let url = running.url();
             eprintln!(
                 "conformance: no --target given: started the reference server in-process at {url} (temporary database)"
@@ -219,20 +242,18 @@ pub async fn run(opts: RunOpts) -> Result<RunReport, RunError> {
         }
     };
 
+    let wait = Duration::from_secs_f64(opts.timeout);
     let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs_f64(opts.timeout))
+        .timeout(wait)
         .build()
-        .context("building the HTTP client")
-        .map_err(RunError::Target)?;
-    check_reachable(&http, &target, &profile.target.socket_path)
-        .await
-        .map_err(RunError::Target)?;
+        .map_err(Error::HttpClient)?;
+    check_reachable(&target, &profile.target.socket_path, wait).await?;
 
     let settings = Settings {
         target: target.clone(),
         profile: Arc::new(profile),
         base_vars: Arc::new(base_vars),
-        wait: Duration::from_secs_f64(opts.timeout),
+        wait,
         strict: opts.strict,
         http,
         trace: opts.trace,
@@ -259,26 +280,31 @@ pub async fn run(opts: RunOpts) -> Result<RunReport, RunError> {
         summary,
         cases: records,
     };
+    if let Some(running) = embedded {
+        embedded::stop(running).await;
+    }
     if let Some(path) = &opts.json {
         let text = serde_json::to_string_pretty(&report).expect("report serializes");
-        std::fs::write(path, text + "\n")
-            .with_context(|| format!("writing {}", path.display()))
-            .map_err(usage)?;
+        write(path, text + "\n")?;
     }
     if let Some(path) = &opts.junit {
-        std::fs::write(path, output::junit(&report))
-            .with_context(|| format!("writing {}", path.display()))
-            .map_err(usage)?;
-    }
-    if let Some(running) = embedded {
-        let _ = running.stop().await;
+        write(path, output::junit(&report))?;
     }
     Ok(report)
 }
 
-fn read_known_failing(path: &PathBuf) -> anyhow::Result<BTreeSet<String>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+fn write(path: &Path, text: String) -> Result<(), Error> {
+    std::fs::write(path, text).map_err(|source| Error::Write {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn read_known_failing(path: &Path) -> Result<BTreeSet<String>, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::KnownFailingRead {
+        path: path.to_owned(),
+        source,
+    })?;
     let ids: BTreeSet<String> = text
         .lines()
         .map(|l| l.split('#').next().unwrap_or("").trim())
@@ -287,26 +313,28 @@ fn read_known_failing(path: &PathBuf) -> anyhow::Result<BTreeSet<String>> {
         .collect();
     let known: BTreeSet<&str> = cases::all().iter().map(|c| c.id).collect();
     if let Some(unknown) = ids.iter().find(|id| !known.contains(id.as_str())) {
-        anyhow::bail!("{}: unknown case id {unknown}", path.display());
+        return Err(Error::UnknownCaseId {
+            path: path.to_owned(),
+            id: unknown.clone(),
+        });
     }
     Ok(ids)
 }
 
-/// An Engine.IO polling handshake: the cheapest proof that a Socket.IO
-/// server answers at the target.
-async fn check_reachable(http: &reqwest::Client, target: &str, path: &str) -> anyhow::Result<()> {
-    let url = format!("{target}{path}?EIO=4&transport=polling");
-    let res = http
-        .get(&url)
-        .send()
+/// An Engine.IO polling handshake ([`sioclient::probe`]), bounded by
+/// `--timeout`: the cheapest proof that a Socket.IO server answers at the
+/// target.
+async fn check_reachable(target: &str, path: &str, timeout: Duration) -> Result<(), Error> {
+    let config = sioclient::ClientConfig::new(target)
+        .with_path(path)
+        .with_transport(sioclient::Transport::Polling)
+        .with_connect_timeout(timeout);
+    sioclient::probe(&config)
         .await
-        .with_context(|| format!("target unreachable: {target}"))?;
-    let status = res.status();
-    let body = res.text().await.unwrap_or_default();
-    anyhow::ensure!(
-        status.is_success() && body.starts_with('0'),
-        "no Socket.IO server at {target}{path}: HTTP {status}"
-    );
+        .map_err(|source| Error::Unreachable {
+            target: target.to_owned(),
+            source,
+        })?;
     Ok(())
 }
 
@@ -316,13 +344,13 @@ async fn run_case(
     known_failing: &BTreeSet<String>,
 ) -> CaseRecord {
     let strict = settings.strict;
-    let mut cx = Ctx::new(settings, case.id);
+    let mut cx = Ctx::new(settings, case);
     let started = Instant::now();
     let missing: Vec<&str> = case
         .needs
         .iter()
-        .copied()
-        .filter(|a| !cx.settings.profile.actions.contains_key(*a))
+        .filter(|a| cx.settings.profile.action(**a).is_none())
+        .map(|a| a.as_str())
         .collect();
     let result = if missing.is_empty() {
         match tokio::time::timeout(CASE_LIMIT, (case.run)(&mut cx)).await {

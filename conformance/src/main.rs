@@ -4,5 +4,11 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    conformance::main_exit(conformance::Opts::parse()).await
+    match conformance::run(conformance::Opts::parse()).await {
+        Ok(outcome) => ExitCode::from(outcome.exit_code()),
+        Err(e) => {
+            eprintln!("conformance: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
 }

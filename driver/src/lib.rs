@@ -1,17 +1,23 @@
 //! The target driver shared by the conformance runner and the load
 //! generator: target profiles (where the target is and how to cause each
-//! domain change on it, as HTTP request templates — [`profile`]) and the
-//! HTTP execution of a profile action ([`Request::new`] + [`execute`], or
-//! both at once with [`call`]).
+//! domain change on it, as HTTP request templates — [`profile`]), the
+//! actions they define ([`Action`]), the template grammar of profiles and
+//! scenarios ([`template`]), and the HTTP execution of a profile action
+//! ([`Request::new`] + [`execute`], or both at once with [`call`]).
 
+pub mod action;
 pub mod profile;
+pub mod template;
+
+pub use action::Action;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use profile::{Profile, Vars, expand_string, expand_value};
+use profile::{Profile, Vars};
+use template::{expand_string, expand_toml};
 
 /// The default bound of one driver request (connect, send, answer), used
 /// by [`call`].
@@ -126,20 +132,21 @@ impl Request {
         };
         let mut all = base_vars.clone();
         all.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let template = |message: String| DriverError::Template {
+        let bad = |message: String| DriverError::Template {
             action: action.to_owned(),
             message,
         };
-        let path = text(expand_string(&a.path, &all).map_err(template)?);
+        let expanded = |e: template::TemplateError| bad(e.to_string());
+        let path = text(expand_string(&a.path, &all).map_err(expanded)?);
         let url = format!("{}{}", target.trim_end_matches('/'), path);
         let method = reqwest::Method::from_bytes(a.method.to_ascii_uppercase().as_bytes())
-            .map_err(|e| template(e.to_string()))?;
+            .map_err(|e| bad(e.to_string()))?;
         let mut headers = Vec::with_capacity(a.headers.len());
         for (k, v) in &a.headers {
-            headers.push((k.clone(), text(expand_string(v, &all).map_err(template)?)));
+            headers.push((k.clone(), text(expand_string(v, &all).map_err(expanded)?)));
         }
         let body = match &a.body {
-            Some(b) => Some(expand_value(b, &all).map_err(template)?),
+            Some(b) => Some(expand_toml(b, &all).map_err(expanded)?),
             None => None,
         };
         Ok(Request {

@@ -2,18 +2,19 @@
 //! on it (HTTP request templates), loaded from TOML.
 //!
 //! The reference server's REST API is the built-in profile
-//! (`profiles/reference.toml`); `--profile FILE` replaces it.
+//! (`profiles/reference.toml`); `--profile FILE` replaces it. Strings in a
+//! profile are templates ([`crate::template`]).
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use serde_json::{Map, Value};
+
+use crate::action::Action;
+pub use crate::template::Vars;
+use crate::template::{TemplateError, expand_string};
 
 /// The built-in profile.
 pub const REFERENCE: &str = include_str!("../profiles/reference.toml");
-
-/// Variables of a case: name → JSON value.
-pub type Vars = BTreeMap<String, Value>;
 
 /// A parsed profile.
 #[derive(Debug, Clone, Deserialize)]
@@ -25,8 +26,10 @@ pub struct Profile {
     /// environment.
     #[serde(default)]
     pub vars: BTreeMap<String, String>,
+    /// Request templates by action name: the names of [`Action`], and
+    /// any other a load scenario calls.
     #[serde(default)]
-    pub actions: BTreeMap<String, Action>,
+    pub actions: BTreeMap<String, ActionTemplate>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -55,7 +58,7 @@ fn default_socket_path() -> String {
 /// One HTTP request template.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Action {
+pub struct ActionTemplate {
     pub method: String,
     pub path: String,
     #[serde(default)]
@@ -119,8 +122,23 @@ impl Profile {
         Self::parse(REFERENCE, "built-in reference profile").expect("the built-in profile parses")
     }
 
+    /// The template of `action`, if the profile defines it.
+    pub fn action(&self, action: Action) -> Option<&ActionTemplate> {
+        self.actions.get(action.as_str())
+    }
+
+    /// The names of the profile's actions that are not an [`Action`]
+    /// (a typo, or an action only a load scenario calls).
+    pub fn unknown_actions(&self) -> Vec<&str> {
+        self.actions
+            .keys()
+            .map(String::as_str)
+            .filter(|name| Action::parse(name).is_none())
+            .collect()
+    }
+
     /// The profile's `[vars]`, expanded over the environment.
-    pub fn base_vars(&self) -> Result<Vars, String> {
+    pub fn base_vars(&self) -> Result<Vars, TemplateError> {
         let mut vars = Vars::new();
         for (k, v) in &self.vars {
             vars.insert(k.clone(), expand_string(v, &Vars::new())?);
@@ -129,154 +147,9 @@ impl Profile {
     }
 }
 
-/// Expands `${NAME}` / `${NAME:-default}` in a template: a case variable,
-/// else an environment variable, else the default. A string that is one
-/// placeholder and nothing else keeps the variable's JSON type (a default
-/// that parses as JSON is taken as that JSON).
-pub fn expand_string(template: &str, vars: &Vars) -> Result<Value, String> {
-    let parts = split_template(template)?;
-    if let [Part::Var { name, default }] = parts.as_slice() {
-        return lookup(name, default.as_deref(), vars);
-    }
-    let mut out = String::new();
-    for part in parts {
-        match part {
-            Part::Text(t) => out.push_str(&t),
-            Part::Var { name, default } => match lookup(&name, default.as_deref(), vars)? {
-                Value::String(s) => out.push_str(&s),
-                other => out.push_str(&other.to_string()),
-            },
-        }
-    }
-    Ok(Value::String(out))
-}
-
-fn lookup(name: &str, default: Option<&str>, vars: &Vars) -> Result<Value, String> {
-    if let Some(v) = vars.get(name) {
-        return Ok(v.clone());
-    }
-    if let Ok(v) = std::env::var(name) {
-        return Ok(Value::String(v));
-    }
-    match default {
-        Some(d) => Ok(serde_json::from_str(d).unwrap_or_else(|_| Value::String(d.to_owned()))),
-        None => Err(format!("no value for ${{{name}}}")),
-    }
-}
-
-#[derive(Debug, PartialEq)]
-enum Part {
-    Text(String),
-    Var {
-        name: String,
-        default: Option<String>,
-    },
-}
-
-fn split_template(s: &str) -> Result<Vec<Part>, String> {
-    let mut parts = Vec::new();
-    let mut rest = s;
-    while let Some(start) = rest.find("${") {
-        if start > 0 {
-            parts.push(Part::Text(rest[..start].to_owned()));
-        }
-        let body = &rest[start + 2..];
-        // Find the closing brace, allowing balanced braces in a default.
-        let mut depth = 0usize;
-        let mut end = None;
-        for (i, c) in body.char_indices() {
-            match c {
-                '{' => depth += 1,
-                '}' if depth == 0 => {
-                    end = Some(i);
-                    break;
-                }
-                '}' => depth -= 1,
-                _ => {}
-            }
-        }
-        let end = end.ok_or_else(|| format!("unclosed ${{ in {s:?}"))?;
-        let inner = &body[..end];
-        let (name, default) = match inner.split_once(":-") {
-            Some((n, d)) => (n, Some(d.to_owned())),
-            None => (inner, None),
-        };
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!("bad variable name {name:?} in {s:?}"));
-        }
-        parts.push(Part::Var {
-            name: name.to_owned(),
-            default,
-        });
-        rest = &body[end + 1..];
-    }
-    if !rest.is_empty() {
-        parts.push(Part::Text(rest.to_owned()));
-    }
-    Ok(parts)
-}
-
-/// Expands every string of a TOML value into JSON.
-pub fn expand_value(v: &toml::Value, vars: &Vars) -> Result<Value, String> {
-    Ok(match v {
-        toml::Value::String(s) => expand_string(s, vars)?,
-        toml::Value::Integer(i) => Value::from(*i),
-        toml::Value::Float(f) => Value::from(*f),
-        toml::Value::Boolean(b) => Value::Bool(*b),
-        toml::Value::Datetime(d) => Value::String(d.to_string()),
-        toml::Value::Array(a) => Value::Array(
-            a.iter()
-                .map(|x| expand_value(x, vars))
-                .collect::<Result<_, _>>()?,
-        ),
-        toml::Value::Table(t) => {
-            let mut m = Map::new();
-            for (k, x) in t {
-                m.insert(k.clone(), expand_value(x, vars)?);
-            }
-            Value::Object(m)
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    fn vars(pairs: &[(&str, Value)]) -> Vars {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect()
-    }
-
-    #[test]
-    fn whole_placeholder_keeps_type() {
-        let v = vars(&[("n", json!(3)), ("o", json!({"a": 1}))]);
-        assert_eq!(expand_string("${n}", &v).unwrap(), json!(3));
-        assert_eq!(expand_string("${o}", &v).unwrap(), json!({"a": 1}));
-        assert_eq!(expand_string("n=${n}", &v).unwrap(), json!("n=3"));
-    }
-
-    #[test]
-    fn defaults_and_missing() {
-        let v = Vars::new();
-        assert_eq!(expand_string("${ttl:-3600}", &v).unwrap(), json!(3600));
-        assert_eq!(expand_string("${d:-{}}", &v).unwrap(), json!({}));
-        assert_eq!(expand_string("${s:-}", &v).unwrap(), json!(""));
-        assert_eq!(expand_string("${s:-abc}", &v).unwrap(), json!("abc"));
-        assert!(expand_string("${nope_conformance_test_var}", &v).is_err());
-        assert!(expand_string("${unclosed", &v).is_err());
-        assert!(expand_string("${bad name}", &v).is_err());
-    }
-
-    #[test]
-    fn environment_expansion() {
-        // PATH is set in every test environment.
-        let path = std::env::var("PATH").unwrap();
-        assert_eq!(expand_string("${PATH}", &Vars::new()).unwrap(), json!(path));
-    }
 
     #[test]
     fn builtin_profile_parses_and_rejects_garbage() {
@@ -287,5 +160,38 @@ mod tests {
         assert!(Profile::parse("[actions.x]\nmethod='GET'\npath='x'", "t").is_err());
         assert!(Profile::parse("nonsense = [", "t").is_err());
         assert!(Profile::parse("[unknown]\na=1", "t").is_err());
+    }
+
+    #[test]
+    fn actions_outside_the_enum_are_kept_and_listed() {
+        let p = Profile::parse(
+            "[actions.create_user]\nmethod='POST'\npath='/u'\n[actions.create_rooom]\nmethod='POST'\npath='/r'",
+            "t",
+        )
+        .unwrap();
+        assert!(p.action(Action::CreateUser).is_some());
+        assert!(p.action(Action::CreateRoom).is_none());
+        assert_eq!(p.unknown_actions(), ["create_rooom"]);
+        assert!(p.actions.contains_key("create_rooom"));
+    }
+
+    #[test]
+    fn base_vars_expand_over_the_environment() {
+        let p = Profile::parse(
+            "[vars]\npath = \"${PATH}\"\nn = \"${n_driver_profile_var:-3}\"",
+            "t",
+        )
+        .unwrap();
+        let vars = p.base_vars().unwrap();
+        assert_eq!(
+            vars["path"],
+            serde_json::json!(std::env::var("PATH").unwrap())
+        );
+        assert_eq!(vars["n"], serde_json::json!(3));
+        let bad = Profile::parse("[vars]\nx = \"${missing_driver_profile_var}\"", "t").unwrap();
+        assert!(matches!(
+            bad.base_vars(),
+            Err(TemplateError::Missing { .. })
+        ));
     }
 }

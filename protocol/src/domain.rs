@@ -8,14 +8,17 @@
 //! still be read; the reference server and the tools that drive it use
 //! these enums.
 
-use serde::{Deserialize, Serialize};
-
-/// Defines a closed string vocabulary: the enum, `ALL`, `as_str` and
-/// `parse` (`None` for a value outside the set).
+/// Defines a closed string vocabulary: the enum (serde as its wire form),
+/// `ALL`, `as_str`, `parse` (`None` for a value outside the set), `names`
+/// and `Display`. Exported for the other closed vocabularies of the
+/// workspace (the driver's actions); the crate using it needs `serde`.
+#[macro_export]
 macro_rules! vocabulary {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize,
+        )]
         pub enum $name {
             $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
         }
@@ -45,8 +48,8 @@ macro_rules! vocabulary {
             }
         }
 
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }

@@ -12,15 +12,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::ErrorCode;
+use crate::domain::{Role, RoomStatus};
 
 /// A JSON object of changed fields (`changes` in update events).
 pub type Changes = Map<String, Value>;
-
-/// A room's statuses (protocol notes N13).
-pub const ROOM_STATUSES: [&str; 4] = ["draft", "active", "paused", "ended"];
-
-/// A participant's roles (protocol notes N4).
-pub const ROLES: [&str; 2] = ["participant", "moderator"];
 
 /// `rank` is `null` for a wrong answer but never left out, so the schema
 /// lists it as required (schemars leaves `Option` fields out of `required`,
@@ -45,7 +40,7 @@ pub struct RoomInfo {
     pub id: String,
     pub name: String,
     /// `draft`, `active`, `paused` or `ended`.
-    #[schemars(extend("enum" = ROOM_STATUSES))]
+    #[schemars(extend("enum" = RoomStatus::ALL))]
     pub status: String,
 }
 
@@ -66,7 +61,7 @@ pub struct Participant {
     pub id: String,
     pub user_id: String,
     /// `participant` or `moderator`.
-    #[schemars(extend("enum" = ROLES))]
+    #[schemars(extend("enum" = Role::ALL))]
     pub role: String,
     pub user: UserInfo,
     /// Shown in `participant:joined`; optional in `participant:updated`.
@@ -289,9 +284,9 @@ pub struct RoomUpdated {
 #[serde(rename_all = "camelCase")]
 pub struct RoomStatusChanged {
     pub room_id: String,
-    #[schemars(extend("enum" = ROOM_STATUSES))]
+    #[schemars(extend("enum" = RoomStatus::ALL))]
     pub old_status: String,
-    #[schemars(extend("enum" = ROOM_STATUSES))]
+    #[schemars(extend("enum" = RoomStatus::ALL))]
     pub new_status: String,
     pub timestamp: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

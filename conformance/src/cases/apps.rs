@@ -4,7 +4,9 @@
 
 use std::time::{Duration, Instant};
 
+use driver::Action;
 use protocol::ErrorCode;
+use protocol::Visibility;
 use protocol::event as ev;
 use protocol::limits;
 use serde_json::{Value, json};
@@ -21,11 +23,11 @@ pub const CASES: &[Case] = &[
         "An application event reaches the room's subscribers on `/` with its data exactly as sent",
         "{appId}:* events: the first argument is `data` exactly as the application sent it (any JSON value); the second carries {eventId, appId, roomId, timestamp} (N6)",
         [
-            "create_app",
-            "publish_app_event",
-            "create_user",
-            "mint_token",
-            "create_room"
+            CreateApp,
+            PublishAppEvent,
+            CreateUser,
+            MintToken,
+            CreateRoom
         ],
         delivered
     ),
@@ -34,11 +36,11 @@ pub const CASES: &[Case] = &[
         "An application event reaches sockets connected to `/rooms/:roomId`",
         "{appId}:* events are delivered on / and /rooms/:roomId (N5)",
         [
-            "create_app",
-            "publish_app_event",
-            "create_user",
-            "mint_token",
-            "create_room"
+            CreateApp,
+            PublishAppEvent,
+            CreateUser,
+            MintToken,
+            CreateRoom
         ],
         room_namespace
     ),
@@ -47,12 +49,12 @@ pub const CASES: &[Case] = &[
         "An application without `realtime:publish` is refused with 403 APP_PERMISSION_DENIED and nothing is delivered",
         "Applications need the realtime:publish permission to publish; otherwise 403 APP_PERMISSION_DENIED",
         [
-            "create_app",
-            "publish_app_event",
-            "create_user",
-            "mint_token",
-            "create_room",
-            "update_room"
+            CreateApp,
+            PublishAppEvent,
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            UpdateRoom
         ],
         permission
     ),
@@ -61,12 +63,12 @@ pub const CASES: &[Case] = &[
         "Event names outside `{appId}:<action>` are refused with 403 APP_PERMISSION_DENIED and nothing is delivered",
         "Application event names must be the app id, a colon and at least one more character (N16); a wrong prefix is 403 APP_PERMISSION_DENIED",
         [
-            "create_app",
-            "publish_app_event",
-            "create_user",
-            "mint_token",
-            "create_room",
-            "update_room"
+            CreateApp,
+            PublishAppEvent,
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            UpdateRoom
         ],
         prefix
     ),
@@ -75,12 +77,12 @@ pub const CASES: &[Case] = &[
         "One room accepts at most 10 application events in a second; the rest get 429 RATE_LIMIT_EXCEEDED",
         "At most 10 application events per room in any 1-second window; beyond, 429 RATE_LIMIT_EXCEEDED; refused events are not delivered (N8)",
         [
-            "create_app",
-            "publish_app_event",
-            "create_user",
-            "mint_token",
-            "create_room",
-            "update_room"
+            CreateApp,
+            PublishAppEvent,
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            UpdateRoom
         ],
         room_per_second
     ),
@@ -88,7 +90,7 @@ pub const CASES: &[Case] = &[
         "rules.app_rate.app_per_minute",
         "One application publishes at most 600 events a minute; the rest get 429 RATE_LIMIT_EXCEEDED",
         "At most 600 application events per application in any 60-second window; beyond, 429 RATE_LIMIT_EXCEEDED; refused requests do not count (N8)",
-        ["create_app", "publish_app_event", "create_room"],
+        [CreateApp, PublishAppEvent, CreateRoom],
         app_per_minute
     ),
 ];
@@ -103,7 +105,7 @@ async fn new_app(cx: &mut Ctx, permissions: &[&str]) -> Result<App, Failure> {
     let id = cx.unique("app_");
     let out = cx
         .act(
-            "create_app",
+            Action::CreateApp,
             vars(&[("appId", json!(id)), ("permissions", json!(permissions))]),
         )
         .await?;
@@ -132,7 +134,7 @@ async fn publish_ok(
 ) -> Result<Value, Failure> {
     let (status, body) = cx
         .act_raw(
-            "publish_app_event",
+            Action::PublishAppEvent,
             publish_vars(app, &room.id, event, data),
         )
         .await?;
@@ -153,17 +155,8 @@ fn check_meta(cx: &mut Ctx, event: &str, args: &[Value], app: &App, room: &Room,
         ));
         return;
     };
-    let schema = protocol::schema::app_event_meta();
-    match jsonschema::validator_for(&schema) {
-        Ok(v) => {
-            for e in v.iter_errors(meta) {
-                cx.notes
-                    .push(format!("`{event}` metadata {}: {e}", e.instance_path()));
-            }
-        }
-        Err(e) => cx
-            .notes
-            .push(format!("the metadata schema does not compile: {e}")),
+    for e in protocol::validate::app_event_meta_errors(meta) {
+        cx.notes.push(format!("`{event}` metadata {e}"));
     }
     let mut differs = |field: &str, want: Value| {
         if meta.get(field) != Some(&want) {
@@ -196,7 +189,7 @@ fn note_answer(cx: &mut Ctx, body: &Value) {
 
 async fn delivered(cx: &mut Ctx) -> Result<(), Failure> {
     let app = new_app(cx, &[ev::PERMISSION_REALTIME_PUBLISH]).await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let u = cx.user("appsub").await?;
     let mut s = cx.connect(&u.token, "/").await?;
     cx.subscribe(&s, &room.id).await?;
@@ -231,7 +224,7 @@ async fn delivered(cx: &mut Ctx) -> Result<(), Failure> {
 
 async fn room_namespace(cx: &mut Ctx) -> Result<(), Failure> {
     let app = new_app(cx, &[ev::PERMISSION_REALTIME_PUBLISH]).await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let u = cx.user("appns").await?;
     let mut s = cx.connect(&u.token, &ev::room_namespace(&room.id)).await?;
     // Connecting subscribes; wait for the confirmation before publishing.
@@ -272,7 +265,7 @@ async fn nothing_delivered(
 
 async fn permission(cx: &mut Ctx) -> Result<(), Failure> {
     let app = new_app(cx, &[]).await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let u = cx.user("appsub").await?;
     let mut s = cx.connect(&u.token, "/").await?;
     cx.subscribe(&s, &room.id).await?;
@@ -280,7 +273,7 @@ async fn permission(cx: &mut Ctx) -> Result<(), Failure> {
     let event = format!("{}:draw_started", app.id);
     let (status, body) = cx
         .act_raw(
-            "publish_app_event",
+            Action::PublishAppEvent,
             publish_vars(&app, &room.id, &event, &json!({ "round": 1 })),
         )
         .await?;
@@ -298,7 +291,7 @@ async fn permission(cx: &mut Ctx) -> Result<(), Failure> {
 
 async fn prefix(cx: &mut Ctx) -> Result<(), Failure> {
     let app = new_app(cx, &[ev::PERMISSION_REALTIME_PUBLISH]).await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let u = cx.user("appsub").await?;
     let mut s = cx.connect(&u.token, "/").await?;
     cx.subscribe(&s, &room.id).await?;
@@ -316,7 +309,7 @@ async fn prefix(cx: &mut Ctx) -> Result<(), Failure> {
     for name in &names {
         let (status, body) = cx
             .act_raw(
-                "publish_app_event",
+                Action::PublishAppEvent,
                 publish_vars(&app, &room.id, name, &json!({ "round": 1 })),
             )
             .await?;
@@ -352,16 +345,12 @@ async fn publish_concurrently(
     calls: Vec<(String, Value)>,
     first_index: usize,
 ) -> Result<Vec<Shot>, Failure> {
-    let settings = cx.settings.clone();
-    let case_id = cx.case_id().to_owned();
     let futures = calls.into_iter().enumerate().map(|(i, (room_id, data))| {
-        let settings = settings.clone();
-        let case_id = case_id.clone();
+        let mut sub = cx.fork();
         let v = publish_vars(app, &room_id, event, &data);
         async move {
-            let mut sub = Ctx::new(settings, &case_id);
             let sent = Instant::now();
-            let r = sub.act_raw("publish_app_event", v).await;
+            let r = sub.act_raw(Action::PublishAppEvent, v).await;
             r.map(|(status, body)| Shot {
                 index: first_index + i,
                 status,
@@ -399,7 +388,7 @@ fn summary(shots: &[Shot]) -> String {
 async fn room_per_second(cx: &mut Ctx) -> Result<(), Failure> {
     let limit = limits::APP_EVENTS_PER_ROOM_PER_SECOND as usize;
     let app = new_app(cx, &[ev::PERMISSION_REALTIME_PUBLISH]).await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let u = cx.user("appsub").await?;
     let mut s = cx.connect(&u.token, "/").await?;
     cx.subscribe(&s, &room.id).await?;
@@ -470,7 +459,7 @@ async fn app_per_minute(cx: &mut Ctx) -> Result<(), Failure> {
     let app = new_app(cx, &[ev::PERMISSION_REALTIME_PUBLISH]).await?;
     let mut rooms = Vec::with_capacity(rooms_n);
     for _ in 0..rooms_n {
-        rooms.push(cx.room("public").await?.id);
+        rooms.push(cx.room(Visibility::Public).await?.id);
     }
     let event = format!("{}:tick", app.id);
     let started = Instant::now();

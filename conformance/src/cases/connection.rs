@@ -1,6 +1,8 @@
 //! Connection: transports, authentication, namespaces, disconnect,
 //! reconnect.
 
+use driver::Action;
+use protocol::Visibility;
 use protocol::error::AuthFailure;
 use serde_json::json;
 use sioclient::{Incoming, Transport};
@@ -15,21 +17,21 @@ pub const CASES: &[Case] = &[
         "connection.websocket",
         "A valid token connects over WebSocket",
         "Transport: WebSocket; the server accepts a valid JWT in auth.token",
-        ["create_user", "mint_token"],
+        [CreateUser, MintToken],
         websocket
     ),
     case!(
         "connection.polling",
         "A valid token connects over HTTP long-polling and can subscribe",
         "Transport: WebSocket with fallback to HTTP long-polling",
-        ["create_user", "mint_token", "create_room"],
+        [CreateUser, MintToken, CreateRoom],
         polling
     ),
     case!(
         "connection.polling_upgrade",
         "Long-polling upgrades to WebSocket",
         "Transport: the polling session upgrades to WebSocket (Engine.IO probe)",
-        ["create_user", "mint_token"],
+        [CreateUser, MintToken],
         upgrade
     ),
     case!(
@@ -43,21 +45,21 @@ pub const CASES: &[Case] = &[
         "connection.auth.expired_token",
         "An expired token is refused with `Authentication failed: Token expired`",
         "Authentication: token expiration checked",
-        ["create_user", "mint_token"],
+        [CreateUser, MintToken],
         expired_token
     ),
     case!(
         "connection.auth.revoked_token",
         "A revoked token is refused with `Authentication failed: Token revoked`",
         "Authentication: token not revoked",
-        ["create_user", "mint_token", "revoke_token"],
+        [CreateUser, MintToken, RevokeToken],
         revoked_token
     ),
     case!(
         "connection.auth.unknown_user",
         "A token of a deleted or unknown user is refused with `Authentication failed: User not found`",
         "Authentication: user existence checked",
-        ["create_user", "mint_token", "delete_user"],
+        [CreateUser, MintToken, DeleteUser],
         unknown_user
     ),
     case!(
@@ -71,35 +73,35 @@ pub const CASES: &[Case] = &[
         "connection.namespace.root",
         "The default namespace `/` accepts an authenticated client",
         "Namespaces: default namespace `/`",
-        ["create_user", "mint_token"],
+        [CreateUser, MintToken],
         root_namespace
     ),
     case!(
         "connection.namespace.room",
         "`/rooms/:roomId` accepts an authenticated client of an existing room",
         "Namespaces: room namespace `/rooms/:roomId`",
-        ["create_user", "mint_token", "create_room"],
+        [CreateUser, MintToken, CreateRoom],
         room_namespace
     ),
     case!(
         "connection.namespace.room_not_found",
         "`/rooms/:roomId` of an unknown room is refused with a connect_error",
         "Namespaces: room-specific namespace of a room that does not exist",
-        ["create_user", "mint_token"],
+        [CreateUser, MintToken],
         room_namespace_unknown
     ),
     case!(
         "connection.disconnect.graceful",
         "A client disconnect ends the session; the server answers nothing after it",
         "Connection management: graceful disconnect",
-        ["create_user", "mint_token"],
+        [CreateUser, MintToken],
         graceful_disconnect
     ),
     case!(
         "connection.reconnect.resubscribe",
         "After reconnecting, a client re-subscribes and receives room events again",
         "Reconnection: re-subscribe to rooms after reconnect",
-        ["create_user", "mint_token", "create_room", "update_room"],
+        [CreateUser, MintToken, CreateRoom, UpdateRoom],
         reconnect_resubscribe
     ),
 ];
@@ -119,7 +121,7 @@ async fn websocket(cx: &mut Ctx) -> Result<(), Failure> {
 
 async fn polling(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("poll").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut s = cx.connect_over(&u.token, "/", Transport::Polling).await?;
     cx.ensure(
         s.transport() == Transport::Polling,
@@ -179,7 +181,7 @@ async fn revoked_token(cx: &mut Ctx) -> Result<(), Failure> {
         .token_id
         .clone()
         .ok_or_else(|| Failure::Skip("the driver's mint_token gives no tokenId".into()))?;
-    cx.act("revoke_token", vars(&[("tokenId", json!(token_id))]))
+    cx.act(Action::RevokeToken, vars(&[("tokenId", json!(token_id))]))
         .await?;
     let m = cx
         .connect_refused(Some(json!({"token": u.token})), "/")
@@ -191,7 +193,7 @@ async fn unknown_user(cx: &mut Ctx) -> Result<(), Failure> {
     // A token that is valid in every other respect (signature, expiry, not
     // revoked) whose user no longer exists.
     let u = cx.user("ghost").await?;
-    cx.act("delete_user", vars(&[("userId", json!(u.id))]))
+    cx.act(Action::DeleteUser, vars(&[("userId", json!(u.id))]))
         .await?;
     let m = cx
         .connect_refused(Some(json!({ "token": u.token })), "/")
@@ -218,7 +220,7 @@ async fn root_namespace(cx: &mut Ctx) -> Result<(), Failure> {
 
 async fn room_namespace(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("roomns").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let ns = protocol::event::room_namespace(&room.id);
     let s = cx.connect(&u.token, &ns).await?;
     cx.expect_eq("namespace", &json!(ns), &json!(s.namespace()))?;
@@ -255,7 +257,7 @@ async fn graceful_disconnect(cx: &mut Ctx) -> Result<(), Failure> {
 
 async fn reconnect_resubscribe(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("again").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let first = cx.connect(&u.token, "/").await?;
     cx.subscribe(&first, &room.id).await?;
     first.disconnect().await;

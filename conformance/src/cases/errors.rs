@@ -7,7 +7,9 @@
 //! (`Authentication failed: ...`, N10); application permission failures
 //! are REST answers (N1).
 
+use driver::Action;
 use protocol::ErrorCode;
+use protocol::Visibility;
 use protocol::error::AUTH_FAILED_PREFIX;
 use protocol::event as ev;
 use serde_json::{Value, json};
@@ -33,70 +35,70 @@ pub const CASES: &[Case] = &[
         "errors.authentication_failed.ack",
         "After token:expired, an acked event gets AUTHENTICATION_FAILED in its ack and no error event",
         "Error codes: AUTHENTICATION_FAILED; a failed event with an ack id gets {success: false, error: {code, message}} and no `error` event",
-        ["create_user", "mint_token", "create_room", "update_room"],
+        [CreateUser, MintToken, CreateRoom, UpdateRoom],
         auth_failed_ack
     ),
     case!(
         "errors.authentication_failed.event",
         "After token:expired, an event without ack gets an `error` event AUTHENTICATION_FAILED",
         "Error codes: AUTHENTICATION_FAILED; a failed event without an ack id gets an `error` event {code, message, details, timestamp}",
-        ["create_user", "mint_token", "create_room"],
+        [CreateUser, MintToken, CreateRoom],
         auth_failed_event
     ),
     case!(
         "errors.permission_denied.ack",
         "Subscribing to a private room as a non-participant gets PERMISSION_DENIED in the ack",
         "Error codes: PERMISSION_DENIED (insufficient permissions), as an ack error and no `error` event",
-        ["create_user", "mint_token", "create_room", "update_room"],
+        [CreateUser, MintToken, CreateRoom, UpdateRoom],
         permission_denied_ack
     ),
     case!(
         "errors.permission_denied.event",
         "Subscribing to a private room as a non-participant without ack gets an `error` event PERMISSION_DENIED",
         "Error codes: PERMISSION_DENIED, as an `error` event with details {event, roomId}",
-        ["create_user", "mint_token", "create_room"],
+        [CreateUser, MintToken, CreateRoom],
         permission_denied_event
     ),
     case!(
         "errors.room_not_found.ack",
         "Subscribing to an unknown room gets ROOM_NOT_FOUND in the ack",
         "Error codes: ROOM_NOT_FOUND (room doesn't exist), as an ack error and no `error` event",
-        ["create_user", "mint_token", "create_room", "update_room"],
+        [CreateUser, MintToken, CreateRoom, UpdateRoom],
         room_not_found_ack
     ),
     case!(
         "errors.room_not_found.event",
         "Subscribing to an unknown room without ack gets an `error` event ROOM_NOT_FOUND",
         "Error codes: ROOM_NOT_FOUND, as an `error` event with details {event, roomId}",
-        ["create_user", "mint_token"],
+        [CreateUser, MintToken],
         room_not_found_event
     ),
     case!(
         "errors.invalid_payload.ack",
         "room:subscribe with a numeric roomId gets INVALID_PAYLOAD in the ack",
         "Error codes: INVALID_PAYLOAD (invalid event payload), as an ack error and no `error` event",
-        ["create_user", "mint_token", "create_room", "update_room"],
+        [CreateUser, MintToken, CreateRoom, UpdateRoom],
         invalid_payload_ack
     ),
     case!(
         "errors.invalid_payload.event",
         "room:subscribe with a numeric roomId and no ack gets an `error` event INVALID_PAYLOAD",
         "Error codes: INVALID_PAYLOAD, as an `error` event with details {event}",
-        ["create_user", "mint_token"],
+        [CreateUser, MintToken],
         invalid_payload_event
     ),
     case!(
         "errors.rate_limit_exceeded.ack",
         "The 101st event within a minute on one connection gets RATE_LIMIT_EXCEEDED in its ack",
         "Error codes: RATE_LIMIT_EXCEEDED (too many events; 100 events per minute per connection), as an ack error and no `error` event",
-        ["create_user", "mint_token", "create_room", "update_room"],
+        [CreateUser, MintToken, CreateRoom, UpdateRoom],
         rate_limit_ack
     ),
     case!(
         "errors.rate_limit_exceeded.event",
         "The 101st event within a minute, sent without ack, gets an `error` event RATE_LIMIT_EXCEEDED",
         "Error codes: RATE_LIMIT_EXCEEDED, as an `error` event with details {event}",
-        ["create_user", "mint_token", "create_room"],
+        [CreateUser, MintToken, CreateRoom],
         rate_limit_event
     ),
     case!(
@@ -104,12 +106,12 @@ pub const CASES: &[Case] = &[
         "An application without realtime:publish is refused with 403 APP_PERMISSION_DENIED and nothing is broadcast",
         "Error codes: APP_PERMISSION_DENIED (app lacks required permission); application events need the realtime:publish permission",
         [
-            "create_app",
-            "publish_app_event",
-            "create_user",
-            "mint_token",
-            "create_room",
-            "update_room"
+            CreateApp,
+            PublishAppEvent,
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            UpdateRoom
         ],
         app_permission_denied_rest
     ),
@@ -325,7 +327,7 @@ async fn refused_subscribe_event(
 }
 
 async fn permission_denied_ack(cx: &mut Ctx) -> Result<(), Failure> {
-    let private = cx.room("private").await?;
+    let private = cx.room(Visibility::Private).await?;
     refused_subscribe_ack(
         cx,
         json!({ "roomId": private.id }),
@@ -336,7 +338,7 @@ async fn permission_denied_ack(cx: &mut Ctx) -> Result<(), Failure> {
 }
 
 async fn permission_denied_event(cx: &mut Ctx) -> Result<(), Failure> {
-    let private = cx.room("private").await?;
+    let private = cx.room(Visibility::Private).await?;
     refused_subscribe_event(
         cx,
         json!({ "roomId": private.id }),
@@ -417,7 +419,7 @@ async fn rate_limit_ack(cx: &mut Ctx) -> Result<(), Failure> {
 
 async fn rate_limit_event(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("chatty event").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut s = cx.connect(&u.token, "/").await?;
     accepted_burst(cx, &s, &room.id, 100).await?;
     emit_no_ack(&s, ev::PRESENCE_GET_ONLINE, json!({ "roomId": room.id }))?;
@@ -442,7 +444,7 @@ async fn app_permission_denied_rest(cx: &mut Ctx) -> Result<(), Failure> {
     // It may manage rooms, but not publish.
     let created = cx
         .act(
-            "create_app",
+            Action::CreateApp,
             vars(&[
                 ("appId", json!(app_id)),
                 ("permissions", json!([ev::PERMISSION_ROOMS_MANAGE])),
@@ -459,7 +461,7 @@ async fn app_permission_denied_rest(cx: &mut Ctx) -> Result<(), Failure> {
     let event = format!("{app_id}:ping");
     let (status, body) = cx
         .act_raw(
-            "publish_app_event",
+            Action::PublishAppEvent,
             vars(&[
                 ("appId", json!(app_id)),
                 ("appToken", app_token),

@@ -1,6 +1,8 @@
 //! Notifications: notification:received and notification:mark_read.
 
+use driver::Action;
 use protocol::ErrorCode;
+use protocol::Visibility;
 use protocol::event as ev;
 use serde_json::{Value, json};
 
@@ -16,14 +18,14 @@ pub const CASES: &[Case] = &[
         "notifications.received.payload",
         "A notification for a user reaches their `/` socket as notification:received {id, type, title, message, data, read: false, createdAt}",
         "notification:received: sent to the user's sockets on `/`, immediately after connecting (no subscription needed)",
-        ["create_user", "mint_token", "create_notification"],
+        [CreateUser, MintToken, CreateNotification],
         received_payload
     ),
     case!(
         "notifications.private",
         "Another user's socket does not receive the notification",
         "User-specific events go only to the user's own sockets",
-        ["create_user", "mint_token", "create_notification"],
+        [CreateUser, MintToken, CreateNotification],
         private
     ),
     case!(
@@ -31,11 +33,11 @@ pub const CASES: &[Case] = &[
         "The user's /rooms/:roomId socket does not receive notification:received",
         "notification:received goes to the user's sockets on `/` only (N5)",
         [
-            "create_user",
-            "mint_token",
-            "create_notification",
-            "create_room",
-            "update_room"
+            CreateUser,
+            MintToken,
+            CreateNotification,
+            CreateRoom,
+            UpdateRoom
         ],
         root_only
     ),
@@ -43,14 +45,14 @@ pub const CASES: &[Case] = &[
         "notifications.mark_read.ack",
         "notification:mark_read is acknowledged with {success: true, data: {notificationId, read: true}}",
         "notification:mark_read ack (required; general shape, N2): `{success: true, data: {notificationId, read: true}}`",
-        ["create_user", "mint_token", "create_notification"],
+        [CreateUser, MintToken, CreateNotification],
         mark_read_ack
     ),
     case!(
         "notifications.mark_read.other_user",
         "Marking another user's notification read is refused with PERMISSION_DENIED",
         "notification:mark_read marks one of the user's own notifications; someone else's is refused",
-        ["create_user", "mint_token", "create_notification"],
+        [CreateUser, MintToken, CreateNotification],
         mark_read_other_user
     ),
 ];
@@ -59,7 +61,7 @@ pub const CASES: &[Case] = &[
 async fn notify(cx: &mut Ctx, user: &User, title: &str, data: Value) -> Result<String, Failure> {
     let out = cx
         .act(
-            "create_notification",
+            Action::CreateNotification,
             vars(&[
                 ("userId", json!(user.id)),
                 ("type", json!("system")),
@@ -136,7 +138,7 @@ async fn private(cx: &mut Ctx) -> Result<(), Failure> {
 
 async fn root_only(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("nsnotif").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut root = cx.connect(&u.token, "/").await?;
     let mut ns = cx.connect(&u.token, &ev::room_namespace(&room.id)).await?;
     expect_subscribed(cx, &mut ns, &room.id).await?;

@@ -1,6 +1,8 @@
 //! Participants: joined, updated (role), left.
 
+use driver::Action;
 use protocol::event as ev;
+use protocol::{Role, Visibility};
 use serde_json::json;
 
 use crate::case;
@@ -13,12 +15,7 @@ pub const CASES: &[Case] = &[
         "participants.joined.payload",
         "Adding a participant sends participant:joined {roomId, participant{id, userId, role, user, joinedAt}}",
         "participant:joined: sent to the room's subscribers when a user becomes a participant; the Participant carries joinedAt",
-        [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "add_participant"
-        ],
+        [CreateUser, MintToken, CreateRoom, AddParticipant],
         joined_payload
     ),
     case!(
@@ -26,11 +23,11 @@ pub const CASES: &[Case] = &[
         "A role change to moderator sends participant:updated with changes {role} and the participant after it",
         "participant:updated: `changes` holds the changed fields and new values, `participant` the participant after the change",
         [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "add_participant",
-            "update_participant"
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            AddParticipant,
+            UpdateParticipant
         ],
         updated_payload
     ),
@@ -39,11 +36,11 @@ pub const CASES: &[Case] = &[
         "Removing a participant sends participant:left {roomId, participantId, userId}",
         "participant:left: sent to the room's subscribers when a participant leaves or is removed",
         [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "add_participant",
-            "remove_participant"
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            AddParticipant,
+            RemoveParticipant
         ],
         left_payload
     ),
@@ -52,16 +49,16 @@ pub const CASES: &[Case] = &[
 async fn joined_payload(cx: &mut Ctx) -> Result<(), Failure> {
     let watcher = cx.user("watcher").await?;
     let joiner = cx.user("joiner").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut s = subscribed_socket(cx, &watcher.token, &[&room]).await?;
-    let pid = cx.join(&room, &joiner, "participant").await?;
+    let pid = cx.join(&room, &joiner, Role::Participant).await?;
     let p = cx.expect_event(&mut s, ev::PARTICIPANT_JOINED).await?;
     cx.check_payload(ev::PARTICIPANT_JOINED, &p)?;
     cx.expect_eq("participant:joined roomId", &json!(room.id), &p["roomId"])?;
     let part = &p["participant"];
     cx.expect_eq("participant.id", &json!(pid), &part["id"])?;
     cx.expect_eq("participant.userId", &json!(joiner.id), &part["userId"])?;
-    cx.expect_eq("participant.role", &json!("participant"), &part["role"])?;
+    cx.expect_eq("participant.role", &json!(Role::Participant), &part["role"])?;
     cx.expect_eq(
         "participant.user.id",
         &json!(joiner.id),
@@ -80,15 +77,15 @@ async fn joined_payload(cx: &mut Ctx) -> Result<(), Failure> {
 async fn updated_payload(cx: &mut Ctx) -> Result<(), Failure> {
     let watcher = cx.user("watcher").await?;
     let member = cx.user("member").await?;
-    let room = cx.room("public").await?;
-    let pid = cx.join(&room, &member, "participant").await?;
+    let room = cx.room(Visibility::Public).await?;
+    let pid = cx.join(&room, &member, Role::Participant).await?;
     let mut s = subscribed_socket(cx, &watcher.token, &[&room]).await?;
     cx.act(
-        "update_participant",
+        Action::UpdateParticipant,
         vars(&[
             ("roomId", json!(room.id)),
             ("participantId", json!(pid)),
-            ("role", json!("moderator")),
+            ("role", json!(Role::Moderator)),
         ]),
     )
     .await?;
@@ -102,13 +99,13 @@ async fn updated_payload(cx: &mut Ctx) -> Result<(), Failure> {
     )?;
     cx.expect_eq(
         "participant:updated changes",
-        &json!({ "role": "moderator" }),
+        &json!({ "role": Role::Moderator }),
         &p["changes"],
     )?;
     let part = &p["participant"];
     cx.expect_eq("participant.id", &json!(pid), &part["id"])?;
     cx.expect_eq("participant.userId", &json!(member.id), &part["userId"])?;
-    cx.expect_eq("participant.role", &json!("moderator"), &part["role"])?;
+    cx.expect_eq("participant.role", &json!(Role::Moderator), &part["role"])?;
     cx.expect_eq(
         "participant.user.id",
         &json!(member.id),
@@ -126,11 +123,11 @@ async fn updated_payload(cx: &mut Ctx) -> Result<(), Failure> {
 async fn left_payload(cx: &mut Ctx) -> Result<(), Failure> {
     let watcher = cx.user("watcher").await?;
     let member = cx.user("leaver").await?;
-    let room = cx.room("public").await?;
-    let pid = cx.join(&room, &member, "participant").await?;
+    let room = cx.room(Visibility::Public).await?;
+    let pid = cx.join(&room, &member, Role::Participant).await?;
     let mut s = subscribed_socket(cx, &watcher.token, &[&room]).await?;
     cx.act(
-        "remove_participant",
+        Action::RemoveParticipant,
         vars(&[("roomId", json!(room.id)), ("participantId", json!(pid))]),
     )
     .await?;

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use protocol::Visibility;
 use protocol::event as ev;
 use serde_json::{Value, json};
 
@@ -20,28 +21,28 @@ pub const CASES: &[Case] = &[
         "presence.user_online.payload",
         "When a second user subscribes, the first receives presence:user_online {roomId, userId, user}",
         "presence:user_online: sent to the room's subscribers when a user's first socket subscribes",
-        ["create_user", "mint_token", "create_room"],
+        [CreateUser, MintToken, CreateRoom],
         user_online_payload
     ),
     case!(
         "presence.user_offline.payload",
         "When the second user disconnects, the first receives presence:user_offline {roomId, userId}",
         "presence:user_offline: sent to the room's subscribers when a user's last socket leaves (here: disconnect)",
-        ["create_user", "mint_token", "create_room"],
+        [CreateUser, MintToken, CreateRoom],
         user_offline_payload
     ),
     case!(
         "presence.get_online.ack",
         "presence:get_online is acknowledged with {success, roomId, users[{id, name, connectedAt}], count} listing both online users",
         "presence:get_online ack (required; the section's shape plus success, N2): the online users and their count",
-        ["create_user", "mint_token", "create_room"],
+        [CreateUser, MintToken, CreateRoom],
         get_online_ack
     ),
     case!(
         "presence.online_once",
         "One user with two sockets: one user_online; closing one socket sends no user_offline, closing the second does",
         "Presence (N11): a user is online while at least one socket is subscribed; several tabs produce one online and one offline",
-        ["create_user", "mint_token", "create_room", "update_room"],
+        [CreateUser, MintToken, CreateRoom, UpdateRoom],
         online_once
     ),
 ];
@@ -102,7 +103,7 @@ async fn sentinel(
 async fn user_online_payload(cx: &mut Ctx) -> Result<(), Failure> {
     let first = cx.user("first").await?;
     let second = cx.user("second").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut s1 = subscribed_socket(cx, &first.token, &[&room]).await?;
     let s2 = subscribed_socket(cx, &second.token, &[&room]).await?;
     let p = expect_presence(cx, &mut s1, ev::PRESENCE_USER_ONLINE, &room.id, &second.id).await?;
@@ -124,7 +125,7 @@ async fn user_online_payload(cx: &mut Ctx) -> Result<(), Failure> {
 async fn user_offline_payload(cx: &mut Ctx) -> Result<(), Failure> {
     let first = cx.user("stays").await?;
     let second = cx.user("goes").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut s1 = subscribed_socket(cx, &first.token, &[&room]).await?;
     let s2 = subscribed_socket(cx, &second.token, &[&room]).await?;
     expect_event_where(
@@ -144,7 +145,7 @@ async fn user_offline_payload(cx: &mut Ctx) -> Result<(), Failure> {
 async fn get_online_ack(cx: &mut Ctx) -> Result<(), Failure> {
     let first = cx.user("asker").await?;
     let second = cx.user("other").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let s1 = subscribed_socket(cx, &first.token, &[&room]).await?;
     let s2 = subscribed_socket(cx, &second.token, &[&room]).await?;
     let ack = cx
@@ -189,7 +190,7 @@ async fn get_online_ack(cx: &mut Ctx) -> Result<(), Failure> {
 async fn online_once(cx: &mut Ctx) -> Result<(), Failure> {
     let watcher = cx.user("watcher").await?;
     let tabs = cx.user("two tabs").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut w = subscribed_socket(cx, &watcher.token, &[&room]).await?;
     let tab1 = subscribed_socket(cx, &tabs.token, &[&room]).await?;
     expect_presence(cx, &mut w, ev::PRESENCE_USER_ONLINE, &room.id, &tabs.id).await?;

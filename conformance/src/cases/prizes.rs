@@ -1,5 +1,7 @@
 //! Prizes: `prize:created`, `prize:updated`, `prize:deleted`.
 
+use driver::Action;
+use protocol::Visibility;
 use protocol::event as ev;
 use serde_json::json;
 
@@ -13,33 +15,21 @@ pub const CASES: &[Case] = &[
         "prizes.created.payload",
         "Creating a prize sends `prize:created` with the whole prize",
         "prize:created: {roomId, prize: {id, name, description, imageUrl, quantity, quantityRemaining, createdAt}, timestamp, eventId}; a new prize has quantityRemaining = quantity",
-        ["create_user", "mint_token", "create_room", "create_prize"],
+        [CreateUser, MintToken, CreateRoom, CreatePrize],
         created
     ),
     case!(
         "prizes.updated.payload",
         "Changing a prize sends `prize:updated` with the changed fields and the whole prize",
         "prize:updated: {roomId, prizeId, changes (every changed field, new value), prize (the whole prize after the change), timestamp, eventId}",
-        [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "create_prize",
-            "update_prize"
-        ],
+        [CreateUser, MintToken, CreateRoom, CreatePrize, UpdatePrize],
         updated
     ),
     case!(
         "prizes.deleted.payload",
         "Deleting a prize sends `prize:deleted`",
         "prize:deleted: {roomId, prizeId, timestamp, eventId} to the room's subscribers",
-        [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "create_prize",
-            "delete_prize"
-        ],
+        [CreateUser, MintToken, CreateRoom, CreatePrize, DeletePrize],
         deleted
     ),
 ];
@@ -49,7 +39,7 @@ pub const CASES: &[Case] = &[
 // ---------------------------------------------------------------------------
 
 async fn created(cx: &mut Ctx) -> Result<(), Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut s = observer(cx, &room).await?;
     let prize = create_prize(cx, &room, "Weekend trip", 3).await?;
     let p = cx.expect_event(&mut s, ev::PRIZE_CREATED).await?;
@@ -62,7 +52,7 @@ async fn created(cx: &mut Ctx) -> Result<(), Failure> {
 }
 
 async fn updated(cx: &mut Ctx) -> Result<(), Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut s = observer(cx, &room).await?;
     let mut prize = create_prize(cx, &room, "Telescope", 2).await?;
     let created = cx.expect_event(&mut s, ev::PRIZE_CREATED).await?;
@@ -72,7 +62,7 @@ async fn updated(cx: &mut Ctx) -> Result<(), Failure> {
     prize.name = format!("{} (deluxe)", prize.name);
     prize.description = format!("{} and a star map", prize.description);
     cx.act(
-        "update_prize",
+        Action::UpdatePrize,
         vars(&[
             ("roomId", json!(room.id)),
             ("prizeId", json!(prize.id)),
@@ -104,11 +94,11 @@ async fn updated(cx: &mut Ctx) -> Result<(), Failure> {
 }
 
 async fn deleted(cx: &mut Ctx) -> Result<(), Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut s = observer(cx, &room).await?;
     let prize = create_prize(cx, &room, "Bicycle", 1).await?;
     cx.act(
-        "delete_prize",
+        Action::DeletePrize,
         vars(&[("roomId", json!(room.id)), ("prizeId", json!(prize.id))]),
     )
     .await?;

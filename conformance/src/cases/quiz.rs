@@ -3,8 +3,10 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use driver::Action;
 use protocol::ErrorCode;
 use protocol::event as ev;
+use protocol::{Role, Visibility};
 use serde_json::{Value, json};
 use sioclient::Socket;
 
@@ -19,11 +21,11 @@ pub const CASES: &[Case] = &[
         "Publishing a question sends `quiz:question_published` without the answer key",
         "quiz:question_published: {questionId, questionNumber, totalQuestions, question, options, timeLimit, startTime, roomId, timestamp, eventId}; the correct answer is kept server-side and never sent (N3)",
         [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "create_question",
-            "publish_question"
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            CreateQuestion,
+            PublishQuestion
         ],
         published
     ),
@@ -32,12 +34,12 @@ pub const CASES: &[Case] = &[
         "A correct first answer is acknowledged with {success: true, correct: true, responseTime, rank: 1}",
         "quiz:answer_submit ack: {success: true, correct, responseTime (seconds from startTime to the server receiving the answer), rank (1-based among correct answers)} (N2, N3)",
         [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "add_participant",
-            "create_question",
-            "publish_question"
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            AddParticipant,
+            CreateQuestion,
+            PublishQuestion
         ],
         answer_ack
     ),
@@ -46,12 +48,12 @@ pub const CASES: &[Case] = &[
         "An accepted answer is broadcast to the room as `quiz:answer_result`",
         "quiz:answer_result: {questionId, participantId, user: {id, name}, correct, responseTime, rank, timestamp, eventId}, as in the answer's ack",
         [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "add_participant",
-            "create_question",
-            "publish_question"
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            AddParticipant,
+            CreateQuestion,
+            PublishQuestion
         ],
         answer_result
     ),
@@ -60,12 +62,12 @@ pub const CASES: &[Case] = &[
         "Ranks count correct answers in arrival order; a wrong answer has rank null",
         "rank is the 1-based position among the correct answers to the question, in arrival order; a wrong answer has rank: null (N3)",
         [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "add_participant",
-            "create_question",
-            "publish_question"
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            AddParticipant,
+            CreateQuestion,
+            PublishQuestion
         ],
         ranking
     ),
@@ -73,7 +75,7 @@ pub const CASES: &[Case] = &[
         "quiz.answer_submit.invalid",
         "An answer to an unknown question is refused with INVALID_PAYLOAD",
         "quiz:answer_submit: an unknown or unpublished question gets INVALID_PAYLOAD (N3)",
-        ["create_user", "mint_token"],
+        [CreateUser, MintToken],
         unknown_question
     ),
     case!(
@@ -81,11 +83,11 @@ pub const CASES: &[Case] = &[
         "An answer to a question not yet published is refused with INVALID_PAYLOAD",
         "quiz:answer_submit: an unpublished question gets INVALID_PAYLOAD (N3)",
         [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "add_participant",
-            "create_question"
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            AddParticipant,
+            CreateQuestion
         ],
         unpublished
     ),
@@ -94,12 +96,12 @@ pub const CASES: &[Case] = &[
         "A second answer by the same user is refused with INVALID_PAYLOAD",
         "quiz:answer_submit: one answer per user and question; a second gets INVALID_PAYLOAD (N3)",
         [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "add_participant",
-            "create_question",
-            "publish_question"
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            AddParticipant,
+            CreateQuestion,
+            PublishQuestion
         ],
         duplicate
     ),
@@ -108,12 +110,12 @@ pub const CASES: &[Case] = &[
         "An answer that is not one of the options is refused with INVALID_PAYLOAD",
         "quiz:answer_submit: answer must be one of the question's options; otherwise INVALID_PAYLOAD (N3)",
         [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "add_participant",
-            "create_question",
-            "publish_question"
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            AddParticipant,
+            CreateQuestion,
+            PublishQuestion
         ],
         not_an_option
     ),
@@ -122,12 +124,12 @@ pub const CASES: &[Case] = &[
         "An answer after timeLimit seconds is refused with INVALID_PAYLOAD",
         "quiz:answer_submit: an answer after timeLimit seconds from startTime gets INVALID_PAYLOAD (N3)",
         [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "add_participant",
-            "create_question",
-            "publish_question"
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            AddParticipant,
+            CreateQuestion,
+            PublishQuestion
         ],
         late
     ),
@@ -136,11 +138,11 @@ pub const CASES: &[Case] = &[
         "An answer from a user who is not a participant of the room is refused with PERMISSION_DENIED",
         "quiz:answer_submit: only participants of the question's room may answer; otherwise PERMISSION_DENIED (N3, N4)",
         [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "create_question",
-            "publish_question"
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            CreateQuestion,
+            PublishQuestion
         ],
         non_participant
     ),
@@ -155,7 +157,7 @@ const QUESTION: &str = "Which planet has the shortest year?";
 async fn create_question(cx: &mut Ctx, room: &Room, time_limit: u32) -> Result<String, Failure> {
     let out = cx
         .act(
-            "create_question",
+            Action::CreateQuestion,
             vars(&[
                 ("roomId", json!(room.id)),
                 ("question", json!(QUESTION)),
@@ -170,7 +172,7 @@ async fn create_question(cx: &mut Ctx, room: &Room, time_limit: u32) -> Result<S
 
 async fn publish(cx: &mut Ctx, room: &Room, question_id: &str) -> Result<(), Failure> {
     cx.act(
-        "publish_question",
+        Action::PublishQuestion,
         vars(&[
             ("roomId", json!(room.id)),
             ("questionId", json!(question_id)),
@@ -188,7 +190,7 @@ async fn participant(
     label: &str,
 ) -> Result<(User, String, Socket), Failure> {
     let u = cx.user(label).await?;
-    let pid = cx.join(room, &u, "participant").await?;
+    let pid = cx.join(room, &u, Role::Participant).await?;
     let s = cx.connect(&u.token, "/").await?;
     Ok((u, pid, s))
 }
@@ -271,7 +273,7 @@ fn no_answer_key(p: &Value) -> Result<(), Failure> {
 }
 
 async fn published(cx: &mut Ctx) -> Result<(), Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut s = observer(cx, &room).await?;
     let qid = create_question(cx, &room, 30).await?;
     publish(cx, &room, &qid).await?;
@@ -301,7 +303,7 @@ async fn published(cx: &mut Ctx) -> Result<(), Failure> {
 }
 
 async fn answer_ack(cx: &mut Ctx) -> Result<(), Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let (_u, _pid, s) = participant(cx, &room, "answerer").await?;
     let qid = create_question(cx, &room, 30).await?;
     let before_publish = Instant::now();
@@ -327,7 +329,7 @@ async fn answer_ack(cx: &mut Ctx) -> Result<(), Failure> {
 }
 
 async fn answer_result(cx: &mut Ctx) -> Result<(), Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut obs = observer(cx, &room).await?;
     let (u, pid, s) = participant(cx, &room, "answerer").await?;
     let qid = create_question(cx, &room, 30).await?;
@@ -357,7 +359,7 @@ async fn answer_result(cx: &mut Ctx) -> Result<(), Failure> {
 }
 
 async fn ranking(cx: &mut Ctx) -> Result<(), Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut obs = observer(cx, &room).await?;
     let qid = create_question(cx, &room, 30).await?;
     let mut answerers = Vec::new();
@@ -410,7 +412,7 @@ async fn unknown_question(cx: &mut Ctx) -> Result<(), Failure> {
 }
 
 async fn unpublished(cx: &mut Ctx) -> Result<(), Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let (_u, _pid, s) = participant(cx, &room, "answerer").await?;
     let qid = create_question(cx, &room, 30).await?;
     submit_refused(cx, &s, &qid, ANSWER, ErrorCode::InvalidPayload).await?;
@@ -419,7 +421,7 @@ async fn unpublished(cx: &mut Ctx) -> Result<(), Failure> {
 }
 
 async fn duplicate(cx: &mut Ctx) -> Result<(), Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let (_u, _pid, s) = participant(cx, &room, "answerer").await?;
     let qid = create_question(cx, &room, 30).await?;
     publish(cx, &room, &qid).await?;
@@ -430,7 +432,7 @@ async fn duplicate(cx: &mut Ctx) -> Result<(), Failure> {
 }
 
 async fn not_an_option(cx: &mut Ctx) -> Result<(), Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let (_u, _pid, s) = participant(cx, &room, "answerer").await?;
     let qid = create_question(cx, &room, 30).await?;
     publish(cx, &room, &qid).await?;
@@ -443,7 +445,7 @@ async fn not_an_option(cx: &mut Ctx) -> Result<(), Failure> {
 }
 
 async fn late(cx: &mut Ctx) -> Result<(), Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let (_u, _pid, s) = participant(cx, &room, "answerer").await?;
     let qid = create_question(cx, &room, 1).await?;
     publish(cx, &room, &qid).await?;
@@ -455,7 +457,7 @@ async fn late(cx: &mut Ctx) -> Result<(), Failure> {
 }
 
 async fn non_participant(cx: &mut Ctx) -> Result<(), Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let u = cx.user("outsider").await?;
     let s = cx.connect(&u.token, "/").await?;
     let qid = create_question(cx, &room, 30).await?;

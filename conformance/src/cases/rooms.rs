@@ -1,7 +1,9 @@
 //! Rooms: subscribe / unsubscribe, room updates, status changes, deletion,
 //! the room namespace and isolation between rooms.
 
+use driver::Action;
 use protocol::event as ev;
+use protocol::{RoomStatus, Visibility};
 use serde_json::json;
 use sioclient::Incoming;
 
@@ -18,77 +20,77 @@ pub const CASES: &[Case] = &[
         "rooms.subscribe.ack",
         "room:subscribe is acknowledged with {success: true, room: {id, name, status}}",
         "room:subscribe ack (required): success `{success: true, room: Room}` describing the subscribed room",
-        ["create_user", "mint_token", "create_room"],
+        [CreateUser, MintToken, CreateRoom],
         subscribe_ack
     ),
     case!(
         "rooms.subscribed.payload",
         "A subscription is confirmed with room:subscribed {roomId, timestamp}, on `/` and on /rooms/:roomId",
         "room:subscribed: sent to the subscribing socket after room:subscribe or connecting to /rooms/:roomId (N5)",
-        ["create_user", "mint_token", "create_room"],
+        [CreateUser, MintToken, CreateRoom],
         subscribed_payload
     ),
     case!(
         "rooms.unsubscribe.ack",
         "room:unsubscribe is acknowledged with {success: true, data: {roomId}}",
         "room:unsubscribe ack (optional, general shape, N2): `{success: true, data: {roomId}}`",
-        ["create_user", "mint_token", "create_room"],
+        [CreateUser, MintToken, CreateRoom],
         unsubscribe_ack
     ),
     case!(
         "rooms.unsubscribed.payload",
         "room:unsubscribe is followed by room:unsubscribed {roomId, timestamp}",
         "room:unsubscribed: sent to the socket that stopped listening, after room:unsubscribe",
-        ["create_user", "mint_token", "create_room"],
+        [CreateUser, MintToken, CreateRoom],
         unsubscribed_payload
     ),
     case!(
         "rooms.unsubscribe.stops_events",
         "After room:unsubscribe the socket no longer receives that room's events, but still those of its other rooms",
         "room:unsubscribe stops delivering the room's events to this socket; only subscribed sockets receive room events (N4)",
-        ["create_user", "mint_token", "create_room", "update_room"],
+        [CreateUser, MintToken, CreateRoom, UpdateRoom],
         unsubscribe_stops_events
     ),
     case!(
         "rooms.updated.payload",
         "Renaming a room sends room:updated {roomId, changes: {name}, room} to its subscribers",
         "room:updated: after a committed change, `changes` holds every changed field with its new value, `room` the room after it",
-        ["create_user", "mint_token", "create_room", "update_room"],
+        [CreateUser, MintToken, CreateRoom, UpdateRoom],
         updated_payload
     ),
     case!(
         "rooms.status_changed.payload",
         "A status change sends room:status_changed {oldStatus, newStatus} and room:updated with changes.status",
         "room:status_changed on a status change, which also produces room:updated (N13)",
-        ["create_user", "mint_token", "create_room", "update_room"],
+        [CreateUser, MintToken, CreateRoom, UpdateRoom],
         status_changed_payload
     ),
     case!(
         "rooms.deleted.payload",
         "Deleting a room sends room:deleted {roomId} to its subscribers on `/`",
         "room:deleted: sent to the room's subscribers when the room is deleted",
-        ["create_user", "mint_token", "create_room", "delete_room"],
+        [CreateUser, MintToken, CreateRoom, DeleteRoom],
         deleted_payload
     ),
     case!(
         "rooms.deleted.namespace_closed",
         "A /rooms/:roomId socket receives room:deleted, then the namespace disconnects it",
         "room:deleted: after it, the room's namespace is closed, disconnecting its sockets (N5)",
-        ["create_user", "mint_token", "create_room", "delete_room"],
+        [CreateUser, MintToken, CreateRoom, DeleteRoom],
         deleted_namespace_closed
     ),
     case!(
         "rooms.namespace.events",
         "A socket connected to /rooms/:roomId receives the room's events (room:updated) without room:subscribe",
         "Namespaces: room events reach sockets connected to the room's namespace (N5)",
-        ["create_user", "mint_token", "create_room", "update_room"],
+        [CreateUser, MintToken, CreateRoom, UpdateRoom],
         namespace_events
     ),
     case!(
         "rooms.isolation",
         "A subscriber of room B receives no event of room A",
         "Room authorization: only sockets subscribed to a room (or on its namespace) receive its events (N4)",
-        ["create_user", "mint_token", "create_room", "update_room"],
+        [CreateUser, MintToken, CreateRoom, UpdateRoom],
         isolation
     ),
 ];
@@ -99,7 +101,7 @@ pub const CASES: &[Case] = &[
 
 async fn subscribe_ack(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("sub").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let s = cx.connect(&u.token, "/").await?;
     let ack = cx
         .ack(&s, ev::ROOM_SUBSCRIBE, json!({ "roomId": room.id }))
@@ -119,7 +121,7 @@ async fn subscribe_ack(cx: &mut Ctx) -> Result<(), Failure> {
 
 async fn subscribed_payload(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("subd").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut s = subscribed_socket(cx, &u.token, &[&room]).await?;
     expect_subscribed(cx, &mut s, &room.id).await?;
     let mut ns = cx.connect(&u.token, &ev::room_namespace(&room.id)).await?;
@@ -131,7 +133,7 @@ async fn subscribed_payload(cx: &mut Ctx) -> Result<(), Failure> {
 
 async fn unsubscribe_ack(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("unsub").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let s = subscribed_socket(cx, &u.token, &[&room]).await?;
     let ack = cx
         .ack(&s, ev::ROOM_UNSUBSCRIBE, json!({ "roomId": room.id }))
@@ -145,7 +147,7 @@ async fn unsubscribe_ack(cx: &mut Ctx) -> Result<(), Failure> {
 
 async fn unsubscribed_payload(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("unsubd").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut s = subscribed_socket(cx, &u.token, &[&room]).await?;
     let ack = cx
         .ack(&s, ev::ROOM_UNSUBSCRIBE, json!({ "roomId": room.id }))
@@ -168,8 +170,8 @@ async fn unsubscribed_payload(cx: &mut Ctx) -> Result<(), Failure> {
 
 async fn unsubscribe_stops_events(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("stop").await?;
-    let left = cx.room("public").await?;
-    let kept = cx.room("public").await?;
+    let left = cx.room(Visibility::Public).await?;
+    let kept = cx.room(Visibility::Public).await?;
     let mut s = subscribed_socket(cx, &u.token, &[&left, &kept]).await?;
     let ack = cx
         .ack(&s, ev::ROOM_UNSUBSCRIBE, json!({ "roomId": left.id }))
@@ -209,7 +211,7 @@ async fn unsubscribe_stops_events(cx: &mut Ctx) -> Result<(), Failure> {
 
 async fn updated_payload(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("upd").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut s = subscribed_socket(cx, &u.token, &[&room]).await?;
     let name = rename_room(cx, &room, "renamed").await?;
     let p = cx.expect_event(&mut s, ev::ROOM_UPDATED).await?;
@@ -233,15 +235,15 @@ async fn updated_payload(cx: &mut Ctx) -> Result<(), Failure> {
 
 async fn status_changed_payload(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("status").await?;
-    let room = cx.room("public").await?;
-    let new_status = if room.status == "paused" {
-        "active"
+    let room = cx.room(Visibility::Public).await?;
+    let new_status = if room.status == RoomStatus::Paused.as_str() {
+        RoomStatus::Active
     } else {
-        "paused"
+        RoomStatus::Paused
     };
     let mut s = subscribed_socket(cx, &u.token, &[&room]).await?;
     cx.act(
-        "update_room",
+        Action::UpdateRoom,
         vars(&[
             ("roomId", json!(room.id)),
             ("patch", json!({ "status": new_status })),
@@ -285,9 +287,9 @@ async fn status_changed_payload(cx: &mut Ctx) -> Result<(), Failure> {
 
 async fn deleted_payload(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("del").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut s = subscribed_socket(cx, &u.token, &[&room]).await?;
-    cx.act("delete_room", vars(&[("roomId", json!(room.id))]))
+    cx.act(Action::DeleteRoom, vars(&[("roomId", json!(room.id))]))
         .await?;
     let p = cx.expect_event(&mut s, ev::ROOM_DELETED).await?;
     cx.check_payload(ev::ROOM_DELETED, &p)?;
@@ -298,10 +300,10 @@ async fn deleted_payload(cx: &mut Ctx) -> Result<(), Failure> {
 
 async fn deleted_namespace_closed(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("delns").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut s = cx.connect(&u.token, &ev::room_namespace(&room.id)).await?;
     expect_subscribed(cx, &mut s, &room.id).await?;
-    cx.act("delete_room", vars(&[("roomId", json!(room.id))]))
+    cx.act(Action::DeleteRoom, vars(&[("roomId", json!(room.id))]))
         .await?;
     let p = cx.expect_event(&mut s, ev::ROOM_DELETED).await?;
     cx.check_payload(ev::ROOM_DELETED, &p)?;
@@ -337,7 +339,7 @@ async fn deleted_namespace_closed(cx: &mut Ctx) -> Result<(), Failure> {
 
 async fn namespace_events(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("nsev").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut s = cx.connect(&u.token, &ev::room_namespace(&room.id)).await?;
     expect_subscribed(cx, &mut s, &room.id).await?;
     let name = rename_room(cx, &room, "via namespace").await?;
@@ -357,8 +359,8 @@ async fn namespace_events(cx: &mut Ctx) -> Result<(), Failure> {
 async fn isolation(cx: &mut Ctx) -> Result<(), Failure> {
     let ua = cx.user("iso a").await?;
     let ub = cx.user("iso b").await?;
-    let room_a = cx.room("public").await?;
-    let room_b = cx.room("public").await?;
+    let room_a = cx.room(Visibility::Public).await?;
+    let room_b = cx.room(Visibility::Public).await?;
     let mut sa = subscribed_socket(cx, &ua.token, &[&room_a]).await?;
     let mut sb = subscribed_socket(cx, &ub.token, &[&room_b]).await?;
     // Room A's event happens (its own subscriber sees it)...

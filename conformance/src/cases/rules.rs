@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use protocol::ErrorCode;
 use protocol::event as ev;
+use protocol::{Role, Visibility};
 use serde_json::{Value, json};
 use sioclient::Socket;
 
@@ -23,47 +24,42 @@ pub const CASES: &[Case] = &[
         "rules.client_rate.per_connection",
         "100 events in a minute are accepted, the 101st is refused; another connection of the same user is not limited",
         "Rate limits: client events at most 100 per minute per connection; over the limit RATE_LIMIT_EXCEEDED",
-        ["create_user", "mint_token", "create_room"],
+        [CreateUser, MintToken, CreateRoom],
         client_rate
     ),
     case!(
         "rules.timestamps.iso_recent",
         "room:subscribed, room:updated and presence:user_online carry an ISO-8601 UTC timestamp within 5 minutes",
         "Timestamps: every server event carries timestamp, ISO-8601 UTC; clients reject timestamps more than 5 minutes from their clock",
-        ["create_user", "mint_token", "create_room", "update_room"],
+        [CreateUser, MintToken, CreateRoom, UpdateRoom],
         timestamps
     ),
     case!(
         "rules.room_authorization.private",
         "A private room refuses a non-participant with PERMISSION_DENIED and accepts the same user once a participant",
         "Security: room authorization; subscribing to a private room needs participant status",
-        [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "add_participant"
-        ],
+        [CreateUser, MintToken, CreateRoom, AddParticipant],
         private_room
     ),
     case!(
         "rules.token_expired.event",
         "A token that expires while connected gives token:expired, then client events get AUTHENTICATION_FAILED",
         "Security: token expiration handled while connected (token:expired, then AUTHENTICATION_FAILED for client events)",
-        ["create_user", "mint_token", "create_room"],
+        [CreateUser, MintToken, CreateRoom],
         token_expired
     ),
     case!(
         "rules.event_ids.unique",
         "Two successive room:updated carry different eventId values",
         "Idempotency: clients track processed event ids to deduplicate; every broadcast domain event carries a unique eventId",
-        ["create_user", "mint_token", "create_room", "update_room"],
+        [CreateUser, MintToken, CreateRoom, UpdateRoom],
         event_ids
     ),
 ];
 
 async fn client_rate(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("rate").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let first = cx.connect(&u.token, "/").await?;
     accepted_burst(cx, &first, &room.id, 100).await?;
     expect_error_ack(
@@ -145,7 +141,7 @@ fn is_n7_form(ts: &str) -> bool {
 async fn timestamps(cx: &mut Ctx) -> Result<(), Failure> {
     let watcher = cx.user("watcher").await?;
     let arriving = cx.user("arriving").await?;
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let mut w = cx.connect(&watcher.token, "/").await?;
     cx.subscribe(&w, &room.id).await?;
     let subscribed = cx.expect_event(&mut w, ev::ROOM_SUBSCRIBED).await?;
@@ -185,7 +181,7 @@ async fn wait_for_online(
 
 async fn private_room(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("invitee").await?;
-    let room = cx.room("private").await?;
+    let room = cx.room(Visibility::Private).await?;
     let mut s = cx.connect(&u.token, "/").await?;
     expect_error_ack(
         cx,
@@ -195,7 +191,7 @@ async fn private_room(cx: &mut Ctx) -> Result<(), Failure> {
         ErrorCode::PermissionDenied,
     )
     .await?;
-    cx.join(&room, &u, "participant").await?;
+    cx.join(&room, &u, Role::Participant).await?;
     let ack = cx.subscribe(&s, &room.id).await?;
     cx.check_ack(ev::ROOM_SUBSCRIBE, &ack)?;
     cx.expect_eq(

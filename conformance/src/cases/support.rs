@@ -5,7 +5,9 @@
 
 use std::time::{Instant, SystemTime};
 
+use driver::Action;
 use protocol::ErrorCode;
+use protocol::Visibility;
 use protocol::event as ev;
 use serde_json::{Value, json};
 use sioclient::{Event, Incoming, Socket};
@@ -178,7 +180,7 @@ pub(crate) async fn rename_room(
 ) -> Result<String, Failure> {
     let name = format!("{} {suffix}", room.name);
     cx.act(
-        "update_room",
+        Action::UpdateRoom,
         vars(&[
             ("roomId", json!(room.id)),
             ("patch", json!({ "name": name })),
@@ -228,7 +230,7 @@ pub(crate) async fn room_sentinel(
 /// A public room the socket subscribes to, so that a later REST change is a
 /// sentinel that proves the connection still delivers.
 pub(crate) async fn sentinel_room(cx: &mut Ctx, socket: &mut Socket) -> Result<Room, Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let ack = cx.subscribe(socket, &room.id).await?;
     cx.check_ack(ev::ROOM_SUBSCRIBE, &ack)?;
     expect_subscribed(cx, socket, &room.id).await?;
@@ -374,7 +376,7 @@ pub(crate) async fn create_prize(
     let image_url = format!("https://cdn.example.test/p/{tag}.jpg");
     let out = cx
         .act(
-            "create_prize",
+            Action::CreatePrize,
             vars(&[
                 ("roomId", json!(room.id)),
                 ("name", json!(name)),

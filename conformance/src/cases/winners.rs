@@ -1,7 +1,9 @@
 //! Winners: `winner:selected` (and the winner's notification),
 //! `quantityRemaining` through draws, `winner:removed`.
 
+use driver::Action;
 use protocol::event as ev;
+use protocol::{Role, Visibility};
 use serde_json::{Value, json};
 
 use super::support::{
@@ -18,12 +20,12 @@ pub const CASES: &[Case] = &[
         "A draw sends `winner:selected` with the winner, their participant and the prize",
         "winner:selected: {roomId, winner: {id, participantId, prizeId, participant: {id, user: {id, name}}, prize: {id, name, imageUrl}, createdAt}, timestamp, eventId}",
         [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "add_participant",
-            "create_prize",
-            "draw_winner"
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            AddParticipant,
+            CreatePrize,
+            DrawWinner
         ],
         selected
     ),
@@ -32,12 +34,12 @@ pub const CASES: &[Case] = &[
         "The drawn user's `/` socket receives `notification:received` of type winner_selected",
         "A draw sends the winning user notification:received {type: winner_selected, data: {roomId, winnerId, prizeId}} (N12)",
         [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "add_participant",
-            "create_prize",
-            "draw_winner"
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            AddParticipant,
+            CreatePrize,
+            DrawWinner
         ],
         notification
     ),
@@ -46,12 +48,12 @@ pub const CASES: &[Case] = &[
         "Draws decrement quantityRemaining (prize:updated); a draw with nothing left or nobody eligible selects no winner",
         "Each winner decrements quantityRemaining, reported by prize:updated {changes: {quantityRemaining}}; only participants who have not yet won in the room are eligible; a draw beyond what is left or without eligible participants is refused whole (N12)",
         [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "add_participant",
-            "create_prize",
-            "draw_winner"
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            AddParticipant,
+            CreatePrize,
+            DrawWinner
         ],
         quantity_remaining
     ),
@@ -60,13 +62,13 @@ pub const CASES: &[Case] = &[
         "Removing a winner sends `winner:removed`, then `prize:updated` giving the unit back",
         "winner:removed: {roomId, winnerId, participantId, prizeId, timestamp, eventId}; the unit returns to quantityRemaining, reported by prize:updated (N12)",
         [
-            "create_user",
-            "mint_token",
-            "create_room",
-            "add_participant",
-            "create_prize",
-            "draw_winner",
-            "remove_winner"
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            AddParticipant,
+            CreatePrize,
+            DrawWinner,
+            RemoveWinner
         ],
         removed
     ),
@@ -76,7 +78,7 @@ pub const CASES: &[Case] = &[
 async fn draw(cx: &mut Ctx, room: &Room, prize: &NewPrize) -> Result<String, Failure> {
     let out = cx
         .act(
-            "draw_winner",
+            Action::DrawWinner,
             vars(&[
                 ("roomId", json!(room.id)),
                 ("prizeId", json!(prize.id)),
@@ -96,7 +98,7 @@ async fn draw_refused(
 ) -> Result<(), Failure> {
     let (status, body) = cx
         .act_raw(
-            "draw_winner",
+            Action::DrawWinner,
             vars(&[
                 ("roomId", json!(room.id)),
                 ("prizeId", json!(prize.id)),
@@ -112,9 +114,9 @@ async fn draw_refused(
 }
 
 async fn selected(cx: &mut Ctx) -> Result<(), Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let winner_user = cx.user("winner").await?;
-    let pid = cx.join(&room, &winner_user, "participant").await?;
+    let pid = cx.join(&room, &winner_user, Role::Participant).await?;
     let prize = create_prize(cx, &room, "Weekend trip", 1).await?;
     let mut s = observer(cx, &room).await?;
     let winner_id = draw(cx, &room, &prize).await?;
@@ -155,9 +157,9 @@ async fn selected(cx: &mut Ctx) -> Result<(), Failure> {
 }
 
 async fn notification(cx: &mut Ctx) -> Result<(), Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let winner_user = cx.user("winner").await?;
-    cx.join(&room, &winner_user, "participant").await?;
+    cx.join(&room, &winner_user, Role::Participant).await?;
     let prize = create_prize(cx, &room, "Concert tickets", 1).await?;
     // The winner listens on `/` without subscribing to the room: user
     // events reach the user's sockets on `/` at once.
@@ -194,11 +196,11 @@ async fn notification(cx: &mut Ctx) -> Result<(), Failure> {
 }
 
 async fn quantity_remaining(cx: &mut Ctx) -> Result<(), Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let moderator = cx.user("moderator").await?;
-    cx.join(&room, &moderator, "moderator").await?;
+    cx.join(&room, &moderator, Role::Moderator).await?;
     let first = cx.user("first").await?;
-    let first_pid = cx.join(&room, &first, "participant").await?;
+    let first_pid = cx.join(&room, &first, Role::Participant).await?;
     let two = create_prize(cx, &room, "Mug", 2).await?;
     let one = create_prize(cx, &room, "Poster", 1).await?;
     let mut s = observer(cx, &room).await?;
@@ -210,7 +212,7 @@ async fn quantity_remaining(cx: &mut Ctx) -> Result<(), Failure> {
     draw_refused(cx, &room, &two, "nobody eligible").await?;
     // 3. A new participant is eligible, but `one` has nothing left.
     let second = cx.user("second").await?;
-    let second_pid = cx.join(&room, &second, "participant").await?;
+    let second_pid = cx.join(&room, &second, Role::Participant).await?;
     draw_refused(cx, &room, &one, "nothing left").await?;
     // 4. `two` goes to the new participant: the end marker.
     draw(cx, &room, &two).await?;
@@ -265,9 +267,9 @@ async fn quantity_remaining(cx: &mut Ctx) -> Result<(), Failure> {
 }
 
 async fn removed(cx: &mut Ctx) -> Result<(), Failure> {
-    let room = cx.room("public").await?;
+    let room = cx.room(Visibility::Public).await?;
     let winner_user = cx.user("winner").await?;
-    let pid = cx.join(&room, &winner_user, "participant").await?;
+    let pid = cx.join(&room, &winner_user, Role::Participant).await?;
     let prize = create_prize(cx, &room, "Headphones", 1).await?;
     let mut s = observer(cx, &room).await?;
     let winner_id = draw(cx, &room, &prize).await?;
@@ -278,7 +280,7 @@ async fn removed(cx: &mut Ctx) -> Result<(), Failure> {
     cx.check_payload(ev::PRIZE_UPDATED, &upd)?;
 
     cx.act(
-        "remove_winner",
+        Action::RemoveWinner,
         vars(&[("roomId", json!(room.id)), ("winnerId", json!(winner_id))]),
     )
     .await?;

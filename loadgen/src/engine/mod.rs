@@ -132,9 +132,9 @@
 //! # Target lost
 //!
 //! A lost connection, a failed connect or HTTP transport error makes the
-//! engine probe the target (an HTTP request to the Socket.IO path, any
-//! answer counts); three failed probes in a row (~1–6 s) stop the run with
-//! [`AbortReason::TargetLost`].
+//! engine probe the target (an Engine.IO handshake, [`sioclient::probe`],
+//! as before the run); three failed probes in a row (~1–6 s) stop the run
+//! with [`AbortReason::TargetLost`].
 
 mod layout;
 mod progress;
@@ -154,7 +154,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use crate::metrics::Recorder;
-use crate::scenario::{Scenario, Step, TokenSource, format_duration};
+use crate::scenario::{Scenario, Step, TokenSource};
 use layout::{Layout, NO_GROUP};
 use schedule::{Interrupt, Scheduler};
 
@@ -167,6 +167,8 @@ pub use tokens::SETUP_CONCURRENCY;
 pub const HALT_GRACE: Duration = Duration::from_secs(3);
 /// Bound of the target check before the run.
 pub const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bound of one probe of a target suspected lost mid-run.
+const MONITOR_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Everything [`run`] needs.
 #[derive(Debug, Clone)]
@@ -540,50 +542,32 @@ pub fn http_client(local_addr: Option<IpAddr>) -> reqwest::Client {
 }
 
 /// Checks that the target answers an Engine.IO handshake (HTTP
-/// long-polling open packet at the profile's Socket.IO path).
+/// long-polling open packet at the profile's Socket.IO path) within
+/// [`PREFLIGHT_TIMEOUT`].
 pub async fn check_target(
     http: &reqwest::Client,
     target: &str,
     socket_path: &str,
 ) -> Result<(), String> {
-    let url = format!(
-        "{}{}?EIO=4&transport=polling",
-        target.trim_end_matches('/'),
-        socket_path
-    );
-    let res = tokio::time::timeout(PREFLIGHT_TIMEOUT, async {
-        let res = http.get(&url).timeout(PREFLIGHT_TIMEOUT).send().await?;
-        let status = res.status();
-        let body = res.text().await?;
-        Ok::<_, reqwest::Error>((status, body))
-    })
-    .await;
-    match res {
-        Err(_) => Err(format!(
-            "no answer from {url} within {}",
-            format_duration(PREFLIGHT_TIMEOUT)
-        )),
-        Ok(Err(e)) => Err(format!("{url}: {}", error_text(&e))),
-        Ok(Ok((status, body))) if status.is_success() && body.starts_with('0') => Ok(()),
-        Ok(Ok((status, body))) => Err(format!(
-            "{url} answered {status} without an Engine.IO open packet: {}",
-            body.chars().take(120).collect::<String>()
-        )),
-    }
+    probe(http, target, socket_path, PREFLIGHT_TIMEOUT)
+        .await
+        .map_err(|e| e.to_string())
 }
 
-fn error_text(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let t = s.to_string();
-        if !out.contains(&t) {
-            out.push_str(": ");
-            out.push_str(&t);
-        }
-        source = s.source();
-    }
-    out
+/// One [`sioclient::probe`] of the target over long-polling, through
+/// `http` (which carries the engine's local address).
+async fn probe(
+    http: &reqwest::Client,
+    target: &str,
+    socket_path: &str,
+    timeout: Duration,
+) -> Result<(), sioclient::ProbeError> {
+    let mut config = sioclient::ClientConfig::new(target)
+        .with_path(socket_path)
+        .with_transport(sioclient::Transport::Polling)
+        .with_connect_timeout(timeout);
+    config.http_client = Some(http.clone());
+    sioclient::probe(&config).await.map(drop)
 }
 
 fn run_builtins(plan: &RunPlan) -> Vars {
@@ -835,13 +819,12 @@ async fn run_inner(
 /// Probes the target whenever a VU suspects it is gone; three failed
 /// probes in a row stop the run.
 async fn monitor(ctx: Arc<RunCtx>) {
+    // A fresh connection per probe: a pooled one may outlive the target.
     let probe_client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
         .pool_max_idle_per_host(0)
         .local_address(ctx.local_addr)
         .build()
         .unwrap_or_default();
-    let url = format!("{}{}", ctx.target.trim_end_matches('/'), ctx.socket_path);
     loop {
         tokio::select! {
             () = ctx.suspect.notified() => {}
@@ -849,11 +832,16 @@ async fn monitor(ctx: Arc<RunCtx>) {
         }
         let mut failures = 0;
         loop {
-            let probe = tokio::time::timeout(Duration::from_secs(2), probe_client.get(&url).send());
-            let err = match probe.await {
-                Ok(Ok(_)) => break,
-                Ok(Err(e)) => error_text(&e),
-                Err(_) => "no answer within 2s".to_owned(),
+            let err = match probe(
+                &probe_client,
+                &ctx.target,
+                &ctx.socket_path,
+                MONITOR_PROBE_TIMEOUT,
+            )
+            .await
+            {
+                Ok(()) => break,
+                Err(e) => e.to_string(),
             };
             failures += 1;
             if failures >= 3 {

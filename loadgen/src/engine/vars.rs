@@ -5,33 +5,31 @@
 //! `emit_ack` / `wait_for` / `http`, and `set`), the built-ins (`vu`,
 //! `runId`, `nowMs`, `shard`, and `token` / `userId` from the token
 //! source), the set-up's saved variables, the scenario's `vars`, then the
-//! environment and `${name:-default}` (as in profiles; expansion itself is
-//! `driver::profile::expand_string`).
+//! environment and `${name:-default}`. The grammar and the environment and
+//! default steps are `driver::template`'s (the profiles' own); this module
+//! only supplies the lookup of each caller.
 
 use std::time::Duration;
 
 use driver::profile::Vars;
+use driver::template::{self, TemplateError};
 use serde_json::Value;
 
-use crate::scenario::{Think, expand_json, template_vars};
+use crate::scenario::Think;
 
-/// Whether `s` contains a placeholder at all.
-pub(crate) fn is_template(s: &str) -> bool {
-    s.contains("${")
-}
+pub(crate) use driver::template::is_template;
 
-/// Names of every placeholder in the strings of `v` (malformed templates
-/// are left to the expansion, which reports them).
-pub(crate) fn names_in(v: &Value, out: &mut Vec<String>) {
-    match v {
-        Value::String(s) if is_template(s) => {
-            if let Ok(ps) = template_vars(s) {
-                out.extend(ps.into_iter().map(|p| p.name));
-            }
+/// `lookup` asked once per name: a value such as `nowMs` is the same
+/// everywhere in one expansion.
+fn once_per_name(lookup: impl Fn(&str) -> Option<Value>) -> impl Fn(&str) -> Option<Value> {
+    let seen = std::cell::RefCell::new(Vars::new());
+    move |name| {
+        if let Some(v) = seen.borrow().get(name) {
+            return Some(v.clone());
         }
-        Value::Array(a) => a.iter().for_each(|x| names_in(x, out)),
-        Value::Object(o) => o.values().for_each(|x| names_in(x, out)),
-        _ => {}
+        let v = lookup(name)?;
+        seen.borrow_mut().insert(name.to_owned(), v.clone());
+        Some(v)
     }
 }
 
@@ -40,20 +38,7 @@ pub(crate) fn expand_with(
     v: &Value,
     lookup: impl Fn(&str) -> Option<Value>,
 ) -> Result<Value, String> {
-    let mut names = Vec::new();
-    names_in(v, &mut names);
-    if names.is_empty() {
-        return Ok(v.clone());
-    }
-    let mut scope = Vars::new();
-    for n in names {
-        if !scope.contains_key(&n)
-            && let Some(x) = lookup(&n)
-        {
-            scope.insert(n, x);
-        }
-    }
-    expand_json(v, &scope)
+    template::expand_json_with(v, &once_per_name(lookup)).map_err(|e: TemplateError| e.to_string())
 }
 
 /// Expands a template string into a string (a non-string value is written
@@ -65,10 +50,12 @@ pub(crate) fn expand_text(
     if !is_template(s) {
         return Ok(s.to_owned());
     }
-    Ok(match expand_with(&Value::String(s.to_owned()), lookup)? {
-        Value::String(s) => s,
-        other => other.to_string(),
-    })
+    Ok(
+        match template::expand_str_with(s, &once_per_name(lookup)).map_err(|e| e.to_string())? {
+            Value::String(s) => s,
+            other => other.to_string(),
+        },
+    )
 }
 
 /// Expands the scenario's `vars` once per run with the run-level built-ins
@@ -223,6 +210,18 @@ mod tests {
         );
         assert!(expand_with(&json!("${nope_loadgen_engine_var}"), |_| None).is_err());
         assert_eq!(expand_text("a-${x:-9}", |_| None).unwrap(), "a-9");
+    }
+
+    #[test]
+    fn a_name_is_looked_up_once_per_expansion() {
+        let calls = std::cell::Cell::new(0);
+        let out = expand_with(&json!(["${t}", "${t}-${t}"]), |_| {
+            calls.set(calls.get() + 1);
+            Some(json!(calls.get()))
+        })
+        .unwrap();
+        assert_eq!(out, json!([1, "1-1"]));
+        assert_eq!(calls.get(), 1);
     }
 
     #[test]

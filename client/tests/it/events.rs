@@ -1,13 +1,13 @@
 //! Incoming events: order, `wait_for` keeping other items, echo of emitted
 //! arguments, multiple arguments.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{WAIT, bounded};
 use serde_json::json;
 use sioclient::{Incoming, Transport, WaitError};
+
+use crate::common;
+use crate::common::{WAIT, bounded};
 
 async fn events_arrive_in_order(transport: Transport) {
     let server = common::start().await;

@@ -1,10 +1,10 @@
 //! HTTP long-polling only: connect, emit, ack, receive, batching.
 
-mod common;
-
-use common::{Seen, WAIT, bounded};
 use serde_json::json;
 use sioclient::{Direction, Transport};
+
+use crate::common;
+use crate::common::{Seen, WAIT, bounded};
 
 #[tokio::test]
 async fn polling_connect_emit_ack_receive() {

@@ -1,10 +1,10 @@
 //! Namespaces: a dynamic namespace `/rooms/{id}` on its own Engine.IO session.
 
-mod common;
-
-use common::{Seen, WAIT, bounded};
 use serde_json::json;
 use sioclient::{ConnectError, Direction, Transport};
+
+use crate::common;
+use crate::common::{Seen, WAIT, bounded};
 
 async fn rooms_namespace(transport: Transport) {
     let server = common::start().await;

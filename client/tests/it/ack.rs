@@ -1,13 +1,13 @@
 //! Acknowledgements: round trip, 500 concurrent acks on one socket, ack
 //! timeout, ack after disconnect, and the client answering a server ack.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Seen, WAIT, bounded};
 use serde_json::json;
 use sioclient::{AckError, Direction, Incoming, Transport};
+
+use crate::common;
+use crate::common::{Seen, WAIT, bounded};
 
 #[tokio::test]
 async fn ack_round_trip() {

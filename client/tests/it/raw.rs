@@ -1,13 +1,13 @@
 //! Raw frames: the frame tap records every text frame in both directions
 //! with timestamps; `send_raw` sends frames exactly as given.
 
-mod common;
-
 use std::time::{Duration, SystemTime};
 
-use common::{Seen, WAIT, bounded};
 use serde_json::json;
 use sioclient::{Direction, DisconnectReason, Incoming, Transport};
+
+use crate::common;
+use crate::common::{Seen, WAIT, bounded};
 
 #[tokio::test]
 async fn frame_tap_records_the_whole_transcript() {

@@ -1,10 +1,10 @@
 //! Polling handshake followed by the WebSocket upgrade (`2probe`/`3probe`/`5`).
 
-mod common;
-
-use common::{Seen, WAIT, bounded};
 use serde_json::json;
 use sioclient::{Direction, Transport};
+
+use crate::common;
+use crate::common::{Seen, WAIT, bounded};
 
 #[tokio::test]
 async fn polling_then_upgrade_ends_on_websocket() {

@@ -1,13 +1,13 @@
 //! Heartbeat: server pings are answered and keep the connection alive;
 //! missing pings end the connection with `PingTimeout`.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{WAIT, bounded};
 use serde_json::json;
 use sioclient::{Direction, DisconnectReason, Incoming, Transport};
+
+use crate::common;
+use crate::common::{WAIT, bounded};
 
 async fn survives_short_ping_interval(transport: Transport) {
     let server = common::start_with(|b| {

@@ -2,11 +2,11 @@
 //! `Incoming::Invalid` without killing the connection; transport ends are
 //! reported with their reason; handshake violations fail `connect`.
 
-mod common;
-
-use common::{WAIT, bounded};
 use serde_json::json;
 use sioclient::{ConnectError, DisconnectReason, Incoming, PacketError};
+
+use crate::common;
+use crate::common::{WAIT, bounded};
 
 async fn collect_until_disconnect(socket: &mut sioclient::Socket) -> Vec<Incoming> {
     let mut items = Vec::new();

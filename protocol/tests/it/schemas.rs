@@ -2,13 +2,14 @@
 //! `protocol::schema::files()` generates, and the schemas accept the
 //! protocol's example payloads and reject broken ones at the right place.
 //!
-//! `UPDATE_SCHEMAS=1 cargo test -p protocol --test schemas` rewrites the
+//! `UPDATE_SCHEMAS=1 cargo test -p protocol --test it schemas::` rewrites the
 //! folder (and deletes stale `.json` files in it).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use protocol::schema::{self, files};
+use protocol::validate::{self, Violation};
 use serde_json::{Value, json};
 
 fn schema_dir() -> PathBuf {
@@ -80,7 +81,7 @@ fn committed_schemas_match_the_types() {
     assert!(
         problems.is_empty(),
         "protocol/schemas/ has drifted from the protocol types:\n  {}\n\n\
-         Run `UPDATE_SCHEMAS=1 cargo test -p protocol --test schemas` and commit the result.",
+         Run `UPDATE_SCHEMAS=1 cargo test -p protocol --test it schemas::` and commit the result.",
         problems.join("\n  ")
     );
 }
@@ -109,14 +110,9 @@ fn catalog_schema(event: &str, key: &str) -> Value {
     embedded
 }
 
-/// (instance path, message) of every error.
-fn errors(schema: &Value, instance: &Value) -> Vec<(String, String)> {
-    let validator = jsonschema::draft202012::new(schema)
-        .unwrap_or_else(|e| panic!("schema does not compile: {e}\n{schema:#}"));
-    validator
-        .iter_errors(instance)
-        .map(|e| (e.instance_path().as_str().to_string(), e.to_string()))
-        .collect()
+/// Every violation of `schema` by `instance`.
+fn errors(schema: &Value, instance: &Value) -> Vec<Violation> {
+    validate::schema_errors(schema, instance).unwrap_or_else(|e| panic!("{e}\n{schema:#}"))
 }
 
 fn assert_valid(file: &str, event_and_key: Option<(&str, &str)>, instance: &Value) {
@@ -138,7 +134,7 @@ fn assert_valid(file: &str, event_and_key: Option<(&str, &str)>, instance: &Valu
 fn assert_rejected_at(file: &str, instance: &Value, pointer: &str) {
     let errs = errors(&schema_file(file), instance);
     assert!(
-        errs.iter().any(|(p, _)| p == pointer),
+        errs.iter().any(|e| e.pointer == pointer),
         "{file}: expected an error at {pointer:?}, got {errs:?}\n{instance:#}"
     );
 }
@@ -146,8 +142,8 @@ fn assert_rejected_at(file: &str, instance: &Value, pointer: &str) {
 #[test]
 fn every_schema_compiles() {
     for (name, schema) in files() {
-        if let Err(e) = jsonschema::draft202012::new(&schema) {
-            panic!("{name} does not compile: {e}");
+        if let Err(e) = validate::schema_errors(&schema, &Value::Null) {
+            panic!("{name}: {e}");
         }
     }
 }
@@ -380,7 +376,7 @@ fn broken_payloads_are_rejected_where_they_break() {
     };
     let errs = errors(&success_only, &a);
     assert!(
-        errs.iter().any(|(p, _)| p == "/users/1"),
+        errs.iter().any(|e| e.pointer == "/users/1"),
         "expected an error at /users/1, got {errs:?}"
     );
     // ... and the whole ack (success or failure) rejects it at the root.

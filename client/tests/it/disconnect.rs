@@ -1,11 +1,11 @@
 //! Ends of a connection: server-initiated disconnect, graceful client
 //! disconnect seen by the server, dropping a socket.
 
-mod common;
-
-use common::{Seen, WAIT, bounded};
 use serde_json::json;
 use sioclient::{Direction, DisconnectReason, Incoming, SendError, Transport};
+
+use crate::common;
+use crate::common::{Seen, WAIT, bounded};
 
 async fn next_disconnect(socket: &mut sioclient::Socket) -> DisconnectReason {
     loop {

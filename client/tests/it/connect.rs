@@ -1,13 +1,13 @@
 //! Connect over WebSocket: auth payload reaches the server, CONNECT_ERROR is
 //! reported with the server's message, config and transport failures.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Seen, WAIT, bounded};
 use serde_json::json;
 use sioclient::{ConnectError, Incoming, Transport};
+
+use crate::common;
+use crate::common::{Seen, WAIT, bounded};
 
 #[tokio::test]
 async fn websocket_connect_sends_auth_and_waits_for_server_accept() {

@@ -9,13 +9,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use clap::Parser;
-use conformance::case::Verdict;
-use conformance::{Command, Opts, run};
 use server::testing::postgres::PgHarness;
 use server::testing::redis::RedisServer;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
+
+use crate::common::{assert_every_case_passed, run_args};
 
 /// Bound of the whole run.
 const RUN_LIMIT: Duration = Duration::from_secs(240);
@@ -114,42 +113,21 @@ async fn every_case_passes_against_two_nodes() {
     let redis = tokio::task::block_in_place(RedisServer::start);
     let mut nodes = Vec::new();
     for _ in 0..2 {
-        let mut config = server::Config::loopback(database.clone());
-        config.redis_url = Some(redis.url());
-        nodes.push(server::start(config).await.expect("node starts"));
+        let node = server::Embedded::start_with(|c| {
+            c.database_url.clone_from(&database);
+            c.redis_url = Some(redis.url());
+        })
+        .await
+        .expect("node starts");
+        nodes.push(node);
     }
-    let proxy = RoundRobin::start(nodes.iter().map(|n| n.addr).collect()).await;
+    let proxy = RoundRobin::start(nodes.iter().map(|n| n.addr()).collect()).await;
 
-    let opts = match Opts::parse_from(["conformance", "run", "--target", &proxy.url()]).command {
-        Command::Run(r) => r,
-        Command::List(_) => unreachable!("parsed a run"),
-    };
-    let report = tokio::time::timeout(RUN_LIMIT, run(opts))
+    let report = tokio::time::timeout(RUN_LIMIT, run_args(&["--target", &proxy.url()]))
         .await
         .expect("the run finishes in time")
         .expect("the run completes");
-    let not_passed: Vec<String> = report
-        .cases
-        .iter()
-        .filter(|c| c.verdict != Verdict::Pass)
-        .map(|c| {
-            format!(
-                "{} {:?}: {} / expected {:?} / actual {:?} / notes {:?}",
-                c.id,
-                c.verdict,
-                c.reason.clone().unwrap_or_default(),
-                c.expected,
-                c.actual,
-                c.notes
-            )
-        })
-        .collect();
-    assert!(
-        not_passed.is_empty(),
-        "cases not passing on two nodes:\n{}",
-        not_passed.join("\n")
-    );
-    assert_eq!(report.cases.len(), conformance::cases::all().len());
+    assert_every_case_passed(&report, "on two nodes");
     let sent: Vec<usize> = proxy
         .sent
         .iter()
@@ -166,7 +144,7 @@ async fn every_case_passes_against_two_nodes() {
     );
     drop(proxy);
     for node in nodes {
-        node.shutdown().await.expect("clean shutdown");
+        node.stop().await.expect("clean shutdown");
     }
     drop(redis);
     drop(pg);

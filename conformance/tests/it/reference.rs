@@ -1,60 +1,22 @@
 //! The whole suite against the reference server: every case passes, none is
 //! skipped or in error, and the outputs are well-formed.
 
-use clap::Parser;
-use conformance::case::Verdict;
-use conformance::{Command, Opts, run};
-
-fn run_opts(args: &[&str]) -> conformance::RunOpts {
-    let mut all = vec!["conformance", "run"];
-    all.extend_from_slice(args);
-    match Opts::parse_from(all).command {
-        Command::Run(r) => r,
-        Command::List(_) => unreachable!("parsed a run"),
-    }
-}
+use crate::common::{assert_every_case_passed, run_args};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_case_passes_against_the_reference_server() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("result.json");
     let junit = dir.path().join("result.xml");
-    let report = run(run_opts(&[
+    let report = run_args(&[
         "--json",
         json.to_str().unwrap(),
         "--junit",
         junit.to_str().unwrap(),
-    ]))
+    ])
     .await
     .expect("the run completes");
-
-    let not_passed: Vec<String> = report
-        .cases
-        .iter()
-        .filter(|c| c.verdict != Verdict::Pass)
-        .map(|c| {
-            format!(
-                "{} {:?}: {} / expected {:?} / actual {:?} / schema {:?} / notes {:?}",
-                c.id,
-                c.verdict,
-                c.reason.clone().unwrap_or_default(),
-                c.expected,
-                c.actual,
-                c.schema_errors,
-                c.notes
-            )
-        })
-        .collect();
-    assert!(
-        not_passed.is_empty(),
-        "cases not passing:\n{}",
-        not_passed.join("\n")
-    );
-    assert_eq!(report.cases.len(), conformance::cases::all().len());
-    assert_eq!(
-        conformance::exit_code(&report.summary),
-        conformance::EXIT_OK
-    );
+    assert_every_case_passed(&report, "against the reference server");
     eprintln!(
         "suite: {} cases in {} ms",
         report.cases.len(),

@@ -1,6 +1,8 @@
-//! Harness of the fault-injection suite: a reference server with its own
-//! temporary database, a rewriting proxy in front of it, and a conformance
-//! run against the proxy.
+//! What the modules share: a conformance run from command-line arguments,
+//! the check that every case passed, and the harness of the
+//! fault-injection suite (a reference server with its own temporary
+//! database, a rewriting proxy in front of it, and a run against the
+//! proxy).
 
 pub mod proxy;
 pub mod sio;
@@ -8,12 +10,51 @@ pub mod sio;
 use std::time::{Duration, Instant};
 
 use clap::Parser as _;
+use conformance::Opts;
 use conformance::case::Verdict;
 use conformance::output::RunReport;
-use conformance::{Command, Opts};
 use tokio::sync::Semaphore;
 
 pub use proxy::{Fault, HttpResponse, Proxy};
+
+/// `conformance run ARGS...` in-process: its report, or why it gave none.
+pub async fn run_args(args: &[&str]) -> Result<RunReport, conformance::Error> {
+    let argv = ["conformance", "run"].iter().chain(args);
+    let outcome = conformance::run(Opts::parse_from(argv)).await?;
+    Ok(outcome.into_report().expect("a run command"))
+}
+
+/// Fails with every case that did not pass (verdict, reason, expected,
+/// actual, schema errors, notes); `what` names the run.
+pub fn assert_every_case_passed(report: &RunReport, what: &str) {
+    let not_passed: Vec<String> = report
+        .cases
+        .iter()
+        .filter(|c| c.verdict != Verdict::Pass)
+        .map(|c| {
+            format!(
+                "{} {:?}: {} / expected {:?} / actual {:?} / schema {:?} / notes {:?}",
+                c.id,
+                c.verdict,
+                c.reason.clone().unwrap_or_default(),
+                c.expected,
+                c.actual,
+                c.schema_errors,
+                c.notes
+            )
+        })
+        .collect();
+    assert!(
+        not_passed.is_empty(),
+        "cases not passing {what}:\n{}",
+        not_passed.join("\n")
+    );
+    assert_eq!(report.cases.len(), conformance::cases::all().len());
+    assert_eq!(
+        conformance::exit_code(&report.summary),
+        conformance::EXIT_OK
+    );
+}
 
 /// Fault runs at once (the harness runs tests on parallel threads; 2 cores).
 static SLOTS: Semaphore = Semaphore::const_new(2);
@@ -164,27 +205,20 @@ pub async fn run(s: Scenario) -> Outcome {
         .expect("start the reference server");
     let proxy = Proxy::start(&server.url(), s.fault).await;
 
-    let mut args: Vec<String> = ["conformance", "run", "--target"]
-        .map(String::from)
-        .to_vec();
-    args.push(proxy.url());
+    let url = proxy.url();
+    let mut args: Vec<&str> = vec!["--target", &url];
     for g in s.run {
-        args.push("--run".into());
-        args.push((*g).into());
+        args.extend(["--run", g]);
     }
-    args.extend(s.flags.iter().map(|f| (*f).to_owned()));
-    let Command::Run(opts) = Opts::parse_from(&args).command else {
-        unreachable!("a run command");
-    };
-    let result = tokio::time::timeout(RUN_LIMIT, conformance::run(opts)).await;
+    args.extend(s.flags);
+    let result = tokio::time::timeout(RUN_LIMIT, run_args(&args)).await;
 
     proxy.stop();
     let _ = server.stop().await;
 
     let report = match result {
         Ok(Ok(report)) => report,
-        Ok(Err(conformance::RunError::Usage(e))) => panic!("[{}] usage error: {e:#}", s.name),
-        Ok(Err(conformance::RunError::Target(e))) => panic!("[{}] target error: {e:#}", s.name),
+        Ok(Err(e)) => panic!("[{}] no verdicts (exit {}): {e}", s.name, e.exit_code()),
         Err(_) => panic!("[{}] the run took longer than {RUN_LIMIT:?}", s.name),
     };
     let exit = conformance::exit_code(&report.summary);

@@ -53,6 +53,10 @@ fn usage_errors_exit_2() {
 
     let (code, _, err) = conformance(&["run", "--jobs", "0"]);
     assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--jobs"), "{err}");
+    let (code, _, err) = conformance(&["run", "--timeout", "601"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--timeout"), "{err}");
 
     let known = dir.path().join("known.txt");
     std::fs::write(&known, "no.such.case\n").unwrap();
@@ -62,6 +66,31 @@ fn usage_errors_exit_2() {
 
     let (code, _, _) = conformance(&["run", "--bogus-flag"]);
     assert_eq!(code, 2);
+}
+
+#[test]
+fn a_profile_action_no_case_calls_is_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("typo.toml");
+    let text = format!(
+        "{}\n[actions.create_rooom]\nmethod = 'POST'\npath = '/api/rooms'\n",
+        driver::profile::REFERENCE
+    );
+    std::fs::write(&profile, text).unwrap();
+    let (code, out, err) = conformance(&[
+        "run",
+        "--profile",
+        profile.to_str().unwrap(),
+        "--run",
+        "connection.auth.invalid_token",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains(
+            "warning: profile action `create_rooom` is not a driver action any case calls"
+        ),
+        "{err}"
+    );
 }
 
 #[test]

@@ -1,23 +1,22 @@
 //! Proves the conformance runner catches drift.
 //!
 //! Each test starts a reference server (its own temporary SQLite database),
-//! puts a frame-rewriting proxy in front of it (tests/common/proxy.rs) that
+//! puts a frame-rewriting proxy in front of it (common/proxy.rs) that
 //! injects one fault, runs the relevant sections of the conformance suite
 //! against the proxy, and checks that the run fails (exit code 1), that the
 //! case owning the broken requirement fails, and that cases the fault does
 //! not touch still pass. A run without a fault checks the proxy itself is
 //! transparent.
 //!
-//! `cargo test -p conformance --test faults -- --nocapture` prints the
+//! `cargo test -p conformance --test it faults:: -- --nocapture` prints the
 //! runner's output and one `fault ...` line per run with its time.
-
-mod common;
 
 use std::time::{Duration, SystemTime};
 
-use common::{Fault, HttpResponse, Scenario, run, sio};
 use conformance::case::Verdict;
 use serde_json::{Value, json};
+
+use crate::common::{Fault, HttpResponse, Scenario, run, sio};
 
 // ---------------------------------------------------------------------------
 // The proxy itself

@@ -1,0 +1,100 @@
+//! Why a conformance run produced no verdicts, and the exit code of each
+//! reason (2: usage, 3: target); the verdicts' own exit codes (0, 1, 3)
+//! come from the run's summary ([`crate::Outcome::exit_code`]).
+
+use std::path::PathBuf;
+
+use driver::profile::ProfileError;
+use driver::template::TemplateError;
+
+use crate::{EXIT_TARGET, EXIT_USAGE};
+
+/// Why `conformance run` could not produce verdicts.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The profile cannot be read or is invalid.
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    /// A `[vars]` entry of the profile does not expand.
+    #[error("profile [vars]: {0}")]
+    ProfileVars(#[source] TemplateError),
+    /// The `--known-failing` file cannot be read.
+    #[error("reading {}: {source}", path.display())]
+    KnownFailingRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The `--known-failing` file names a case that does not exist.
+    #[error("{}: unknown case id {id}", path.display())]
+    UnknownCaseId { path: PathBuf, id: String },
+    /// `--run` / `--skip` leave no case.
+    #[error("no case matches --run/--skip")]
+    NoCaseSelected,
+    /// No target given, and the build has no in-process reference server.
+    #[error(
+        "no target: give --target URL (or `url` in the profile's [target]); this build has no in-process reference server (cargo feature `embedded`)"
+    )]
+    NoTarget,
+    /// `--json` / `--junit` cannot be written.
+    #[error("writing {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The in-process reference server did not start.
+    #[error("starting the in-process reference server: {0}")]
+    Embedded(String),
+    /// The HTTP client of the driver cannot be built (TLS set-up).
+    #[error("building the HTTP client: {0}")]
+    HttpClient(#[source] reqwest::Error),
+    /// No Engine.IO server answers at the target (the probe's error names
+    /// the URL it tried).
+    #[error("target unreachable: {source}")]
+    Unreachable {
+        target: String,
+        source: sioclient::ProbeError,
+    },
+}
+
+impl Error {
+    /// The documented exit code: 2 for usage and profile errors, 3 when
+    /// the target cannot be reached or set up.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Profile(_)
+            | Error::ProfileVars(_)
+            | Error::KnownFailingRead { .. }
+            | Error::UnknownCaseId { .. }
+            | Error::NoCaseSelected
+            | Error::NoTarget
+            | Error::Write { .. } => EXIT_USAGE,
+            Error::Embedded(_) | Error::HttpClient(_) | Error::Unreachable { .. } => EXIT_TARGET,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_errors_exit_2_and_target_errors_exit_3() {
+        assert_eq!(Error::NoTarget.exit_code(), EXIT_USAGE);
+        assert!(Error::NoTarget.to_string().contains("--target"));
+        assert_eq!(Error::NoCaseSelected.exit_code(), EXIT_USAGE);
+        let unreachable = Error::Unreachable {
+            target: "http://127.0.0.1:9".into(),
+            source: sioclient::ProbeError::Timeout {
+                url: "http://127.0.0.1:9/socket.io/?EIO=4&transport=polling".into(),
+                timeout: std::time::Duration::from_secs(2),
+            },
+        };
+        assert_eq!(unreachable.exit_code(), EXIT_TARGET);
+        assert!(
+            unreachable
+                .to_string()
+                .starts_with("target unreachable: no answer from http://127.0.0.1:9/")
+        );
+        assert_eq!(Error::Embedded("x".into()).exit_code(), EXIT_TARGET);
+    }
+}

@@ -1,0 +1,20 @@
+//! The conformance runner's integration tests, in one test binary (each
+//! extra binary relinks the whole dependency tree):
+//!
+//! * [`cli`]: the binary's contract (subcommands, exit codes, errors);
+//! * [`reference`]: every case passes against the in-process reference
+//!   server, and the JSON and JUnit outputs are well-formed;
+//! * [`faults`]: a rewriting proxy injects one fault per run and the case
+//!   that owns the broken requirement fails;
+//! * [`cluster`]: every case passes against two nodes on one Redis and
+//!   one PostgreSQL database.
+//!
+//! Servers come from `server::Embedded` (ephemeral loopback port,
+//! temporary database) and `server::testing` (PostgreSQL, Redis).
+
+mod common;
+
+mod cli;
+mod cluster;
+mod faults;
+mod reference;
