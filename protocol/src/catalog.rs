@@ -39,8 +39,8 @@ impl NamespaceKind {
     /// As the docs write it.
     pub const fn label(self) -> &'static str {
         match self {
-            NamespaceKind::Root => "/",
-            NamespaceKind::Both => "/ and /rooms/:roomId",
+            Root => "/",
+            Both => "/ and /rooms/:roomId",
         }
     }
 }

@@ -21,7 +21,7 @@ pub type Changes = Map<String, Value>;
 /// lists it as required (schemars leaves `Option` fields out of `required`,
 /// and `#[schemars(required)]` would also forbid `null`).
 fn rank_is_required(schema: &mut Schema) {
-    let Some(serde_json::Value::Array(required)) = schema.get_mut("required") else {
+    let Some(Value::Array(required)) = schema.get_mut("required") else {
         return;
     };
     if !required.iter().any(|r| r == "rank") {

@@ -596,7 +596,7 @@ pub async fn setup(plan: &RunPlan, http: &reqwest::Client) -> Result<Vars, Abort
             let x = vars::expand_with(v, |n| scope.get(n).cloned()).map_err(fail)?;
             scope.insert(k.clone(), x);
         }
-        let (_, _, extracted) = driver::call(
+        let (_, _, extracted) = call(
             http,
             &plan.target,
             &plan.profile,
@@ -933,7 +933,7 @@ mod tests {
             origin: None,
         };
         let fut = vu::run(ctx(), spec);
-        let size = std::mem::size_of_val(&fut);
+        let size = size_of_val(&fut);
         eprintln!("VU task future: {size} bytes");
         assert!(size <= 1536, "the VU future grew to {size} bytes");
     }

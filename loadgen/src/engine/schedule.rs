@@ -185,7 +185,7 @@ impl Scheduler {
         }
     }
 
-    fn spawn(&mut self, local: usize, retire: Retire, origin: Option<std::time::Instant>) {
+    fn spawn(&mut self, local: usize, retire: Retire, origin: Option<Instant>) {
         let meta = self.layout.vus[local];
         if meta.group == NO_GROUP {
             return;

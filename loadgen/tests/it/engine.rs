@@ -157,7 +157,7 @@ fn assert_complete(o: &EngineOutcome, s: &MetricsSnapshot) {
 }
 
 /// Samples the recorder every 20 ms while `fut` runs.
-async fn sampled<F: std::future::Future>(
+async fn sampled<F: Future>(
     rec: &Recorder,
     fut: F,
 ) -> (F::Output, Vec<(Instant, MetricsSnapshot)>) {
