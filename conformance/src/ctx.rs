@@ -690,6 +690,36 @@ fn redact_with(secrets: &[String], text: &str) -> String {
             out = out.replace(s.as_str(), "***");
         }
     }
+    mask_jwts(&out)
+}
+
+/// Replaces every JWT-shaped run (`eyJ…` base64url, `.`, base64url, `.`,
+/// base64url) with `***`: a token the runner has not been told about (one
+/// a target sends unasked, or one that reaches a transcript before the
+/// answer that hands it out is read) never reaches an output either.
+fn mask_jwts(text: &str) -> String {
+    let b64 = |c: u8| c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while let Some(found) = text[i..].find("eyJ") {
+        let start = i + found;
+        // Three base64url segments separated by two dots.
+        let mut end = start;
+        let mut dots = 0;
+        while end < bytes.len() && (b64(bytes[end]) || (bytes[end] == b'.' && dots < 2)) {
+            dots += usize::from(bytes[end] == b'.');
+            end += 1;
+        }
+        out.push_str(&text[i..start]);
+        if dots == 2 {
+            out.push_str("***");
+        } else {
+            out.push_str(&text[start..end]);
+        }
+        i = end;
+    }
+    out.push_str(&text[i..]);
     out
 }
 
@@ -736,6 +766,16 @@ mod tests {
             "{sent:?}"
         );
         assert!(!cx.fork().needs.contains(&Action::DeleteRoom));
+    }
+
+    #[test]
+    fn jwt_shaped_runs_are_masked() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJl";
+        assert_eq!(
+            redact_with(&[], &format!(r#"40{{"token":"{jwt}"}} eyJ only"#)),
+            r#"40{"token":"***"} eyJ only"#
+        );
+        assert_eq!(mask_jwts("a eyJx.y b"), "a eyJx.y b");
     }
 
     #[test]
