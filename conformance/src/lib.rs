@@ -9,7 +9,8 @@
 //!
 //! The binary is [`Opts`] and [`run`]; exit codes: 0 conformant,
 //! 1 failures, 2 usage or profile error ([`Error`]), 3 target unreachable
-//! or set-up failed. Without a target the runner starts the reference
+//! or set-up failed, 4 too few cases executed (none, or fewer than
+//! `--require-coverage`). Without a target the runner starts the reference
 //! server in-process ([`embedded`], cargo feature `embedded`).
 
 pub mod case;
@@ -43,6 +44,9 @@ pub const EXIT_FAILURES: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code: the target is unreachable, or set-up failed.
 pub const EXIT_TARGET: u8 = 3;
+/// Exit code: no selected case executed (all skipped), or fewer than
+/// `--require-coverage` percent did.
+pub const EXIT_COVERAGE: u8 = 4;
 
 /// Checks a deployment against the platform's real-time protocol.
 #[derive(Debug, Parser)]
@@ -110,6 +114,11 @@ pub struct RunOpts {
     /// Write JUnit XML (case id as test name; failures and errors apart).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Fail the run (exit 4) when fewer than PCT percent of the selected
+    /// cases executed (were not skipped). A run where none executed fails
+    /// whatever PCT.
+    #[arg(long, value_name = "PCT", default_value_t = 0.0, value_parser = parse_coverage)]
+    pub require_coverage: f64,
     /// Print every frame, timestamped, as it passes.
     #[arg(long)]
     pub trace: bool,
@@ -134,18 +143,26 @@ fn parse_timeout(text: &str) -> Result<f64, String> {
     }
 }
 
+/// `--require-coverage`: a percentage in [0, 100].
+fn parse_coverage(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(pct) if (0.0..=100.0).contains(&pct) => Ok(pct),
+        _ => Err("must be a percentage in [0, 100]".to_owned()),
+    }
+}
+
 /// What a command did.
 #[derive(Debug)]
 pub enum Outcome {
     /// `list` printed the cases.
     Listed,
     /// `run` produced verdicts.
-    Ran(RunReport),
+    Ran(Box<RunReport>),
 }
 
 impl Outcome {
-    /// The documented exit code: 0, or for a run 1 on failures and 3 when
-    /// a case's set-up failed ([`exit_code`]).
+    /// The documented exit code: 0, or for a run 1 on failures, 3 when
+    /// a case's set-up failed, 4 when too few cases executed ([`exit_code`]).
     pub fn exit_code(&self) -> u8 {
         match self {
             Outcome::Listed => EXIT_OK,
@@ -156,7 +173,7 @@ impl Outcome {
     /// The run's report (`None` for `list`).
     pub fn into_report(self) -> Option<RunReport> {
         match self {
-            Outcome::Ran(report) => Some(report),
+            Outcome::Ran(report) => Some(*report),
             Outcome::Listed => None,
         }
     }
@@ -169,18 +186,39 @@ pub async fn run(opts: Opts) -> Result<Outcome, Error> {
             list(&l);
             Ok(Outcome::Listed)
         }
-        Command::Run(r) => Ok(Outcome::Ran(run_cases(r).await?)),
+        Command::Run(r) => Ok(Outcome::Ran(Box::new(run_cases(r).await?))),
     }
 }
 
-/// The exit code of a finished run.
+/// The exit code of a finished run: failures first, then set-up
+/// errors, then coverage.
 pub fn exit_code(s: &Summary) -> u8 {
     if s.failed > 0 || s.xpass > 0 {
         EXIT_FAILURES
     } else if s.errors > 0 {
         EXIT_TARGET
+    } else if coverage_shortfall(s).is_some() {
+        EXIT_COVERAGE
     } else {
         EXIT_OK
+    }
+}
+
+/// Why the run executed too little, if it did: nothing at all (whatever
+/// `--require-coverage`), or less than it asks.
+pub fn coverage_shortfall(s: &Summary) -> Option<String> {
+    let selected = s.executed + s.skipped;
+    if s.executed == 0 {
+        Some(format!(
+            "no selected case executed ({selected} skipped): a run that checks nothing is not a pass"
+        ))
+    } else if s.coverage < s.required_coverage {
+        Some(format!(
+            "{} of {selected} selected cases executed ({:.1}%), below --require-coverage {}",
+            s.executed, s.coverage, s.required_coverage
+        ))
+    } else {
+        None
     }
 }
 
@@ -268,8 +306,16 @@ async fn run_cases(opts: RunOpts) -> Result<RunReport, Error> {
         .collect()
         .await;
     records.sort_by(|a, b| a.id.cmp(&b.id));
-    let summary = Summary::of(&records);
+    let mut summary = Summary::of(&records);
+    summary.required_coverage = opts.require_coverage;
+    summary.skips = skip_groups(&records, &settings.profile);
+    if let Some(text) = output::skip_summary(&summary, &records) {
+        print!("{text}");
+    }
     println!("{}", summary.line());
+    if let Some(why) = coverage_shortfall(&summary) {
+        eprintln!("conformance: {why}");
+    }
     let report = RunReport {
         version: 1,
         tool: format!("conformance {}", env!("CARGO_PKG_VERSION")),
@@ -291,6 +337,49 @@ async fn run_cases(opts: RunOpts) -> Result<RunReport, Error> {
         write(path, output::junit(&report))?;
     }
     Ok(report)
+}
+
+/// The skipped cases grouped by reason: one group per driver action
+/// missing from the profile (the cases it costs, so a case lacking two
+/// actions is in both groups), the other skips by their reason.
+fn skip_groups(records: &[CaseRecord], profile: &Profile) -> Vec<output::SkipGroup> {
+    let mut groups: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for r in records.iter().filter(|r| r.verdict == Verdict::Skip) {
+        let missing = missing_actions(cases::all().iter().find(|c| c.id == r.id), profile);
+        let reasons = if missing.is_empty() {
+            vec![r.reason.clone().unwrap_or_else(|| "no reason given".into())]
+        } else {
+            missing.iter().map(|a| missing_reason(&[a])).collect()
+        };
+        for reason in reasons {
+            groups.entry(reason).or_default().push(r.id.clone());
+        }
+    }
+    let mut out: Vec<output::SkipGroup> = groups
+        .into_iter()
+        .map(|(reason, cases)| output::SkipGroup { reason, cases })
+        .collect();
+    out.sort_by_key(|g| std::cmp::Reverse(g.cases.len()));
+    out
+}
+
+/// The driver actions `case` needs that `profile` lacks (none for an
+/// unknown case).
+fn missing_actions(case: Option<&Case>, profile: &Profile) -> Vec<&'static str> {
+    case.map_or(&[][..], |c| c.needs)
+        .iter()
+        .filter(|a| profile.action(**a).is_none())
+        .map(|a| a.as_str())
+        .collect()
+}
+
+/// The skip reason of a case that lacks `missing` driver actions.
+fn missing_reason(missing: &[&str]) -> String {
+    format!(
+        "needs driver action{} `{}` (missing from the target profile)",
+        if missing.len() > 1 { "s" } else { "" },
+        missing.join("`, `")
+    )
 }
 
 fn write(path: &Path, text: String) -> Result<(), Error> {
@@ -346,12 +435,7 @@ async fn run_case(
     let strict = settings.strict;
     let mut cx = Ctx::new(settings, case);
     let started = Instant::now();
-    let missing: Vec<&str> = case
-        .needs
-        .iter()
-        .filter(|a| cx.settings.profile.action(**a).is_none())
-        .map(|a| a.as_str())
-        .collect();
+    let missing = missing_actions(Some(case), &cx.settings.profile);
     let result = if missing.is_empty() {
         match tokio::time::timeout(CASE_LIMIT, (case.run)(&mut cx)).await {
             Ok(r) => r,
@@ -361,11 +445,7 @@ async fn run_case(
             )),
         }
     } else {
-        Err(Failure::Skip(format!(
-            "driver action{} {} not in the target profile",
-            if missing.len() > 1 { "s" } else { "" },
-            missing.join(", ")
-        )))
+        Err(Failure::Skip(missing_reason(&missing)))
     };
     // Let frame taps deliver what is in flight.
     tokio::time::sleep(Duration::from_millis(20)).await;

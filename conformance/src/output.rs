@@ -7,7 +7,7 @@ use crate::case::{CaseRecord, Verdict};
 
 // The `--json` file is the conformance result format, defined once in
 // `formats` (this runner writes it, `reports` reads it).
-pub use formats::conformance::{RunReport, Summary};
+pub use formats::conformance::{RunReport, SkipGroup, Summary};
 
 /// One line per case; details under failures.
 pub fn human_line(c: &CaseRecord, verbose: bool) -> String {
@@ -49,6 +49,48 @@ pub fn human_line(c: &CaseRecord, verbose: bool) -> String {
         }
     }
     out
+}
+
+/// The skipped cases grouped by reason, for the end of the text output
+/// (`None` when nothing was skipped), so that a user sees at once which
+/// profile actions to add. A family of ids (`rooms.*`) stands for its
+/// cases when every case of it in this run shares the reason.
+pub fn skip_summary(s: &Summary, records: &[CaseRecord]) -> Option<String> {
+    if s.skips.is_empty() {
+        return None;
+    }
+    let family = |id: &str| id.split('.').next().unwrap_or(id).to_owned();
+    let mut out = format!(
+        "skipped, by reason ({} of {} selected cases executed, {:.1}%):\n",
+        s.executed,
+        s.executed + s.skipped,
+        s.coverage
+    );
+    for g in &s.skips {
+        let mut shown: Vec<String> = Vec::new();
+        for id in &g.cases {
+            let fam = family(id);
+            let in_run = records.iter().filter(|r| family(&r.id) == fam).count();
+            let in_group = g.cases.iter().filter(|c| family(c) == fam).count();
+            let item = if in_run == in_group && in_run > 1 {
+                format!("{fam}.*")
+            } else {
+                id.clone()
+            };
+            if !shown.contains(&item) {
+                shown.push(item);
+            }
+        }
+        let n = g.cases.len();
+        let _ = writeln!(
+            out,
+            "  {n} case{}: {}\n      {}",
+            if n == 1 { "" } else { "s" },
+            g.reason,
+            shown.join(", ")
+        );
+    }
+    Some(out)
 }
 
 /// JUnit XML: one testsuite, a testcase per case named by its id;

@@ -32,8 +32,9 @@ pub struct RunReport {
     pub cases: Vec<CaseRecord>,
 }
 
-/// How many cases ended with each verdict.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// How many cases ended with each verdict, how many executed, and why the
+/// others were skipped.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Summary {
     pub passed: usize,
@@ -43,6 +44,28 @@ pub struct Summary {
     pub errors: usize,
     pub xfail: usize,
     pub xpass: usize,
+    /// Cases that ran (every verdict but skip).
+    pub executed: usize,
+    /// `executed` in percent of the selected cases (0 when none was).
+    pub coverage: f64,
+    /// The coverage the run required (`conformance run
+    /// --require-coverage`); below it, or with nothing executed, the run
+    /// fails.
+    pub required_coverage: f64,
+    /// The skipped cases grouped by reason, largest group first; filled
+    /// by the runner, which knows the reasons (a case skipped for several
+    /// missing driver actions is in the group of each).
+    pub skips: Vec<SkipGroup>,
+}
+
+/// Skipped cases that share one reason (e.g. the same missing driver
+/// actions).
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SkipGroup {
+    pub reason: String,
+    /// Case ids, sorted.
+    pub cases: Vec<String>,
 }
 
 impl Summary {
@@ -58,6 +81,10 @@ impl Summary {
                 Verdict::Xfail => s.xfail += 1,
                 Verdict::Xpass => s.xpass += 1,
             }
+        }
+        s.executed = cases.len() - s.skipped;
+        if !cases.is_empty() {
+            s.coverage = s.executed as f64 * 100.0 / cases.len() as f64;
         }
         s
     }

@@ -48,7 +48,7 @@ impl InputError {
 #[derive(Debug, Clone)]
 pub enum Input {
     Load(Box<LoadRun>),
-    Conformance(ConformanceRun),
+    Conformance(Box<ConformanceRun>),
 }
 
 impl Input {
@@ -119,7 +119,7 @@ pub fn parse(name: &str, text: &str) -> Result<Input, InputError> {
     };
     let tool = obj.get("tool").and_then(Value::as_str).unwrap_or("");
     if tool.starts_with("conformance") || (tool.is_empty() && obj.contains_key("cases")) {
-        read_conformance(name, value).map(Input::Conformance)
+        read_conformance(name, value).map(|r| Input::Conformance(Box::new(r)))
     } else if tool.starts_with("loadgen") || obj.contains_key("histograms") {
         read_loadgen(name, value).map(|r| Input::Load(Box::new(r)))
     } else {

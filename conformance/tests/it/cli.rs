@@ -138,3 +138,134 @@ fn a_passing_selection_exits_0_with_the_summary_line() {
     let summary = out.lines().last().unwrap();
     assert!(summary.ends_with("0 failed, 0 skipped"), "{summary}");
 }
+
+/// A profile with no driver action at all.
+fn empty_profile(dir: &tempfile::TempDir) -> String {
+    let path = dir.path().join("empty.toml");
+    std::fs::write(&path, "# no actions\n").unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_run_where_nothing_executed_exits_4_with_the_skips_by_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let (code, out, err) = conformance(&[
+        "run",
+        "--profile",
+        &empty_profile(&dir),
+        "--run",
+        "rooms.*",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 4, "{out}{err}");
+    assert!(err.contains("no selected case executed"), "{err}");
+    let rooms = conformance::cases::all()
+        .iter()
+        .filter(|c| c.id.starts_with("rooms."))
+        .count();
+    assert!(
+        out.contains(&format!(
+            "skipped, by reason (0 of {rooms} selected cases executed, 0.0%):"
+        )),
+        "{out}"
+    );
+    // Every rooms case needs a room: one group names the action and
+    // stands for the whole family.
+    assert!(
+        out.contains(&format!(
+            "  {rooms} cases: needs driver action `create_room` (missing from the target profile)\n      rooms.*\n"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .last()
+            .unwrap()
+            .ends_with(&format!("{rooms} skipped")),
+        "{out}"
+    );
+
+    let report: formats::conformance::RunReport =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let s = &report.summary;
+    assert_eq!((s.executed, s.skipped, s.coverage), (0, rooms, 0.0));
+    let group = s
+        .skips
+        .iter()
+        .find(|g| g.reason.contains("`create_room`"))
+        .expect("a create_room group");
+    assert_eq!(group.cases.len(), rooms);
+    assert!(group.cases.iter().all(|id| id.starts_with("rooms.")));
+}
+
+#[test]
+fn require_coverage_fails_a_run_that_executed_less() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = empty_profile(&dir);
+    let auth = conformance::cases::all()
+        .iter()
+        .filter(|c| c.id.starts_with("connection.auth."))
+        .collect::<Vec<_>>();
+    let runnable = auth.iter().filter(|c| c.needs.is_empty()).count();
+    assert!(
+        runnable > 0 && runnable * 2 < auth.len(),
+        "the selection must run under half its cases without actions"
+    );
+
+    // The reference profile has every action: all of them execute.
+    let (code, out, err) = conformance(&[
+        "run",
+        "--run",
+        "connection.auth.*",
+        "--require-coverage",
+        "50",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("skipped, by reason"), "{out}");
+
+    // Without actions, only the cases that need none execute: under 50 %.
+    let (code, out, err) = conformance(&[
+        "run",
+        "--profile",
+        &empty,
+        "--run",
+        "connection.auth.*",
+        "--require-coverage",
+        "50",
+    ]);
+    assert_eq!(code, 4, "{out}{err}");
+    assert!(
+        err.contains(&format!(
+            "{runnable} of {} selected cases executed",
+            auth.len()
+        )) && err.contains("below --require-coverage 50"),
+        "{err}"
+    );
+    assert!(
+        out.contains("needs driver action `mint_token` (missing from the target profile)"),
+        "{out}"
+    );
+
+    // The same run without the flag passes: what executed passed.
+    let (code, out, err) = conformance(&["run", "--profile", &empty, "--run", "connection.auth.*"]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    let (code, _, err) = conformance(&["run", "--require-coverage", "101"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--require-coverage"), "{err}");
+}
+
+#[test]
+fn a_single_case_that_runs_meets_full_coverage() {
+    let (code, out, err) = conformance(&[
+        "run",
+        "--run",
+        "connection.auth.invalid_token",
+        "--require-coverage",
+        "100",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.lines().last().unwrap().starts_with("1 passed"), "{out}");
+}
