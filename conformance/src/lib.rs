@@ -115,9 +115,11 @@ pub struct RunOpts {
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
     /// Fail the run (exit 4) when fewer than PCT percent of the selected
-    /// cases executed (were not skipped). A run where none executed fails
-    /// whatever PCT.
-    #[arg(long, value_name = "PCT", default_value_t = 0.0, value_parser = parse_coverage)]
+    /// cases executed (were not skipped). The default, 100, makes a case
+    /// that cannot run (a driver action missing from the profile) fail the
+    /// run; lower it for a profile that drives only part of the protocol.
+    /// A run where none executed fails whatever PCT.
+    #[arg(long, value_name = "PCT", default_value_t = 100.0, value_parser = parse_coverage)]
     pub require_coverage: f64,
     /// Print every frame, timestamped, as it passes.
     #[arg(long)]

@@ -248,8 +248,19 @@ fn require_coverage_fails_a_run_that_executed_less() {
         "{out}"
     );
 
-    // The same run without the flag passes: what executed passed.
+    // By default every selected case must execute: the same run fails...
     let (code, out, err) = conformance(&["run", "--profile", &empty, "--run", "connection.auth.*"]);
+    assert_eq!(code, 4, "{out}{err}");
+    // ...unless the user accepts a partial run: what executed passed.
+    let (code, out, err) = conformance(&[
+        "run",
+        "--profile",
+        &empty,
+        "--run",
+        "connection.auth.*",
+        "--require-coverage",
+        "0",
+    ]);
     assert_eq!(code, 0, "{out}{err}");
 
     let (code, _, err) = conformance(&["run", "--require-coverage", "101"]);
