@@ -523,10 +523,10 @@ impl Socket {
                         _ => {}
                     }
                 }
-                if let Some(i) = found {
-                    if let Some(Incoming::Event(ev)) = inbox.items.remove(i) {
-                        return Ok(ev);
-                    }
+                if let Some(i) = found
+                    && let Some(Incoming::Event(ev)) = inbox.items.remove(i)
+                {
+                    return Ok(ev);
                 }
                 scanned = inbox.items.len();
             }
