@@ -25,6 +25,11 @@ use crate::{
     socket::DisconnectReason,
 };
 
+/// PATCH: the longest namespace path that a CONNECT may instantiate from a dynamic
+/// pattern. Longer paths are answered `Invalid namespace` before anything is allocated
+/// for them.
+pub const MAX_DYN_NS_PATH_LEN: usize = 256;
+
 pub struct Client<A: Adapter> {
     pub(crate) config: SocketIoConfig,
     pub(crate) nsps: RwLock<HashMap<Str, Arc<Namespace<A>>>>,
@@ -66,29 +71,25 @@ impl<A: Adapter> Client<A> {
         #[cfg(feature = "tracing")]
         tracing::debug!("auth: {:?}", auth);
         let protocol: ProtocolVersion = esocket.protocol.into();
+        // PATCH: every connect holds its namespace (`Namespace::hold`, taken under the map's
+        // lock) until it ends, and waits for the adapter of a new dynamic namespace.
+        let ready_timeout = self.config.connect_timeout;
         let connect = async move |ns: Arc<Namespace<A>>, esocket: Arc<EIoSocket<SocketData<A>>>| {
-            if ns.connect(esocket.id, esocket.clone(), auth).await.is_ok() {
+            if ns.wait_ready(ready_timeout).await
+                && ns.clone().connect(esocket.id, esocket.clone(), auth).await.is_ok()
+            {
                 // cancel the connect timeout task for v5
                 if let Some(tx) = esocket.data.connect_recv_tx.lock().unwrap().take() {
                     tx.send(()).ok();
                 }
             }
+            ns.connect_ended();
         };
 
-        if let Some(ns) = self.get_ns(ns_path) {
+        if let Some(ns) = self.hold_ns(ns_path) {
             tokio::spawn(connect(ns, esocket.clone()));
-        } else if let Ok(Match { value: ns_ctr, .. }) = self.router.read().unwrap().at(ns_path) {
-            let path = Str::copy_from_slice(ns_path);
-            let ns = ns_ctr.get_new_ns(path.clone(), &self.adapter_state, &self.config);
-            let this = self.clone();
-            let esocket = esocket.clone();
-            let adapter = ns.adapter.clone();
-            let on_success = move || {
-                this.nsps.write().unwrap().insert(path, ns.clone());
-                tokio::spawn(connect(ns, esocket));
-            };
-            // We "ask" the adapter implementation to manage the init response itself
-            socketioxide_core::adapter::Spawnable::spawn(adapter.init(on_success));
+        } else if let Some(ns) = self.hold_new_dyn_ns(ns_path) {
+            tokio::spawn(connect(ns, esocket.clone()));
         } else if protocol == ProtocolVersion::V4 && ns_path == "/" {
             #[cfg(feature = "tracing")]
             tracing::error!(
@@ -111,6 +112,71 @@ impl<A: Adapter> Client<A> {
                 }),
             };
         }
+    }
+
+    /// PATCH: the namespace at `ns_path`, held for one connect (see `Namespace::hold`).
+    fn hold_ns(&self, ns_path: &str) -> Option<Arc<Namespace<A>>> {
+        let nsps = self.nsps.read().unwrap();
+        let ns = nsps.get(ns_path)?;
+        ns.hold();
+        Some(ns.clone())
+    }
+
+    /// PATCH: a namespace for `ns_path` made from a dynamic pattern, held for one connect.
+    /// It enters the map at once, under the map's write lock, so that concurrent first
+    /// connects share one namespace (upstream inserted it when the adapter was initialised,
+    /// and the second insert replaced the first namespace, whose sockets got no broadcast).
+    /// Connects wait for the adapter in `Namespace::wait_ready`.
+    fn hold_new_dyn_ns(self: &Arc<Self>, ns_path: &str) -> Option<Arc<Namespace<A>>> {
+        if ns_path.len() > MAX_DYN_NS_PATH_LEN {
+            return None;
+        }
+        let router = self.router.read().unwrap();
+        let Match { value: ns_ctr, .. } = router.at(ns_path).ok()?;
+        let mut nsps = self.nsps.write().unwrap();
+        if let Some(ns) = nsps.get(ns_path) {
+            // Created by a concurrent connect since `hold_ns` looked.
+            ns.hold();
+            return Some(ns.clone());
+        }
+        let path = Str::copy_from_slice(ns_path);
+        let ns = ns_ctr.get_new_ns(path.clone(), &self.adapter_state, &self.config, Arc::downgrade(self));
+        ns.hold();
+        nsps.insert(path, ns.clone());
+        drop(nsps);
+        drop(router);
+        let ready = ns.clone();
+        // We "ask" the adapter implementation to manage the init response itself
+        socketioxide_core::adapter::Spawnable::spawn(ns.adapter.clone().init(move || ready.set_ready()));
+        Some(ns)
+    }
+
+    /// PATCH: drops `ns` (a namespace made from a dynamic pattern) from the map if it is
+    /// still the one at its path and holds no socket and no pending connect, as Node's
+    /// `cleanupEmptyChildNamespaces` does. Without it every refused CONNECT to a new path
+    /// left a namespace behind for good.
+    pub(crate) fn remove_ns_if_empty(&self, ns: &Namespace<A>) {
+        let removed = {
+            let mut nsps = self.nsps.write().unwrap();
+            match nsps.get(&ns.path) {
+                // Checked again under the write lock: `hold` runs under the map's lock.
+                Some(cur) if std::ptr::eq(Arc::as_ptr(cur), ns) && cur.is_unused() => {
+                    nsps.remove(&ns.path)
+                }
+                _ => None,
+            }
+        };
+        if let Some(ns) = removed {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(?ns.path, "removing empty dynamic namespace");
+            // No socket left: this only closes the adapter (a remote adapter unsubscribes).
+            tokio::spawn(async move { ns.close(DisconnectReason::ServerNSDisconnect).await });
+        }
+    }
+
+    /// PATCH: the number of namespaces in the map (static and instantiated dynamic ones).
+    pub fn ns_count(&self) -> usize {
+        self.nsps.read().unwrap().len()
     }
 
     /// Propagate a packet to its target namespace
@@ -182,7 +248,10 @@ impl<A: Adapter> Client<A> {
 
         #[cfg(feature = "tracing")]
         tracing::debug!("deleting namespace {}", path);
-        if let Some(ns) = self.nsps.write().unwrap().remove(path) {
+        // PATCH: the map's lock is released before the sockets close (a closing socket of a
+        // dynamic namespace takes it in `remove_ns_if_empty`).
+        let removed = self.nsps.write().unwrap().remove(path);
+        if let Some(ns) = removed {
             ns.close(DisconnectReason::ServerNSDisconnect)
                 .now_or_never();
         }

@@ -503,6 +503,13 @@ impl<A: Adapter> SocketIo<A> {
         self.0.delete_ns(path.as_ref());
     }
 
+    /// PATCH: the number of namespaces currently instantiated: the static ones and, of the
+    /// dynamic ones, those with a socket or a pending connect.
+    #[inline]
+    pub fn ns_count(&self) -> usize {
+        self.0.ns_count()
+    }
+
     /// # Gracefully close all the connections and drop every sockets
     ///
     /// Any `on_disconnect` handler will called with

@@ -1,6 +1,9 @@
 use std::{
     collections::{HashMap, HashSet},
-    sync::{Arc, Mutex, RwLock, Weak},
+    sync::{
+        Arc, Mutex, RwLock, Weak,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -8,7 +11,7 @@ use crate::{
     ProtocolVersion, SocketError, SocketIoConfig,
     ack::AckInnerStream,
     adapter::Adapter,
-    client::SocketData,
+    client::{Client, SocketData},
     errors::{ConnectFail, Error},
     handler::{BoxedConnectHandler, ConnectHandler, MakeErasedHandler},
     parser::Parser,
@@ -36,6 +39,17 @@ pub struct Namespace<A: Adapter> {
     /// The ids of the sockets that are connecting to this namespace, but which are not yet
     /// in [`Self::sockets`] because their middlewares are still running.
     connecting: Mutex<HashSet<Sid>>,
+    /// PATCH: for a namespace made from a dynamic pattern, the client that owns it: the
+    /// namespace asks it to drop the namespace when it holds no socket and no connect is
+    /// pending (see [`Client::remove_ns_if_empty`]). `None` for a static namespace.
+    owner: Option<Weak<Client<A>>>,
+    /// PATCH: connects that picked this namespace and have not ended yet. Taken under the
+    /// client's namespace-map lock (see [`Namespace::hold`]) so the namespace is never
+    /// dropped between its lookup and its socket's insertion.
+    pending: AtomicUsize,
+    /// PATCH: set once the adapter is initialised; a dynamic namespace is in the client's
+    /// map from its first connect on, so that concurrent first connects share it.
+    ready: tokio::sync::watch::Sender<bool>,
 }
 
 /// Marks a socket as connecting to a namespace until dropped.
@@ -77,9 +91,10 @@ impl<A: Adapter> NamespaceCtr<A> {
         path: Str,
         adapter_state: &A::State,
         config: &SocketIoConfig,
+        owner: Weak<Client<A>>,
     ) -> Arc<Namespace<A>> {
         let handler = self.handler.boxed_clone();
-        Namespace::new_boxed(path, handler, adapter_state, config)
+        Namespace::new_boxed(path, handler, adapter_state, config, Some(owner))
     }
 }
 
@@ -95,7 +110,7 @@ impl<A: Adapter> Namespace<A> {
         T: Send + Sync + 'static,
     {
         let handler = MakeErasedHandler::new_ns_boxed(handler);
-        Self::new_boxed(path, handler, adapter_state, config)
+        Self::new_boxed(path, handler, adapter_state, config, None)
     }
 
     fn new_boxed(
@@ -103,8 +118,11 @@ impl<A: Adapter> Namespace<A> {
         handler: BoxedConnectHandler<A>,
         adapter_state: &A::State,
         config: &SocketIoConfig,
+        owner: Option<Weak<Client<A>>>,
     ) -> Arc<Self> {
         let parser = config.parser;
+        // A static namespace enters the client's map only once its adapter is initialised.
+        let ready = tokio::sync::watch::Sender::new(owner.is_none());
         let ack_timeout = config.ack_timeout;
         let uid = config.server_id;
         Arc::new_cyclic(|ns| Self {
@@ -113,6 +131,9 @@ impl<A: Adapter> Namespace<A> {
             parser,
             sockets: HashMap::new().into(),
             connecting: HashSet::new().into(),
+            owner,
+            pending: AtomicUsize::new(0),
+            ready,
             adapter: Arc::new(A::new(
                 adapter_state,
                 CoreLocalAdapter::new(Emitter::new(ns.clone(), parser, path, ack_timeout, uid)),
@@ -193,8 +214,53 @@ impl<A: Adapter> Namespace<A> {
         #[cfg(feature = "tracing")]
         tracing::trace!(?sid, ?self.path, "removing socket from namespace");
 
-        self.sockets.write().unwrap().remove(&sid);
+        let removed = self.sockets.write().unwrap().remove(&sid).is_some();
         self.adapter.get_local().del_all(sid);
+        // PATCH: the last socket of a dynamic namespace is gone: drop the namespace.
+        if removed {
+            self.release_if_empty();
+        }
+    }
+
+    /// PATCH: counts one connect that picked this namespace. Called by the client while it
+    /// holds its namespace map's lock; ended by [`Namespace::connect_ended`].
+    pub(crate) fn hold(&self) {
+        self.pending.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// PATCH: a connect counted by [`Namespace::hold`] ended: its socket is in
+    /// [`Self::sockets`] or was refused.
+    pub(crate) fn connect_ended(&self) {
+        self.pending.fetch_sub(1, Ordering::SeqCst);
+        self.release_if_empty();
+    }
+
+    /// PATCH: whether the namespace holds no socket and no connect is pending.
+    pub(crate) fn is_unused(&self) -> bool {
+        self.pending.load(Ordering::SeqCst) == 0 && self.sockets.read().unwrap().is_empty()
+    }
+
+    /// PATCH: marks the adapter initialised; connects waiting in [`Namespace::wait_ready`] go on.
+    pub(crate) fn set_ready(&self) {
+        self.ready.send_replace(true);
+    }
+
+    /// PATCH: waits until the adapter is initialised, at most `timeout` (an adapter whose
+    /// initialisation failed never calls back). Returns whether it is.
+    pub(crate) async fn wait_ready(&self, timeout: Duration) -> bool {
+        let mut rx = self.ready.subscribe();
+        matches!(
+            tokio::time::timeout(timeout, rx.wait_for(|ready| *ready)).await,
+            Ok(Ok(_))
+        )
+    }
+
+    fn release_if_empty(&self) {
+        if let Some(client) = self.owner.as_ref().and_then(Weak::upgrade)
+            && self.is_unused()
+        {
+            client.remove_ns_if_empty(self);
+        }
     }
 
     pub fn has(&self, sid: Sid) -> bool {
