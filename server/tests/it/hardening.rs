@@ -1,6 +1,8 @@
 //! Attacks on the reference server (issue 13): each test performs the
 //! attack against a real server and asserts that it no longer works.
 
+use std::time::Duration;
+
 use futures_util::{SinkExt, StreamExt};
 use rand::distr::{Alphanumeric, SampleString};
 use reqwest::Method;
@@ -224,7 +226,136 @@ async fn a_room_namespace_goes_with_its_last_socket() {
             tokio::time::Instant::now() < deadline,
             "the room namespace outlived its last socket"
         );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     server.stop().await;
+}
+
+/// The binary with a clean environment, `args` and `env`, waited for (at
+/// most `PROCESS_WAIT`).
+fn run_server(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    use std::process::Stdio;
+    let mut cmd = ServerProcess::command(server_bin());
+    cmd.args(args).envs(env.iter().copied());
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the server binary");
+    crate::ops::wait_output(child)
+}
+
+/// Fails on the code before the fix: the server served the whole network
+/// with the published development secrets.
+#[test]
+fn development_secrets_are_refused_outside_loopback() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = format!("sqlite://{}/db.sqlite", dir.path().display());
+    let out = run_server(&["--listen", "0.0.0.0:0", "--database-url", &db], &[]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refusing to serve 0.0.0.0:0 with the development JWT secret or admin token"),
+        "stderr: {err}"
+    );
+    // One real secret is not enough: the other one is still the known one.
+    let secret = "s".repeat(32);
+    let out = run_server(
+        &[
+            "--listen",
+            "0.0.0.0:0",
+            "--database-url",
+            &db,
+            "--jwt-secret",
+            &secret,
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to serve"));
+}
+
+/// Fails on the code before the fix: any non-empty secret was accepted.
+#[test]
+fn short_secrets_are_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = format!("sqlite://{}/db.sqlite", dir.path().display());
+    let long = "l".repeat(32);
+    let short = "s".repeat(31);
+    for (flag, args) in [
+        (
+            "--jwt-secret",
+            ["--jwt-secret", &short, "--admin-token", &long],
+        ),
+        (
+            "--admin-token",
+            ["--jwt-secret", &long, "--admin-token", &short],
+        ),
+    ] {
+        let mut all = vec!["--listen", "127.0.0.1:0", "--database-url", &db];
+        all.extend(args);
+        let out = run_server(&all, &[]);
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("{flag} must be at least 32 bytes")),
+            "stderr: {err}"
+        );
+    }
+}
+
+/// Fails on the code before the fix: `--help` printed
+/// `[env: SERVER_JWT_SECRET=<the secret>]`.
+#[test]
+fn help_does_not_print_secrets_from_the_environment() {
+    let out = run_server(
+        &["--help"],
+        &[
+            ("SERVER_JWT_SECRET", "xyz-jwt-secret-in-env"),
+            ("SERVER_ADMIN_TOKEN", "xyz-admin-token-in-env"),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("SERVER_JWT_SECRET"), "{help}");
+    assert!(help.contains("at least 32"), "{help}");
+    assert!(!help.contains("xyz"), "{help}");
+}
+
+/// Fails on the code before the fix: a token signed with the server's
+/// secret was accepted whatever its `jti`.
+#[tokio::test]
+async fn a_token_whose_jti_was_never_issued_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = format!("sqlite://{}/db.sqlite", dir.path().display());
+    let mut cmd = ServerProcess::command(server_bin());
+    // Loopback: the development secrets are allowed, and known to the attacker.
+    cmd.args(["--listen", "127.0.0.1:0", "--database-url", &db]);
+    let process = ServerProcess::spawn(cmd, server::config::DEV_ADMIN_TOKEN);
+    let (user_id, token) = process_user(&process, "victim").await;
+    let forger =
+        server::auth::Tokens::new(server::config::DEV_JWT_SECRET, Duration::from_secs(3600))
+            .expect("keys");
+    let (forged, _) = forger.mint(&user_id, "tok_forged".into(), 3600);
+
+    match sioclient::connect(process.client_config(&forged, "/")).await {
+        Err(sioclient::ConnectError::Rejected { message, .. }) => {
+            assert_eq!(message, "Authentication failed: Invalid token")
+        }
+        other => panic!("a forged token connected: {other:?}"),
+    }
+    let get = |bearer: String| {
+        let req = process
+            .http
+            .get(format!("{}/api/users/{user_id}", process.url))
+            .bearer_auth(bearer);
+        async move { req.send().await.expect("request").status() }
+    };
+    assert_eq!(get(forged).await, reqwest::StatusCode::UNAUTHORIZED);
+    // The issued token still works, on both.
+    assert_eq!(get(token.clone()).await, reqwest::StatusCode::OK);
+    sioclient::connect(process.client_config(&token, "/"))
+        .await
+        .expect("the issued token connects");
 }
