@@ -359,3 +359,80 @@ async fn a_token_whose_jti_was_never_issued_is_refused() {
         .await
         .expect("the issued token connects");
 }
+
+/// Subscribe-then-close, many times, on `/` (`room:subscribe` then an
+/// immediate disconnect) and on the room namespace (CONNECT then an
+/// immediate close of the transport). Fails on the code before the fix:
+/// subscriptions that finished after the socket closed left their users
+/// online for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_then_close_leaves_no_ghost_online() {
+    const ROUNDS: usize = 20;
+    let server = TestServer::start().await;
+    let room = server.room("Haunted", "public").await;
+    let observer = server.user("observer").await;
+    let mut watch = server.subscribed(&observer.token, &room).await;
+
+    let mut ghosts = Vec::new();
+    for i in 0..ROUNDS {
+        let ghost = server.user(&format!("ghost {i}")).await;
+        let socket = server.connect(&ghost.token, "/").await;
+        socket
+            .emit("room:subscribe", json!({"roomId": room}))
+            .expect("emit");
+        // Dropping the socket sends DISCONNECT right after the subscribe.
+        drop(socket);
+
+        let mut ws = open_ws(&server.url).await;
+        let auth = json!({"token": ghost.token});
+        ws.send(Message::text(format!("40/rooms/{room},{auth}")))
+            .await
+            .expect("send CONNECT");
+        ws.close(None).await.expect("close");
+        ghosts.push(ghost.id);
+    }
+
+    // Bounded wait: every ghost's subscription is released.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let online = loop {
+        let list = ack(&watch, "presence:get_online", json!({"roomId": room})).await;
+        let ids: Vec<String> = list["users"]
+            .as_array()
+            .expect("users")
+            .iter()
+            .map(|u| u["id"].as_str().expect("id").to_owned())
+            .collect();
+        if ids == [observer.id.clone()] || tokio::time::Instant::now() >= deadline {
+            break ids;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        online,
+        std::slice::from_ref(&observer.id),
+        "ghosts still online"
+    );
+
+    // Whoever was announced online was announced offline after.
+    let mut balance = std::collections::HashMap::<String, i32>::new();
+    while let Ok(Some(item)) = tokio::time::timeout(QUIET, watch.next()).await {
+        if let sioclient::Incoming::Event(ev) = item {
+            let user = ev.args.first().and_then(|a| a["userId"].as_str());
+            match (ev.name.as_str(), user) {
+                ("presence:user_online", Some(u)) => *balance.entry(u.to_owned()).or_default() += 1,
+                ("presence:user_offline", Some(u)) => {
+                    *balance.entry(u.to_owned()).or_default() -= 1
+                }
+                _ => {}
+            }
+        }
+    }
+    for ghost in &ghosts {
+        assert_eq!(
+            balance.get(ghost).copied().unwrap_or(0),
+            0,
+            "{ghost}: {balance:?}"
+        );
+    }
+    server.stop().await;
+}
