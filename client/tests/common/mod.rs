@@ -315,10 +315,10 @@ where
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        if let Ok(Ok((stream, _))) = tokio::time::timeout(WAIT, listener.accept()).await {
-            if let Ok(ws) = tokio_tungstenite::accept_async(stream).await {
-                let _ = tokio::time::timeout(Duration::from_secs(30), script(ws)).await;
-            }
+        if let Ok(Ok((stream, _))) = tokio::time::timeout(WAIT, listener.accept()).await
+            && let Ok(ws) = tokio_tungstenite::accept_async(stream).await
+        {
+            let _ = tokio::time::timeout(Duration::from_secs(30), script(ws)).await;
         }
     });
     format!("ws://{addr}")
