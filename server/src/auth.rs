@@ -1,6 +1,6 @@
 //! Access tokens: HS256 JWTs with `sub`, `jti`, `iat`, `exp`, and the
 //! connect-time checks of the protocol (signature and expiry, user exists,
-//! token not revoked), in that order.
+//! token issued here and not revoked), in that order.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -108,7 +108,10 @@ impl Tokens {
         };
         match store.token_state(&claims.jti).await {
             Ok(Some(state)) if state.revoked => Err(AuthFailure::TokenRevoked),
-            Ok(_) => Ok((claims, user)),
+            Ok(Some(state)) if state.user_id == claims.sub => Ok((claims, user)),
+            // A jti this server never issued (or issued to someone else):
+            // signed with a leaked or guessed secret (protocol notes N10).
+            Ok(_) => Err(AuthFailure::InvalidToken),
             Err(e) => {
                 tracing::error!(error = %e, "revocation lookup failed during authentication");
                 Err(AuthFailure::InvalidToken)

@@ -10,6 +10,9 @@ use clap::{Parser, ValueEnum};
 pub const DEV_JWT_SECRET: &str = "dev-jwt-secret-change-me";
 /// The development admin token used when none is configured.
 pub const DEV_ADMIN_TOKEN: &str = "dev-admin-token";
+/// The shortest `--jwt-secret` and `--admin-token` accepted (the
+/// development values aside): 256 bits, HS256's key size.
+pub const MIN_SECRET_BYTES: usize = 32;
 
 /// Reference server for the platform's real-time protocol.
 ///
@@ -32,13 +35,34 @@ pub struct Opts {
     )]
     pub database_url: String,
 
-    /// HS256 secret that signs and verifies access tokens.
-    #[arg(long, env = "SERVER_JWT_SECRET", default_value = DEV_JWT_SECRET, hide_default_value = true)]
+    /// HS256 secret that signs and verifies access tokens; at least 32
+    /// bytes. Unset: a development value, refused outside loopback unless
+    /// --dev.
+    #[arg(
+        long,
+        env = "SERVER_JWT_SECRET",
+        default_value = DEV_JWT_SECRET,
+        hide_default_value = true,
+        hide_env_values = true
+    )]
     pub jwt_secret: String,
 
-    /// Bearer token of the operator (full REST access).
-    #[arg(long, env = "SERVER_ADMIN_TOKEN", default_value = DEV_ADMIN_TOKEN, hide_default_value = true)]
+    /// Bearer token of the operator (full REST access); at least 32 bytes.
+    /// Unset: a development value, refused outside loopback unless --dev.
+    #[arg(
+        long,
+        env = "SERVER_ADMIN_TOKEN",
+        default_value = DEV_ADMIN_TOKEN,
+        hide_default_value = true,
+        hide_env_values = true
+    )]
     pub admin_token: String,
+
+    /// Allow the development JWT secret and admin token on a non-loopback
+    /// address (anyone who can reach the server can then act as any user
+    /// and as the operator).
+    #[arg(long, env = "SERVER_DEV")]
+    pub dev: bool,
 
     /// Lifetime of minted access tokens, in seconds.
     #[arg(long, env = "SERVER_ACCESS_TOKEN_TTL", default_value_t = 86_400)]
@@ -159,6 +183,23 @@ impl TryFrom<&Opts> for Config {
     fn try_from(o: &Opts) -> anyhow::Result<Config> {
         anyhow::ensure!(!o.jwt_secret.is_empty(), "--jwt-secret must not be empty");
         anyhow::ensure!(!o.admin_token.is_empty(), "--admin-token must not be empty");
+        for (flag, value, dev_value) in [
+            ("--jwt-secret", &o.jwt_secret, DEV_JWT_SECRET),
+            ("--admin-token", &o.admin_token, DEV_ADMIN_TOKEN),
+        ] {
+            anyhow::ensure!(
+                value == dev_value || value.len() >= MIN_SECRET_BYTES,
+                "{flag} must be at least {MIN_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`)"
+            );
+        }
+        let dev_secrets = o.jwt_secret == DEV_JWT_SECRET || o.admin_token == DEV_ADMIN_TOKEN;
+        anyhow::ensure!(
+            !dev_secrets || o.listen.ip().is_loopback() || o.dev,
+            "refusing to serve {} with the development JWT secret or admin token, which \
+             anyone can read: set --jwt-secret and --admin-token (SERVER_JWT_SECRET, \
+             SERVER_ADMIN_TOKEN; at least {MIN_SECRET_BYTES} bytes each), or pass --dev",
+            o.listen
+        );
         anyhow::ensure!(
             o.access_token_ttl > 0,
             "--access-token-ttl must be positive"

@@ -20,6 +20,7 @@ pub struct Metrics {
     events_out: Family<Labels, Counter>,
     errors: Family<Labels, Counter>,
     connect_errors: Family<Labels, Counter>,
+    namespaces: Gauge,
 }
 
 /// Label for the namespace kind.
@@ -47,6 +48,7 @@ impl Default for Metrics {
             events_out: Family::default(),
             errors: Family::default(),
             connect_errors: Family::default(),
+            namespaces: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -75,6 +77,11 @@ impl Default for Metrics {
             m.events_out.clone(),
         );
         registry.register("errors", "Errors sent, by code", m.errors.clone());
+        registry.register(
+            "namespaces",
+            "Socket.IO namespaces instantiated now (/ and each room namespace with a socket)",
+            m.namespaces.clone(),
+        );
         for code in ErrorCode::ALL {
             let _ = m
                 .errors
@@ -96,6 +103,12 @@ impl Metrics {
         let labels = vec![("namespace", ns_label(ns).to_owned())];
         self.connections.get_or_create(&labels).inc();
         self.connects.get_or_create(&labels).inc();
+    }
+
+    /// Sets the number of Socket.IO namespaces instantiated now (read at
+    /// scrape time: `/` and one per room namespace with a socket).
+    pub fn set_namespaces(&self, n: usize) {
+        self.namespaces.set(n as i64);
     }
 
     pub fn socket_disconnected(&self, ns: &str) {

@@ -213,6 +213,15 @@ async fn authenticate<A: Adapter>(
     io: SocketIo<A>,
     auth: Option<Value>,
 ) -> Result<(), Refusal> {
+    // A room id no room can have is refused before the token and the
+    // database are looked at (hardening: the namespace lives until then).
+    if let Some(room_id) = ev::room_id_of_namespace(socket.ns())
+        && room_id.len() > crate::store::MAX_ID_BYTES
+    {
+        st.metrics.connect_refused(ErrorCode::RoomNotFound.as_str());
+        st.metrics.error(ErrorCode::RoomNotFound);
+        return Err(Refusal(format!("Room not found: {room_id}")));
+    }
     let token = auth
         .as_ref()
         .and_then(|a| a.get("token"))

@@ -43,7 +43,11 @@ pub(super) async fn metrics(State(st): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        st.metrics.render(),
+        {
+            st.metrics
+                .set_namespaces(crate::state::with_io!(&st.io, io => io.ns_count()));
+            st.metrics.render()
+        },
     )
         .into_response()
 }

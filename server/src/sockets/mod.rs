@@ -55,6 +55,12 @@ pub struct Session {
     /// before the (spawned) disconnect handler runs, which lost
     /// `presence:user_offline`.
     subscriptions: Mutex<HashSet<String>>,
+    /// Held across each subscribe, unsubscribe and the final release of
+    /// this socket, awaits included, so they take effect in order; `true`
+    /// once released. A subscribe that was waiting (on the database, say)
+    /// while the socket closed finds `true` and joins nothing: without it
+    /// the socket's user stayed online in the room for good.
+    released: tokio::sync::Mutex<bool>,
 }
 
 impl Session {
@@ -68,6 +74,7 @@ impl Session {
             expired: AtomicBool::new(false),
             expiry: Mutex::new(None),
             subscriptions: Mutex::default(),
+            released: tokio::sync::Mutex::new(false),
         }
     }
 
@@ -80,6 +87,7 @@ impl Session {
 }
 
 /// Joins the subscribers' room, counts presence and confirms; idempotent.
+/// Nothing happens once the socket is released (it closed meanwhile).
 pub async fn subscribe_socket<A: Adapter>(
     st: &AppState,
     socket: &SocketRef<A>,
@@ -87,6 +95,10 @@ pub async fn subscribe_socket<A: Adapter>(
     room_id: &str,
 ) {
     let online = {
+        let released = session.released.lock().await;
+        if *released {
+            return;
+        }
         let _sync = st.presence_sync.read().await;
         let newly = session
             .subscriptions
@@ -122,9 +134,14 @@ pub async fn unsubscribe_socket<A: Adapter>(
     user_id: &str,
     room_id: &str,
 ) {
+    let session = socket.extensions.get::<Arc<Session>>();
     let offline = {
+        let _order = match &session {
+            Some(s) => Some(s.released.lock().await),
+            None => None,
+        };
         let _sync = st.presence_sync.read().await;
-        let was = socket.extensions.get::<Arc<Session>>().is_some_and(|s| {
+        let was = session.as_ref().is_some_and(|s| {
             s.subscriptions
                 .lock()
                 .expect("subscriptions lock")
@@ -149,6 +166,8 @@ pub async fn unsubscribe_socket<A: Adapter>(
 pub async fn release(st: &AppState, session: &Session) {
     let mut offline = Vec::new();
     {
+        let mut released = session.released.lock().await;
+        *released = true;
         let _sync = st.presence_sync.read().await;
         let rooms: Vec<String> = session
             .subscriptions

@@ -194,6 +194,11 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// The longest id the store holds: every id is [`new_id`]'s (at most 21
+/// bytes for the longest prefix); the bound leaves room and lets callers
+/// refuse a longer id from a client before any lookup or allocation.
+pub const MAX_ID_BYTES: usize = 64;
+
 /// A fresh id: `prefix`, `_`, then 16 random alphanumeric characters
 /// (about 95 bits), e.g. `room_3fK9aZ0qLm2XbT7c`.
 pub fn new_id(prefix: &str) -> String {

@@ -371,7 +371,7 @@ impl TestServer {
 }
 
 /// The admin token [`ServerProcess::start`] passes to the binary.
-pub const PROCESS_ADMIN_TOKEN: &str = "process-admin-token";
+pub const PROCESS_ADMIN_TOKEN: &str = "process-admin-token-0123456789abcdef";
 /// How long the `server` binary may take to log its address or to exit.
 pub const PROCESS_WAIT: Duration = Duration::from_secs(10);
 
@@ -415,7 +415,7 @@ impl ServerProcess {
             "--admin-token",
             PROCESS_ADMIN_TOKEN,
             "--jwt-secret",
-            "process-jwt-secret",
+            "process-jwt-secret-0123456789abcdef",
         ]);
         Self::spawn(cmd, PROCESS_ADMIN_TOKEN)
     }

@@ -16,6 +16,7 @@ mod app_events;
 mod bad_input;
 mod cluster;
 mod connect_auth;
+mod hardening;
 mod heartbeat;
 mod interop_js;
 mod interop_rust_socketio;

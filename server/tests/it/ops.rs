@@ -333,7 +333,9 @@ async fn sigterm_exits_0_despite_a_session_without_namespace() {
     drop(dir);
 }
 
-fn run_binary(args: &[&str]) -> std::process::Output {
+const ENV_ADMIN_TOKEN: &str = "env-admin-token-0123456789abcdef-0123";
+
+pub(crate) fn run_binary(args: &[&str]) -> std::process::Output {
     let mut cmd = ServerProcess::command(server_bin());
     cmd.args(args).stdin(std::process::Stdio::null());
     let child = cmd
@@ -346,7 +348,7 @@ fn run_binary(args: &[&str]) -> std::process::Output {
 
 /// `wait_with_output`, bounded by [`PROCESS_WAIT`] (the child is killed
 /// after that).
-fn wait_output(child: std::process::Child) -> std::process::Output {
+pub(crate) fn wait_output(child: std::process::Child) -> std::process::Output {
     let pid = child.id();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -442,9 +444,9 @@ async fn configuration_from_the_environment() {
     let mut cmd = ServerProcess::command(server_bin());
     cmd.env("SERVER_LISTEN", "127.0.0.1:0")
         .env("SERVER_DATABASE_URL", &db)
-        .env("SERVER_ADMIN_TOKEN", "env-admin-token")
-        .env("SERVER_JWT_SECRET", "env-jwt-secret");
-    let process = ServerProcess::spawn(cmd, "env-admin-token");
+        .env("SERVER_ADMIN_TOKEN", ENV_ADMIN_TOKEN)
+        .env("SERVER_JWT_SECRET", "env-jwt-secret-0123456789abcdef-0123");
+    let process = ServerProcess::spawn(cmd, ENV_ADMIN_TOKEN);
     assert!(
         process.url.starts_with("http://127.0.0.1:"),
         "{}",
