@@ -190,7 +190,7 @@ async fn concurrent_first_connects_share_one_namespace(server: &TestServer) {
 /// first socket missed `room:updated` (fails there on that code).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_first_room_connects_on_a_redis_node() {
-    let redis = tokio::task::block_in_place(server::testing::redis::RedisServer::start);
+    let redis = tokio::task::block_in_place(redis::RedisServer::start);
     let url = redis.url();
     let server = TestServer::start_with(|c| c.redis_url = Some(url)).await;
     for _ in 0..5 {
