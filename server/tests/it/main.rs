@@ -19,7 +19,6 @@ mod connect_auth;
 mod hardening;
 mod heartbeat;
 mod interop_js;
-mod interop_rust_socketio;
 mod notifications;
 mod openapi;
 mod ops;
