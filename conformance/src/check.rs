@@ -372,3 +372,94 @@ fn shorten(text: &str) -> String {
         None => text.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REFERENCE_DOC: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/profile-reference.md"
+    ));
+
+    /// docs/profile-reference.md has a section per driver action, with
+    /// what it receives and extracts, and exactly the cases that need it.
+    #[test]
+    fn the_profile_reference_documents_every_action_with_its_cases() {
+        let actions = &REFERENCE_DOC[REFERENCE_DOC.find("\n## Actions\n").expect("## Actions")..];
+        for a in Action::ALL {
+            let head = format!("\n### `{a}`\n");
+            let start = actions
+                .find(&head)
+                .unwrap_or_else(|| panic!("docs/profile-reference.md: no section for `{a}`"));
+            let rest = &actions[start + head.len()..];
+            let section = &rest[..rest.find("\n### ").unwrap_or(rest.len())];
+            assert!(
+                section.contains("- Receives: ") && section.contains("- Extracts: "),
+                "`{a}`: what it receives and extracts"
+            );
+            let ids: Vec<String> = cases::all()
+                .iter()
+                .filter(|c| c.needs.contains(a))
+                .map(|c| format!("`{}`", c.id))
+                .collect();
+            let want = if ids.is_empty() {
+                "- Cases (0): none.".to_owned()
+            } else {
+                format!("- Cases ({}): {}", ids.len(), ids.join(", "))
+            };
+            let got = section.lines().find(|l| l.starts_with("- Cases ("));
+            assert_eq!(got, Some(want.as_str()), "`{a}`: the cases that need it");
+        }
+        assert_eq!(
+            actions.matches("\n### `").count(),
+            Action::ALL.len(),
+            "a section for an action that does not exist"
+        );
+    }
+
+    /// Every profile option is documented, and the examples together form
+    /// a valid profile.
+    #[test]
+    fn the_profile_reference_covers_every_option_with_examples_that_parse() {
+        for key in [
+            "`url`",
+            "`socket_path`",
+            "`bases.NAME`",
+            "`[vars]`",
+            "`from`",
+            "`values`",
+            "`default`",
+            "`method`",
+            "`path`",
+            "`base`",
+            "`headers`",
+            "`body`",
+            "`form`",
+            "`omit_empty`",
+            "`extract`",
+            "`expect`",
+            "{ pointer = ",
+            "{ header = ",
+            "{ status = true }",
+            "after = ",
+            "[[actions.NAME.steps]]",
+        ] {
+            assert!(REFERENCE_DOC.contains(key), "{key} is not documented");
+        }
+        let mut tables = String::new();
+        for block in REFERENCE_DOC.split("```toml\n").skip(1) {
+            let block = &block[..block.find("```").expect("closed block")];
+            if block.trim_start().starts_with('[') || block.trim_start().starts_with('#') {
+                tables.push_str(block);
+            }
+        }
+        let p = Profile::parse(&tables, "docs/profile-reference.md examples")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            p.action(Action::CreateRoom)
+                .is_some_and(|a| a.steps.len() == 2)
+        );
+        assert!(p.target.bases.contains_key("admin") && p.maps.contains_key("isPrivate"));
+    }
+}
