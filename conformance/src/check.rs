@@ -285,11 +285,14 @@ pub async fn check(
             vars.insert("event".into(), json!(format!("{app}:check")));
         }
         let started = Instant::now();
-        let result = driver::perform(
+        let driver = driver::Target {
             http,
-            target,
+            url: target,
             profile,
-            &base_vars,
+            base_vars: &base_vars,
+        };
+        let result = driver::perform(
+            driver,
             probe.action.as_str(),
             &vars.clone(),
             wait,

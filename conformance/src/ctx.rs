@@ -33,6 +33,18 @@ pub struct Settings {
     pub created: Arc<crate::teardown::Created>,
 }
 
+impl Settings {
+    /// The driver's view of the target.
+    pub fn driver(&self) -> driver::Target<'_> {
+        driver::Target {
+            http: &self.http,
+            url: &self.target,
+            profile: &self.profile,
+            base_vars: &self.base_vars,
+        }
+    }
+}
+
 /// A user the driver created, with an access token.
 #[derive(Debug, Clone)]
 pub struct User {
@@ -180,10 +192,7 @@ impl Ctx {
         }
         let settings = self.settings.clone();
         let result = driver::perform(
-            &settings.http,
-            &settings.target,
-            &settings.profile,
-            &settings.base_vars,
+            settings.driver(),
             action.as_str(),
             &vars,
             settings.wait,

@@ -185,18 +185,9 @@ async fn delete(
     action: Action,
     wait: Duration,
 ) -> Result<(), DriverError> {
-    driver::perform(
-        &settings.http,
-        &settings.target,
-        &settings.profile,
-        &settings.base_vars,
-        action.as_str(),
-        vars,
-        wait,
-        &mut |_| {},
-    )
-    .await
-    .map(|_| ())
+    driver::perform(settings.driver(), action.as_str(), vars, wait, &mut |_| {})
+        .await
+        .map(|_| ())
 }
 
 #[cfg(test)]

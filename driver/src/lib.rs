@@ -358,25 +358,37 @@ pub async fn execute(
     Ok((status, value, extracted))
 }
 
-/// Runs every step of the profile's `action` against `target` (the
-/// default base URL) with `base_vars` (the profile's `[vars]`) overlaid by
+/// Where and how actions run: the HTTP client, the target's base URL (the
+/// default base), the profile and its expanded `[vars]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub http: &'a reqwest::Client,
+    pub url: &'a str,
+    pub profile: &'a Profile,
+    pub base_vars: &'a Vars,
+}
+
+/// Runs every step of the profile's `action` against the target with its
+/// `base_vars` (the profile's `[vars]`) overlaid by
 /// `vars` (and the fields of a `patch` object in `vars`, each as a
 /// variable), value maps applied; a step sees what earlier ones extracted.
 /// Each step is bounded by `timeout`; `observe` sees every request and
 /// answer. Returns the last step's status and body and everything the
 /// steps extracted; the first step that fails ends the action with its
 /// error.
-#[allow(clippy::too_many_arguments)]
 pub async fn perform(
-    http: &reqwest::Client,
-    target: &str,
-    profile: &Profile,
-    base_vars: &Vars,
+    target: Target<'_>,
     action: &str,
     vars: &Vars,
     timeout: Duration,
     observe: &mut (dyn FnMut(Observed<'_>) + Send),
 ) -> Result<(u16, Value, Vars), DriverError> {
+    let Target {
+        http,
+        url: target,
+        profile,
+        base_vars,
+    } = target;
     let Some(a) = profile.actions.get(action) else {
         return Err(DriverError::MissingAction(action.to_owned()));
     };
@@ -429,17 +441,13 @@ pub async fn call(
     action: &str,
     vars: &Vars,
 ) -> Result<(u16, Value, Vars), DriverError> {
-    perform(
+    let target = Target {
         http,
-        target,
+        url: target,
         profile,
         base_vars,
-        action,
-        vars,
-        REQUEST_TIMEOUT,
-        &mut |_| {},
-    )
-    .await
+    };
+    perform(target, action, vars, REQUEST_TIMEOUT, &mut |_| {}).await
 }
 
 /// The error and its sources on one line (reqwest's own `Display` hides
@@ -596,11 +604,15 @@ body = {{ title = "${{name:-kept}}", status = "${{status}}" }}
         let profile = foreign(&url);
         let http = reqwest::Client::new();
         let mut observed = Vec::new();
+        let base_vars = vars(&[("key", json!("K"))]);
+        let target = Target {
+            http: &http,
+            url: "http://127.0.0.1:9",
+            profile: &profile,
+            base_vars: &base_vars,
+        };
         let (status, body, out) = perform(
-            &http,
-            "http://127.0.0.1:9",
-            &profile,
-            &vars(&[("key", json!("K"))]),
+            target,
             "create_room",
             &vars(&[("name", json!("Lobby")), ("visibility", json!("private"))]),
             REQUEST_TIMEOUT,
