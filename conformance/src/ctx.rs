@@ -171,10 +171,11 @@ impl Ctx {
     // Driver
     // -----------------------------------------------------------------
 
-    /// Runs a driver action through [`driver::execute`], recording the
-    /// request and answer in the transcript and collecting the secrets of
-    /// the answer. Returns the status, the JSON body and, when the status is
-    /// the one the action expects, the variables extracted from the body.
+    /// Runs a driver action through [`driver::perform`] (every step),
+    /// recording each request and answer in the transcript and collecting
+    /// the secrets of the answers. Returns the status, the JSON body (of the
+    /// last step, or of the step that failed) and, when every step answered
+    /// as expected, the variables the steps extracted.
     ///
     /// An action missing from the case's `needs` is refused: the runner
     /// would otherwise skip the case on a target without it only after
