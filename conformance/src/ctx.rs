@@ -29,6 +29,20 @@ pub struct Settings {
     pub http: reqwest::Client,
     /// Print frames as they pass.
     pub trace: bool,
+    /// What the run created, for the teardown at its end.
+    pub created: Arc<crate::teardown::Created>,
+}
+
+impl Settings {
+    /// The driver's view of the target.
+    pub fn driver(&self) -> driver::Target<'_> {
+        driver::Target {
+            http: &self.http,
+            url: &self.target,
+            profile: &self.profile,
+            base_vars: &self.base_vars,
+        }
+    }
 }
 
 /// A user the driver created, with an access token.
@@ -157,10 +171,11 @@ impl Ctx {
     // Driver
     // -----------------------------------------------------------------
 
-    /// Runs a driver action through [`driver::execute`], recording the
-    /// request and answer in the transcript and collecting the secrets of
-    /// the answer. Returns the status, the JSON body and, when the status is
-    /// the one the action expects, the variables extracted from the body.
+    /// Runs a driver action through [`driver::perform`] (every step),
+    /// recording each request and answer in the transcript and collecting
+    /// the secrets of the answers. Returns the status, the JSON body (of the
+    /// last step, or of the step that failed) and, when every step answered
+    /// as expected, the variables the steps extracted.
     ///
     /// An action missing from the case's `needs` is refused: the runner
     /// would otherwise skip the case on a target without it only after
@@ -176,33 +191,27 @@ impl Ctx {
                 self.case_id
             )));
         }
-        let req = driver::Request::new(
-            &self.settings.target,
-            &self.settings.profile,
-            &self.settings.base_vars,
+        let settings = self.settings.clone();
+        let result = driver::perform(
+            settings.driver(),
             action.as_str(),
             &vars,
+            settings.wait,
+            &mut |seen| match seen {
+                driver::Observed::Request(req) => self.record("http", ">", &req.summary()),
+                driver::Observed::Response { status, body } => {
+                    // Tokens the target hands out are secrets from now on.
+                    collect_secrets(body, &mut |s| self.add_secret(s));
+                    self.record("http", "<", &format!("{status} {body}"));
+                }
+            },
         )
-        .map_err(|e| self.failure(e))?;
-        self.record(
-            "http",
-            ">",
-            &format!(
-                "{} {} {}",
-                req.method,
-                req.path,
-                req.body.as_ref().map(Value::to_string).unwrap_or_default()
-            ),
-        );
-        let (status, value, extracted) =
-            match driver::execute(&self.settings.http, &req, self.settings.wait).await {
-                Ok((status, value, extracted)) => (status, value, Some(extracted)),
-                Err(DriverError::Status { status, body, .. }) => (status, body, None),
-                Err(e) => return Err(self.failure(e)),
-            };
-        // Tokens the target hands out are secrets from now on.
-        collect_secrets(&value, &mut |s| self.add_secret(s));
-        self.record("http", "<", &format!("{status} {value}"));
+        .await;
+        let (status, value, extracted) = match result {
+            Ok((status, value, extracted)) => (status, value, Some(extracted)),
+            Err(DriverError::Status { status, body, .. }) => (status, body, None),
+            Err(e) => return Err(self.failure(e)),
+        };
         Ok((status, value, extracted))
     }
 
@@ -231,7 +240,7 @@ impl Ctx {
     /// Runs a driver action that must succeed; returns the extracted
     /// variables. A failure is set-up trouble (`error`), not a verdict.
     pub async fn act(&mut self, action: Action, vars: Vars) -> Result<Vars, Failure> {
-        let (status, body, extracted) = self.exchange(action, vars).await?;
+        let (status, body, extracted) = self.exchange(action, vars.clone()).await?;
         let Some(mut extracted) = extracted else {
             return Err(Failure::Error(format!(
                 "driver action `{action}` answered {status}: {}",
@@ -243,10 +252,10 @@ impl Ctx {
             Failure::Skip(DriverError::MissingAction(action.to_string()).to_string())
         })?;
         let mut out = Vars::new();
-        for (name, pointer) in &template.extract {
+        for name in template.outputs() {
             let v = extracted.remove(name).ok_or_else(|| {
                 Failure::Error(format!(
-                    "driver action `{action}`: no {pointer} in the response for `{name}`"
+                    "driver action `{action}`: the answer has no `{name}` where the profile's extract says"
                 ))
             })?;
             if is_secret_name(name)
@@ -254,8 +263,9 @@ impl Ctx {
             {
                 self.add_secret(s);
             }
-            out.insert(name.clone(), v);
+            out.insert(name.to_owned(), v);
         }
+        self.settings.created.note(action, &vars, &out);
         Ok(out)
     }
 
@@ -266,6 +276,11 @@ impl Ctx {
             .act(Action::CreateUser, vars(&[("name", json!(name))]))
             .await?;
         let user_id = str_var(&created, "userId")?;
+        // The target's choice of display name, where the profile reads it.
+        let name = match created.get("userName") {
+            Some(_) => str_var(&created, "userName")?,
+            None => name,
+        };
         let minted = self
             .act(
                 Action::MintToken,
@@ -748,6 +763,7 @@ mod tests {
             strict: false,
             http: reqwest::Client::new(),
             trace: false,
+            created: Arc::default(),
         };
         let mut cx = Ctx::new(settings, &CASE);
         let refused = cx.act(Action::DeleteRoom, Vars::new()).await.unwrap_err();

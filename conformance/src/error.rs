@@ -35,6 +35,9 @@ pub enum Error {
         "no target: give --target URL (or `url` in the profile's [target]); this build has no in-process reference server (cargo feature `embedded`)"
     )]
     NoTarget,
+    /// `profile check` without `--target` or a profile `url`.
+    #[error("no target: give --target URL (or `url` in the profile's [target])")]
+    NoCheckTarget,
     /// `--json` / `--junit` cannot be written.
     #[error("writing {}: {source}", path.display())]
     Write {
@@ -67,6 +70,7 @@ impl Error {
             | Error::UnknownCaseId { .. }
             | Error::NoCaseSelected
             | Error::NoTarget
+            | Error::NoCheckTarget
             | Error::Write { .. } => EXIT_USAGE,
             Error::Embedded(_) | Error::HttpClient(_) | Error::Unreachable { .. } => EXIT_TARGET,
         }

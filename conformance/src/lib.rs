@@ -15,10 +15,12 @@
 
 pub mod case;
 pub mod cases;
+pub mod check;
 pub mod ctx;
 pub mod embedded;
 mod error;
 pub mod output;
+pub mod teardown;
 /// Target profiles, from the shared `driver` crate.
 pub use driver::profile;
 pub use error::Error;
@@ -64,6 +66,34 @@ pub enum Command {
     Run(RunOpts),
     /// List the cases: id, needed driver actions, description.
     List(ListOpts),
+    /// Work with target profiles.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// Call each driver action of a profile once against a target (a user,
+    /// a room, ... then their deletes) and report per action OK, missing,
+    /// FAILED (with status and body) or not run, and the cases each
+    /// missing or failing action costs. Exit 1 when a defined action fails.
+    Check(CheckOpts),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckOpts {
+    /// The profile (TOML) to check.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Base URL of the target (default: the profile's `url`).
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+    /// Seconds one request may take.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_timeout)]
+    pub timeout: f64,
+    /// Print the report as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -121,6 +151,11 @@ pub struct RunOpts {
     /// A run where none executed fails whatever PCT.
     #[arg(long, value_name = "PCT", default_value_t = 100.0, value_parser = parse_coverage)]
     pub require_coverage: f64,
+    /// Leave what the run created on the target (by default it is deleted
+    /// at the end through the profile's `delete_room`, `delete_app` and
+    /// `delete_user`, where it has them).
+    #[arg(long)]
+    pub no_teardown: bool,
     /// Print every frame, timestamped, as it passes.
     #[arg(long)]
     pub trace: bool,
@@ -160,6 +195,8 @@ pub enum Outcome {
     Listed,
     /// `run` produced verdicts.
     Ran(Box<RunReport>),
+    /// `profile check` checked every action.
+    Checked(Box<check::CheckReport>),
 }
 
 impl Outcome {
@@ -169,6 +206,8 @@ impl Outcome {
         match self {
             Outcome::Listed => EXIT_OK,
             Outcome::Ran(report) => exit_code(&report.summary),
+            Outcome::Checked(report) if report.failed() => EXIT_FAILURES,
+            Outcome::Checked(_) => EXIT_OK,
         }
     }
 
@@ -176,7 +215,7 @@ impl Outcome {
     pub fn into_report(self) -> Option<RunReport> {
         match self {
             Outcome::Ran(report) => Some(*report),
-            Outcome::Listed => None,
+            Outcome::Listed | Outcome::Checked(_) => None,
         }
     }
 }
@@ -189,7 +228,38 @@ pub async fn run(opts: Opts) -> Result<Outcome, Error> {
             Ok(Outcome::Listed)
         }
         Command::Run(r) => Ok(Outcome::Ran(Box::new(run_cases(r).await?))),
+        Command::Profile(ProfileCommand::Check(c)) => {
+            Ok(Outcome::Checked(Box::new(check_profile(c).await?)))
+        }
     }
+}
+
+/// `profile check`: prints the report (text or JSON) and returns it.
+async fn check_profile(opts: CheckOpts) -> Result<check::CheckReport, Error> {
+    let name = opts.file.display().to_string();
+    let profile = Profile::load(&name)?;
+    let target = opts
+        .target
+        .clone()
+        .or(profile.target.url.clone())
+        .ok_or(Error::NoCheckTarget)?
+        .trim_end_matches('/')
+        .to_owned();
+    let wait = Duration::from_secs_f64(opts.timeout);
+    let http = reqwest::Client::builder()
+        .timeout(wait)
+        .build()
+        .map_err(Error::HttpClient)?;
+    let report = check::check(&profile, &name, &target, &http, wait).await?;
+    if opts.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serializes")
+        );
+    } else {
+        print!("{}", report.text());
+    }
+    Ok(report)
 }
 
 /// The exit code of a finished run: failures first, then set-up
@@ -297,6 +367,7 @@ async fn run_cases(opts: RunOpts) -> Result<RunReport, Error> {
         strict: opts.strict,
         http,
         trace: opts.trace,
+        created: Arc::default(),
     };
     let started_at = protocol::timestamp::now();
     let started = Instant::now();
@@ -308,6 +379,17 @@ async fn run_cases(opts: RunOpts) -> Result<RunReport, Error> {
         .collect()
         .await;
     records.sort_by(|a, b| a.id.cmp(&b.id));
+    // What the cases created goes before the summary, which stays last.
+    if opts.no_teardown {
+        if !settings.created.is_empty() {
+            println!(
+                "teardown: skipped (--no-teardown), {} created things left on the target",
+                settings.created.len()
+            );
+        }
+    } else {
+        println!("{}", teardown::run(&settings, opts.jobs).await.line());
+    }
     let mut summary = Summary::of(&records);
     summary.required_coverage = opts.require_coverage;
     summary.skips = skip_groups(&records, &settings.profile);

@@ -10,7 +10,8 @@
 protocol::vocabulary! {
     /// A driver action, by the name a profile gives it.
     Action {
-        /// Creates a user (`name`); extracts `userId`.
+        /// Creates a user (`name`); extracts `userId` and, where the target
+        /// chooses the display name, `userName`.
         CreateUser = "create_user",
         /// Issues an access token for `userId` valid for `ttlSeconds`;
         /// extracts `token` and, where the target has them, `tokenId` and
@@ -52,8 +53,11 @@ protocol::vocabulary! {
         /// `userId`; extracts `notificationId`.
         CreateNotification = "create_notification",
         /// Registers the application `appId` with `permissions`; extracts
-        /// `appToken`.
+        /// `appToken` and, where the target assigns the id (the event
+        /// prefix), `appId`.
         CreateApp = "create_app",
+        /// Deletes the application `appId` (teardown only).
+        DeleteApp = "delete_app",
         /// Publishes the application event `event` with `data` into the
         /// room `roomId`, as `appId` with `appToken`.
         PublishAppEvent = "publish_app_event",
@@ -84,14 +88,17 @@ mod tests {
         assert_eq!(Action::parse("create_rooom"), None);
     }
 
-    /// The reference profile defines every action, and nothing else.
+    /// The reference profile defines every action but `delete_app` (the
+    /// reference server has no way to delete an application), and nothing
+    /// else.
     #[test]
     fn the_reference_profile_defines_exactly_the_actions() {
         let p = Profile::reference();
-        for a in Action::ALL {
+        for a in Action::ALL.iter().filter(|a| **a != Action::DeleteApp) {
             assert!(p.action(*a).is_some(), "reference profile lacks {a}");
         }
-        assert_eq!(p.actions.len(), Action::ALL.len());
+        assert!(p.action(Action::DeleteApp).is_none());
+        assert_eq!(p.actions.len(), Action::ALL.len() - 1);
         assert!(p.unknown_actions().is_empty(), "{:?}", p.unknown_actions());
     }
 }

@@ -14,6 +14,7 @@
 //!   (a number stays a number; a default that parses as JSON is that JSON);
 //!   inside a longer string a value is written as text (strings as they
 //!   are, anything else as JSON);
+//! * a default may itself hold placeholders (`${name:-${current}}`);
 //! * a name with no value anywhere and no default is an error.
 
 use serde_json::{Map, Value};
@@ -132,6 +133,8 @@ fn resolve(
         return Ok(Value::String(v));
     }
     match default {
+        // A default may itself be a template (`${name:-${current}}`).
+        Some(d) if is_template(d) => expand_str_with(d, lookup),
         Some(d) => Ok(serde_json::from_str(d).unwrap_or_else(|_| Value::String(d.to_owned()))),
         None => Err(TemplateError::Missing {
             name: name.to_owned(),
@@ -253,6 +256,10 @@ mod tests {
         assert_eq!(expand_string("${s:-}", &v).unwrap(), json!(""));
         assert_eq!(expand_string("${s:-abc}", &v).unwrap(), json!("abc"));
         assert_eq!(expand_string("a-${x:-9}", &v).unwrap(), json!("a-9"));
+        let cur = vars(&[("cur", json!(false)), ("n", json!("x"))]);
+        assert_eq!(expand_string("${p:-${cur}}", &cur).unwrap(), json!(false));
+        assert_eq!(expand_string("${n:-${cur}}", &cur).unwrap(), json!("x"));
+        assert_eq!(expand_string("${p:-a ${n}}", &cur).unwrap(), json!("a x"));
         assert_eq!(
             expand_string("${nope_driver_template_var}", &v),
             Err(TemplateError::Missing {

@@ -110,6 +110,11 @@ async fn new_app(cx: &mut Ctx, permissions: &[&str]) -> Result<App, Failure> {
         )
         .await?;
     let token = output_string(&out, "appToken")?;
+    // The target may assign the id (it is the event prefix): use its own.
+    let id = match out.get("appId") {
+        Some(_) => output_string(&out, "appId")?,
+        None => id,
+    };
     Ok(App { id, token })
 }
 

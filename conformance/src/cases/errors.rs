@@ -455,6 +455,11 @@ async fn app_permission_denied_rest(cx: &mut Ctx) -> Result<(), Failure> {
         .get("appToken")
         .cloned()
         .ok_or_else(|| Failure::Error("create_app gave no appToken".into()))?;
+    // The target may assign the id (it is the event prefix): use its own.
+    let app_id = match created.get("appId").and_then(Value::as_str) {
+        Some(id) => id.to_owned(),
+        None => app_id,
+    };
     let u = cx.user("listener").await?;
     let mut s = cx.connect(&u.token, "/").await?;
     let sentinel = sentinel_room(cx, &mut s).await?;

@@ -85,6 +85,8 @@ async fn updated_payload(cx: &mut Ctx) -> Result<(), Failure> {
         vars(&[
             ("roomId", json!(room.id)),
             ("participantId", json!(pid)),
+            // For a target that names a member by its user.
+            ("userId", json!(member.id)),
             ("role", json!(Role::Moderator)),
         ]),
     )
@@ -128,7 +130,12 @@ async fn left_payload(cx: &mut Ctx) -> Result<(), Failure> {
     let mut s = subscribed_socket(cx, &watcher.token, &[&room]).await?;
     cx.act(
         Action::RemoveParticipant,
-        vars(&[("roomId", json!(room.id)), ("participantId", json!(pid))]),
+        vars(&[
+            ("roomId", json!(room.id)),
+            ("participantId", json!(pid)),
+            // For a target that names a member by its user.
+            ("userId", json!(member.id)),
+        ]),
     )
     .await?;
     let p = cx.expect_event(&mut s, ev::PARTICIPANT_LEFT).await?;

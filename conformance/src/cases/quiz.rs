@@ -163,6 +163,11 @@ async fn create_question(cx: &mut Ctx, room: &Room, time_limit: u32) -> Result<S
                 ("question", json!(QUESTION)),
                 ("options", json!(OPTIONS)),
                 ("answer", json!(ANSWER)),
+                // For a target that keys the answer by its position.
+                (
+                    "answerIndex",
+                    json!(OPTIONS.iter().position(|o| *o == ANSWER)),
+                ),
                 ("timeLimit", json!(time_limit)),
             ]),
         )

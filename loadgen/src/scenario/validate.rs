@@ -8,7 +8,6 @@ use driver::profile::Profile;
 
 use super::BUILTIN_VARS;
 use super::parse::{Ctx, Scope, did_you_mean};
-use super::template::template_vars;
 
 /// The names visible in a scope (without the environment).
 fn known(ctx: &Ctx<'_>, scope: Scope, profile_vars: &BTreeSet<String>) -> BTreeSet<String> {
@@ -110,18 +109,9 @@ pub(super) fn resolve(ctx: &mut Ctx<'_>) {
             );
             continue;
         };
-        // Variables the action's templates need.
-        let mut needed = BTreeSet::new();
-        let mut templates = vec![def.path.clone()];
-        templates.extend(def.headers.values().cloned());
-        if let Some(b) = &def.body {
-            collect_strings(b, &mut templates);
-        }
-        for t in &templates {
-            if let Ok(ps) = template_vars(t) {
-                needed.extend(ps.into_iter().filter(|p| !p.has_default).map(|p| p.name));
-            }
-        }
+        // Variables the action's templates need (its steps', less what
+        // earlier steps extract).
+        let needed = reference.inputs(&a.action).unwrap_or_default();
         let k = known(ctx, a.scope, &profile_vars);
         let missing: Vec<String> = needed
             .into_iter()
@@ -139,9 +129,8 @@ pub(super) fn resolve(ctx: &mut Ctx<'_>) {
             );
         }
         for (name, span) in &a.save {
-            if !def.extract.contains_key(name) {
-                let mut extracts: Vec<&str> = def.extract.keys().map(String::as_str).collect();
-                extracts.sort_unstable();
+            let extracts = def.outputs();
+            if !extracts.contains(&name.as_str()) {
                 let what = if extracts.is_empty() {
                     "nothing".to_owned()
                 } else {
@@ -156,15 +145,6 @@ pub(super) fn resolve(ctx: &mut Ctx<'_>) {
                 );
             }
         }
-    }
-}
-
-fn collect_strings(v: &toml::Value, out: &mut Vec<String>) {
-    match v {
-        toml::Value::String(s) => out.push(s.clone()),
-        toml::Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
-        toml::Value::Table(t) => t.values().for_each(|x| collect_strings(x, out)),
-        _ => {}
     }
 }
 
