@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use driver::handshake::Handshake;
 use driver::{Action, DriverError};
 use protocol::validate::{ValidateError, Violation};
 use protocol::{ErrorCode, Role, RoomStatus, Visibility};
@@ -29,6 +30,9 @@ pub struct Settings {
     pub http: reqwest::Client,
     /// Print frames as they pass.
     pub trace: bool,
+    /// How connections are made: auth object, headers, query, transports,
+    /// TLS (the profile's `[handshake]` and the flags).
+    pub handshake: Arc<Handshake>,
 }
 
 /// A user the driver created, with an access token.
@@ -66,6 +70,9 @@ pub struct Ctx {
     /// Non-strict findings (allowed, not recommended).
     pub notes: Vec<String>,
     unique: String,
+    /// (token, user id) of the users this case made: `${userId}` of the
+    /// handshake's auth template when a case connects with that token.
+    token_users: Vec<(String, String)>,
 }
 
 impl Ctx {
@@ -96,6 +103,7 @@ impl Ctx {
             conns: 0,
             notes: Vec::new(),
             unique: format!("{:x}{seq:x}", nanos % 0x00ff_ffff),
+            token_users: Vec::new(),
         }
     }
 
@@ -272,10 +280,12 @@ impl Ctx {
                 vars(&[("userId", json!(user_id)), ("ttlSeconds", json!(ttl_secs))]),
             )
             .await?;
+        let token = str_var(&minted, "token")?;
+        self.token_users.push((token.clone(), user_id.clone()));
         Ok(User {
             id: user_id,
             name,
-            token: str_var(&minted, "token")?,
+            token,
             token_id: minted
                 .get("tokenId")
                 .and_then(Value::as_str)
@@ -335,13 +345,43 @@ impl Ctx {
     // -----------------------------------------------------------------
 
     /// A client config for `ns` with `auth` and a frame tap into the
-    /// transcript.
+    /// transcript, shaped by the run's handshake (headers, query, TLS).
+    /// A case means `{token}` when it passes one; the handshake's `auth`
+    /// template says what the target wants instead (any other `auth` is
+    /// sent as the case wrote it). A transport the target does not offer
+    /// skips the case.
     pub fn client_config(
         &mut self,
         auth: Option<Value>,
         ns: &str,
         transport: Transport,
-    ) -> ClientConfig {
+    ) -> Result<ClientConfig, Failure> {
+        if let Some(missing) = self.settings.handshake.excluded(transport) {
+            return Err(Failure::Skip(format!(
+                "needs transport {missing}, which the handshake's transports exclude"
+            )));
+        }
+        let auth = match auth {
+            Some(Value::Object(m))
+                if m.len() == 1 && m.get("token").is_some_and(Value::is_string) =>
+            {
+                let mut vars = vars(&[("token", m["token"].clone())]);
+                if let Some((_, id)) = self
+                    .token_users
+                    .iter()
+                    .find(|(t, _)| Some(t.as_str()) == m["token"].as_str())
+                {
+                    vars.insert("userId".to_owned(), json!(id));
+                }
+                let shaped = self
+                    .settings
+                    .handshake
+                    .auth(&vars, &self.settings.base_vars)
+                    .map_err(|e| Failure::Error(format!("handshake auth: {e}")))?;
+                Some(shaped)
+            }
+            other => other,
+        };
         self.conns += 1;
         let label = format!("c{}", self.conns);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Frame>();
@@ -370,16 +410,18 @@ impl Ctx {
                 transcript.lock().expect("transcript lock").push(line);
             }
         });
-        let mut config = ClientConfig::new(self.settings.target.clone())
-            .with_path(self.settings.profile.target.socket_path.clone())
-            .with_namespace(ns)
-            .with_transport(transport)
-            .with_connect_timeout(self.settings.wait)
-            .with_frame_tap(tx);
+        let mut config = self.settings.handshake.apply(
+            ClientConfig::new(self.settings.target.clone())
+                .with_path(self.settings.profile.target.socket_path.clone())
+                .with_namespace(ns)
+                .with_transport(transport)
+                .with_connect_timeout(self.settings.wait)
+                .with_frame_tap(tx),
+        );
         if let Some(auth) = auth {
             config = config.with_auth(auth);
         }
-        config
+        Ok(config)
     }
 
     /// Connects with `token` to `ns` over WebSocket; a refusal fails the case.
@@ -394,7 +436,7 @@ impl Ctx {
         transport: Transport,
     ) -> Result<Socket, Failure> {
         self.add_secret(token);
-        let config = self.client_config(Some(json!({ "token": token })), ns, transport);
+        let config = self.client_config(Some(json!({ "token": token })), ns, transport)?;
         match sioclient::connect(config).await {
             Ok(s) => Ok(s),
             Err(ConnectError::Rejected { message, .. }) => Err(Failure::fail(
@@ -430,7 +472,7 @@ impl Ctx {
         ns: &str,
         transport: Transport,
     ) -> Result<String, Failure> {
-        let config = self.client_config(auth, ns, transport);
+        let config = self.client_config(auth, ns, transport)?;
         match sioclient::connect(config).await {
             Err(ConnectError::Rejected { message, .. }) => Ok(message),
             Ok(s) => {
@@ -748,6 +790,7 @@ mod tests {
             strict: false,
             http: reqwest::Client::new(),
             trace: false,
+            handshake: Arc::default(),
         };
         let mut cx = Ctx::new(settings, &CASE);
         let refused = cx.act(Action::DeleteRoom, Vars::new()).await.unwrap_err();

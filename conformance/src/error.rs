@@ -15,6 +15,9 @@ pub enum Error {
     /// The profile cannot be read or is invalid.
     #[error(transparent)]
     Profile(#[from] ProfileError),
+    /// The handshake settings (profile `[handshake]`, flags) are unusable.
+    #[error(transparent)]
+    Handshake(#[from] driver::handshake::HandshakeError),
     /// A `[vars]` entry of the profile does not expand.
     #[error("profile [vars]: {0}")]
     ProfileVars(#[source] TemplateError),
@@ -63,6 +66,7 @@ impl Error {
         match self {
             Error::Profile(_)
             | Error::ProfileVars(_)
+            | Error::Handshake(_)
             | Error::KnownFailingRead { .. }
             | Error::UnknownCaseId { .. }
             | Error::NoCaseSelected

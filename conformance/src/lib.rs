@@ -33,6 +33,7 @@ use futures_util::StreamExt;
 
 use case::{CASE_LIMIT, Case, CaseRecord, Failure, Verdict};
 use ctx::{Ctx, Settings};
+use driver::handshake::Handshake;
 use output::{RunReport, Summary};
 use profile::Profile;
 
@@ -127,6 +128,9 @@ pub struct RunOpts {
     /// Print details (requirement, frames) for every case, not only failures.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Boxed: the largest of the options, kept off the enum's size.
+    #[command(flatten)]
+    pub handshake: Box<driver::handshake::HandshakeArgs>,
 }
 
 /// `--jobs`: at least 1.
@@ -258,6 +262,10 @@ async fn run_cases(opts: RunOpts) -> Result<RunReport, Error> {
         );
     }
     let base_vars = profile.base_vars().map_err(Error::ProfileVars)?;
+    let handshake = Handshake::resolve(&profile.handshake, &opts.handshake, &base_vars)?;
+    if let Some(warning) = handshake.insecure_warning() {
+        eprintln!("conformance: {warning}");
+    }
     let known_failing = match &opts.known_failing {
         Some(path) => read_known_failing(path)?,
         None => BTreeSet::new(),
@@ -283,11 +291,11 @@ async fn run_cases(opts: RunOpts) -> Result<RunReport, Error> {
     };
 
     let wait = Duration::from_secs_f64(opts.timeout);
-    let http = reqwest::Client::builder()
-        .timeout(wait)
+    let http = handshake
+        .http_builder(reqwest::Client::builder().timeout(wait))
         .build()
         .map_err(Error::HttpClient)?;
-    check_reachable(&target, &profile.target.socket_path, wait).await?;
+    check_reachable(&target, &profile.target.socket_path, &handshake, wait).await?;
 
     let settings = Settings {
         target: target.clone(),
@@ -297,6 +305,7 @@ async fn run_cases(opts: RunOpts) -> Result<RunReport, Error> {
         strict: opts.strict,
         http,
         trace: opts.trace,
+        handshake: Arc::new(handshake),
     };
     let started_at = protocol::timestamp::now();
     let started = Instant::now();
@@ -412,14 +421,21 @@ fn read_known_failing(path: &Path) -> Result<BTreeSet<String>, Error> {
     Ok(ids)
 }
 
-/// An Engine.IO polling handshake ([`sioclient::probe`]), bounded by
-/// `--timeout`: the cheapest proof that a Socket.IO server answers at the
-/// target.
-async fn check_reachable(target: &str, path: &str, timeout: Duration) -> Result<(), Error> {
-    let config = sioclient::ClientConfig::new(target)
-        .with_path(path)
-        .with_transport(sioclient::Transport::Polling)
-        .with_connect_timeout(timeout);
+/// An Engine.IO handshake ([`sioclient::probe`]: polling, else WebSocket),
+/// shaped by the run's handshake and bounded by `--timeout`: the cheapest
+/// proof that a Socket.IO server answers at the target.
+async fn check_reachable(
+    target: &str,
+    path: &str,
+    handshake: &Handshake,
+    timeout: Duration,
+) -> Result<(), Error> {
+    let config = handshake.apply(
+        sioclient::ClientConfig::new(target)
+            .with_path(path)
+            .with_transport(handshake.probe_transport())
+            .with_connect_timeout(timeout),
+    );
     sioclient::probe(&config)
         .await
         .map_err(|source| Error::Unreachable {

@@ -6,6 +6,7 @@
 //! ([`Request::new`] + [`execute`], or both at once with [`call`]).
 
 pub mod action;
+pub mod handshake;
 pub mod profile;
 pub mod template;
 

@@ -30,6 +30,10 @@ pub struct Profile {
     /// any other a load scenario calls.
     #[serde(default)]
     pub actions: BTreeMap<String, ActionTemplate>,
+    /// How clients connect: auth object, headers, query, Origin,
+    /// transports, TLS ([`crate::handshake`]).
+    #[serde(default)]
+    pub handshake: crate::handshake::HandshakeSection,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -7,7 +7,9 @@
 //! * [`faults`]: a rewriting proxy injects one fault per run and the case
 //!   that owns the broken requirement fails;
 //! * [`cluster`]: every case passes against two nodes on one Redis and
-//!   one PostgreSQL database.
+//!   one PostgreSQL database;
+//! * [`handshake`]: headers, query, Origin and auth template on the wire,
+//!   excluded transports skipped, altserver without long-polling found.
 //!
 //! Servers come from `server::Embedded` (ephemeral loopback port,
 //! temporary database) and `server::testing` (PostgreSQL, Redis).
@@ -17,4 +19,5 @@ mod common;
 mod cli;
 mod cluster;
 mod faults;
+mod handshake;
 mod reference;

@@ -4,5 +4,6 @@
 mod cli;
 mod common;
 mod engine;
+mod handshake;
 mod report;
 mod scenarios;
