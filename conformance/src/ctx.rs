@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use driver::handshake::Handshake;
+use driver::identity::{Identity, IdentityMode};
 use driver::{Action, DriverError};
 use protocol::validate::{ValidateError, Violation};
 use protocol::{ErrorCode, Role, RoomStatus, Visibility};
@@ -33,6 +34,8 @@ pub struct Settings {
     /// How connections are made: auth object, headers, query, transports,
     /// TLS (the profile's `[handshake]` and the flags).
     pub handshake: Arc<Handshake>,
+    /// Where users and tokens come from (the profile's `[identity]`).
+    pub identity: Arc<Identity>,
 }
 
 /// A user the driver created, with an access token.
@@ -56,6 +59,10 @@ pub struct Room {
 }
 
 static RUN_SEQ: AtomicU64 = AtomicU64::new(0);
+/// Which static user the next case gets: they take turns.
+static STATIC_SEQ: AtomicU64 = AtomicU64::new(0);
+/// The lifetime static tokens stand for: the cases' default.
+const STATIC_TTL: i64 = 3600;
 
 /// One case's context.
 pub struct Ctx {
@@ -267,25 +274,116 @@ impl Ctx {
         Ok(out)
     }
 
-    /// A new user with an access token valid for `ttl_secs`.
+    /// A user with an access token valid for `ttl_secs` (negative: expired
+    /// that long ago), from the profile's identity: minted by the driver
+    /// (`create_user`, `mint_token`), signed here (a user from
+    /// `create_user` or the static list), or a static user's ready-made
+    /// token; a lifetime static tokens cannot give skips the case.
     pub async fn user_with_ttl(&mut self, label: &str, ttl_secs: i64) -> Result<User, Failure> {
+        let identity = self.settings.identity.clone();
+        let user = match identity.mode {
+            IdentityMode::Mint => self.minted_user(label, ttl_secs).await?,
+            IdentityMode::Sign => {
+                let (id, name) = if identity.creates_users() {
+                    self.created_user(label).await?
+                } else {
+                    let known = self.static_user()?;
+                    (known.id, known.name)
+                };
+                let (token, jti) = identity
+                    .sign(&id, ttl_secs)
+                    .map_err(|e| Failure::Error(e.to_string()))?;
+                User {
+                    id,
+                    name,
+                    token,
+                    token_id: Some(jti),
+                    refresh_token: None,
+                }
+            }
+            IdentityMode::Static => {
+                let (known, token) = if ttl_secs < 0 {
+                    identity
+                        .users
+                        .iter()
+                        .find_map(|u| Some((u.clone(), u.expired_token.clone()?)))
+                        .ok_or_else(|| {
+                            Failure::Skip(
+                                "needs an expired token: no static user of the profile has an expired_token"
+                                    .into(),
+                            )
+                        })?
+                } else if ttl_secs >= STATIC_TTL {
+                    let known = self.static_user()?;
+                    let token = known.token.clone().unwrap_or_default();
+                    (known, token)
+                } else {
+                    return Err(Failure::Skip(format!(
+                        "needs a token that lives {ttl_secs} s: static identities have fixed tokens"
+                    )));
+                };
+                User {
+                    id: known.id,
+                    name: known.name,
+                    token,
+                    token_id: None,
+                    refresh_token: None,
+                }
+            }
+        };
+        self.add_secret(&user.token);
+        self.token_users.push((user.token.clone(), user.id.clone()));
+        Ok(user)
+    }
+
+    /// A static user's revoked token, when the identity is `static` (the
+    /// case then needs no `revoke_token` action); `None` otherwise.
+    pub fn static_revoked_token(&mut self) -> Option<String> {
+        if self.settings.identity.mode != IdentityMode::Static {
+            return None;
+        }
+        let token = self
+            .settings
+            .identity
+            .users
+            .iter()
+            .find_map(|u| u.revoked_token.clone())?;
+        self.add_secret(&token);
+        Some(token)
+    }
+
+    /// The next static user (they take turns across cases).
+    fn static_user(&self) -> Result<driver::identity::Known, Failure> {
+        let n = STATIC_SEQ.fetch_add(1, Ordering::Relaxed);
+        self.settings
+            .identity
+            .user(n)
+            .cloned()
+            .ok_or_else(|| Failure::Skip("needs a user: the profile's identity lists none".into()))
+    }
+
+    /// A user made by the driver's `create_user`: id and name.
+    async fn created_user(&mut self, label: &str) -> Result<(String, String), Failure> {
         let name = format!("{label} {}", self.unique);
         let created = self
             .act(Action::CreateUser, vars(&[("name", json!(name))]))
             .await?;
-        let user_id = str_var(&created, "userId")?;
+        Ok((str_var(&created, "userId")?, name))
+    }
+
+    /// `create_user` then `mint_token`.
+    async fn minted_user(&mut self, label: &str, ttl_secs: i64) -> Result<User, Failure> {
+        let (user_id, name) = self.created_user(label).await?;
         let minted = self
             .act(
                 Action::MintToken,
                 vars(&[("userId", json!(user_id)), ("ttlSeconds", json!(ttl_secs))]),
             )
             .await?;
-        let token = str_var(&minted, "token")?;
-        self.token_users.push((token.clone(), user_id.clone()));
         Ok(User {
             id: user_id,
             name,
-            token,
+            token: str_var(&minted, "token")?,
             token_id: minted
                 .get("tokenId")
                 .and_then(Value::as_str)
@@ -791,6 +889,7 @@ mod tests {
             http: reqwest::Client::new(),
             trace: false,
             handshake: Arc::default(),
+            identity: Arc::default(),
         };
         let mut cx = Ctx::new(settings, &CASE);
         let refused = cx.act(Action::DeleteRoom, Vars::new()).await.unwrap_err();

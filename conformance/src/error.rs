@@ -18,6 +18,9 @@ pub enum Error {
     /// The handshake settings (profile `[handshake]`, flags) are unusable.
     #[error(transparent)]
     Handshake(#[from] driver::handshake::HandshakeError),
+    /// The profile's `[identity]` is unusable.
+    #[error(transparent)]
+    Identity(#[from] driver::identity::IdentityError),
     /// A `[vars]` entry of the profile does not expand.
     #[error("profile [vars]: {0}")]
     ProfileVars(#[source] TemplateError),
@@ -67,6 +70,7 @@ impl Error {
             Error::Profile(_)
             | Error::ProfileVars(_)
             | Error::Handshake(_)
+            | Error::Identity(_)
             | Error::KnownFailingRead { .. }
             | Error::UnknownCaseId { .. }
             | Error::NoCaseSelected

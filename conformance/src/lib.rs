@@ -263,6 +263,7 @@ async fn run_cases(opts: RunOpts) -> Result<RunReport, Error> {
     }
     let base_vars = profile.base_vars().map_err(Error::ProfileVars)?;
     let handshake = Handshake::resolve(&profile.handshake, &opts.handshake, &base_vars)?;
+    let identity = driver::identity::Identity::resolve(&profile.identity, &base_vars)?;
     if let Some(warning) = handshake.insecure_warning() {
         eprintln!("conformance: {warning}");
     }
@@ -306,6 +307,7 @@ async fn run_cases(opts: RunOpts) -> Result<RunReport, Error> {
         http,
         trace: opts.trace,
         handshake: Arc::new(handshake),
+        identity: Arc::new(identity),
     };
     let started_at = protocol::timestamp::now();
     let started = Instant::now();
@@ -374,12 +376,15 @@ fn skip_groups(records: &[CaseRecord], profile: &Profile) -> Vec<output::SkipGro
     out
 }
 
-/// The driver actions `case` needs that `profile` lacks (none for an
-/// unknown case).
+/// The driver actions `case` needs that `profile` lacks and its identity
+/// neither stands in for nor refuses (a refusal is its own skip reason;
+/// none for an unknown case).
 fn missing_actions(case: Option<&Case>, profile: &Profile) -> Vec<&'static str> {
+    let identity = &profile.identity;
     case.map_or(&[][..], |c| c.needs)
         .iter()
         .filter(|a| profile.action(**a).is_none())
+        .filter(|a| !identity.provides(**a) && identity.refuses(**a).is_none())
         .map(|a| a.as_str())
         .collect()
 }
@@ -454,7 +459,13 @@ async fn run_case(
     let mut cx = Ctx::new(settings, case);
     let started = Instant::now();
     let missing = missing_actions(Some(case), &cx.settings.profile);
-    let result = if missing.is_empty() {
+    let refused = case
+        .needs
+        .iter()
+        .find_map(|a| cx.settings.profile.identity.refuses(*a));
+    let result = if let Some(why) = refused {
+        Err(Failure::Skip(why.to_owned()))
+    } else if missing.is_empty() {
         match tokio::time::timeout(CASE_LIMIT, (case.run)(&mut cx)).await {
             Ok(r) => r,
             Err(_) => Err(Failure::fail(

@@ -7,6 +7,7 @@
 
 pub mod action;
 pub mod handshake;
+pub mod identity;
 pub mod profile;
 pub mod template;
 

@@ -34,6 +34,10 @@ pub struct Profile {
     /// transports, TLS ([`crate::handshake`]).
     #[serde(default)]
     pub handshake: crate::handshake::HandshakeSection,
+    /// Where users and tokens come from: mint, sign, static
+    /// ([`crate::identity`]).
+    #[serde(default)]
+    pub identity: crate::identity::IdentitySection,
 }
 
 #[derive(Debug, Clone, Deserialize)]

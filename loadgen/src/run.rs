@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use driver::handshake::Handshake;
+use driver::identity::Identity;
 use driver::profile::{Profile, Vars};
 use formats::metrics::{MetricsSnapshot, SecondSample};
 use formats::report::{Machine, REPORT_VERSION, RunReport, ScenarioMeta};
@@ -199,6 +200,8 @@ pub async fn run_with_stop(opts: RunOpts, stop: StopSignal) -> Result<RunOutcome
         .map_err(|e| Error::Profile(format!("profile [vars]: {e}")))?;
     let handshake = Handshake::resolve(&profile.handshake, &opts.handshake, &base_vars)
         .map_err(|e| Error::Profile(e.to_string()))?;
+    let identity = Identity::resolve(&profile.identity, &base_vars)
+        .map_err(|e| Error::Profile(e.to_string()))?;
     if let Some(t) = scenario_transport_refused(&scenario, &handshake) {
         return Err(Error::Profile(format!(
             "the scenario connects over {t}, which the handshake's transports exclude"
@@ -238,6 +241,7 @@ pub async fn run_with_stop(opts: RunOpts, stop: StopSignal) -> Result<RunOutcome
                 profile,
                 base_vars,
                 handshake: Arc::new(handshake),
+                identity: Arc::new(identity),
                 target: url,
                 out_dir: out_dir.clone(),
             };
@@ -281,6 +285,7 @@ struct Run<'a> {
     profile: Profile,
     base_vars: Vars,
     handshake: Arc<Handshake>,
+    identity: Arc<Identity>,
     target: String,
     out_dir: PathBuf,
 }
@@ -294,6 +299,7 @@ impl Run<'_> {
             profile,
             base_vars,
             handshake,
+            identity,
             target,
             out_dir,
         } = self;
@@ -335,7 +341,7 @@ impl Run<'_> {
 
         let (mut report, snapshot) = if worker_count == 1 {
             let progress = (!opts.quiet).then(|| Progress::new(shard_clients));
-            let plan = engine_plan(&base, Arc::new(profile), base_vars, handshake);
+            let plan = engine_plan(&base, Arc::new(profile), base_vars, handshake, identity);
             run_local(&base, plan, stop, progress, None)
                 .await
                 .map_err(Error::BeforeLoad)?
@@ -345,7 +351,7 @@ impl Run<'_> {
                 worker_count,
                 profile,
                 base_vars,
-                handshake,
+                (handshake, identity),
                 opts.quiet,
                 stop,
             )
@@ -403,8 +409,10 @@ pub(crate) fn engine_plan(
     profile: Arc<Profile>,
     base_vars: Vars,
     handshake: Arc<Handshake>,
+    identity: Arc<Identity>,
 ) -> RunPlan {
     RunPlan {
+        identity,
         scenario: Arc::new(p.scenario.clone()),
         target: p.target.clone(),
         profile,

@@ -9,7 +9,9 @@
 //! * [`cluster`]: every case passes against two nodes on one Redis and
 //!   one PostgreSQL database;
 //! * [`handshake`]: headers, query, Origin and auth template on the wire,
-//!   excluded transports skipped, altserver without long-polling found.
+//!   excluded transports skipped, altserver without long-polling found;
+//! * [`identity`]: tokens signed by the runner (altserver, polling off) and
+//!   static users with ready-made tokens, their gaps skipped with reasons.
 //!
 //! Servers come from `server::Embedded` (ephemeral loopback port,
 //! temporary database) and `server::testing` (PostgreSQL, Redis).
@@ -20,4 +22,5 @@ mod cli;
 mod cluster;
 mod faults;
 mod handshake;
+mod identity;
 mod reference;

@@ -149,6 +149,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use driver::handshake::Handshake;
+use driver::identity::Identity;
 use driver::profile::{Profile, Vars};
 use serde_json::json;
 use tokio::sync::Notify;
@@ -200,6 +201,8 @@ pub struct RunPlan {
     pub seed: u64,
     /// How every client connects (auth object, headers, query, TLS).
     pub handshake: Arc<Handshake>,
+    /// Where `source = "driver"` users and tokens come from.
+    pub identity: Arc<Identity>,
 }
 
 impl RunPlan {
@@ -221,6 +224,7 @@ impl RunPlan {
             run_id: new_run_id(),
             seed: 0,
             handshake: Arc::default(),
+            identity: Arc::default(),
         }
     }
 }
@@ -728,6 +732,7 @@ async fn run_inner(
                     .max(3600);
                 tokens::from_driver(
                     tokens::DriverTokens {
+                        identity: plan.identity.clone(),
                         http: http.clone(),
                         target: plan.target.clone(),
                         profile: plan.profile.clone(),

@@ -5,5 +5,6 @@ mod cli;
 mod common;
 mod engine;
 mod handshake;
+mod identity;
 mod report;
 mod scenarios;
