@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use server::testing::altserver;
 
-use crate::common::write;
+use crate::common::{subscribe_only, write};
 
 fn hs256(sub: &str) -> String {
     let now = SystemTime::now()
@@ -43,34 +43,11 @@ async fn websocket_only_altserver_with_signed_tokens() {
     let file = write(
         dir.path(),
         "alt.toml.scenario",
-        &format!(
-            r#"
-name = "alt-subscribe"
-description = "connect over WebSocket and subscribe"
-
-[vars]
-roomId = "{room}"
-
-[tokens]
-source = "csv"
-path = "tokens.csv"
-
-[[groups]]
-name = "members"
-weight = 1
-steps = [
-  {{ connect = "/" }},
-  {{ subscribe = "${{roomId}}" }},
-  {{ think = "300ms" }},
-]
-
-[[phases]]
-ramp = 3
-over = "300ms"
-
-[[phases]]
-hold = "700ms"
-"#
+        &subscribe_only(
+            "alt-subscribe",
+            &room,
+            "source = \"csv\"\npath = \"tokens.csv\"",
+            3,
         ),
     );
     let mut opts = loadgen::RunOpts::new(&file);

@@ -5,7 +5,7 @@
 
 use server::testing::altserver;
 
-use crate::common::write;
+use crate::common::{subscribe_only, write};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_identities_connect_and_subscribe_on_altserver() {
@@ -29,34 +29,7 @@ async fn signed_identities_connect_and_subscribe_on_altserver() {
     let file = write(
         dir.path(),
         "signed.toml",
-        &format!(
-            r#"
-name = "alt-signed"
-description = "signed tokens, WebSocket only"
-
-[vars]
-roomId = "{room}"
-
-[tokens]
-source = "driver"
-
-[[groups]]
-name = "members"
-weight = 1
-steps = [
-  {{ connect = "/" }},
-  {{ subscribe = "${{roomId}}" }},
-  {{ think = "300ms" }},
-]
-
-[[phases]]
-ramp = 5
-over = "300ms"
-
-[[phases]]
-hold = "700ms"
-"#
-        ),
+        &subscribe_only("alt-signed", &room, "source = \"driver\"", 5),
     );
     let mut opts = loadgen::RunOpts::new(&file);
     opts.target = Some(alt.socket.clone());
