@@ -49,6 +49,9 @@ pub struct HandshakeSection {
 
 /// Handshake flags, the same in both tools; each adds to or overrides the
 /// profile's `[handshake]`.
+// The field docs are clap's `--help` text (TOML tables and JSON as people
+// read them), not rustdoc prose.
+#[allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 #[derive(Debug, Clone, Default, clap::Args, Serialize, Deserialize)]
 pub struct HandshakeArgs {
     /// Extra header on every Socket.IO request, 'NAME: VALUE' (repeatable;
