@@ -193,3 +193,29 @@ async fn a_deployment_without_long_polling_is_found_and_checked() {
         conformance::EXIT_OK
     );
 }
+
+#[test]
+fn bad_handshake_settings_are_usage_errors_and_insecure_tls_warns() {
+    let conformance = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_conformance"))
+            .arg("run")
+            .args(args)
+            .output()
+            .expect("run the conformance binary");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = conformance(&["--ca-file", "/nonexistent/ca.pem"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("ca_file /nonexistent/ca.pem"), "{err}");
+    let (code, err) = conformance(&["--transports", "carrier-pigeon"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unknown `carrier-pigeon`"), "{err}");
+    let (code, err) = conformance(&["--auth", "[1]"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, err) = conformance(&["--insecure-tls", "--run", "connection.websocket"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("TLS certificates are NOT checked"), "{err}");
+}
