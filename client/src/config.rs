@@ -1,6 +1,7 @@
 //! Client configuration.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
@@ -89,11 +90,41 @@ pub struct ClientConfig {
     /// Receives every text frame sent and received (including the handshake).
     pub frame_tap: Option<UnboundedSender<Frame>>,
     /// HTTP client used for polling. When `None`, a process-wide client per
-    /// (TLS or not, `local_addr`, `headers`) is created on first use and
-    /// shared by all polling sockets with the same settings. When set, its
-    /// own settings apply and `local_addr` / `headers` are ignored for
-    /// polling requests.
+    /// (TLS or not, `local_addr`, `headers`, `tls`, `proxy`) is created on
+    /// first use and shared by all polling sockets with the same settings.
+    /// When set, its own settings apply and `local_addr` / `headers` /
+    /// `tls` / `proxy` are ignored for polling requests.
     pub http_client: Option<reqwest::Client>,
+    /// Certificate checks for `https://` / `wss://`, on both transports.
+    pub tls: TlsConfig,
+    /// HTTP proxy for both transports (WebSocket through a `CONNECT`
+    /// tunnel). Default: from the environment, as reqwest reads it.
+    pub proxy: ProxyConfig,
+}
+
+/// Certificate checks for `https://` / `wss://` targets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct TlsConfig {
+    /// Also trust the certificates of this PEM file (a private CA, a
+    /// self-signed staging certificate), besides the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Accept any certificate and host name. For staging set-ups only:
+    /// the connection is then open to anyone on the path.
+    pub insecure: bool,
+}
+
+/// Which HTTP proxy connections go through.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub enum ProxyConfig {
+    /// `HTTPS_PROXY` (for `https://`/`wss://` targets), `HTTP_PROXY` (for
+    /// `http://`/`ws://`), `ALL_PROXY`, each also in lower case, and
+    /// `NO_PROXY`: reqwest's rules, applied to WebSocket connections too.
+    #[default]
+    Env,
+    /// No proxy, whatever the environment says.
+    Direct,
+    /// This proxy (`http://[user:password@]host:port`) for every target.
+    Url(String),
 }
 
 impl Default for ClientConfig {
@@ -110,6 +141,8 @@ impl Default for ClientConfig {
             ws_read_buffer_size: 4096,
             frame_tap: None,
             http_client: None,
+            tls: TlsConfig::default(),
+            proxy: ProxyConfig::default(),
         }
     }
 }
@@ -168,6 +201,18 @@ impl ClientConfig {
     /// Sets the frame tap.
     pub fn with_frame_tap(mut self, tap: UnboundedSender<Frame>) -> Self {
         self.frame_tap = Some(tap);
+        self
+    }
+
+    /// Sets the certificate checks.
+    pub fn with_tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Sets the proxy.
+    pub fn with_proxy(mut self, proxy: ProxyConfig) -> Self {
+        self.proxy = proxy;
         self
     }
 

@@ -19,6 +19,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::config::{ClientConfig, Direction, Frame, Transport};
 use crate::error::{ConnectError, DisconnectReason};
+use crate::net;
 use crate::packet::{self, EioPacket, OpenPacket, PacketError, SioPacket};
 use crate::socket::{self, Event, Incoming, Outgoing, Shared, Socket, SocketHandle};
 
@@ -294,12 +295,17 @@ impl Endpoint {
         url
     }
 
-    async fn resolve(&self) -> Result<Vec<SocketAddr>, ConnectError> {
+    /// Host (IPv6 bracketed) and port of the target.
+    fn host_port(&self) -> (&str, u16) {
         let port = self
             .base
             .port_or_known_default()
             .unwrap_or(if self.secure { 443 } else { 80 });
-        let host = self.base.host_str().unwrap_or_default();
+        (self.base.host_str().unwrap_or_default(), port)
+    }
+
+    async fn resolve(&self) -> Result<Vec<SocketAddr>, ConnectError> {
+        let (host, port) = self.host_port();
         // IPv6 literals come bracketed; IP literals resolve without DNS.
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
@@ -314,7 +320,13 @@ impl Endpoint {
 }
 
 /// Key of the process-wide polling HTTP client cache.
-type HttpKey = (bool, Option<std::net::IpAddr>, Vec<(String, String)>);
+type HttpKey = (
+    bool,
+    Option<std::net::IpAddr>,
+    Vec<(String, String)>,
+    crate::config::TlsConfig,
+    crate::config::ProxyConfig,
+);
 
 /// Polling HTTP client for this config, shared process-wide per
 /// (TLS or not, local address, headers).
@@ -331,7 +343,13 @@ pub(crate) fn http_client_for(
     static CACHE: std::sync::OnceLock<
         std::sync::Mutex<std::collections::HashMap<HttpKey, reqwest::Client>>,
     > = std::sync::OnceLock::new();
-    let key: HttpKey = (secure, config.local_addr, config.headers.clone());
+    let key: HttpKey = (
+        secure,
+        config.local_addr,
+        config.headers.clone(),
+        config.tls.clone(),
+        config.proxy.clone(),
+    );
     let cache = CACHE.get_or_init(Default::default);
     if let Some(client) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
         return Ok(client.clone());
@@ -362,6 +380,7 @@ fn build_http_client(config: &ClientConfig, secure: bool) -> Result<reqwest::Cli
     if let Some(ip) = config.local_addr {
         builder = builder.local_address(ip);
     }
+    builder = net::http_settings(builder, config, secure)?;
     builder
         .build()
         .map_err(|e| ConnectError::Config(format!("http client: {e}")))
@@ -371,7 +390,7 @@ fn build_http_client(config: &ClientConfig, secure: bool) -> Result<reqwest::Cli
 // WebSocket
 // ---------------------------------------------------------------------------
 
-async fn tcp_connect(
+pub(crate) async fn tcp_connect(
     addrs: &[SocketAddr],
     local: Option<std::net::IpAddr>,
 ) -> Result<TcpStream, ConnectError> {
@@ -405,8 +424,11 @@ pub(crate) async fn ws_connect(
     config: &ClientConfig,
 ) -> Result<WsStream, ConnectError> {
     let url = endpoint.url(true, sid, None);
-    let addrs = endpoint.resolve().await?;
-    let stream = tcp_connect(&addrs, config.local_addr).await?;
+    let (host, port) = endpoint.host_port();
+    let stream = match net::proxy_for(config, endpoint.secure, host, port)? {
+        Some(proxy) => net::tunnel(&proxy, host, port, config.local_addr).await?,
+        None => tcp_connect(&endpoint.resolve().await?, config.local_addr).await?,
+    };
     let ws_config = WebSocketConfig::default().read_buffer_size(config.ws_read_buffer_size);
     if !endpoint.secure {
         return plain_ws_handshake(stream, &url, &config.headers, ws_config).await;
@@ -422,10 +444,15 @@ pub(crate) async fn ws_connect(
             .map_err(|e| ConnectError::Config(format!("header value: {e}")))?;
         request.headers_mut().append(name, value);
     }
-    let (ws, _response) =
-        tokio_tungstenite::client_async_tls_with_config(request, stream, Some(ws_config), None)
-            .await
-            .map_err(|e| ConnectError::Transport(format!("websocket: {e}")))?;
+    let connector = tokio_tungstenite::Connector::NativeTls(net::tls_connector(&config.tls)?);
+    let (ws, _response) = tokio_tungstenite::client_async_tls_with_config(
+        request,
+        stream,
+        Some(ws_config),
+        Some(connector),
+    )
+    .await
+    .map_err(|e| ConnectError::Transport(format!("websocket: {e}")))?;
     Ok(ws)
 }
 

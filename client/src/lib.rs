@@ -92,11 +92,12 @@
 mod config;
 mod conn;
 mod error;
+mod net;
 pub mod packet;
 mod probe;
 mod socket;
 
-pub use config::{ClientConfig, Direction, Frame, Transport};
+pub use config::{ClientConfig, Direction, Frame, ProxyConfig, TlsConfig, Transport};
 pub use conn::connect;
 pub use error::{AckError, ConnectError, DisconnectReason, SendError, WaitError};
 pub use packet::{EioPacket, OpenPacket, PacketError, SioPacket};

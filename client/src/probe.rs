@@ -10,6 +10,12 @@
 //! upgrade), or a WebSocket whose first frame must be the open packet.
 //! The session it opens is not used; the server's heartbeat closes a
 //! polling one, a WebSocket one is closed right away.
+//!
+//! A deployment may turn long-polling off (Socket.IO's `transports:
+//! ["websocket"]`): its polling handshake answers an HTTP error. So when
+//! the polling answer is not an open packet, the probe tries a WebSocket
+//! handshake before it says "no Engine.IO server"; the polling error is
+//! the one reported when both fail.
 
 use std::time::Duration;
 
@@ -40,9 +46,11 @@ pub enum ProbeError {
 }
 
 /// One Engine.IO handshake at `config.url` + `config.path` over
-/// `config.transport`, bounded by `config.connect_timeout`; returns the
-/// server's open packet. `local_addr`, `headers` and `http_client` apply
-/// as for [`connect`](crate::connect); namespace and auth are not used.
+/// `config.transport` (then over WebSocket if a polling answer is not
+/// Engine.IO), bounded by `config.connect_timeout`; returns the server's
+/// open packet. `local_addr`, `headers`, `tls`, `proxy` and `http_client`
+/// apply as for [`connect`](crate::connect); namespace and auth are not
+/// used.
 pub async fn probe(config: &ClientConfig) -> Result<OpenPacket, ProbeError> {
     let endpoint = Endpoint::parse(config).map_err(|e| match e {
         ConnectError::Config(m) => ProbeError::Config(m),
@@ -52,9 +60,16 @@ pub async fn probe(config: &ClientConfig) -> Result<OpenPacket, ProbeError> {
     let url = endpoint.url(websocket, None, None).to_string();
     let handshake = async {
         if websocket {
-            over_websocket(&endpoint, config, &url).await
-        } else {
-            over_polling(&endpoint, config, &url).await
+            return over_websocket(&endpoint, config, &url).await;
+        }
+        match over_polling(&endpoint, config, &url).await {
+            Err(polling @ ProbeError::NotEngineIo { .. }) => {
+                let ws_url = endpoint.url(true, None, None).to_string();
+                over_websocket(&endpoint, config, &ws_url)
+                    .await
+                    .map_err(|_| polling)
+            }
+            other => other,
         }
     };
     tokio::time::timeout(config.connect_timeout, handshake)

@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use driver::handshake::Handshake;
+use driver::identity::{Identity, IdentityMode};
 use driver::{Action, DriverError};
 use protocol::validate::{ValidateError, Violation};
 use protocol::{ErrorCode, Role, RoomStatus, Visibility};
@@ -31,6 +33,11 @@ pub struct Settings {
     pub trace: bool,
     /// What the run created, for the teardown at its end.
     pub created: Arc<crate::teardown::Created>,
+    /// How connections are made: auth object, headers, query, transports,
+    /// TLS (the profile's `[handshake]` and the flags).
+    pub handshake: Arc<Handshake>,
+    /// Where users and tokens come from (the profile's `[identity]`).
+    pub identity: Arc<Identity>,
 }
 
 impl Settings {
@@ -66,6 +73,10 @@ pub struct Room {
 }
 
 static RUN_SEQ: AtomicU64 = AtomicU64::new(0);
+/// Which static user the next case gets: they take turns.
+static STATIC_SEQ: AtomicU64 = AtomicU64::new(0);
+/// The lifetime static tokens stand for: the cases' default.
+const STATIC_TTL: i64 = 3600;
 
 /// One case's context.
 pub struct Ctx {
@@ -80,6 +91,9 @@ pub struct Ctx {
     /// Non-strict findings (allowed, not recommended).
     pub notes: Vec<String>,
     unique: String,
+    /// (token, user id) of the users this case made: `${userId}` of the
+    /// handshake's auth template when a case connects with that token.
+    token_users: Vec<(String, String)>,
 }
 
 impl Ctx {
@@ -110,6 +124,7 @@ impl Ctx {
             conns: 0,
             notes: Vec::new(),
             unique: format!("{:x}{seq:x}", nanos % 0x00ff_ffff),
+            token_users: Vec::new(),
         }
     }
 
@@ -269,8 +284,96 @@ impl Ctx {
         Ok(out)
     }
 
-    /// A new user with an access token valid for `ttl_secs`.
+    /// A user with an access token valid for `ttl_secs` (negative: expired
+    /// that long ago), from the profile's identity: minted by the driver
+    /// (`create_user`, `mint_token`), signed here (a user from
+    /// `create_user` or the static list), or a static user's ready-made
+    /// token; a lifetime static tokens cannot give skips the case.
     pub async fn user_with_ttl(&mut self, label: &str, ttl_secs: i64) -> Result<User, Failure> {
+        let identity = self.settings.identity.clone();
+        let user = match identity.mode {
+            IdentityMode::Mint => self.minted_user(label, ttl_secs).await?,
+            IdentityMode::Sign => {
+                let (id, name) = if identity.creates_users() {
+                    self.created_user(label).await?
+                } else {
+                    let known = self.static_user()?;
+                    (known.id, known.name)
+                };
+                let (token, jti) = identity
+                    .sign(&id, ttl_secs)
+                    .map_err(|e| Failure::Error(e.to_string()))?;
+                User {
+                    id,
+                    name,
+                    token,
+                    token_id: Some(jti),
+                    refresh_token: None,
+                }
+            }
+            IdentityMode::Static => {
+                let (known, token) = if ttl_secs < 0 {
+                    identity
+                        .users
+                        .iter()
+                        .find_map(|u| Some((u.clone(), u.expired_token.clone()?)))
+                        .ok_or_else(|| {
+                            Failure::Skip(
+                                "needs an expired token: no static user of the profile has an expired_token"
+                                    .into(),
+                            )
+                        })?
+                } else if ttl_secs >= STATIC_TTL {
+                    let known = self.static_user()?;
+                    let token = known.token.clone().unwrap_or_default();
+                    (known, token)
+                } else {
+                    return Err(Failure::Skip(format!(
+                        "needs a token that lives {ttl_secs} s: static identities have fixed tokens"
+                    )));
+                };
+                User {
+                    id: known.id,
+                    name: known.name,
+                    token,
+                    token_id: None,
+                    refresh_token: None,
+                }
+            }
+        };
+        self.add_secret(&user.token);
+        self.token_users.push((user.token.clone(), user.id.clone()));
+        Ok(user)
+    }
+
+    /// A static user's revoked token, when the identity is `static` (the
+    /// case then needs no `revoke_token` action); `None` otherwise.
+    pub fn static_revoked_token(&mut self) -> Option<String> {
+        if self.settings.identity.mode != IdentityMode::Static {
+            return None;
+        }
+        let token = self
+            .settings
+            .identity
+            .users
+            .iter()
+            .find_map(|u| u.revoked_token.clone())?;
+        self.add_secret(&token);
+        Some(token)
+    }
+
+    /// The next static user (they take turns across cases).
+    fn static_user(&self) -> Result<driver::identity::Known, Failure> {
+        let n = STATIC_SEQ.fetch_add(1, Ordering::Relaxed);
+        self.settings
+            .identity
+            .user(n)
+            .cloned()
+            .ok_or_else(|| Failure::Skip("needs a user: the profile's identity lists none".into()))
+    }
+
+    /// A user made by the driver's `create_user`: id and name.
+    async fn created_user(&mut self, label: &str) -> Result<(String, String), Failure> {
         let name = format!("{label} {}", self.unique);
         let created = self
             .act(Action::CreateUser, vars(&[("name", json!(name))]))
@@ -281,6 +384,12 @@ impl Ctx {
             Some(_) => str_var(&created, "userName")?,
             None => name,
         };
+        Ok((user_id, name))
+    }
+
+    /// `create_user` then `mint_token`.
+    async fn minted_user(&mut self, label: &str, ttl_secs: i64) -> Result<User, Failure> {
+        let (user_id, name) = self.created_user(label).await?;
         let minted = self
             .act(
                 Action::MintToken,
@@ -350,13 +459,43 @@ impl Ctx {
     // -----------------------------------------------------------------
 
     /// A client config for `ns` with `auth` and a frame tap into the
-    /// transcript.
+    /// transcript, shaped by the run's handshake (headers, query, TLS).
+    /// A case means `{token}` when it passes one; the handshake's `auth`
+    /// template says what the target wants instead (any other `auth` is
+    /// sent as the case wrote it). A transport the target does not offer
+    /// skips the case.
     pub fn client_config(
         &mut self,
         auth: Option<Value>,
         ns: &str,
         transport: Transport,
-    ) -> ClientConfig {
+    ) -> Result<ClientConfig, Failure> {
+        if let Some(missing) = self.settings.handshake.excluded(transport) {
+            return Err(Failure::Skip(format!(
+                "needs transport {missing}, which the handshake's transports exclude"
+            )));
+        }
+        let auth = match auth {
+            Some(Value::Object(m))
+                if m.len() == 1 && m.get("token").is_some_and(Value::is_string) =>
+            {
+                let mut vars = vars(&[("token", m["token"].clone())]);
+                if let Some((_, id)) = self
+                    .token_users
+                    .iter()
+                    .find(|(t, _)| Some(t.as_str()) == m["token"].as_str())
+                {
+                    vars.insert("userId".to_owned(), json!(id));
+                }
+                let shaped = self
+                    .settings
+                    .handshake
+                    .auth(&vars, &self.settings.base_vars)
+                    .map_err(|e| Failure::Error(format!("handshake auth: {e}")))?;
+                Some(shaped)
+            }
+            other => other,
+        };
         self.conns += 1;
         let label = format!("c{}", self.conns);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Frame>();
@@ -385,16 +524,18 @@ impl Ctx {
                 transcript.lock().expect("transcript lock").push(line);
             }
         });
-        let mut config = ClientConfig::new(self.settings.target.clone())
-            .with_path(self.settings.profile.target.socket_path.clone())
-            .with_namespace(ns)
-            .with_transport(transport)
-            .with_connect_timeout(self.settings.wait)
-            .with_frame_tap(tx);
+        let mut config = self.settings.handshake.apply(
+            ClientConfig::new(self.settings.target.clone())
+                .with_path(self.settings.profile.target.socket_path.clone())
+                .with_namespace(ns)
+                .with_transport(transport)
+                .with_connect_timeout(self.settings.wait)
+                .with_frame_tap(tx),
+        );
         if let Some(auth) = auth {
             config = config.with_auth(auth);
         }
-        config
+        Ok(config)
     }
 
     /// Connects with `token` to `ns` over WebSocket; a refusal fails the case.
@@ -409,7 +550,7 @@ impl Ctx {
         transport: Transport,
     ) -> Result<Socket, Failure> {
         self.add_secret(token);
-        let config = self.client_config(Some(json!({ "token": token })), ns, transport);
+        let config = self.client_config(Some(json!({ "token": token })), ns, transport)?;
         match sioclient::connect(config).await {
             Ok(s) => Ok(s),
             Err(ConnectError::Rejected { message, .. }) => Err(Failure::fail(
@@ -445,7 +586,7 @@ impl Ctx {
         ns: &str,
         transport: Transport,
     ) -> Result<String, Failure> {
-        let config = self.client_config(auth, ns, transport);
+        let config = self.client_config(auth, ns, transport)?;
         match sioclient::connect(config).await {
             Err(ConnectError::Rejected { message, .. }) => Ok(message),
             Ok(s) => {
@@ -764,6 +905,8 @@ mod tests {
             http: reqwest::Client::new(),
             trace: false,
             created: Arc::default(),
+            handshake: Arc::default(),
+            identity: Arc::default(),
         };
         let mut cx = Ctx::new(settings, &CASE);
         let refused = cx.act(Action::DeleteRoom, Vars::new()).await.unwrap_err();

@@ -15,6 +15,12 @@ pub enum Error {
     /// The profile cannot be read or is invalid.
     #[error(transparent)]
     Profile(#[from] ProfileError),
+    /// The handshake settings (profile `[handshake]`, flags) are unusable.
+    #[error(transparent)]
+    Handshake(#[from] driver::handshake::HandshakeError),
+    /// The profile's `[identity]` is unusable.
+    #[error(transparent)]
+    Identity(#[from] driver::identity::IdentityError),
     /// A `[vars]` entry of the profile does not expand.
     #[error("profile [vars]: {0}")]
     ProfileVars(#[source] TemplateError),
@@ -66,6 +72,8 @@ impl Error {
         match self {
             Error::Profile(_)
             | Error::ProfileVars(_)
+            | Error::Handshake(_)
+            | Error::Identity(_)
             | Error::KnownFailingRead { .. }
             | Error::UnknownCaseId { .. }
             | Error::NoCaseSelected

@@ -35,6 +35,7 @@ use futures_util::StreamExt;
 
 use case::{CASE_LIMIT, Case, CaseRecord, Failure, Verdict};
 use ctx::{Ctx, Settings};
+use driver::handshake::Handshake;
 use output::{RunReport, Summary};
 use profile::Profile;
 
@@ -162,6 +163,9 @@ pub struct RunOpts {
     /// Print details (requirement, frames) for every case, not only failures.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Boxed: the largest of the options, kept off the enum's size.
+    #[command(flatten)]
+    pub handshake: Box<driver::handshake::HandshakeArgs>,
 }
 
 /// `--jobs`: at least 1.
@@ -328,6 +332,11 @@ async fn run_cases(opts: RunOpts) -> Result<RunReport, Error> {
         );
     }
     let base_vars = profile.base_vars().map_err(Error::ProfileVars)?;
+    let handshake = Handshake::resolve(&profile.handshake, &opts.handshake, &base_vars)?;
+    let identity = driver::identity::Identity::resolve(&profile.identity, &base_vars)?;
+    if let Some(warning) = handshake.insecure_warning() {
+        eprintln!("conformance: {warning}");
+    }
     let known_failing = match &opts.known_failing {
         Some(path) => read_known_failing(path)?,
         None => BTreeSet::new(),
@@ -353,11 +362,11 @@ async fn run_cases(opts: RunOpts) -> Result<RunReport, Error> {
     };
 
     let wait = Duration::from_secs_f64(opts.timeout);
-    let http = reqwest::Client::builder()
-        .timeout(wait)
+    let http = handshake
+        .http_builder(reqwest::Client::builder().timeout(wait))
         .build()
         .map_err(Error::HttpClient)?;
-    check_reachable(&target, &profile.target.socket_path, wait).await?;
+    check_reachable(&target, &profile.target.socket_path, &handshake, wait).await?;
 
     let settings = Settings {
         target: target.clone(),
@@ -368,6 +377,8 @@ async fn run_cases(opts: RunOpts) -> Result<RunReport, Error> {
         http,
         trace: opts.trace,
         created: Arc::default(),
+        handshake: Arc::new(handshake),
+        identity: Arc::new(identity),
     };
     let started_at = protocol::timestamp::now();
     let started = Instant::now();
@@ -447,12 +458,15 @@ fn skip_groups(records: &[CaseRecord], profile: &Profile) -> Vec<output::SkipGro
     out
 }
 
-/// The driver actions `case` needs that `profile` lacks (none for an
-/// unknown case).
+/// The driver actions `case` needs that `profile` lacks and its identity
+/// neither stands in for nor refuses (a refusal is its own skip reason;
+/// none for an unknown case).
 fn missing_actions(case: Option<&Case>, profile: &Profile) -> Vec<&'static str> {
+    let identity = &profile.identity;
     case.map_or(&[][..], |c| c.needs)
         .iter()
         .filter(|a| profile.action(**a).is_none())
+        .filter(|a| !identity.provides(**a) && identity.refuses(**a).is_none())
         .map(|a| a.as_str())
         .collect()
 }
@@ -494,14 +508,21 @@ fn read_known_failing(path: &Path) -> Result<BTreeSet<String>, Error> {
     Ok(ids)
 }
 
-/// An Engine.IO polling handshake ([`sioclient::probe`]), bounded by
-/// `--timeout`: the cheapest proof that a Socket.IO server answers at the
-/// target.
-async fn check_reachable(target: &str, path: &str, timeout: Duration) -> Result<(), Error> {
-    let config = sioclient::ClientConfig::new(target)
-        .with_path(path)
-        .with_transport(sioclient::Transport::Polling)
-        .with_connect_timeout(timeout);
+/// An Engine.IO handshake ([`sioclient::probe`]: polling, else WebSocket),
+/// shaped by the run's handshake and bounded by `--timeout`: the cheapest
+/// proof that a Socket.IO server answers at the target.
+async fn check_reachable(
+    target: &str,
+    path: &str,
+    handshake: &Handshake,
+    timeout: Duration,
+) -> Result<(), Error> {
+    let config = handshake.apply(
+        sioclient::ClientConfig::new(target)
+            .with_path(path)
+            .with_transport(handshake.probe_transport())
+            .with_connect_timeout(timeout),
+    );
     sioclient::probe(&config)
         .await
         .map_err(|source| Error::Unreachable {
@@ -520,7 +541,13 @@ async fn run_case(
     let mut cx = Ctx::new(settings, case);
     let started = Instant::now();
     let missing = missing_actions(Some(case), &cx.settings.profile);
-    let result = if missing.is_empty() {
+    let refused = case
+        .needs
+        .iter()
+        .find_map(|a| cx.settings.profile.identity.refuses(*a));
+    let result = if let Some(why) = refused {
+        Err(Failure::Skip(why.to_owned()))
+    } else if missing.is_empty() {
         match tokio::time::timeout(CASE_LIMIT, (case.run)(&mut cx)).await {
             Ok(r) => r,
             Err(_) => Err(Failure::fail(

@@ -7,6 +7,8 @@
 //! default bound).
 
 pub mod action;
+pub mod handshake;
+pub mod identity;
 pub mod profile;
 pub mod template;
 

@@ -35,6 +35,14 @@ pub struct Profile {
     /// any other a load scenario calls.
     #[serde(default)]
     pub actions: BTreeMap<String, ActionTemplate>,
+    /// How clients connect: auth object, headers, query, Origin,
+    /// transports, TLS ([`crate::handshake`]).
+    #[serde(default)]
+    pub handshake: crate::handshake::HandshakeSection,
+    /// Where users and tokens come from: mint, sign, static
+    /// ([`crate::identity`]).
+    #[serde(default)]
+    pub identity: crate::identity::IdentitySection,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -87,6 +87,9 @@ pub struct RunOpts {
     /// [default: random].
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
+    /// Boxed: the largest of the options, kept off the enum's size.
+    #[command(flatten)]
+    pub handshake: Box<driver::handshake::HandshakeArgs>,
 }
 
 impl RunOpts {
@@ -104,6 +107,7 @@ impl RunOpts {
             workers: None,
             shard: None,
             seed: None,
+            handshake: Default::default(),
         }
     }
 }

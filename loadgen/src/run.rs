@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use driver::handshake::Handshake;
+use driver::identity::Identity;
 use driver::profile::{Profile, Vars};
 use formats::metrics::{MetricsSnapshot, SecondSample};
 use formats::report::{Machine, REPORT_VERSION, RunReport, ScenarioMeta};
@@ -19,7 +21,7 @@ use crate::cli::{Command, Opts, RunOpts, ValidateOpts};
 use crate::engine::{self, AbortReason, EngineOutcome, Progress, RunPlan, StopSignal};
 use crate::error::{EXIT_ABORTED, EXIT_OK, EXIT_THRESHOLD, EXIT_USAGE, Error};
 use crate::metrics::{Recorder, Sampler};
-use crate::scenario::{self, Scenario};
+use crate::scenario::{self, Scenario, Step};
 use crate::target::{self, Target};
 use crate::workers::{self, WorkerPlan};
 
@@ -196,6 +198,25 @@ pub async fn run_with_stop(opts: RunOpts, stop: StopSignal) -> Result<RunOutcome
     let base_vars = profile
         .base_vars()
         .map_err(|e| Error::Profile(format!("profile [vars]: {e}")))?;
+    let handshake = Handshake::resolve(&profile.handshake, &opts.handshake, &base_vars)
+        .map_err(|e| Error::Profile(e.to_string()))?;
+    let identity = Identity::resolve(&profile.identity, &base_vars)
+        .map_err(|e| Error::Profile(e.to_string()))?;
+    if let Some(t) = scenario_transport_refused(&scenario, &handshake) {
+        return Err(Error::Profile(format!(
+            "the scenario connects over {t}, which the handshake's transports exclude"
+        )));
+    }
+    let sample: Vars = [("token", "t"), ("userId", "u")]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), serde_json::json!(v)))
+        .collect();
+    handshake
+        .auth(&sample, &base_vars)
+        .map_err(|e| Error::Profile(format!("handshake auth: {e}")))?;
+    if let Some(warning) = handshake.insecure_warning() {
+        eprintln!("loadgen: {warning}");
+    }
     if let Some(t) = &opts.target {
         target::check_url(t)?;
     }
@@ -219,6 +240,8 @@ pub async fn run_with_stop(opts: RunOpts, stop: StopSignal) -> Result<RunOutcome
                 thresholds,
                 profile,
                 base_vars,
+                handshake: Arc::new(handshake),
+                identity: Arc::new(identity),
                 target: url,
                 out_dir: out_dir.clone(),
             };
@@ -261,6 +284,8 @@ struct Run<'a> {
     thresholds: Vec<Threshold>,
     profile: Profile,
     base_vars: Vars,
+    handshake: Arc<Handshake>,
+    identity: Arc<Identity>,
     target: String,
     out_dir: PathBuf,
 }
@@ -273,14 +298,22 @@ impl Run<'_> {
             thresholds,
             profile,
             base_vars,
+            handshake,
+            identity,
             target,
             out_dir,
         } = self;
         // Reachability first: exit 3 with a clear message, before any worker.
-        let http = engine::http_client(None);
-        engine::check_target(&http, &target, &profile.target.socket_path)
-            .await
-            .map_err(Error::Unreachable)?;
+        let http = engine::http_client(None, &handshake);
+        engine::check_target(
+            &http,
+            &target,
+            &profile.target.socket_path,
+            &handshake,
+            None,
+        )
+        .await
+        .map_err(Error::Unreachable)?;
 
         let shard = opts.shard;
         let (shard_index, shard_count) = shard.map_or((0, 1), |s| (s.index - 1, s.count));
@@ -303,16 +336,26 @@ impl Run<'_> {
             seed: opts.seed.unwrap_or_else(rand::random),
             shard,
             clients: shard_clients,
+            handshake: (*opts.handshake).clone(),
         };
 
         let (mut report, snapshot) = if worker_count == 1 {
             let progress = (!opts.quiet).then(|| Progress::new(shard_clients));
-            let plan = engine_plan(&base, Arc::new(profile), base_vars);
+            let plan = engine_plan(&base, Arc::new(profile), base_vars, handshake, identity);
             run_local(&base, plan, stop, progress, None)
                 .await
                 .map_err(Error::BeforeLoad)?
         } else {
-            workers::run_workers(base, worker_count, profile, base_vars, opts.quiet, stop).await?
+            workers::run_workers(
+                base,
+                worker_count,
+                profile,
+                base_vars,
+                (handshake, identity),
+                opts.quiet,
+                stop,
+            )
+            .await?
         };
 
         report.evaluate(&thresholds, &snapshot);
@@ -341,13 +384,40 @@ impl Run<'_> {
     }
 }
 
+/// The first transport of a `connect` step that `handshake` excludes.
+fn scenario_transport_refused(scenario: &Scenario, handshake: &Handshake) -> Option<String> {
+    fn walk(steps: &[Step], handshake: &Handshake) -> Option<String> {
+        steps.iter().find_map(|step| match step {
+            Step::Connect { transport, .. } => {
+                let t = engine::client_transport(*transport);
+                (!handshake.allows(t)).then(|| t.to_string())
+            }
+            Step::Loop { steps, .. } => walk(steps, handshake),
+            Step::Choice { options } => options.iter().find_map(|(_, s)| walk(s, handshake)),
+            _ => None,
+        })
+    }
+    scenario
+        .groups
+        .iter()
+        .find_map(|g| walk(&g.steps, handshake))
+}
+
 /// The engine's plan for a process running `p`.
-pub(crate) fn engine_plan(p: &WorkerPlan, profile: Arc<Profile>, base_vars: Vars) -> RunPlan {
+pub(crate) fn engine_plan(
+    p: &WorkerPlan,
+    profile: Arc<Profile>,
+    base_vars: Vars,
+    handshake: Arc<Handshake>,
+    identity: Arc<Identity>,
+) -> RunPlan {
     RunPlan {
+        identity,
         scenario: Arc::new(p.scenario.clone()),
         target: p.target.clone(),
         profile,
         base_vars,
+        handshake,
         share_index: p.share_index,
         share_count: p.share_count,
         shard: p.shard.map_or(0, |s| s.index - 1),

@@ -19,6 +19,8 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use driver::handshake::{Handshake, HandshakeArgs};
+use driver::identity::Identity;
 use driver::profile::{Profile, Vars};
 use formats::histogram::{decode_histogram, encode_histogram};
 use formats::metrics::MetricsSnapshot;
@@ -50,6 +52,8 @@ pub(crate) struct WorkerPlan {
     pub shard: Option<ShardInfo>,
     /// Peak clients of this share.
     pub clients: u32,
+    /// The handshake flags (the profile's `[handshake]` is in the file).
+    pub handshake: HandshakeArgs,
 }
 
 /// Clients of share `index` of `count` when the whole has `peak`: the
@@ -115,6 +119,7 @@ pub(crate) async fn run_workers(
     workers: u32,
     profile: Profile,
     base_vars: Vars,
+    (handshake, identity): (Arc<Handshake>, Arc<Identity>),
     quiet: bool,
     stop: StopSignal,
 ) -> Result<(RunReport, MetricsSnapshot), Error> {
@@ -124,8 +129,14 @@ pub(crate) async fn run_workers(
 
     // The set-up runs once here; every worker gets its variables (one world).
     let profile = Arc::new(profile);
-    let setup_plan = engine_plan(&base, profile.clone(), base_vars.clone());
-    let http = engine::http_client(None);
+    let setup_plan = engine_plan(
+        &base,
+        profile.clone(),
+        base_vars.clone(),
+        handshake.clone(),
+        identity,
+    );
+    let http = engine::http_client(None, &handshake);
     let setup_vars = tokio::select! {
         () = stop.stopped() => return Err(Error::BeforeLoad(AbortReason::Interrupted)),
         r = engine::setup(&setup_plan, &http) => r.map_err(Error::BeforeLoad)?,
@@ -358,6 +369,18 @@ pub(crate) async fn worker(opts: &WorkerOpts) -> Result<Outcome, Error> {
         None => Profile::reference(),
     };
     let base_vars = profile.base_vars().unwrap_or_default();
+    let handshake =
+        Handshake::resolve(&profile.handshake, &plan.handshake, &base_vars).map_err(|e| {
+            Error::WorkerPlan {
+                path: opts.plan.clone(),
+                message: e.to_string(),
+            }
+        })?;
+    let identity =
+        Identity::resolve(&profile.identity, &base_vars).map_err(|e| Error::WorkerPlan {
+            path: opts.plan.clone(),
+            message: e.to_string(),
+        })?;
     let stop = StopSignal::new();
     // Stop on `stop` from the parent, on stdin closing (the parent is
     // gone), or on Ctrl-C.
@@ -392,7 +415,13 @@ pub(crate) async fn worker(opts: &WorkerOpts) -> Result<Outcome, Error> {
             let _ = out.flush();
         }
     });
-    let run_plan = engine_plan(&plan, Arc::new(profile), base_vars);
+    let run_plan = engine_plan(
+        &plan,
+        Arc::new(profile),
+        base_vars,
+        Arc::new(handshake),
+        Arc::new(identity),
+    );
     let result = run_local(&plan, run_plan, stop, None, Some(tx)).await;
     let _ = printer.join();
     let (report, _) = result.map_err(Error::BeforeLoad)?;

@@ -12,6 +12,7 @@ mod connect;
 mod disconnect;
 mod events;
 mod namespaces;
+mod net;
 mod ping;
 mod polling;
 mod probe;

@@ -176,15 +176,22 @@ async fn expired_token(cx: &mut Ctx) -> Result<(), Failure> {
 }
 
 async fn revoked_token(cx: &mut Ctx) -> Result<(), Failure> {
-    let u = cx.user("revoked").await?;
-    let token_id = u
-        .token_id
-        .clone()
-        .ok_or_else(|| Failure::Skip("the driver's mint_token gives no tokenId".into()))?;
-    cx.act(Action::RevokeToken, vars(&[("tokenId", json!(token_id))]))
-        .await?;
+    // A static identity may hold a revoked token ready-made.
+    let token = match cx.static_revoked_token() {
+        Some(token) => token,
+        None => {
+            let u = cx.user("revoked").await?;
+            let token_id = u
+                .token_id
+                .clone()
+                .ok_or_else(|| Failure::Skip("the driver's mint_token gives no tokenId".into()))?;
+            cx.act(Action::RevokeToken, vars(&[("tokenId", json!(token_id))]))
+                .await?;
+            u.token
+        }
+    };
     let m = cx
-        .connect_refused(Some(json!({"token": u.token})), "/")
+        .connect_refused(Some(json!({ "token": token })), "/")
         .await?;
     expect_message(cx, AuthFailure::TokenRevoked, &m)
 }

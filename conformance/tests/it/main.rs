@@ -9,7 +9,11 @@
 //! * [`cluster`]: every case passes against two nodes on one Redis and
 //!   one PostgreSQL database;
 //! * [`profile`]: `profile check` against the reference server and
-//!   altserver, and the teardown at the end of a run.
+//!   altserver, and the teardown at the end of a run;
+//! * [`handshake`]: headers, query, Origin and auth template on the wire,
+//!   excluded transports skipped, altserver without long-polling found;
+//! * [`identity`]: tokens signed by the runner (altserver, polling off) and
+//!   static users with ready-made tokens, their gaps skipped with reasons.
 //!
 //! Servers come from `server::Embedded` (ephemeral loopback port,
 //! temporary database) and `server::testing` (PostgreSQL, Redis).
@@ -19,5 +23,7 @@ mod common;
 mod cli;
 mod cluster;
 mod faults;
+mod handshake;
+mod identity;
 mod profile;
 mod reference;

@@ -148,6 +148,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use driver::handshake::Handshake;
+use driver::identity::Identity;
 use driver::profile::{Profile, Vars};
 use serde_json::json;
 use tokio::sync::Notify;
@@ -197,6 +199,10 @@ pub struct RunPlan {
     pub run_id: String,
     /// Seeds every random choice (think times, `choice`) per VU.
     pub seed: u64,
+    /// How every client connects (auth object, headers, query, TLS).
+    pub handshake: Arc<Handshake>,
+    /// Where `source = "driver"` users and tokens come from.
+    pub identity: Arc<Identity>,
 }
 
 impl RunPlan {
@@ -217,6 +223,8 @@ impl RunPlan {
             local_addr: None,
             run_id: new_run_id(),
             seed: 0,
+            handshake: Arc::default(),
+            identity: Arc::default(),
         }
     }
 }
@@ -460,6 +468,7 @@ pub(crate) struct RunCtx {
     pub(crate) scenario: Arc<Scenario>,
     pub(crate) target: String,
     pub(crate) socket_path: String,
+    pub(crate) handshake: Arc<Handshake>,
     pub(crate) profile: Arc<Profile>,
     pub(crate) base_vars: Arc<Vars>,
     /// Scenario vars overlaid by the set-up's saved variables.
@@ -530,9 +539,10 @@ impl RunCtx {
 }
 
 /// The HTTP client the engine uses for driver calls (bound to
-/// `local_addr`).
-pub fn http_client(local_addr: Option<IpAddr>) -> reqwest::Client {
-    reqwest::Client::builder()
+/// `local_addr`, trusting what the handshake's TLS settings say).
+pub fn http_client(local_addr: Option<IpAddr>, handshake: &Handshake) -> reqwest::Client {
+    handshake
+        .http_builder(reqwest::Client::builder())
         .connect_timeout(Duration::from_secs(5))
         .timeout(driver::REQUEST_TIMEOUT)
         .local_address(local_addr)
@@ -541,33 +551,56 @@ pub fn http_client(local_addr: Option<IpAddr>) -> reqwest::Client {
         .unwrap_or_default()
 }
 
-/// Checks that the target answers an Engine.IO handshake (HTTP
-/// long-polling open packet at the profile's Socket.IO path) within
+/// Checks that the target answers an Engine.IO handshake (long-polling,
+/// else WebSocket, at the profile's Socket.IO path) within
 /// [`PREFLIGHT_TIMEOUT`].
 pub async fn check_target(
     http: &reqwest::Client,
     target: &str,
     socket_path: &str,
+    handshake: &Handshake,
+    local_addr: Option<IpAddr>,
 ) -> Result<(), String> {
-    probe(http, target, socket_path, PREFLIGHT_TIMEOUT)
-        .await
-        .map_err(|e| e.to_string())
+    probe(
+        http,
+        target,
+        socket_path,
+        handshake,
+        local_addr,
+        PREFLIGHT_TIMEOUT,
+    )
+    .await
+    .map_err(|e| e.to_string())
 }
 
-/// One [`sioclient::probe`] of the target over long-polling, through
-/// `http` (which carries the engine's local address).
+/// One [`sioclient::probe`] of the target, shaped by the handshake;
+/// polling goes through `http` (which carries the engine's local address
+/// and TLS trust).
 async fn probe(
     http: &reqwest::Client,
     target: &str,
     socket_path: &str,
+    handshake: &Handshake,
+    local_addr: Option<IpAddr>,
     timeout: Duration,
 ) -> Result<(), sioclient::ProbeError> {
-    let mut config = sioclient::ClientConfig::new(target)
-        .with_path(socket_path)
-        .with_transport(sioclient::Transport::Polling)
-        .with_connect_timeout(timeout);
+    let mut config = handshake.apply(
+        sioclient::ClientConfig::new(target)
+            .with_path(socket_path)
+            .with_transport(handshake.probe_transport())
+            .with_connect_timeout(timeout),
+    );
+    config.local_addr = local_addr;
     config.http_client = Some(http.clone());
     sioclient::probe(&config).await.map(drop)
+}
+
+/// The client transport of a scenario's `connect` step.
+pub(crate) fn client_transport(t: crate::scenario::Transport) -> sioclient::Transport {
+    match t {
+        crate::scenario::Transport::WebSocket => sioclient::Transport::WebSocket,
+        crate::scenario::Transport::Polling => sioclient::Transport::Polling,
+    }
 }
 
 fn run_builtins(plan: &RunPlan) -> Vars {
@@ -672,10 +705,16 @@ async fn run_inner(
             }
             TokenSource::Driver { .. } => None,
         };
-        let http = http_client(plan.local_addr);
-        check_target(&http, &plan.target, &plan.profile.target.socket_path)
-            .await
-            .map_err(AbortReason::TargetUnreachable)?;
+        let http = http_client(plan.local_addr, &plan.handshake);
+        check_target(
+            &http,
+            &plan.target,
+            &plan.profile.target.socket_path,
+            &plan.handshake,
+            plan.local_addr,
+        )
+        .await
+        .map_err(AbortReason::TargetUnreachable)?;
         let saved = match &plan.setup_vars {
             Some(v) => v.clone(),
             None => setup(&plan, &http).await?,
@@ -693,6 +732,7 @@ async fn run_inner(
                     .max(3600);
                 tokens::from_driver(
                     tokens::DriverTokens {
+                        identity: plan.identity.clone(),
                         http: http.clone(),
                         target: plan.target.clone(),
                         profile: plan.profile.clone(),
@@ -731,6 +771,7 @@ async fn run_inner(
         scenario: scenario.clone(),
         target: plan.target.clone(),
         socket_path: plan.profile.target.socket_path.clone(),
+        handshake: plan.handshake.clone(),
         profile: plan.profile.clone(),
         base_vars: Arc::new(plan.base_vars.clone()),
         run_vars,
@@ -820,7 +861,9 @@ async fn run_inner(
 /// probes in a row stop the run.
 async fn monitor(ctx: Arc<RunCtx>) {
     // A fresh connection per probe: a pooled one may outlive the target.
-    let probe_client = reqwest::Client::builder()
+    let probe_client = ctx
+        .handshake
+        .http_builder(reqwest::Client::builder())
         .pool_max_idle_per_host(0)
         .local_address(ctx.local_addr)
         .build()
@@ -836,6 +879,8 @@ async fn monitor(ctx: Arc<RunCtx>) {
                 &probe_client,
                 &ctx.target,
                 &ctx.socket_path,
+                &ctx.handshake,
+                ctx.local_addr,
                 MONITOR_PROBE_TIMEOUT,
             )
             .await
@@ -897,6 +942,7 @@ mod tests {
             scenario: Arc::new(scenario),
             target: "http://127.0.0.1:9".into(),
             socket_path: "/socket.io/".into(),
+            handshake: Arc::default(),
             profile: Arc::new(profile),
             base_vars: Arc::default(),
             run_vars: Arc::default(),

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use driver::identity::{Identity, IdentityMode};
 use driver::profile::Vars;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
@@ -23,6 +24,9 @@ pub(crate) struct Cred {
 
 /// What a driver token job needs.
 pub(crate) struct DriverTokens {
+    /// The profile's `[identity]`: who the users are and how their tokens
+    /// are made.
+    pub identity: Arc<Identity>,
     pub http: reqwest::Client,
     pub target: String,
     pub profile: Arc<driver::profile::Profile>,
@@ -34,8 +38,12 @@ pub(crate) struct DriverTokens {
     pub ttl_secs: u64,
 }
 
-/// Creates one user per wanted VU (`create_user`, `mint_token`, and
-/// `add_participant` to `join_room`), [`SETUP_CONCURRENCY`] at a time.
+/// Gives each wanted VU a user and a token as the profile's identity says
+/// (`mint`: `create_user` and `mint_token`; `sign`: a user from
+/// `create_user` or the static list, a token signed here; `static`: the
+/// listed users' tokens, VU `g` getting user `g % users`), then
+/// `add_participant` to `join_room` (once per user), [`SETUP_CONCURRENCY`]
+/// at a time.
 /// `wanted[i]` is the global VU number of local VU `i`, or `None` for a VU
 /// that never runs. The first failure stops the set-up.
 pub(crate) async fn from_driver(
@@ -93,22 +101,49 @@ async fn one_user(d: &DriverTokens, room: Option<&str>, vu: u64) -> Result<Cred,
             .map(|(_, _, extracted)| extracted)
             .map_err(|e| e.to_string())
     };
-    let mut vars = Vars::new();
-    vars.insert("name".into(), json!(format!("lg {} vu{vu}", d.run_id)));
-    let created = call("create_user", vars).await?;
-    let user_id = created
-        .get("userId")
-        .cloned()
-        .ok_or("create_user extracted no `userId`")?;
-    let mut vars = Vars::new();
-    vars.insert("userId".into(), user_id.clone());
-    vars.insert("ttlSeconds".into(), json!(d.ttl_secs));
-    let minted = call("mint_token", vars).await?;
-    let token = match minted.get("token") {
-        Some(Value::String(t)) => t.clone(),
-        _ => return Err("mint_token extracted no string `token`".into()),
+    let identity = &d.identity;
+    let ttl = i64::try_from(d.ttl_secs).unwrap_or(i64::MAX);
+    let sign = |user_id: &str| {
+        identity
+            .sign(user_id, ttl)
+            .map(|(token, _)| token)
+            .map_err(|e| e.to_string())
     };
-    if let Some(room) = room {
+    // A listed user joins the room once, whatever number of VUs share it.
+    let mut first_of_user = true;
+    let (user_id, token) = if identity.creates_users() {
+        let mut vars = Vars::new();
+        vars.insert("name".into(), json!(format!("lg {} vu{vu}", d.run_id)));
+        let created = call("create_user", vars).await?;
+        let user_id = created
+            .get("userId")
+            .cloned()
+            .ok_or("create_user extracted no `userId`")?;
+        let token = if identity.mode == IdentityMode::Sign {
+            sign(&text(&user_id))?
+        } else {
+            let mut vars = Vars::new();
+            vars.insert("userId".into(), user_id.clone());
+            vars.insert("ttlSeconds".into(), json!(d.ttl_secs));
+            let minted = call("mint_token", vars).await?;
+            match minted.get("token") {
+                Some(Value::String(t)) => t.clone(),
+                _ => return Err("mint_token extracted no string `token`".into()),
+            }
+        };
+        (user_id, token)
+    } else {
+        let known = identity
+            .user(vu)
+            .ok_or("the profile's identity lists no users")?;
+        first_of_user = vu < identity.users.len() as u64;
+        let token = match identity.mode {
+            IdentityMode::Sign => sign(&known.id)?,
+            _ => known.token.clone().unwrap_or_default(),
+        };
+        (json!(known.id), token)
+    };
+    if let Some(room) = room.filter(|_| first_of_user) {
         let mut vars = Vars::new();
         vars.insert("roomId".into(), json!(room));
         vars.insert("userId".into(), user_id.clone());
@@ -117,11 +152,15 @@ async fn one_user(d: &DriverTokens, room: Option<&str>, vu: u64) -> Result<Cred,
     }
     Ok(Cred {
         token,
-        user_id: match user_id {
-            Value::String(s) => Some(s),
-            other => Some(other.to_string()),
-        },
+        user_id: Some(text(&user_id)),
     })
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// Reads `token[,userId]` rows (an optional header row naming the

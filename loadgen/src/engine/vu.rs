@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use sioclient::{AckError, ClientConfig, ConnectError, DisconnectReason, Event, Incoming, Socket};
 
 use super::vars::{self, Rng, as_count, subset, think_duration, unix_ms, unix_us};
-use super::{Retire, RunCtx};
+use super::{Retire, RunCtx, client_transport};
 use crate::scenario::{DEFAULT_ACK_TIMEOUT, Step, Transport};
 
 /// Bound of one connect (TCP, handshake, Socket.IO CONNECT).
@@ -120,13 +120,6 @@ async fn next_item(conn: &mut Option<Conn>) -> Option<Incoming> {
 
 fn micros(d: Duration) -> u64 {
     d.as_micros().min(u128::from(u64::MAX)) as u64
-}
-
-fn to_client_transport(t: Transport) -> sioclient::Transport {
-    match t {
-        Transport::WebSocket => sioclient::Transport::WebSocket,
-        Transport::Polling => sioclient::Transport::Polling,
-    }
 }
 
 fn disconnect_name(reason: Option<&DisconnectReason>) -> &'static str {
@@ -544,13 +537,26 @@ impl Vu {
         };
         let (ns, transport) = (endpoint.0.clone(), endpoint.1);
         let cred = &self.ctx.creds[self.spec.local];
-        let mut config = ClientConfig::new(self.ctx.target.clone())
-            .with_path(self.ctx.socket_path.clone())
-            .with_namespace(ns)
-            .with_auth(json!({ "token": cred.token }))
-            .with_transport(to_client_transport(transport))
-            .with_connect_timeout(CONNECT_TIMEOUT)
-            .with_ws_read_buffer_size(WS_READ_BUFFER);
+        let mut who = driver::profile::Vars::new();
+        who.insert("token".into(), json!(cred.token));
+        if let Some(id) = &cred.user_id {
+            who.insert("userId".into(), json!(id));
+        }
+        let Ok(auth) = self.ctx.handshake.auth(&who, &self.ctx.base_vars) else {
+            // The template expanded for a sample user before the run; what
+            // fails here is a `${userId}` this user's credentials lack.
+            self.count(names::CONNECT_FAILURES);
+            return Err(Flow::Stop);
+        };
+        let mut config = self.ctx.handshake.apply(
+            ClientConfig::new(self.ctx.target.clone())
+                .with_path(self.ctx.socket_path.clone())
+                .with_namespace(ns)
+                .with_auth(auth)
+                .with_transport(client_transport(transport))
+                .with_connect_timeout(CONNECT_TIMEOUT)
+                .with_ws_read_buffer_size(WS_READ_BUFFER),
+        );
         if let Some(ip) = self.ctx.local_addr {
             config = config.with_local_addr(ip);
         }

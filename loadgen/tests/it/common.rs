@@ -70,6 +70,40 @@ hold = "{hold}"
     }
 }
 
+/// A scenario without set-up: `clients` VUs connect to `/` over
+/// WebSocket, subscribe to `room` and think 300 ms; `tokens` is the body
+/// of its `[tokens]` table.
+pub fn subscribe_only(name: &str, room: &str, tokens: &str, clients: u32) -> String {
+    format!(
+        r#"
+name = "{name}"
+description = "connect and subscribe"
+
+[vars]
+roomId = "{room}"
+
+[tokens]
+{tokens}
+
+[[groups]]
+name = "members"
+weight = 1
+steps = [
+  {{ connect = "/" }},
+  {{ subscribe = "${{roomId}}" }},
+  {{ think = "300ms" }},
+]
+
+[[phases]]
+ramp = {clients}
+over = "300ms"
+
+[[phases]]
+hold = "700ms"
+"#
+    )
+}
+
 /// Writes `text` to `dir/name`; returns the path.
 pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);

@@ -751,7 +751,7 @@ async fn shares_split_one_world() {
     ));
     // The parent runs the set-up once and hands the variables over.
     let parent = RunPlan::new(s.clone(), t.url.clone());
-    let vars = engine::setup(&parent, &engine::http_client(None))
+    let vars = engine::setup(&parent, &engine::http_client(None, &Default::default()))
         .await
         .expect("set-up");
     assert!(vars.contains_key("roomId"));

@@ -4,5 +4,7 @@
 mod cli;
 mod common;
 mod engine;
+mod handshake;
+mod identity;
 mod report;
 mod scenarios;

@@ -8,8 +8,11 @@
 //!   ephemeral range and stopped when dropped. Neither ever skips: a
 //!   missing binary is a panic that names the Debian package to install;
 //! * the server's own source text without comments ([`source`]), for the
-//!   tests that read it (the OpenAPI routes, the module layering).
+//!   tests that read it (the OpenAPI routes, the module layering);
+//! * the second implementation, `altserver/` ([`altserver`]), for the tests
+//!   that point the tools at a deployment that is not ours.
 
+pub mod altserver;
 pub mod fixture;
 pub mod postgres;
 pub mod redis;
