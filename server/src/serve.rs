@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, LogFormat, Opts};
 use crate::state::AppState;
-use crate::{api, auth, cluster, realtime, sockets, state, store};
+use crate::{api, auth, cluster, listener, realtime, sockets, state, store};
 
 /// How long [`Running::shutdown`] lets HTTP requests in flight finish.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -181,12 +181,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let app = with_layer(api::router(state.clone()))
         .layer(axum::middleware::map_request(detach_request_head));
     let (stop, stopped) = oneshot::channel::<()>();
+    let limits = state.config.http;
+    let metrics = state.metrics.http();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
+        listener::serve(listener, app, limits, metrics, async {
+            let _ = stopped.await;
+        })
+        .await;
+        Ok(())
     });
     Ok(Running {
         addr,

@@ -12,9 +12,18 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::server_bin;
 
+mod http_limits;
+
 /// The value of the metric line `name` (with its labels) in `/metrics`.
 async fn metric(url: &str, name: &str) -> i64 {
-    let body = reqwest::get(format!("{url}/metrics"))
+    metric_via(&reqwest::Client::new(), url, name).await
+}
+
+/// [`metric`] through `http` (e.g. a client bound to another address).
+async fn metric_via(http: &reqwest::Client, url: &str, name: &str) -> i64 {
+    let body = http
+        .get(format!("{url}/metrics"))
+        .send()
         .await
         .expect("GET /metrics")
         .text()
