@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 
-/// The application-event limits (per room and per application, protocol
-/// notes N8): accepts an event only if both allow it, then records it
+/// The application-event limits (per application in each room, and per
+/// application, protocol notes N8): accepts an event only if both allow it, then records it
 /// under both; a refused event is recorded nowhere.
 pub trait AppEventLimits: Send + Sync {
     /// `Ok(Err(hit))`: refused by that limit; `Err`: the limiter could not
@@ -92,7 +92,9 @@ pub struct AppEventLimiter {
 
 #[derive(Debug, Default)]
 struct AppWindows {
-    rooms: HashMap<String, SlidingWindow>,
+    /// Per (application, room): one application's traffic does not use up
+    /// the room's budget of the others.
+    rooms: HashMap<(String, String), SlidingWindow>,
     apps: HashMap<String, SlidingWindow>,
 }
 
@@ -124,8 +126,9 @@ impl AppEventLimiter {
         if w.apps.len() > 4096 {
             w.apps.retain(|_, s| !s.is_idle(now, app_window));
         }
+        let room_key = (app.to_owned(), room.to_owned());
         if w.rooms
-            .get(room)
+            .get(&room_key)
             .is_some_and(|s| !s.would_accept(now, room_limit, room_window))
         {
             return Err(AppLimitHit::Room);
@@ -137,7 +140,7 @@ impl AppEventLimiter {
             return Err(AppLimitHit::App);
         }
         w.rooms
-            .entry(room.to_owned())
+            .entry(room_key)
             .or_default()
             .try_acquire(now, room_limit, room_window);
         w.apps

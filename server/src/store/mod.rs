@@ -37,7 +37,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::pool::PoolOptions;
 use sqlx::{Any, AnyPool, Transaction};
 
-pub use apps::is_valid_app_id;
+pub use apps::{is_valid_app_id, platform_prefix_of};
 pub use error::StoreError;
 pub use models::*;
 

@@ -12,6 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::server_bin;
 
+mod apps;
 mod http_limits;
 
 /// The value of the metric line `name` (with its labels) in `/metrics`.
