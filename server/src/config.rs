@@ -85,6 +85,17 @@ pub struct Opts {
     #[arg(long, env = "SERVER_CLIENT_EVENTS_PER_MINUTE", default_value_t = protocol::limits::CLIENT_EVENTS_PER_MINUTE)]
     pub client_events_per_minute: u32,
 
+    /// Failed authentication attempts (CONNECT or REST) accepted per IP
+    /// address per minute; beyond, the address's attempts are refused
+    /// before any token is checked.
+    #[arg(
+        long,
+        env = "SERVER_FAILED_AUTH_PER_ADDRESS_PER_MINUTE",
+        value_name = "N",
+        default_value_t = 30
+    )]
+    pub failed_auth_per_address_per_minute: u32,
+
     /// Application events accepted per room per second (the protocol says
     /// 10; raise it only for benchmarks).
     #[arg(long, env = "SERVER_APP_EVENTS_PER_ROOM_PER_SECOND", default_value_t = protocol::limits::APP_EVENTS_PER_ROOM_PER_SECOND)]
@@ -185,6 +196,7 @@ pub struct Config {
     pub ping_interval: Duration,
     pub ping_timeout: Duration,
     pub client_events_per_minute: u32,
+    pub failed_auth_per_address_per_minute: u32,
     pub app_events_per_room_per_second: u32,
     pub app_events_per_app_per_minute: u32,
     pub http: HttpLimits,
@@ -209,6 +221,9 @@ impl Config {
             ping_interval: Duration::from_millis(25_000),
             ping_timeout: Duration::from_millis(20_000),
             client_events_per_minute: protocol::limits::CLIENT_EVENTS_PER_MINUTE,
+            // Its clients are on this machine, and a conformance run makes
+            // many failed attempts on purpose.
+            failed_auth_per_address_per_minute: 100_000,
             app_events_per_room_per_second: protocol::limits::APP_EVENTS_PER_ROOM_PER_SECOND,
             app_events_per_app_per_minute: protocol::limits::APP_EVENTS_PER_APP_PER_MINUTE,
             // Every client of an in-process server is on this machine (a
@@ -285,6 +300,7 @@ impl TryFrom<&Opts> for Config {
             ping_interval: Duration::from_millis(o.ping_interval_ms),
             ping_timeout: Duration::from_millis(o.ping_timeout_ms),
             client_events_per_minute: o.client_events_per_minute,
+            failed_auth_per_address_per_minute: o.failed_auth_per_address_per_minute,
             app_events_per_room_per_second: o.app_events_per_room_per_second,
             app_events_per_app_per_minute: o.app_events_per_app_per_minute,
             http: HttpLimits {

@@ -17,8 +17,8 @@
 //! | [`embedded`] | the server in-process (the tools' default target) | `serve`, `config`, `state` |
 //! | [`serve`] | start, stop, the binary: wires every layer | every module below |
 //! | [`listener`] | TCP accept loop: connection caps, request-head timeout | `config`, `metrics` |
-//! | [`api`] | edge: REST endpoints for every domain change, app events, tokens | `access`, `sockets`, `state`, `auth`, `ratelimit`, `store` |
-//! | [`realtime`] | edge: connect-time auth, namespaces, every client event | `access`, `sockets`, `state`, `cluster` (its adapter type), `auth`, `store` |
+//! | [`api`] | edge: REST endpoints for every domain change, app events, tokens | `access`, `sockets`, `state`, `auth`, `ratelimit`, `listener` (the peer's address), `store` |
+//! | [`realtime`] | edge: connect-time auth, namespaces, every client event | `access`, `sockets`, `state`, `cluster` (its adapter type), `auth`, `ratelimit`, `listener` (the peer's address), `store` |
 //! | [`access`] | room authorization, asked by both edges | `state`, `store` |
 //! | [`sockets`] | outbound operations on live sockets: subscribe, presence, disconnect a user or a token, close a room, a cluster node's part | `state`, `cluster`, `auth`, `ratelimit` |
 //! | [`state`] | what every handler shares; the one path events leave by | `cluster`, `config`, the rules, `store` |

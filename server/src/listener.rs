@@ -13,6 +13,8 @@
 //!   freed on every path: the HTTP connection ending, or, after a
 //!   WebSocket upgrade (hyper hands the same I/O object to the
 //!   WebSocket), the WebSocket closing;
+//! - every request carries the peer's address (axum's `ConnectInfo`),
+//!   for the per-address limits ([`peer_ip`]);
 //! - a request head (request line and headers) must arrive within
 //!   `header_timeout` of the connection's accept or of the end of the
 //!   previous response; hyper restarts that timer while a keep-alive
@@ -29,6 +31,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::http::Request;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -160,6 +165,15 @@ fn is_connection_error(e: &io::Error) -> bool {
     )
 }
 
+/// The client's IP address, which [`serve`] records on every request
+/// (axum's `ConnectInfo`).
+pub fn peer_ip(parts: &axum::http::request::Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
 /// Serves `app` on `listener` until `stop` resolves; then stops accepting,
 /// asks every HTTP connection to finish its request in flight and waits
 /// for them (upgraded WebSockets are not waited for: they are the Socket.IO
@@ -222,7 +236,11 @@ async fn serve_connection(
     header_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let service = TowerToHyperService::new(app);
+    let app = TowerToHyperService::new(app);
+    let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        hyper::service::Service::call(&app, req)
+    });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
