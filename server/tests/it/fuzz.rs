@@ -33,6 +33,8 @@ use socketioxide_core::parser::{Parse, ParseConfig, ParserState};
 use socketioxide_parser_common::CommonParser;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::hardening::{Ws, next_text, open_ws};
+
 /// The slowest a single input may take to decode before it counts as a
 /// hang (debug builds on a loaded 2-core machine included).
 const HANG: Duration = Duration::from_secs(1);
@@ -269,44 +271,15 @@ const EVENT_FRAMES: &[&str] = &[
     "42[\"no:such_event\",{}]",
 ];
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 /// A WebSocket session connected to `/` as `token`.
 async fn session(srv: &TestServer, token: &str) -> Ws {
-    let url = format!(
-        "{}/socket.io/?EIO=4&transport=websocket",
-        srv.url.replacen("http", "ws", 1)
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("websocket");
-    let open = next_frame(&mut ws).await.expect("open packet");
-    assert!(open.starts_with('0'), "{open}");
+    let mut ws = open_ws(&srv.url).await;
     ws.send(Message::text(format!("40{}", json!({"token": token}))))
         .await
         .expect("send CONNECT");
-    let connected = next_frame(&mut ws).await.expect("CONNECT answered");
+    let connected = next_text(&mut ws).await.expect("CONNECT answered");
     assert!(connected.starts_with("40"), "{connected}");
     ws
-}
-
-/// The next text frame (pings answered); `None` when the server closed.
-async fn next_frame(ws: &mut Ws) -> Option<String> {
-    use futures_util::StreamExt;
-    loop {
-        match tokio::time::timeout(WAIT, ws.next())
-            .await
-            .expect("an answer in time")
-        {
-            Some(Ok(Message::Text(t))) if t.as_str() == "2" => {
-                ws.send(Message::text("3")).await.ok()?;
-            }
-            Some(Ok(Message::Text(t))) => return Some(t.to_string()),
-            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return None,
-            Some(Ok(_)) => continue,
-        }
-    }
 }
 
 /// Checks a frame the server sent in answer to a fuzzed one: an ack or an
@@ -434,7 +407,7 @@ async fn server_answers_mutated_frames_and_bodies() {
         ws.send(Message::text(frame.clone())).await.ok();
         ws.send(Message::text(sentinel.clone())).await.ok();
         loop {
-            match next_frame(&mut ws).await {
+            match next_text(&mut ws).await {
                 // Undecodable: the server closed the connection (N9),
                 // with or without an Engine.IO close packet first.
                 Some(answer) if answer == "1" => {

@@ -66,11 +66,11 @@ async fn process_user(process: &ServerProcess, name: &str) -> (String, String) {
 
 const NAMESPACES: &str = "platform_namespaces";
 
-type Ws =
+pub(crate) type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A raw Engine.IO WebSocket session on `url`, after its open packet.
-async fn open_ws(url: &str) -> Ws {
+pub(crate) async fn open_ws(url: &str) -> Ws {
     let url = format!(
         "{}/socket.io/?EIO=4&transport=websocket",
         url.replacen("http", "ws", 1)
@@ -85,7 +85,7 @@ async fn open_ws(url: &str) -> Ws {
 
 /// The next Engine.IO text frame (pings answered), or None when the
 /// connection ended.
-async fn next_text(ws: &mut Ws) -> Option<String> {
+pub(crate) async fn next_text(ws: &mut Ws) -> Option<String> {
     loop {
         match tokio::time::timeout(WAIT, ws.next())
             .await
