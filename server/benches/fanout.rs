@@ -200,6 +200,9 @@ async fn start_rust(dir: &Path) -> Target {
         "100000",
         "--app-events-per-app-per-minute",
         "10000000",
+        // Every client comes from 127.0.0.1.
+        "--max-connections-per-address",
+        "0",
         "--log",
         "warn,server=info",
     ]);

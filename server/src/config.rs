@@ -85,6 +85,17 @@ pub struct Opts {
     #[arg(long, env = "SERVER_CLIENT_EVENTS_PER_MINUTE", default_value_t = protocol::limits::CLIENT_EVENTS_PER_MINUTE)]
     pub client_events_per_minute: u32,
 
+    /// Failed authentication attempts (CONNECT or REST) accepted per IP
+    /// address per minute; beyond, the address's attempts are refused
+    /// before any token is checked.
+    #[arg(
+        long,
+        env = "SERVER_FAILED_AUTH_PER_ADDRESS_PER_MINUTE",
+        value_name = "N",
+        default_value_t = 30
+    )]
+    pub failed_auth_per_address_per_minute: u32,
+
     /// Application events accepted per room per second (the protocol says
     /// 10; raise it only for benchmarks).
     #[arg(long, env = "SERVER_APP_EVENTS_PER_ROOM_PER_SECOND", default_value_t = protocol::limits::APP_EVENTS_PER_ROOM_PER_SECOND)]
@@ -94,6 +105,39 @@ pub struct Opts {
     /// protocol says 600; raise it only for benchmarks).
     #[arg(long, env = "SERVER_APP_EVENTS_PER_APP_PER_MINUTE", default_value_t = protocol::limits::APP_EVENTS_PER_APP_PER_MINUTE)]
     pub app_events_per_app_per_minute: u32,
+
+    /// Most TCP connections open at once (HTTP, long-polling and
+    /// WebSocket); one more is closed as soon as it is accepted. Keep it
+    /// below the open-file limit (`ulimit -n`) less about 100.
+    #[arg(
+        long,
+        env = "SERVER_MAX_CONNECTIONS",
+        value_name = "N",
+        default_value_t = 16_384
+    )]
+    pub max_connections: usize,
+
+    /// Most TCP connections open at once from one IP address; one more is
+    /// closed as soon as it is accepted. 0: no cap (behind a reverse proxy,
+    /// every connection comes from the proxy; load tests from one address).
+    #[arg(
+        long,
+        env = "SERVER_MAX_CONNECTIONS_PER_ADDRESS",
+        value_name = "N",
+        default_value_t = 1_024
+    )]
+    pub max_connections_per_address: usize,
+
+    /// Milliseconds a connection has to send a complete request head
+    /// (request line and headers), counted from its accept or from the end
+    /// of its previous response: also the keep-alive idle timeout.
+    #[arg(
+        long,
+        env = "SERVER_HEADER_TIMEOUT_MS",
+        value_name = "MS",
+        default_value_t = 10_000
+    )]
+    pub header_timeout_ms: u64,
 
     /// Redis URL (`redis://HOST:PORT`): runs this server as one node of a
     /// cluster. Broadcasts reach the sockets of every node (Socket.IO Redis
@@ -129,6 +173,17 @@ pub enum LogFormat {
     Json,
 }
 
+/// The HTTP listener's limits ([`crate::listener`]).
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// Most connections open at once from one IP address; 0: no cap.
+    pub max_per_address: usize,
+    /// Time allowed for a request head; also the keep-alive idle timeout.
+    pub header_timeout: Duration,
+}
+
 /// Validated settings.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -141,8 +196,10 @@ pub struct Config {
     pub ping_interval: Duration,
     pub ping_timeout: Duration,
     pub client_events_per_minute: u32,
+    pub failed_auth_per_address_per_minute: u32,
     pub app_events_per_room_per_second: u32,
     pub app_events_per_app_per_minute: u32,
+    pub http: HttpLimits,
     /// `Some`: a cluster node sharing this Redis (a RESP3 URL).
     pub redis_url: Option<String>,
     /// How long a silent node keeps its presence entries.
@@ -164,8 +221,18 @@ impl Config {
             ping_interval: Duration::from_millis(25_000),
             ping_timeout: Duration::from_millis(20_000),
             client_events_per_minute: protocol::limits::CLIENT_EVENTS_PER_MINUTE,
+            // Its clients are on this machine, and a conformance run makes
+            // many failed attempts on purpose.
+            failed_auth_per_address_per_minute: 100_000,
             app_events_per_room_per_second: protocol::limits::APP_EVENTS_PER_ROOM_PER_SECOND,
             app_events_per_app_per_minute: protocol::limits::APP_EVENTS_PER_APP_PER_MINUTE,
+            // Every client of an in-process server is on this machine (a
+            // load test's thousands of them too): no per-address cap.
+            http: HttpLimits {
+                max_connections: 16_384,
+                max_per_address: 0,
+                header_timeout: Duration::from_secs(10),
+            },
             redis_url: None,
             redis_node_ttl: Duration::from_secs(10),
         }
@@ -214,6 +281,11 @@ impl TryFrom<&Opts> for Config {
                 "--redis must start with redis:// (TLS is not built in)"
             );
         }
+        anyhow::ensure!(o.max_connections > 0, "--max-connections must be positive");
+        anyhow::ensure!(
+            o.header_timeout_ms > 0,
+            "--header-timeout-ms must be positive"
+        );
         anyhow::ensure!(
             o.redis_node_ttl >= 2,
             "--redis-node-ttl must be at least 2 seconds"
@@ -228,8 +300,14 @@ impl TryFrom<&Opts> for Config {
             ping_interval: Duration::from_millis(o.ping_interval_ms),
             ping_timeout: Duration::from_millis(o.ping_timeout_ms),
             client_events_per_minute: o.client_events_per_minute,
+            failed_auth_per_address_per_minute: o.failed_auth_per_address_per_minute,
             app_events_per_room_per_second: o.app_events_per_room_per_second,
             app_events_per_app_per_minute: o.app_events_per_app_per_minute,
+            http: HttpLimits {
+                max_connections: o.max_connections,
+                max_per_address: o.max_connections_per_address,
+                header_timeout: Duration::from_millis(o.header_timeout_ms),
+            },
             redis_url: o.redis_url.as_deref().map(crate::cluster::resp3_url),
             redis_node_ttl: Duration::from_secs(o.redis_node_ttl),
         })

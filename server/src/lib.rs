@@ -16,8 +16,9 @@
 //! | `testing` | the fixtures every crate's tests share | `embedded`, `config`, `state`, `store` |
 //! | [`embedded`] | the server in-process (the tools' default target) | `serve`, `config`, `state` |
 //! | [`serve`] | start, stop, the binary: wires every layer | every module below |
-//! | [`api`] | edge: REST endpoints for every domain change, app events, tokens | `access`, `sockets`, `state`, `auth`, `ratelimit`, `store` |
-//! | [`realtime`] | edge: connect-time auth, namespaces, every client event | `access`, `sockets`, `state`, `cluster` (its adapter type), `auth`, `store` |
+//! | [`listener`] | TCP accept loop: connection caps, request-head timeout | `config`, `metrics` |
+//! | [`api`] | edge: REST endpoints for every domain change, app events, tokens | `access`, `sockets`, `state`, `auth`, `ratelimit`, `listener` (the peer's address), `store` |
+//! | [`realtime`] | edge: connect-time auth, namespaces, every client event | `access`, `sockets`, `state`, `cluster` (its adapter type), `auth`, `ratelimit`, `listener` (the peer's address), `store` |
 //! | [`access`] | room authorization, asked by both edges | `state`, `store` |
 //! | [`sockets`] | outbound operations on live sockets: subscribe, presence, disconnect a user or a token, close a room, a cluster node's part | `state`, `cluster`, `auth`, `ratelimit` |
 //! | [`state`] | what every handler shares; the one path events leave by | `cluster`, `config`, the rules, `store` |
@@ -39,6 +40,7 @@ pub mod config;
 pub mod embedded;
 #[cfg(test)]
 mod layering;
+pub mod listener;
 pub mod metrics;
 pub mod presence;
 pub mod ratelimit;

@@ -21,6 +21,16 @@ pub struct Metrics {
     errors: Family<Labels, Counter>,
     connect_errors: Family<Labels, Counter>,
     namespaces: Gauge,
+    http: HttpMetrics,
+}
+
+/// The HTTP listener's metrics ([`crate::listener`]): connections open now
+/// and connections closed at accept, by the cap they hit.
+#[derive(Debug, Clone)]
+pub struct HttpMetrics {
+    pub open: Gauge,
+    pub refused_total_cap: Counter,
+    pub refused_address_cap: Counter,
 }
 
 /// Label for the namespace kind.
@@ -41,6 +51,7 @@ fn event_label(name: &str) -> String {
 impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("platform");
+        let http_refused = Family::<Labels, Counter>::default();
         let m = Metrics {
             connections: Family::default(),
             connects: Family::default(),
@@ -49,6 +60,13 @@ impl Default for Metrics {
             errors: Family::default(),
             connect_errors: Family::default(),
             namespaces: Gauge::default(),
+            http: HttpMetrics {
+                open: Gauge::default(),
+                refused_total_cap: http_refused
+                    .get_or_create_owned(&vec![("cap", "total".to_owned())]),
+                refused_address_cap: http_refused
+                    .get_or_create_owned(&vec![("cap", "address".to_owned())]),
+            },
             registry: Registry::default(),
         };
         registry.register(
@@ -82,6 +100,16 @@ impl Default for Metrics {
             "Socket.IO namespaces instantiated now (/ and each room namespace with a socket)",
             m.namespaces.clone(),
         );
+        registry.register(
+            "http_connections",
+            "TCP connections open now (HTTP, long-polling and WebSocket)",
+            m.http.open.clone(),
+        );
+        registry.register(
+            "http_connections_refused",
+            "TCP connections closed at accept, by the cap they hit (--max-connections, --max-connections-per-address)",
+            http_refused,
+        );
         for code in ErrorCode::ALL {
             let _ = m
                 .errors
@@ -99,6 +127,11 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Handles on the listener's metrics (shared counters).
+    pub fn http(&self) -> HttpMetrics {
+        self.http.clone()
+    }
+
     pub fn socket_connected(&self, ns: &str) {
         let labels = vec![("namespace", ns_label(ns).to_owned())];
         self.connections.get_or_create(&labels).inc();

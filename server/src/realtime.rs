@@ -32,6 +32,7 @@ use socketioxide::socket::{DisconnectReason, Socket};
 
 use crate::access::{AccessError, authorize_room};
 use crate::auth::unix_now_ms;
+use crate::ratelimit::{Charge, ConnectionBudget};
 use crate::sockets::{self, Session};
 use crate::state::{AppState, Io, user_sockets};
 use crate::store::StoreError;
@@ -205,6 +206,29 @@ pub async fn attach(st: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The `connect_error` message of a CONNECT from an address over its
+/// failed-authentication limit, and the metric reason.
+const TOO_MANY_FAILURES: &str = "Authentication failed: Too many failed attempts";
+const TOO_MANY_FAILURES_REASON: &str = "too_many_failures";
+
+/// The message of an event or CONNECT over the client-event limit.
+fn too_many_events(st: &AppState) -> String {
+    format!(
+        "Too many events: at most {} per minute per connection",
+        st.config.client_events_per_minute
+    )
+}
+
+/// The budget of the Engine.IO connection (attached to its handshake
+/// request by [`crate::serve`]); a fresh one if the request had none.
+fn connection_budget(st: &AppState, parts: &axum::http::request::Parts) -> Arc<ConnectionBudget> {
+    parts
+        .extensions
+        .get::<Arc<ConnectionBudget>>()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(st.client_budgets.connection()))
+}
+
 /// Connect middleware: token, user, revocation; for a room namespace, the
 /// room and the user's access to it. Registers the listeners on success.
 async fn authenticate<A: Adapter>(
@@ -222,6 +246,14 @@ async fn authenticate<A: Adapter>(
         st.metrics.error(ErrorCode::RoomNotFound);
         return Err(Refusal(format!("Room not found: {room_id}")));
     }
+    let peer = crate::listener::peer_ip(socket.req_parts());
+    if let Some(ip) = peer
+        && !st.failed_auth.allows(ip, Instant::now())
+    {
+        st.metrics.connect_refused(TOO_MANY_FAILURES_REASON);
+        st.metrics.error(ErrorCode::AuthenticationFailed);
+        return Err(Refusal(TOO_MANY_FAILURES.to_owned()));
+    }
     let token = auth
         .as_ref()
         .and_then(|a| a.get("token"))
@@ -229,11 +261,29 @@ async fn authenticate<A: Adapter>(
     let (claims, user) = match st.tokens.authenticate(&st.store, token).await {
         Ok(ok) => ok,
         Err(failure) => {
+            if let Some(ip) = peer {
+                st.failed_auth.record(ip, Instant::now());
+            }
             st.metrics.connect_refused(failure.reason());
             st.metrics.error(ErrorCode::AuthenticationFailed);
             return Err(Refusal(failure.message()));
         }
     };
+    // A CONNECT is charged to the connection's budget, once the user is
+    // known (so a reconnect is charged what the user's closed connections
+    // used): a CONNECT/DISCONNECT loop on a room namespace, which announces
+    // presence to the whole room each time, is bounded.
+    let budget = connection_budget(&st, socket.req_parts());
+    budget.claim(&user.id);
+    if !budget.try_acquire(Charge::Connect, Instant::now()) {
+        st.metrics
+            .connect_refused(ErrorCode::RateLimitExceeded.as_str());
+        st.metrics.error(ErrorCode::RateLimitExceeded);
+        return Err(Refusal(format!(
+            "Too many connects: at most {} per minute per connection",
+            st.config.client_events_per_minute
+        )));
+    }
     let room = match ev::room_id_of_namespace(socket.ns()) {
         None => None,
         Some(room_id) => {
@@ -252,7 +302,12 @@ async fn authenticate<A: Adapter>(
             Some(room_id.to_owned())
         }
     };
-    let session = Arc::new(Session::new(user.to_info(), claims.jti.clone(), room));
+    let session = Arc::new(Session::new(
+        user.to_info(),
+        claims.jti.clone(),
+        room,
+        budget,
+    ));
     socket.extensions.insert(session.clone());
     arm_expiry(&st, io, &socket, &session, claims.exp);
 
@@ -408,18 +463,10 @@ async fn handle<A: Adapter>(
     data: Option<Value>,
     packet_len: usize,
 ) -> Result<Value, ClientError> {
-    let accepted = session.limiter.lock().expect("limiter lock").try_acquire(
-        Instant::now(),
-        st.config.client_events_per_minute,
-        limits::MINUTE,
-    );
-    if !accepted {
+    if !session.budget.try_acquire(Charge::Event, Instant::now()) {
         return Err(ClientError::new(
             ErrorCode::RateLimitExceeded,
-            format!(
-                "Too many events: at most {} per minute per connection",
-                st.config.client_events_per_minute
-            ),
+            too_many_events(st),
         ));
     }
     if session.expired.load(Ordering::Relaxed) {

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, LogFormat, Opts};
 use crate::state::AppState;
-use crate::{api, auth, cluster, realtime, sockets, state, store};
+use crate::{api, auth, cluster, listener, realtime, sockets, state, store};
 
 /// How long [`Running::shutdown`] lets HTTP requests in flight finish.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -106,6 +106,26 @@ async fn detach_request_head(req: axum::extract::Request) -> axum::extract::Requ
     axum::extract::Request::from_parts(parts, body)
 }
 
+/// Gives an Engine.IO handshake request (a `/socket.io/` request without
+/// `sid`) the client-event budget of the connection it opens: socketioxide
+/// keeps the handshake's request head for the connection's life and hands
+/// it to every namespace socket on it, which so share one budget (N8).
+async fn attach_connection_budget(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut req: axum::extract::Request,
+) -> axum::extract::Request {
+    let handshake = req.uri().path().starts_with("/socket.io/")
+        && req
+            .uri()
+            .query()
+            .is_none_or(|q| !q.split('&').any(|pair| pair.starts_with("sid=")));
+    if handshake {
+        let budget = std::sync::Arc::new(state.client_budgets.connection());
+        req.extensions_mut().insert(budget);
+    }
+    req
+}
+
 /// Binds with a deep accept queue: thousands of clients connecting at once
 /// (a reconnect storm, a load test) overflow the default one and wait a
 /// second for SYN retries.
@@ -179,14 +199,20 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     realtime::attach(&state).await?;
     sockets::node::join(&state).await?;
     let app = with_layer(api::router(state.clone()))
+        .layer(axum::middleware::map_request_with_state(
+            state.clone(),
+            attach_connection_budget,
+        ))
         .layer(axum::middleware::map_request(detach_request_head));
     let (stop, stopped) = oneshot::channel::<()>();
+    let limits = state.config.http;
+    let metrics = state.metrics.http();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
+        listener::serve(listener, app, limits, metrics, async {
+            let _ = stopped.await;
+        })
+        .await;
+        Ok(())
     });
     Ok(Running {
         addr,

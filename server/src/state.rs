@@ -20,7 +20,7 @@ use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::presence::{Presence, PresenceStore};
-use crate::ratelimit::{AppEventLimiter, AppEventLimits};
+use crate::ratelimit::{AppEventLimiter, AppEventLimits, ClientBudgets, FailedAuth};
 use crate::store::Store;
 
 /// The Socket.IO instance, with the adapter chosen at start: in memory (one
@@ -81,6 +81,10 @@ pub struct Shared {
     /// counts back to Redis, so that it reads a consistent picture.
     pub presence_sync: tokio::sync::RwLock<()>,
     pub app_limits: Box<dyn AppEventLimits>,
+    /// Client-event budgets, one per Engine.IO connection (N8).
+    pub client_budgets: Arc<ClientBudgets>,
+    /// Failed authentication attempts per address.
+    pub failed_auth: FailedAuth,
     /// `Some` on a cluster node.
     pub cluster: Option<Arc<Cluster>>,
     pub metrics: Metrics,
@@ -129,6 +133,12 @@ impl AppState {
                     Box::new(c.app_limiter(per_room, per_app)),
                 ),
             };
+        let client_budgets =
+            ClientBudgets::new(config.client_events_per_minute, protocol::limits::MINUTE);
+        let failed_auth = FailedAuth::new(
+            config.failed_auth_per_address_per_minute,
+            protocol::limits::MINUTE,
+        );
         AppState(Arc::new(Shared {
             config,
             store,
@@ -137,6 +147,8 @@ impl AppState {
             presence,
             presence_sync: tokio::sync::RwLock::new(()),
             app_limits,
+            client_budgets,
+            failed_auth,
             cluster,
             metrics: Metrics::default(),
             event_prefix,

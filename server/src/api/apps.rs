@@ -14,7 +14,13 @@ use serde_json::{Value, json};
 use super::{ApiError, ApiJson, Caller, error::ApiResult};
 use crate::ratelimit::AppLimitHit;
 use crate::state::AppState;
-use crate::store::{App, StoreError};
+use crate::store::{App, StoreError, platform_prefix_of};
+
+/// The permission an application needs, besides `realtime:publish`, to
+/// publish into a private room (protocol notes N16).
+pub const PERMISSION_PUBLISH_PRIVATE: &str = "realtime:publish_private";
+/// Longest application event name, in bytes (`{appId}:` included).
+pub const MAX_APP_EVENT_NAME_BYTES: usize = 128;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -70,7 +76,8 @@ pub(super) struct AppEventRequest {
 }
 
 /// `POST /api/rooms/:roomId/events`: checks run in the order credentials,
-/// permission, event prefix, payload, room, rate limits.
+/// permission, app id, event name (prefix, length), payload, room (a
+/// private one needs [`PERMISSION_PUBLISH_PRIVATE`]), rate limits.
 pub(super) async fn publish_app_event(
     caller: Caller,
     State(st): State<AppState>,
@@ -92,6 +99,23 @@ pub(super) async fn publish_app_event(
             ),
         ));
     }
+    // An app registered before ids were checked against the platform's
+    // prefixes may not publish under them either.
+    if let Some(prefix) = platform_prefix_of(&app.id) {
+        return Err(ApiError::protocol(
+            ErrorCode::AppPermissionDenied,
+            format!(
+                "App id {} starts with the platform's event prefix {prefix:?}; register the app under another id",
+                app.id
+            ),
+        ));
+    }
+    if body.event.len() > MAX_APP_EVENT_NAME_BYTES {
+        return Err(ApiError::invalid(format!(
+            "event name is {} bytes, at most {MAX_APP_EVENT_NAME_BYTES}",
+            body.event.len()
+        )));
+    }
     if !ev::is_app_event_of(&app.id, &body.event) {
         return Err(ApiError::protocol(
             ErrorCode::AppPermissionDenied,
@@ -105,10 +129,20 @@ pub(super) async fn publish_app_event(
             limits::MAX_APP_EVENT_BYTES
         )));
     }
-    st.store
+    let room = st
+        .store
         .get_room(&room_id)
         .await?
         .ok_or_else(|| StoreError::RoomNotFound(room_id.clone()))?;
+    if room.is_private() && !app.has_permission(PERMISSION_PUBLISH_PRIVATE) {
+        return Err(ApiError::protocol(
+            ErrorCode::AppPermissionDenied,
+            format!(
+                "Room {room_id} is private: app {} lacks the {PERMISSION_PUBLISH_PRIVATE} permission",
+                app.id
+            ),
+        ));
+    }
     let verdict = st
         .app_limits
         .acquire(&room_id, &app.id)

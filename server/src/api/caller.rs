@@ -1,6 +1,8 @@
 //! Who is calling (protocol notes N1): the operator, an application, or a
 //! user, from the bearer token (and `X-App-Id`).
 
+use std::time::Instant;
+
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
@@ -24,8 +26,22 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
-        let unauthenticated =
-            |m: &str| ApiError::protocol(ErrorCode::AuthenticationFailed, m.to_owned());
+        let peer = crate::listener::peer_ip(parts);
+        if let Some(ip) = peer
+            && !st.failed_auth.allows(ip, Instant::now())
+        {
+            return Err(ApiError::protocol(
+                ErrorCode::RateLimitExceeded,
+                "Too many failed authentication attempts from this address".to_owned(),
+            ));
+        }
+        // Every failure below is counted against the address.
+        let unauthenticated = |m: &str| {
+            if let Some(ip) = peer {
+                st.failed_auth.record(ip, Instant::now());
+            }
+            ApiError::protocol(ErrorCode::AuthenticationFailed, m.to_owned())
+        };
         let bearer =
             bearer(&parts.headers).ok_or_else(|| unauthenticated("Missing bearer token"))?;
         if let Some(app_id) = parts.headers.get("x-app-id") {

@@ -25,6 +25,7 @@ use axum::routing::{delete, get, patch, post, put};
 
 use crate::state::AppState;
 
+pub use apps::{MAX_APP_EVENT_NAME_BYTES, PERMISSION_PUBLISH_PRIVATE};
 pub use caller::Caller;
 pub use error::{ApiError, ApiJson};
 pub use ops::OPENAPI;

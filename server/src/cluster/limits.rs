@@ -80,7 +80,8 @@ impl AppEventLimits for RedisAppLimiter {
         Box::pin(async move {
             let member = format!("{}:{}", self.node, self.seq.fetch_add(1, Ordering::Relaxed));
             let verdict: i64 = ACQUIRE
-                .key(format!("{PREFIX}limits:room:{room}"))
+                // Per (application, room): an app id has no `:` (N16).
+                .key(format!("{PREFIX}limits:room:{app}:{room}"))
                 .key(format!("{PREFIX}limits:app:{app}"))
                 .arg(self.per_room.0)
                 .arg(self.per_room.1.as_micros() as u64)

@@ -30,7 +30,7 @@ use socketioxide::extract::SocketRef;
 
 use crate::auth::unix_now_ms;
 use crate::cluster::LocalEntry;
-use crate::ratelimit::SlidingWindow;
+use crate::ratelimit::ConnectionBudget;
 use crate::state::{AppState, Io, subscribers, with_io};
 
 pub use commands::{disconnect_token, disconnect_user, unsubscribe_user};
@@ -42,8 +42,9 @@ pub struct Session {
     pub jti: String,
     /// The room of a `/rooms/{roomId}` socket; `None` on `/`.
     pub room: Option<String>,
-    /// The per-connection event limit (the dispatcher's).
-    pub(crate) limiter: Mutex<SlidingWindow>,
+    /// The client-event budget of this socket's Engine.IO connection,
+    /// shared with the connection's other namespace sockets (N8).
+    pub(crate) budget: Arc<ConnectionBudget>,
     /// Set when the token expired (client events are refused from then on).
     pub(crate) expired: AtomicBool,
     /// The task that sends `token:expired` and then disconnects.
@@ -64,13 +65,19 @@ pub struct Session {
 }
 
 impl Session {
-    /// A fresh session: no subscription, no event counted, token valid.
-    pub fn new(user: UserInfo, jti: String, room: Option<String>) -> Session {
+    /// A fresh session on a connection with `budget`: no subscription,
+    /// token valid.
+    pub fn new(
+        user: UserInfo,
+        jti: String,
+        room: Option<String>,
+        budget: Arc<ConnectionBudget>,
+    ) -> Session {
         Session {
             user,
             jti,
             room,
-            limiter: Mutex::default(),
+            budget,
             expired: AtomicBool::new(false),
             expiry: Mutex::new(None),
             subscriptions: Mutex::default(),

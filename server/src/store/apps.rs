@@ -17,6 +17,19 @@ pub fn is_valid_app_id(app_id: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
+/// The platform's own event prefix that `app_id` is or starts with, if
+/// any: the part before `:` of every event name in the protocol's catalog
+/// (`room`, `token`, `quiz`, ...), or the whole name when it has none
+/// (`error`). An application with such an id could publish `room:deleted`
+/// or `token:expired` to every subscriber of a room.
+pub fn platform_prefix_of(app_id: &str) -> Option<&'static str> {
+    protocol::CATALOG
+        .iter()
+        .map(|spec| spec.name.split(':').next().unwrap_or(spec.name))
+        .filter(|prefix| !prefix.is_empty())
+        .find(|prefix| app_id.starts_with(prefix))
+}
+
 /// Trims, drops empties and duplicates, keeps the first-seen order.
 fn normalize_permissions(permissions: Vec<String>) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(permissions.len());
@@ -47,6 +60,11 @@ impl Store {
         if !is_valid_app_id(app_id) {
             return Err(StoreError::Invalid(format!(
                 "app id must match [a-z0-9_-]{{1,64}}: {app_id:?}"
+            )));
+        }
+        if let Some(prefix) = platform_prefix_of(app_id) {
+            return Err(StoreError::Invalid(format!(
+                "app id {app_id:?} starts with the platform's event prefix {prefix:?}"
             )));
         }
         require_text("name", name)?;

@@ -38,7 +38,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::pool::PoolOptions;
 use sqlx::{Any, AnyPool, SqlSafeStr, Transaction};
 
-pub use apps::is_valid_app_id;
+pub use apps::{is_valid_app_id, platform_prefix_of};
 pub use error::StoreError;
 pub use models::*;
 

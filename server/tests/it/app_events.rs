@@ -303,7 +303,7 @@ async fn app_events_limited_to_600_per_app_per_minute() {
     const ROOMS: usize = 61;
     let srv = TestServer::start().await;
     let token = srv.app(APP, &["realtime:publish"]).await;
-    let other_token = srv.app("quiz", &["realtime:publish"]).await;
+    let other_token = srv.app("trivia", &["realtime:publish"]).await;
     let mut rooms = Vec::new();
     for chunk in (0..=ROOMS).collect::<Vec<_>>().chunks(16) {
         let names: Vec<String> = chunk.iter().map(|i| format!("Room {i}")).collect();
@@ -367,10 +367,10 @@ async fn app_events_limited_to_600_per_app_per_minute() {
     );
     let (status, body) = publish(
         &srv,
-        "quiz",
+        "trivia",
         &other_token,
         &spare,
-        json!({"event": "quiz:started", "data": {}}),
+        json!({"event": "trivia:started", "data": {}}),
     )
     .await;
     accepted_id(status, &body);

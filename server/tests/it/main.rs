@@ -16,6 +16,7 @@ mod app_events;
 mod bad_input;
 mod cluster;
 mod connect_auth;
+mod fuzz;
 mod hardening;
 mod heartbeat;
 mod interop_js;
