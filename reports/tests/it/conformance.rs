@@ -20,6 +20,8 @@ fn case(id: &str, verdict: Verdict) -> CaseRecord {
         schema_errors: Vec::new(),
         reason: (verdict == Verdict::Skip).then(|| "action missing from the profile".to_owned()),
         notes: Vec::new(),
+        deviations: Vec::new(),
+        decision: None,
         transcript: Vec::new(),
     }
 }
@@ -30,6 +32,7 @@ fn write(dir: &Path, name: &str, cases: Vec<CaseRecord>) -> PathBuf {
         tool: "conformance 0.1.0".to_owned(),
         target: "http://127.0.0.1:3000".to_owned(),
         strict: false,
+        level: Default::default(),
         started_at: "2025-06-01T12:00:00Z".to_owned(),
         duration_ms: 3000,
         summary: Summary::of(&cases),
