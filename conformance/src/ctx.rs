@@ -855,19 +855,7 @@ mod tests {
             needs: &[Action::CreateUser],
             run: |_| Box::pin(async { Ok(()) }),
         };
-        let profile = Profile::reference();
-        let settings = Settings {
-            // Nothing listens there: a request would fail differently.
-            target: "http://127.0.0.1:9".into(),
-            base_vars: Arc::new(profile.base_vars().unwrap()),
-            profile: Arc::new(profile),
-            wait: Duration::from_secs(1),
-            strict: false,
-            http: reqwest::Client::new(),
-            trace: false,
-            created: Arc::default(),
-        };
-        let mut cx = Ctx::new(settings, &CASE);
+        let mut cx = offline_ctx(&CASE);
         let refused = cx.act(Action::DeleteRoom, Vars::new()).await.unwrap_err();
         assert!(
             matches!(&refused, Failure::Error(m) if m.contains("runner bug") && m.contains("delete_room")),
@@ -886,16 +874,11 @@ mod tests {
         assert!(!cx.fork().needs.contains(&Action::DeleteRoom));
     }
 
-    fn offline_ctx() -> Ctx {
-        static CASE: Case = Case {
-            id: "test.levels",
-            description: "d",
-            requirement: "r",
-            needs: &[],
-            run: |_| Box::pin(async { Ok(()) }),
-        };
+    /// A context of `case` whose target does not exist.
+    fn offline_ctx(case: &'static Case) -> Ctx {
         let profile = Profile::reference();
         let settings = Settings {
+            // Nothing listens there: a request would fail differently.
             target: "http://127.0.0.1:9".into(),
             base_vars: Arc::new(profile.base_vars().unwrap()),
             profile: Arc::new(profile),
@@ -905,14 +888,21 @@ mod tests {
             trace: false,
             created: Arc::default(),
         };
-        Ctx::new(settings, &CASE)
+        Ctx::new(settings, case)
     }
 
     /// A field only a decision requires is a deviation, not a schema
     /// failure; anything else wrong still fails, as the text's.
     #[test]
     fn decided_fields_deviate_and_the_rest_fails() {
-        let mut cx = offline_ctx();
+        static CASE: Case = Case {
+            id: "test.levels",
+            description: "d",
+            requirement: "r",
+            needs: &[],
+            run: |_| Box::pin(async { Ok(()) }),
+        };
+        let mut cx = offline_ctx(&CASE);
         let ev = protocol::event::PRESENCE_GET_ONLINE;
         let text_shape = json!({"roomId": "r", "users": [], "count": 0});
         cx.check_ack(ev, &text_shape).unwrap();
