@@ -16,6 +16,7 @@
 pub mod case;
 pub mod cases;
 pub mod check;
+pub mod coverage;
 pub mod ctx;
 pub mod embedded;
 mod error;
@@ -107,6 +108,11 @@ pub struct ListOpts {
     /// Also print each case's requirement.
     #[arg(long)]
     pub verbose: bool,
+    /// Print JSON instead: the selected cases, and the coverage matrix
+    /// (every requirement of the protocol text with the cases that check
+    /// it and how strictly, or why none does).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -315,6 +321,14 @@ fn selected(run: &[String], skip: &[String]) -> Vec<&'static Case> {
 }
 
 fn list(opts: &ListOpts) {
+    if opts.json {
+        let listing = coverage::Listing::of(&selected(&opts.run, &opts.skip));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&listing).expect("the listing serializes")
+        );
+        return;
+    }
     for c in selected(&opts.run, &opts.skip) {
         println!("{:<46} {}", c.id, c.description);
         if opts.verbose {
