@@ -599,8 +599,9 @@ async fn run_case(
         transcript: cx.take_transcript(),
     };
     match result {
-        // The text held; a decision did not.
-        Ok(()) if !rec.deviations.is_empty() => {
+        // The text held; a decision did not (with --strict, non-strict
+        // findings fail the case first).
+        Ok(()) if !rec.deviations.is_empty() && (!strict || rec.notes.is_empty()) => {
             let first = &rec.deviations[0];
             if level == Level::Reference {
                 rec.verdict = Verdict::Fail;
@@ -611,6 +612,7 @@ async fn run_case(
                 rec.verdict = Verdict::Deviation;
             }
             let mut named: Vec<&str> = rec.deviations.iter().map(|d| d.decision.as_str()).collect();
+            named.sort_unstable();
             named.dedup();
             rec.reason = Some(format!(
                 "deviates from reference decision{} {} (docs/protocol-notes.md); the protocol text's requirements held",
