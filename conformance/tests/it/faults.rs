@@ -495,15 +495,20 @@ const LEVEL_CASES: &[&str] = &["errors.*", "connection.auth.*", "presence.get_on
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decisions_deviate_at_spec_level_and_fail_at_reference_level() {
     let dir = tempfile::tempdir().unwrap();
-    let junit: &'static str = Box::leak(
-        dir.path()
-            .join("spec.xml")
-            .to_str()
-            .unwrap()
-            .to_owned()
-            .into_boxed_str(),
-    );
-    let flags: &'static [&'static str] = Box::leak(Box::new(["--junit", junit]));
+    // Scenario flags live as long as the test.
+    let junit_flags = |name: &str| -> (&'static str, &'static [&'static str]) {
+        let path: &'static str = Box::leak(
+            dir.path()
+                .join(name)
+                .to_str()
+                .unwrap()
+                .to_owned()
+                .into_boxed_str(),
+        );
+        (path, Box::leak(Box::new(["--junit", path])))
+    };
+    let (junit, flags) = junit_flags("spec.xml");
+    let (junit_ref, flags_ref) = junit_flags("reference.xml");
     let deviating = [
         ("errors.permission_denied.event", "N9"),
         ("errors.room_not_found.event", "N9"),
@@ -544,8 +549,11 @@ async fn decisions_deviate_at_spec_level_and_fail_at_reference_level() {
         text_not_decisions(),
         LEVEL_CASES,
     )
-    .level("reference"))
+    .level("reference")
+    .flags(flags_ref))
     .await;
+    let xml = std::fs::read_to_string(junit_ref).unwrap();
+    assert!(xml.contains(r#"<failure message="[N10] "#), "{xml}");
     let ids: Vec<&str> = deviating.iter().map(|(id, _)| *id).collect();
     reference.assert_caught(&ids);
     for (id, decision) in deviating {
