@@ -46,6 +46,19 @@ macro_rules! case {
     };
 }
 
+/// Where the requirement of a check comes from. Only the protocol text
+/// can fail a case at `--level spec`; a check resting on one of our
+/// decisions (docs/protocol-notes.md, N1–N17, where the text is silent)
+/// is a deviation there, and fails only at `--level reference`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The protocol text: a section or a short quote; empty for "the
+    /// case's requirement", which cites the text.
+    Spec(&'static str),
+    /// A reference decision, `N1`..`N17`.
+    Decision(&'static str),
+}
+
 /// Why a case did not pass.
 #[derive(Debug, Clone)]
 pub enum Failure {
@@ -55,6 +68,7 @@ pub enum Failure {
         actual: String,
         /// `pointer: message` for every schema error.
         schema_errors: Vec<String>,
+        source: Source,
     },
     /// The case could not run (missing driver action, static role absent).
     Skip(String),
@@ -63,18 +77,54 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// A failed check of the protocol text (the case's requirement).
     pub fn fail(expected: impl Into<String>, actual: impl Into<String>) -> Failure {
         Failure::Fail {
             expected: expected.into(),
             actual: actual.into(),
             schema_errors: Vec::new(),
+            source: Source::Spec(""),
         }
+    }
+
+    /// The same failure, resting on `decision` (`N9`) instead of the text.
+    /// A failure that already rests on a decision keeps it (the inner
+    /// check knows best); skips and errors are no verdict and stay.
+    pub fn per(self, decision: &'static str) -> Failure {
+        match self {
+            Failure::Fail {
+                expected,
+                actual,
+                schema_errors,
+                source: Source::Spec(_),
+            } => Failure::Fail {
+                expected,
+                actual,
+                schema_errors,
+                source: Source::Decision(decision),
+            },
+            other => other,
+        }
+    }
+}
+
+/// [`Failure::per`] on a check's result: `cx.ensure(..).per("N10")?` ends
+/// the case there (a deviation at spec level, a failure at reference
+/// level); [`crate::ctx::Ctx::decided`] records it and lets the case go on.
+pub trait Per {
+    #[must_use]
+    fn per(self, decision: &'static str) -> Self;
+}
+
+impl<T> Per for Result<T, Failure> {
+    fn per(self, decision: &'static str) -> Self {
+        self.map_err(|f| f.per(decision))
     }
 }
 
 // The record of a case is the conformance result format, defined once in
 // `formats` (the runner writes it, `reports` reads it).
-pub use formats::conformance::{CaseRecord, Verdict, WireLine};
+pub use formats::conformance::{CaseRecord, Deviation, Level, Verdict, WireLine};
 
 /// Glob with `*` (any run) and `?` (one character).
 pub fn glob_match(pattern: &str, text: &str) -> bool {

@@ -15,7 +15,7 @@ use protocol::{ErrorCode, Role, RoomStatus, Visibility};
 use serde_json::{Value, json};
 use sioclient::{ClientConfig, ConnectError, Direction, Frame, Socket, Transport};
 
-use crate::case::{Case, Failure, WireLine};
+use crate::case::{Case, Deviation, Failure, Source, WireLine};
 use crate::profile::{Profile, Vars};
 
 /// The runner-wide settings every case sees.
@@ -90,6 +90,10 @@ pub struct Ctx {
     conns: usize,
     /// Non-strict findings (allowed, not recommended).
     pub notes: Vec<String>,
+    /// Checks resting on a reference decision that did not hold
+    /// ([`Ctx::decided`]); the level of the run makes them a deviation or
+    /// a failure.
+    pub deviations: Vec<Deviation>,
     unique: String,
     /// (token, user id) of the users this case made: `${userId}` of the
     /// handshake's auth template when a case connects with that token.
@@ -123,6 +127,7 @@ impl Ctx {
             secrets: Arc::new(Mutex::new(secrets)),
             conns: 0,
             notes: Vec::new(),
+            deviations: Vec::new(),
             unique: format!("{:x}{seq:x}", nanos % 0x00ff_ffff),
             token_users: Vec::new(),
         }
@@ -698,9 +703,10 @@ impl Ctx {
     pub fn check_payload(&mut self, event: &str, payload: &Value) -> Result<(), Failure> {
         self.check_schema(
             &format!("`{event}` payload"),
+            (event, false),
             payload,
-            protocol::validate::payload_errors(event, payload),
-            || protocol::validate::payload_extra_fields(event, payload),
+            |v| protocol::validate::payload_errors(event, v),
+            |v| protocol::validate::payload_extra_fields(event, v),
         )?;
         if let Some(ts) = payload.get("timestamp") {
             let ok = ts.as_str().is_some_and(|s| {
@@ -724,9 +730,10 @@ impl Ctx {
     pub fn check_ack(&mut self, event: &str, ack: &Value) -> Result<(), Failure> {
         self.check_schema(
             &format!("`{event}` ack"),
+            (event, true),
             ack,
-            protocol::validate::ack_errors(event, ack),
-            || protocol::validate::ack_extra_fields(event, ack),
+            |v| protocol::validate::ack_errors(event, v),
+            |v| protocol::validate::ack_extra_fields(event, v),
         )
     }
 
@@ -755,26 +762,90 @@ impl Ctx {
     }
 
     /// A failure for schema errors; otherwise the extra fields as notes.
-    /// An event outside the catalog is the runner's error.
+    /// A field the schema requires only by a decision ([`DECIDED_FIELDS`])
+    /// is a deviation when it is all that is wrong: the value is validated
+    /// again with those fields filled in. An event outside the catalog is
+    /// the runner's error.
     fn check_schema(
         &mut self,
         what: &str,
+        (event, in_ack): (&str, bool),
         value: &Value,
-        errors: Result<Vec<Violation>, ValidateError>,
-        extra: impl FnOnce() -> Result<Vec<String>, ValidateError>,
+        errors: impl Fn(&Value) -> Result<Vec<Violation>, ValidateError>,
+        extra: impl FnOnce(&Value) -> Result<Vec<String>, ValidateError>,
     ) -> Result<(), Failure> {
-        let errors = errors.map_err(|e| Failure::Error(e.to_string()))?;
-        if !errors.is_empty() {
-            return Err(Failure::Fail {
-                expected: format!("{what} valid against the protocol schema"),
-                actual: value.to_string(),
-                schema_errors: errors.iter().map(Violation::to_string).collect(),
-            });
+        let runner = |e: ValidateError| Failure::Error(e.to_string());
+        let found = errors(value).map_err(runner)?;
+        let mut checked = std::borrow::Cow::Borrowed(value);
+        if !found.is_empty() {
+            let mut filled = value.clone();
+            let mut missing = Vec::new();
+            for d in DECIDED_FIELDS {
+                if let Some(obj) = filled.as_object_mut()
+                    && d.event == event
+                    && d.in_ack == in_ack
+                    && !obj.contains_key(d.field)
+                {
+                    obj.insert(d.field.to_owned(), (d.stand_in)());
+                    missing.push((d.field, d.decision));
+                }
+            }
+            if missing.is_empty() || !errors(&filled).map_err(runner)?.is_empty() {
+                return Err(Failure::Fail {
+                    expected: format!("{what} valid against the protocol schema"),
+                    actual: value.to_string(),
+                    schema_errors: found.iter().map(Violation::to_string).collect(),
+                    source: Source::Spec(""),
+                });
+            }
+            for (field, decision) in missing {
+                self.decided(
+                    decision,
+                    Err(Failure::fail(
+                        format!("{what} with `{field}`"),
+                        value.to_string(),
+                    )),
+                )?;
+            }
+            checked = std::borrow::Cow::Owned(filled);
         }
-        for field in extra().map_err(|e| Failure::Error(e.to_string()))? {
+        for field in extra(&checked).map_err(runner)? {
             self.notes.push(format!("{what}: extra field {field}"));
         }
         Ok(())
+    }
+
+    /// A check resting on `decision` (`N9`): when it failed, records the
+    /// deviation and lets the case go on (the run's level decides whether
+    /// it fails the case); skips and errors pass through.
+    pub fn decided(
+        &mut self,
+        decision: &'static str,
+        check: Result<(), Failure>,
+    ) -> Result<(), Failure> {
+        match check.map_err(|f| f.per(decision)) {
+            Err(Failure::Fail {
+                expected,
+                actual,
+                source: Source::Decision(decision),
+                ..
+            }) => {
+                // A check repeated in a loop is reported once.
+                let seen = self
+                    .deviations
+                    .iter()
+                    .any(|d| d.decision == decision && d.expected == expected);
+                if !seen {
+                    self.deviations.push(Deviation {
+                        decision: decision.to_owned(),
+                        expected,
+                        actual,
+                    });
+                }
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     /// Equality check with expected vs actual.
@@ -803,6 +874,37 @@ impl Ctx {
         }
     }
 }
+
+/// A field the catalog's schema requires where only a decision puts it
+/// (the protocol's own example lacks it).
+struct DecidedField {
+    event: &'static str,
+    /// In the event's ack (else its payload).
+    in_ack: bool,
+    field: &'static str,
+    /// A valid value, to validate the rest with.
+    stand_in: fn() -> Value,
+    decision: &'static str,
+}
+
+const DECIDED_FIELDS: &[DecidedField] = &[
+    // The section's ack shows `{roomId, users, count}`; N2 adds `success`.
+    DecidedField {
+        event: protocol::event::PRESENCE_GET_ONLINE,
+        in_ack: true,
+        field: "success",
+        stand_in: || Value::Bool(true),
+        decision: "N2",
+    },
+    // The section shows no room id; N3 adds it.
+    DecidedField {
+        event: protocol::event::QUIZ_QUESTION_PUBLISHED,
+        in_ack: false,
+        field: "roomId",
+        stand_in: || Value::String(String::new()),
+        decision: "N3",
+    },
+];
 
 /// Builds case variables from pairs.
 pub fn vars(pairs: &[(&str, Value)]) -> Vars {
@@ -894,21 +996,7 @@ mod tests {
             needs: &[Action::CreateUser],
             run: |_| Box::pin(async { Ok(()) }),
         };
-        let profile = Profile::reference();
-        let settings = Settings {
-            // Nothing listens there: a request would fail differently.
-            target: "http://127.0.0.1:9".into(),
-            base_vars: Arc::new(profile.base_vars().unwrap()),
-            profile: Arc::new(profile),
-            wait: Duration::from_secs(1),
-            strict: false,
-            http: reqwest::Client::new(),
-            trace: false,
-            created: Arc::default(),
-            handshake: Arc::default(),
-            identity: Arc::default(),
-        };
-        let mut cx = Ctx::new(settings, &CASE);
+        let mut cx = offline_ctx(&CASE);
         let refused = cx.act(Action::DeleteRoom, Vars::new()).await.unwrap_err();
         assert!(
             matches!(&refused, Failure::Error(m) if m.contains("runner bug") && m.contains("delete_room")),
@@ -925,6 +1013,67 @@ mod tests {
             "{sent:?}"
         );
         assert!(!cx.fork().needs.contains(&Action::DeleteRoom));
+    }
+
+    /// A context of `case` whose target does not exist.
+    fn offline_ctx(case: &'static Case) -> Ctx {
+        let profile = Profile::reference();
+        let settings = Settings {
+            // Nothing listens there: a request would fail differently.
+            target: "http://127.0.0.1:9".into(),
+            base_vars: Arc::new(profile.base_vars().unwrap()),
+            profile: Arc::new(profile),
+            wait: Duration::from_secs(1),
+            strict: false,
+            http: reqwest::Client::new(),
+            trace: false,
+            created: Arc::default(),
+            handshake: Arc::default(),
+            identity: Arc::default(),
+        };
+        Ctx::new(settings, case)
+    }
+
+    /// A field only a decision requires is a deviation, not a schema
+    /// failure; anything else wrong still fails, as the text's.
+    #[test]
+    fn decided_fields_deviate_and_the_rest_fails() {
+        static CASE: Case = Case {
+            id: "test.levels",
+            description: "d",
+            requirement: "r",
+            needs: &[],
+            run: |_| Box::pin(async { Ok(()) }),
+        };
+        let mut cx = offline_ctx(&CASE);
+        let ev = protocol::event::PRESENCE_GET_ONLINE;
+        let text_shape = json!({"roomId": "r", "users": [], "count": 0});
+        cx.check_ack(ev, &text_shape).unwrap();
+        assert_eq!(cx.deviations.len(), 1);
+        assert_eq!(cx.deviations[0].decision, "N2");
+        // The same again is reported once.
+        cx.check_ack(ev, &text_shape).unwrap();
+        assert_eq!(cx.deviations.len(), 1);
+        // A wrong type is the text's failure, whatever else is missing.
+        let wrong = json!({"roomId": "r", "users": [], "count": "0"});
+        let failed = cx.check_ack(ev, &wrong).unwrap_err();
+        assert!(
+            matches!(
+                failed,
+                Failure::Fail {
+                    source: Source::Spec(_),
+                    ..
+                }
+            ),
+            "{failed:?}"
+        );
+        // A tagged check that holds records nothing; skips pass through.
+        cx.decided("N9", Ok(())).unwrap();
+        assert!(matches!(
+            cx.decided("N9", Err(Failure::Skip("s".into()))),
+            Err(Failure::Skip(_))
+        ));
+        assert_eq!(cx.deviations.len(), 1);
     }
 
     #[test]

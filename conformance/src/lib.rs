@@ -16,6 +16,7 @@
 pub mod case;
 pub mod cases;
 pub mod check;
+pub mod coverage;
 pub mod ctx;
 pub mod embedded;
 mod error;
@@ -33,7 +34,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, Parser, Subcommand};
 use futures_util::StreamExt;
 
-use case::{CASE_LIMIT, Case, CaseRecord, Failure, Verdict};
+use case::{CASE_LIMIT, Case, CaseRecord, Failure, Level, Source, Verdict};
 use ctx::{Ctx, Settings};
 use driver::handshake::Handshake;
 use output::{RunReport, Summary};
@@ -108,6 +109,11 @@ pub struct ListOpts {
     /// Also print each case's requirement.
     #[arg(long)]
     pub verbose: bool,
+    /// Print JSON instead: the selected cases, and the coverage matrix
+    /// (every requirement of the protocol text with the cases that check
+    /// it and how strictly, or why none does).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -131,6 +137,13 @@ pub struct RunOpts {
     /// Cases run at once.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = parse_jobs)]
     pub jobs: usize,
+    /// Which requirements can fail a case. `spec`: only the protocol
+    /// text's; a check resting on one of the reference server's decisions
+    /// (docs/protocol-notes.md, N1–N17) that does not hold is reported as
+    /// DEVIATION, naming the decision, and does not fail the run.
+    /// `reference`: the decisions bind too (the reference server's own CI).
+    #[arg(long, value_name = "LEVEL", default_value = "spec", value_parser = parse_level)]
+    pub level: Level,
     /// Treat non-strict findings (allowed but not recommended, e.g. extra
     /// fields) as failures.
     #[arg(long)]
@@ -166,6 +179,11 @@ pub struct RunOpts {
     /// Boxed: the largest of the options, kept off the enum's size.
     #[command(flatten)]
     pub handshake: Box<driver::handshake::HandshakeArgs>,
+}
+
+/// `--level`: `spec` or `reference`.
+fn parse_level(text: &str) -> Result<Level, String> {
+    text.parse()
 }
 
 /// `--jobs`: at least 1.
@@ -307,6 +325,14 @@ fn selected(run: &[String], skip: &[String]) -> Vec<&'static Case> {
 }
 
 fn list(opts: &ListOpts) {
+    if opts.json {
+        let listing = coverage::Listing::of(&selected(&opts.run, &opts.skip));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&listing).expect("the listing serializes")
+        );
+        return;
+    }
     for c in selected(&opts.run, &opts.skip) {
         println!("{:<46} {}", c.id, c.description);
         if opts.verbose {
@@ -382,9 +408,13 @@ async fn run_cases(opts: RunOpts) -> Result<RunReport, Error> {
     };
     let started_at = protocol::timestamp::now();
     let started = Instant::now();
-    println!("conformance: {} cases against {target}", cases.len());
+    println!(
+        "conformance: {} cases against {target} (level {})",
+        cases.len(),
+        opts.level.as_str()
+    );
     let mut records: Vec<CaseRecord> = futures_util::stream::iter(cases)
-        .map(|c| run_case(c, settings.clone(), &known_failing))
+        .map(|c| run_case(c, settings.clone(), opts.level, &known_failing))
         .buffer_unordered(opts.jobs)
         .inspect(|r| println!("{}", output::human_line(r, opts.verbose)))
         .collect()
@@ -412,10 +442,11 @@ async fn run_cases(opts: RunOpts) -> Result<RunReport, Error> {
         eprintln!("conformance: {why}");
     }
     let report = RunReport {
-        version: 1,
+        version: formats::conformance::RESULT_VERSION,
         tool: format!("conformance {}", env!("CARGO_PKG_VERSION")),
         target,
         strict: opts.strict,
+        level: opts.level,
         started_at,
         duration_ms: started.elapsed().as_millis() as u64,
         summary,
@@ -535,6 +566,7 @@ async fn check_reachable(
 async fn run_case(
     case: &'static Case,
     settings: Settings,
+    level: Level,
     known_failing: &BTreeSet<String>,
 ) -> CaseRecord {
     let strict = settings.strict;
@@ -558,6 +590,17 @@ async fn run_case(
     } else {
         Err(Failure::Skip(missing_reason(&missing)))
     };
+    // A decision check that ended the case is a deviation like the ones
+    // it recorded on the way ([`Ctx::decided`]).
+    let result = match result {
+        Err(
+            f @ Failure::Fail {
+                source: Source::Decision(decision),
+                ..
+            },
+        ) => cx.decided(decision, Err(f)),
+        other => other,
+    };
     // Let frame taps deliver what is in flight.
     tokio::time::sleep(Duration::from_millis(20)).await;
     let mut rec = CaseRecord {
@@ -571,9 +614,39 @@ async fn run_case(
         schema_errors: Vec::new(),
         reason: None,
         notes: std::mem::take(&mut cx.notes),
+        deviations: std::mem::take(&mut cx.deviations)
+            .into_iter()
+            .map(|d| case::Deviation {
+                expected: cx.redact(&d.expected),
+                actual: cx.redact(&d.actual),
+                ..d
+            })
+            .collect(),
+        decision: None,
         transcript: cx.take_transcript(),
     };
     match result {
+        // The text held; a decision did not (with --strict, non-strict
+        // findings fail the case first).
+        Ok(()) if !rec.deviations.is_empty() && (!strict || rec.notes.is_empty()) => {
+            let first = &rec.deviations[0];
+            if level == Level::Reference {
+                rec.verdict = Verdict::Fail;
+                rec.expected = Some(first.expected.clone());
+                rec.actual = Some(first.actual.clone());
+                rec.decision = Some(first.decision.clone());
+            } else {
+                rec.verdict = Verdict::Deviation;
+            }
+            let mut named: Vec<&str> = rec.deviations.iter().map(|d| d.decision.as_str()).collect();
+            named.sort_unstable();
+            named.dedup();
+            rec.reason = Some(format!(
+                "deviates from reference decision{} {} (docs/protocol-notes.md); the protocol text's requirements held",
+                if named.len() > 1 { "s" } else { "" },
+                named.join(", ")
+            ));
+        }
         Ok(()) if !rec.notes.is_empty() => {
             rec.verdict = if strict {
                 Verdict::Fail
@@ -587,6 +660,7 @@ async fn run_case(
             expected,
             actual,
             schema_errors,
+            ..
         }) => {
             rec.verdict = Verdict::Fail;
             rec.expected = Some(cx.redact(&expected));

@@ -43,6 +43,16 @@ pub fn human_line(c: &CaseRecord, verbose: bool) -> String {
             }
         }
     }
+    if let Some(d) = &c.decision {
+        let _ = write!(
+            out,
+            "\n           decision: {d} (binding at --level reference)"
+        );
+    }
+    // Never dropped: every deviation is shown, whatever the verdict.
+    for d in &c.deviations {
+        let _ = write!(out, "\n           deviates from {d}");
+    }
     for n in &c.notes {
         if c.verdict == Verdict::NonStrict || verbose {
             let _ = write!(out, "\n           note: {n}");
@@ -94,7 +104,10 @@ pub fn skip_summary(s: &Summary, records: &[CaseRecord]) -> Option<String> {
 }
 
 /// JUnit XML: one testsuite, a testcase per case named by its id;
-/// failures and errors kept apart; skips as `<skipped>`.
+/// failures and errors kept apart; skips as `<skipped>`. A deviation is a
+/// passing testcase (it does not fail the run) with a `deviation` property
+/// per decision and the details in `<system-out>`; a failure that rests on
+/// a decision (`--level reference`) names it in its message (`[N9] ...`).
 pub fn junit(report: &RunReport) -> String {
     let s = &report.summary;
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -126,6 +139,17 @@ pub fn junit(report: &RunReport) -> String {
             esc(&c.id),
             c.duration_ms as f64 / 1000.0
         );
+        if !c.deviations.is_empty() {
+            x.push_str("\n      <properties>");
+            for d in &c.deviations {
+                let _ = write!(
+                    x,
+                    "\n        <property name=\"deviation\" value=\"{}\"/>",
+                    esc(&d.to_string())
+                );
+            }
+            x.push_str("\n      </properties>");
+        }
         let detail = || {
             let mut d = String::new();
             if let Some(e) = &c.expected {
@@ -144,7 +168,10 @@ pub fn junit(report: &RunReport) -> String {
         };
         match c.verdict {
             Verdict::Fail | Verdict::Xpass => {
-                let msg = c.expected.clone().or(c.reason.clone()).unwrap_or_default();
+                let mut msg = c.expected.clone().or(c.reason.clone()).unwrap_or_default();
+                if let Some(d) = &c.decision {
+                    msg = format!("[{d}] {msg}");
+                }
                 let _ = write!(
                     x,
                     "\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    ",
@@ -178,6 +205,13 @@ pub fn junit(report: &RunReport) -> String {
                     "\n      <system-out>{}</system-out>\n    ",
                     esc(&c.notes.join("\n"))
                 );
+            }
+            Verdict::Deviation => {
+                let mut out = format!("DEVIATION: {}\n", c.reason.as_deref().unwrap_or(""));
+                for d in &c.deviations {
+                    let _ = writeln!(out, "deviates from {d}");
+                }
+                let _ = write!(x, "\n      <system-out>{}</system-out>\n    ", esc(&out));
             }
             Verdict::Pass => {}
         }

@@ -4,13 +4,53 @@
 //! Readers are lenient where the runner always writes a field: a missing
 //! description, requirement, duration, summary or transcript reads as
 //! empty, so that a hand-trimmed result still compares.
+//!
+//! Version 2 added the verdict levels: the run's `level` (`spec` or
+//! `reference`), the `deviation` verdict, each case's `deviations` and the
+//! `decision` a failure rests on. A version 1 file reads as a
+//! reference-level run without deviations (what the runner then did).
 
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
 /// Version of the result format; bumped on any incompatible change.
-pub const RESULT_VERSION: u32 = 1;
+pub const RESULT_VERSION: u32 = 2;
+
+/// Which requirements can fail a case (`conformance run --level`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Level {
+    /// Only the protocol text's requirements fail; a mismatch with one of
+    /// the reference server's decisions (protocol notes N1–N17) is a
+    /// deviation, reported, not failing.
+    Spec,
+    /// The decisions bind too: a deviation fails the case. Results
+    /// written before levels existed read as this level.
+    #[default]
+    Reference,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Spec => "spec",
+            Level::Reference => "reference",
+        }
+    }
+}
+
+impl std::str::FromStr for Level {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Level, String> {
+        match s {
+            "spec" => Ok(Level::Spec),
+            "reference" => Ok(Level::Reference),
+            _ => Err("must be `spec` or `reference`".to_owned()),
+        }
+    }
+}
 
 /// The whole run, as `--json` writes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,6 +63,9 @@ pub struct RunReport {
     pub target: String,
     #[serde(default)]
     pub strict: bool,
+    /// The verdict level of the run (version 1 files: `reference`).
+    #[serde(default)]
+    pub level: Level,
     #[serde(default)]
     pub started_at: String,
     #[serde(default)]
@@ -44,6 +87,9 @@ pub struct Summary {
     pub errors: usize,
     pub xfail: usize,
     pub xpass: usize,
+    /// Cases that met the protocol text but not a reference decision
+    /// (spec level only; they do not fail the run).
+    pub deviations: usize,
     /// Cases that ran (every verdict but skip).
     pub executed: usize,
     /// `executed` in percent of the selected cases (0 when none was).
@@ -80,6 +126,7 @@ impl Summary {
                 Verdict::Error => s.errors += 1,
                 Verdict::Xfail => s.xfail += 1,
                 Verdict::Xpass => s.xpass += 1,
+                Verdict::Deviation => s.deviations += 1,
             }
         }
         s.executed = cases.len() - s.skipped;
@@ -91,7 +138,7 @@ impl Summary {
 
     /// `N passed, N failed, N skipped` plus the other counts when non-zero.
     /// Non-strict cases count as passed here (they are allowed), XPASS as
-    /// failed (it fails the run).
+    /// failed (it fails the run); deviations are counted apart.
     pub fn line(&self) -> String {
         let mut line = format!(
             "{} passed, {} failed, {} skipped",
@@ -100,6 +147,7 @@ impl Summary {
             self.skipped
         );
         for (n, what) in [
+            (self.deviations, "deviations from reference decisions"),
             (self.non_strict, "non-strict"),
             (self.errors, "errors"),
             (self.xfail, "expected failures"),
@@ -128,6 +176,9 @@ pub enum Verdict {
     Xfail,
     /// A case listed in `--known-failing` that passed: fails the run.
     Xpass,
+    /// The protocol text's requirements held, but a reference decision
+    /// (N#) did not: reported at `--level spec`, not a failure.
+    Deviation,
 }
 
 impl Verdict {
@@ -140,6 +191,7 @@ impl Verdict {
             Verdict::Error => "ERROR",
             Verdict::Xfail => "XFAIL",
             Verdict::Xpass => "XPASS",
+            Verdict::Deviation => "DEVIATION",
         }
     }
 
@@ -150,7 +202,8 @@ impl Verdict {
     }
 
     /// Whether the requirement was seen to hold (`PASS`, `NON-STRICT`,
-    /// `XPASS`).
+    /// `XPASS`). A `DEVIATION` is neither this nor a failure: the text
+    /// held, one of our decisions did not.
     pub fn is_pass(self) -> bool {
         matches!(self, Verdict::Pass | Verdict::NonStrict | Verdict::Xpass)
     }
@@ -199,6 +252,25 @@ impl<'de> Deserialize<'de> for WireLine {
     }
 }
 
+/// A check that rests on a reference decision and did not hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deviation {
+    /// The decision, `N1`..`N17` (docs/protocol-notes.md).
+    pub decision: String,
+    pub expected: String,
+    pub actual: String,
+}
+
+impl std::fmt::Display for Deviation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: expected {}; actual {}",
+            self.decision, self.expected, self.actual
+        )
+    }
+}
+
 /// What a case produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaseRecord {
@@ -221,6 +293,14 @@ pub struct CaseRecord {
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The checks resting on reference decisions that did not hold, in
+    /// the order they were seen (at either level).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deviations: Vec<Deviation>,
+    /// For a `FAIL` at `--level reference` caused by a decision: which
+    /// (`N9`); absent when the protocol text itself failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<String>,
     #[serde(default)]
     pub transcript: Vec<WireLine>,
 }
@@ -255,6 +335,8 @@ mod tests {
             schema_errors: Vec::new(),
             reason: Some("extra field".into()),
             notes: Vec::new(),
+            deviations: Vec::new(),
+            decision: None,
             transcript: vec![WireLine {
                 at_ms: 3,
                 conn: "c1".into(),
@@ -278,5 +360,28 @@ mod tests {
         assert_eq!(r.summary, Summary::default());
         assert!(Verdict::Xpass.is_pass() && Verdict::Xfail.is_failure());
         assert!(!Verdict::Skip.is_pass() && !Verdict::Skip.is_failure());
+        // A version 1 result is a reference-level run.
+        assert_eq!(r.level, Level::Reference);
+    }
+
+    #[test]
+    fn a_deviation_reads_back() {
+        let text = r#"{"id":"errors.permission_denied.ack","verdict":"deviation","deviations":[{"decision":"N9","expected":"no `error` event","actual":"error"}]}"#;
+        let rec: CaseRecord = serde_json::from_str(text).unwrap();
+        assert_eq!(rec.verdict, Verdict::Deviation);
+        assert_eq!(rec.verdict.label(), "DEVIATION");
+        assert!(!rec.verdict.is_pass() && !rec.verdict.is_failure());
+        assert_eq!(
+            rec.deviations[0].to_string(),
+            "N9: expected no `error` event; actual error"
+        );
+        let s = Summary::of(&[rec]);
+        assert_eq!(s.deviations, 1);
+        assert_eq!(
+            s.line(),
+            "0 passed, 0 failed, 0 skipped, 1 deviations from reference decisions"
+        );
+        assert_eq!("spec".parse::<Level>(), Ok(Level::Spec));
+        assert!("strict".parse::<Level>().is_err());
     }
 }

@@ -50,12 +50,13 @@ pub fn show_conformance(run: &ConformanceRun) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{} ({}) against {}, started {}, {:.1} s{}",
+        "{} ({}) against {}, started {}, {:.1} s, level {}{}",
         run.path,
         r.tool,
         r.target,
         r.started_at,
         r.duration_ms as f64 / 1000.0,
+        r.level.as_str(),
         if r.strict { ", strict" } else { "" }
     );
     let mut by: std::collections::BTreeMap<&str, usize> = Default::default();
@@ -80,6 +81,12 @@ pub fn show_conformance(run: &ConformanceRun) -> String {
                 out,
                 "             expected: {e}\n             actual:   {a}"
             );
+        }
+        if let Some(d) = &c.decision {
+            let _ = writeln!(out, "             decision: {d}");
+        }
+        for d in &c.deviations {
+            let _ = writeln!(out, "             deviates from {d}");
         }
     }
     out

@@ -425,6 +425,9 @@ async fn on_event<A: Adapter>(
             if ack_id.is_some() {
                 let _ = ack.send(&AckFailure::new(e.code, e.message));
             } else {
+                // `action` as the protocol's example shows it; `event`,
+                // the same name, as earlier versions sent it (N9).
+                e.details.insert("action".into(), json!(name));
                 e.details.insert("event".into(), json!(name));
                 let payload = ErrorEvent {
                     code: e.code,

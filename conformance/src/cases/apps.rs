@@ -11,7 +11,9 @@ use protocol::event as ev;
 use protocol::limits;
 use serde_json::{Value, json};
 
-use super::support::{check_rest_error, check_time, first_arg, output_string, room_sentinel};
+use super::support::{
+    check_rest_refusal, check_time, first_arg, namespace_subscribed, output_string, room_sentinel,
+};
 use crate::case;
 use crate::case::{Case, Failure};
 use crate::ctx::{Ctx, Room, vars};
@@ -21,7 +23,7 @@ pub const CASES: &[Case] = &[
     case!(
         "apps.custom.delivered",
         "An application event reaches the room's subscribers on `/` with its data exactly as sent",
-        "{appId}:* events: the first argument is `data` exactly as the application sent it (any JSON value); the second carries {eventId, appId, roomId, timestamp} (N6)",
+        "Custom events: \"Payload (as sent by app)\": the first argument is `data` exactly as the application sent it; a non-object `data` (N6) and the second argument {eventId, appId, roomId, timestamp} (N6, non-strict) are decisions",
         [
             CreateApp,
             PublishAppEvent,
@@ -34,7 +36,7 @@ pub const CASES: &[Case] = &[
     case!(
         "apps.custom.room_namespace",
         "An application event reaches sockets connected to `/rooms/:roomId`",
-        "{appId}:* events are delivered on / and /rooms/:roomId (N5)",
+        "Namespaces: room-specific events reach /rooms/:roomId; its room:subscribed on connect is N5",
         [
             CreateApp,
             PublishAppEvent,
@@ -47,7 +49,7 @@ pub const CASES: &[Case] = &[
     case!(
         "apps.permission.realtime_publish",
         "An application without `realtime:publish` is refused with 403 APP_PERMISSION_DENIED and nothing is delivered",
-        "Applications need the realtime:publish permission to publish; otherwise 403 APP_PERMISSION_DENIED",
+        "\"App must have `realtime:publish` permission\"; otherwise APP_PERMISSION_DENIED (403 and the error envelope: N1)",
         [
             CreateApp,
             PublishAppEvent,
@@ -61,7 +63,7 @@ pub const CASES: &[Case] = &[
     case!(
         "apps.event_prefix",
         "Event names outside `{appId}:<action>` are refused with 403 APP_PERMISSION_DENIED and nothing is delivered",
-        "Application event names must be the app id, a colon and at least one more character (N16); a wrong prefix is 403 APP_PERMISSION_DENIED",
+        "\"Event name must start with `{appId}:`\"; a wrong prefix is APP_PERMISSION_DENIED; refusing `{appId}:` alone is N16, 403 and the envelope N1",
         [
             CreateApp,
             PublishAppEvent,
@@ -75,7 +77,7 @@ pub const CASES: &[Case] = &[
     case!(
         "rules.app_rate.room_per_second",
         "One room accepts at most 10 application events in a second; the rest get 429 RATE_LIMIT_EXCEEDED",
-        "At most 10 application events per room in any 1-second window; beyond, 429 RATE_LIMIT_EXCEEDED; refused events are not delivered (N8)",
+        "\"Maximum 10 events per second per room\": beyond, RATE_LIMIT_EXCEEDED and not delivered; exactly 10 of a sub-second burst (any 1-second window) is N8, 429 and the envelope N1",
         [
             CreateApp,
             PublishAppEvent,
@@ -89,7 +91,7 @@ pub const CASES: &[Case] = &[
     case!(
         "rules.app_rate.app_per_minute",
         "One application publishes at most 600 events a minute; the rest get 429 RATE_LIMIT_EXCEEDED",
-        "At most 600 application events per application in any 60-second window; beyond, 429 RATE_LIMIT_EXCEEDED; refused requests do not count (N8)",
+        "\"App events: 600/minute\": beyond, RATE_LIMIT_EXCEEDED; counting per application in any 60-second window, refused requests not counted, is N8",
         [CreateApp, PublishAppEvent, CreateRoom],
         app_per_minute
     ),
@@ -215,15 +217,35 @@ async fn delivered(cx: &mut Ctx) -> Result<(), Failure> {
         (format!("{}:tally", app.id), json!(["x", 1, null, false])),
     ];
     for (event, data) in &sent {
-        let body = publish_ok(cx, &app, &room, event, data).await?;
-        note_answer(cx, &body);
-        let args = cx.expect_args(&mut s, event).await?;
-        let first = args.first().cloned().unwrap_or(Value::Null);
-        cx.check_payload(ev::APP_EVENT, &first)?;
-        cx.expect_eq(&format!("`{event}` data"), data, &first)?;
-        check_meta(cx, event, &args, &app, &room, &body);
+        let passed = publish_and_receive(cx, &mut s, &app, &room, event, data).await;
+        if data.is_object() {
+            passed?;
+        } else {
+            // The text shows an object; any JSON value is N6.
+            cx.decided("N6", passed)?;
+        }
     }
     s.disconnect().await;
+    Ok(())
+}
+
+/// Publishes `data` as `event` and checks the subscriber receives it
+/// exactly as sent.
+async fn publish_and_receive(
+    cx: &mut Ctx,
+    s: &mut sioclient::Socket,
+    app: &App,
+    room: &Room,
+    event: &str,
+    data: &Value,
+) -> Result<(), Failure> {
+    let body = publish_ok(cx, app, room, event, data).await?;
+    note_answer(cx, &body);
+    let args = cx.expect_args(s, event).await?;
+    let first = args.first().cloned().unwrap_or(Value::Null);
+    cx.check_payload(ev::APP_EVENT, &first)?;
+    cx.expect_eq(&format!("`{event}` data"), data, &first)?;
+    check_meta(cx, event, &args, app, room, &body);
     Ok(())
 }
 
@@ -232,9 +254,9 @@ async fn room_namespace(cx: &mut Ctx) -> Result<(), Failure> {
     let room = cx.room(Visibility::Public).await?;
     let u = cx.user("appns").await?;
     let mut s = cx.connect(&u.token, &ev::room_namespace(&room.id)).await?;
-    // Connecting subscribes; wait for the confirmation before publishing.
-    let confirm = cx.expect_event(&mut s, ev::ROOM_SUBSCRIBED).await?;
-    cx.check_payload(ev::ROOM_SUBSCRIBED, &confirm)?;
+    // Connecting subscribes (N5): wait for the confirmation before
+    // publishing.
+    namespace_subscribed(cx, &mut s, &room.id).await?;
 
     let event = format!("{}:countdown_started", app.id);
     let data = json!({ "round": 1, "secondsLeft": 10 });
@@ -282,7 +304,7 @@ async fn permission(cx: &mut Ctx) -> Result<(), Failure> {
             publish_vars(&app, &room.id, &event, &json!({ "round": 1 })),
         )
         .await?;
-    check_rest_error(
+    check_rest_refusal(
         cx,
         "publishing without realtime:publish",
         status,
@@ -301,32 +323,51 @@ async fn prefix(cx: &mut Ctx) -> Result<(), Failure> {
     let mut s = cx.connect(&u.token, "/").await?;
     cx.subscribe(&s, &room.id).await?;
 
-    let names = vec![
+    // Each name, and the decision its refusal rests on (none: the text).
+    let names = [
         // Another application's prefix.
-        format!("x{}:draw_started", app.id),
+        (format!("x{}:draw_started", app.id), None),
         // The id followed by more characters, then the colon.
-        format!("{}x:draw_started", app.id),
-        // The prefix with nothing after the colon.
-        format!("{}:", app.id),
+        (format!("{}x:draw_started", app.id), None),
+        // The prefix with nothing after the colon: it does start with
+        // `{appId}:`; refusing it is N16.
+        (format!("{}:", app.id), Some("N16")),
         // No colon at all.
-        format!("{}draw_started", app.id),
+        (format!("{}draw_started", app.id), None),
     ];
-    for name in &names {
+    for (name, decision) in &names {
         let (status, body) = cx
             .act_raw(
                 Action::PublishAppEvent,
                 publish_vars(&app, &room.id, name, &json!({ "round": 1 })),
             )
             .await?;
-        check_rest_error(
+        let refused = check_rest_refusal(
             cx,
             &format!("publishing `{name}` as {}", app.id),
             status,
             &body,
             ErrorCode::AppPermissionDenied,
-        )?;
+        );
+        match decision {
+            Some(n) => cx.decided(n, refused)?,
+            None => refused?,
+        }
     }
-    nothing_delivered(cx, &mut s, &room, &names).await?;
+    let seen = room_sentinel(cx, &mut s, &room).await?;
+    for (name, decision) in &names {
+        let delivered = match seen.iter().find(|e| &e.name == name) {
+            Some(e) => Err(Failure::fail(
+                format!("`{name}` refused, not delivered before the sentinel"),
+                format!("`{}` {}", e.name, Value::Array(e.args.clone())),
+            )),
+            None => Ok(()),
+        };
+        match decision {
+            Some(n) => cx.decided(n, delivered)?,
+            None => delivered?,
+        }
+    }
     s.disconnect().await;
     Ok(())
 }
@@ -416,16 +457,19 @@ async fn room_per_second(cx: &mut Ctx) -> Result<(), Failure> {
         .iter()
         .filter(|s| (200..300).contains(&s.status))
         .collect();
-    cx.ensure(
+    // A fixed window may open inside the burst; at most 10 per second
+    // holds for any window only under N8's sliding window.
+    let exact = cx.ensure(
         accepted.len() == limit,
         format!(
             "{limit} of {} events published into one room within one second accepted, the rest 429",
             limit + 1
         ),
         summary(&shots),
-    )?;
+    );
+    cx.decided("N8", exact)?;
     for shot in shots.iter().filter(|s| !(200..300).contains(&s.status)) {
-        check_rest_error(
+        check_rest_refusal(
             cx,
             &format!("event {} of {}", shot.index + 1, limit + 1),
             shot.status,
@@ -488,31 +532,37 @@ async fn app_per_minute(cx: &mut Ctx) -> Result<(), Failure> {
         .iter()
         .filter(|s| (200..300).contains(&s.status))
         .count();
-    cx.ensure(
+    // The text lists 600/minute per connection; per application, in any
+    // 60-second window, is N8.
+    let exact = cx.ensure(
         accepted == limit,
         format!("exactly {limit} of {total} events of one application accepted within a minute"),
         format!("{accepted} accepted: {}", summary(&shots)),
-    )?;
+    );
+    cx.decided("N8", exact)?;
     // Every round but the last fits in the budget, so it is all accepted.
     let early_refusal = shots
         .iter()
         .find(|s| s.index < total - rooms_n && !(200..300).contains(&s.status));
     if let Some(shot) = early_refusal {
-        return Err(Failure::fail(
-            format!(
-                "the first {} events (under the limit) accepted",
-                total - rooms_n
+        return Err(Failure::per(
+            Failure::fail(
+                format!(
+                    "the first {} events (under the limit) accepted",
+                    total - rooms_n
+                ),
+                format!(
+                    "event {} answered HTTP {} {}",
+                    shot.index + 1,
+                    shot.status,
+                    shot.body
+                ),
             ),
-            format!(
-                "event {} answered HTTP {} {}",
-                shot.index + 1,
-                shot.status,
-                shot.body
-            ),
+            "N8",
         ));
     }
     for shot in shots.iter().filter(|s| !(200..300).contains(&s.status)) {
-        check_rest_error(
+        check_rest_refusal(
             cx,
             &format!("event {} of {total}", shot.index + 1),
             shot.status,

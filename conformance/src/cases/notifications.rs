@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::case;
 use crate::case::{Case, Failure};
 use crate::cases::support::{
-    expect_recent, expect_subscribed, none_of, queued_matching, rename_room,
+    check_refused_ack, expect_recent, namespace_subscribed, none_of, queued_matching, rename_room,
 };
 use crate::ctx::{Ctx, User, vars};
 
@@ -31,7 +31,7 @@ pub const CASES: &[Case] = &[
     case!(
         "notifications.received.root_only",
         "The user's /rooms/:roomId socket does not receive notification:received",
-        "notification:received goes to the user's sockets on `/` only (N5)",
+        "User Notifications: \"Global namespace (`/`) for user-specific notifications\": none on /rooms/:roomId",
         [
             CreateUser,
             MintToken,
@@ -44,14 +44,14 @@ pub const CASES: &[Case] = &[
     case!(
         "notifications.mark_read.ack",
         "notification:mark_read is acknowledged with {success: true, data: {notificationId, read: true}}",
-        "notification:mark_read ack (required; general shape, N2): `{success: true, data: {notificationId, read: true}}`",
+        "Acknowledgments: notification:mark_read's ack has the general shape `{success: true, data}`; `data: {notificationId, read: true}` is N2",
         [CreateUser, MintToken, CreateNotification],
         mark_read_ack
     ),
     case!(
         "notifications.mark_read.other_user",
         "Marking another user's notification read is refused with PERMISSION_DENIED",
-        "notification:mark_read marks one of the user's own notifications; someone else's is refused",
+        "Security: \"Authorize all actions\": someone else's notification cannot be marked read; the code PERMISSION_DENIED is N4",
         [CreateUser, MintToken, CreateNotification],
         mark_read_other_user
     ),
@@ -141,7 +141,7 @@ async fn root_only(cx: &mut Ctx) -> Result<(), Failure> {
     let room = cx.room(Visibility::Public).await?;
     let mut root = cx.connect(&u.token, "/").await?;
     let mut ns = cx.connect(&u.token, &ev::room_namespace(&room.id)).await?;
-    expect_subscribed(cx, &mut ns, &room.id).await?;
+    namespace_subscribed(cx, &mut ns, &room.id).await?;
     let id = notify(cx, &u, "Root only", json!({})).await?;
     expect_notification(cx, &mut root, &id).await?;
     // Sentinel on the room namespace socket, after the notification.
@@ -177,12 +177,15 @@ async fn mark_read_ack(cx: &mut Ctx) -> Result<(), Failure> {
         .await?;
     cx.check_ack(ev::NOTIFICATION_MARK_READ, &ack)?;
     cx.expect_eq("ack.success", &json!(true), &ack["success"])?;
-    cx.expect_eq(
-        "ack.data.notificationId",
-        &json!(id),
-        &ack["data"]["notificationId"],
-    )?;
-    cx.expect_eq("ack.data.read", &json!(true), &ack["data"]["read"])?;
+    // The general shape's `data` holds what N2 says.
+    let data = cx
+        .expect_eq(
+            "ack.data.notificationId",
+            &json!(id),
+            &ack["data"]["notificationId"],
+        )
+        .and_then(|()| cx.expect_eq("ack.data.read", &json!(true), &ack["data"]["read"]));
+    cx.decided("N2", data)?;
     s.disconnect().await;
     Ok(())
 }
@@ -199,10 +202,12 @@ async fn mark_read_other_user(cx: &mut Ctx) -> Result<(), Failure> {
             json!({ "notificationId": id }),
         )
         .await?;
-    cx.check_error_ack(
+    check_refused_ack(
+        cx,
         ev::NOTIFICATION_MARK_READ,
         &ack,
         ErrorCode::PermissionDenied,
+        "N4",
     )?;
     s.disconnect().await;
     Ok(())

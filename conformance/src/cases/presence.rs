@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use crate::case;
 use crate::case::{Case, Failure};
 use crate::cases::support::{
-    expect_event_where, expect_recent, none_of, queued_matching, rename_room, subscribed_socket,
+    check_presence_ack, expect_event_where, expect_recent, none_of, queued_matching, rename_room,
+    subscribed_socket,
 };
 use crate::ctx::{Ctx, Room};
 use sioclient::Socket;
@@ -34,14 +35,14 @@ pub const CASES: &[Case] = &[
     case!(
         "presence.get_online.ack",
         "presence:get_online is acknowledged with {success, roomId, users[{id, name, connectedAt}], count} listing both online users",
-        "presence:get_online ack (required; the section's shape plus success, N2): the online users and their count",
+        "Presence: presence:get_online's Response {roomId, users, count} lists the online users; `success: true` besides is N2",
         [CreateUser, MintToken, CreateRoom],
         get_online_ack
     ),
     case!(
         "presence.online_once",
         "One user with two sockets: one user_online; closing one socket sends no user_offline, closing the second does",
-        "Presence (N11): a user is online while at least one socket is subscribed; several tabs produce one online and one offline",
+        "Presence: \"Track online participants in room\": offline when the user's last socket leaves; one online and one offline for several tabs is N11",
         [CreateUser, MintToken, CreateRoom, UpdateRoom],
         online_once
     ),
@@ -151,8 +152,7 @@ async fn get_online_ack(cx: &mut Ctx) -> Result<(), Failure> {
     let ack = cx
         .ack(&s1, ev::PRESENCE_GET_ONLINE, json!({ "roomId": room.id }))
         .await?;
-    cx.check_ack(ev::PRESENCE_GET_ONLINE, &ack)?;
-    cx.expect_eq("ack.success", &json!(true), &ack["success"])?;
+    check_presence_ack(cx, "presence:get_online accepted", &ack)?;
     cx.expect_eq("ack.roomId", &json!(room.id), &ack["roomId"])?;
     let users = ack["users"].as_array().cloned().unwrap_or_default();
     cx.expect_eq("ack.count", &json!(users.len()), &ack["count"])?;
@@ -201,11 +201,12 @@ async fn online_once(cx: &mut Ctx) -> Result<(), Failure> {
     let again = queued_matching(&mut w, |name, p| {
         name == ev::PRESENCE_USER_ONLINE && p.get("userId") == Some(&json!(tabs.id))
     });
-    none_of(
+    let once = none_of(
         cx,
         "one presence:user_online for a user with two subscribed sockets",
         &again,
-    )?;
+    );
+    cx.decided("N11", once)?;
 
     // Closing one tab: the user is still online.
     tab1.disconnect().await;
@@ -214,11 +215,12 @@ async fn online_once(cx: &mut Ctx) -> Result<(), Failure> {
     let early = queued_matching(&mut w, |name, p| {
         name == ev::PRESENCE_USER_OFFLINE && p.get("userId") == Some(&json!(tabs.id))
     });
-    none_of(
+    let still = none_of(
         cx,
         "no presence:user_offline while one of the user's sockets is subscribed",
         &early,
-    )?;
+    );
+    cx.decided("N11", still)?;
 
     // Closing the last tab: offline.
     tab2.disconnect().await;

@@ -10,7 +10,7 @@ use protocol::{Role, Visibility};
 use serde_json::{Value, json};
 use sioclient::Socket;
 
-use super::support::{check_time, note_event_id, observer, output_string};
+use super::support::{check_refused_ack, check_time, note_event_id, observer, output_string};
 use crate::case;
 use crate::case::{Case, Failure};
 use crate::ctx::{Ctx, Room, User, vars};
@@ -19,7 +19,7 @@ pub const CASES: &[Case] = &[
     case!(
         "quiz.question_published.payload",
         "Publishing a question sends `quiz:question_published` without the answer key",
-        "quiz:question_published: {questionId, questionNumber, totalQuestions, question, options, timeLimit, startTime, roomId, timestamp, eventId}; the correct answer is kept server-side and never sent (N3)",
+        "Quiz Example: quiz:question_published {questionId, questionNumber, totalQuestions, question, options, timeLimit, startTime} and timestamp (\"All events include `timestamp`\"); roomId and no answer key: N3; eventId: N6 (non-strict)",
         [
             CreateUser,
             MintToken,
@@ -32,7 +32,7 @@ pub const CASES: &[Case] = &[
     case!(
         "quiz.answer_submit.ack",
         "A correct first answer is acknowledged with {success: true, correct: true, responseTime, rank: 1}",
-        "quiz:answer_submit ack: {success: true, correct, responseTime (seconds from startTime to the server receiving the answer), rank (1-based among correct answers)} (N2, N3)",
+        "Quiz Example: quiz:answer_submit's Response {success: true, correct, responseTime (seconds, from startTime), rank}",
         [
             CreateUser,
             MintToken,
@@ -60,7 +60,7 @@ pub const CASES: &[Case] = &[
     case!(
         "quiz.ranking",
         "Ranks count correct answers in arrival order; a wrong answer has rank null",
-        "rank is the 1-based position among the correct answers to the question, in arrival order; a wrong answer has rank: null (N3)",
+        "Quiz Example: every answer's result is broadcast with correct; rank among the correct answers in arrival order, null for a wrong one, is N3",
         [
             CreateUser,
             MintToken,
@@ -74,14 +74,14 @@ pub const CASES: &[Case] = &[
     case!(
         "quiz.answer_submit.invalid",
         "An answer to an unknown question is refused with INVALID_PAYLOAD",
-        "quiz:answer_submit: an unknown or unpublished question gets INVALID_PAYLOAD (N3)",
+        "Error codes: an answer to an unknown question is refused (\"Invalid event payload\"); the code INVALID_PAYLOAD is N3",
         [CreateUser, MintToken],
         unknown_question
     ),
     case!(
         "quiz.answer_submit.unpublished",
         "An answer to a question not yet published is refused with INVALID_PAYLOAD",
-        "quiz:answer_submit: an unpublished question gets INVALID_PAYLOAD (N3)",
+        "Error codes: an answer to an unpublished question is refused; the code INVALID_PAYLOAD is N3",
         [
             CreateUser,
             MintToken,
@@ -94,7 +94,7 @@ pub const CASES: &[Case] = &[
     case!(
         "quiz.answer_submit.duplicate",
         "A second answer by the same user is refused with INVALID_PAYLOAD",
-        "quiz:answer_submit: one answer per user and question; a second gets INVALID_PAYLOAD (N3)",
+        "N3 (the text is silent): one answer per user and question; a second gets INVALID_PAYLOAD",
         [
             CreateUser,
             MintToken,
@@ -108,7 +108,7 @@ pub const CASES: &[Case] = &[
     case!(
         "quiz.answer_submit.not_an_option",
         "An answer that is not one of the options is refused with INVALID_PAYLOAD",
-        "quiz:answer_submit: answer must be one of the question's options; otherwise INVALID_PAYLOAD (N3)",
+        "Error codes: an answer that is not one of the options is refused; INVALID_PAYLOAD, and the refusal using up nothing, are N3",
         [
             CreateUser,
             MintToken,
@@ -122,7 +122,7 @@ pub const CASES: &[Case] = &[
     case!(
         "quiz.answer_submit.late",
         "An answer after timeLimit seconds is refused with INVALID_PAYLOAD",
-        "quiz:answer_submit: an answer after timeLimit seconds from startTime gets INVALID_PAYLOAD (N3)",
+        "N3 (the text shows timeLimit, no rule): an answer after timeLimit seconds from startTime, without grace, gets INVALID_PAYLOAD",
         [
             CreateUser,
             MintToken,
@@ -136,7 +136,7 @@ pub const CASES: &[Case] = &[
     case!(
         "quiz.answer_submit.non_participant",
         "An answer from a user who is not a participant of the room is refused with PERMISSION_DENIED",
-        "quiz:answer_submit: only participants of the question's room may answer; otherwise PERMISSION_DENIED (N3, N4)",
+        "Room authorization: \"Publishing events\" needs permission: a non-participant's answer gets PERMISSION_DENIED",
         [
             CreateUser,
             MintToken,
@@ -248,14 +248,36 @@ async fn submit_refused(
     answer: &str,
     code: ErrorCode,
 ) -> Result<(), Failure> {
-    let ack = cx
-        .ack(
-            s,
-            ev::QUIZ_ANSWER_SUBMIT,
-            json!({ "questionId": question_id, "answer": answer, "timestamp": client_now_ms() }),
-        )
-        .await?;
+    let ack = submit_raw(cx, s, question_id, answer).await?;
     cx.check_error_ack(ev::QUIZ_ANSWER_SUBMIT, &ack, code)
+}
+
+/// Submits an answer the text requires refused, with the code `code` that
+/// `decision` chose: a failed ack of any code meets the text.
+async fn submit_refused_per(
+    cx: &mut Ctx,
+    s: &Socket,
+    question_id: &str,
+    answer: &str,
+    code: ErrorCode,
+    decision: &'static str,
+) -> Result<(), Failure> {
+    let ack = submit_raw(cx, s, question_id, answer).await?;
+    check_refused_ack(cx, ev::QUIZ_ANSWER_SUBMIT, &ack, code, decision)
+}
+
+async fn submit_raw(
+    cx: &mut Ctx,
+    s: &Socket,
+    question_id: &str,
+    answer: &str,
+) -> Result<Value, Failure> {
+    cx.ack(
+        s,
+        ev::QUIZ_ANSWER_SUBMIT,
+        json!({ "questionId": question_id, "answer": answer, "timestamp": client_now_ms() }),
+    )
+    .await
 }
 
 /// No field of the published question may carry the answer key.
@@ -300,8 +322,10 @@ async fn published(cx: &mut Ctx) -> Result<(), Failure> {
     cx.expect_eq("options", &json!(OPTIONS), &p["options"])?;
     cx.expect_eq("timeLimit", &json!(30), &p["timeLimit"])?;
     check_time(cx, "startTime", &p["startTime"])?;
-    cx.expect_eq("roomId", &json!(room.id), &p["roomId"])?;
-    no_answer_key(&p)?;
+    // The text's payload has no room id, and says nothing of the key.
+    let room_id = cx.expect_eq("roomId", &json!(room.id), &p["roomId"]);
+    cx.decided("N3", room_id)?;
+    cx.decided("N3", no_answer_key(&p))?;
     note_event_id(cx, ev::QUIZ_QUESTION_PUBLISHED, &p);
     s.disconnect().await;
     Ok(())
@@ -386,20 +410,30 @@ async fn ranking(cx: &mut Ctx) -> Result<(), Failure> {
             &json!(correct),
             &ack["correct"],
         )?;
-        cx.expect_eq(&format!("answer {answer:?}: ack rank"), &rank, &ack["rank"])?;
-        expected.push(json!([pid, correct, rank]));
+        // Ranks among the correct answers only, null for a wrong one: N3.
+        let ranked = cx.expect_eq(&format!("answer {answer:?}: ack rank"), &rank, &ack["rank"]);
+        cx.decided("N3", ranked)?;
+        expected.push((json!([pid, correct]), rank));
     }
     let mut results = Vec::new();
     for _ in 0..3 {
         let p = cx.expect_event(&mut obs, ev::QUIZ_ANSWER_RESULT).await?;
         cx.check_payload(ev::QUIZ_ANSWER_RESULT, &p)?;
-        results.push(json!([p["participantId"], p["correct"], p["rank"]]));
+        results.push((json!([p["participantId"], p["correct"]]), p["rank"].clone()));
     }
+    let (who, ranks): (Vec<Value>, Vec<Value>) = expected.into_iter().unzip();
+    let (got_who, got_ranks): (Vec<Value>, Vec<Value>) = results.into_iter().unzip();
     cx.expect_eq(
-        "quiz:answer_result (participantId, correct, rank) in arrival order",
-        &json!(expected),
-        &json!(results),
+        "quiz:answer_result (participantId, correct) in arrival order",
+        &json!(who),
+        &json!(got_who),
     )?;
+    let ranked = cx.expect_eq(
+        "quiz:answer_result rank in arrival order",
+        &json!(ranks),
+        &json!(got_ranks),
+    );
+    cx.decided("N3", ranked)?;
     obs.disconnect().await;
     for (_, _, s) in answerers {
         s.disconnect().await;
@@ -411,7 +445,7 @@ async fn unknown_question(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("answerer").await?;
     let s = cx.connect(&u.token, "/").await?;
     let qid = cx.unique("q_missing_");
-    submit_refused(cx, &s, &qid, ANSWER, ErrorCode::InvalidPayload).await?;
+    submit_refused_per(cx, &s, &qid, ANSWER, ErrorCode::InvalidPayload, "N3").await?;
     s.disconnect().await;
     Ok(())
 }
@@ -420,7 +454,7 @@ async fn unpublished(cx: &mut Ctx) -> Result<(), Failure> {
     let room = cx.room(Visibility::Public).await?;
     let (_u, _pid, s) = participant(cx, &room, "answerer").await?;
     let qid = create_question(cx, &room, 30).await?;
-    submit_refused(cx, &s, &qid, ANSWER, ErrorCode::InvalidPayload).await?;
+    submit_refused_per(cx, &s, &qid, ANSWER, ErrorCode::InvalidPayload, "N3").await?;
     s.disconnect().await;
     Ok(())
 }
@@ -431,7 +465,9 @@ async fn duplicate(cx: &mut Ctx) -> Result<(), Failure> {
     let qid = create_question(cx, &room, 30).await?;
     publish(cx, &room, &qid).await?;
     submit_ok(cx, &s, &qid, WRONG).await?;
-    submit_refused(cx, &s, &qid, ANSWER, ErrorCode::InvalidPayload).await?;
+    // The text allows one answer or several; refusing the second is N3.
+    let refused = submit_refused(cx, &s, &qid, ANSWER, ErrorCode::InvalidPayload).await;
+    cx.decided("N3", refused)?;
     s.disconnect().await;
     Ok(())
 }
@@ -441,10 +477,13 @@ async fn not_an_option(cx: &mut Ctx) -> Result<(), Failure> {
     let (_u, _pid, s) = participant(cx, &room, "answerer").await?;
     let qid = create_question(cx, &room, 30).await?;
     publish(cx, &room, &qid).await?;
-    submit_refused(cx, &s, &qid, "Pluto", ErrorCode::InvalidPayload).await?;
-    // The refusal used nothing up: a valid answer is still accepted.
-    let ack = submit_ok(cx, &s, &qid, ANSWER).await?;
-    cx.expect_eq("the valid answer's rank", &json!(1), &ack["rank"])?;
+    submit_refused_per(cx, &s, &qid, "Pluto", ErrorCode::InvalidPayload, "N3").await?;
+    // The refusal used nothing up: a valid answer is still accepted (N3:
+    // one answer per user).
+    let after = submit_ok(cx, &s, &qid, ANSWER).await;
+    let after =
+        after.and_then(|ack| cx.expect_eq("the valid answer's rank", &json!(1), &ack["rank"]));
+    cx.decided("N3", after)?;
     s.disconnect().await;
     Ok(())
 }
@@ -456,7 +495,9 @@ async fn late(cx: &mut Ctx) -> Result<(), Failure> {
     publish(cx, &room, &qid).await?;
     // The rule needs time: timeLimit is 1 s.
     tokio::time::sleep(Duration::from_millis(1300)).await;
-    submit_refused(cx, &s, &qid, ANSWER, ErrorCode::InvalidPayload).await?;
+    // The text shows timeLimit but no rule for late answers: N3, no grace.
+    let refused = submit_refused(cx, &s, &qid, ANSWER, ErrorCode::InvalidPayload).await;
+    cx.decided("N3", refused)?;
     s.disconnect().await;
     Ok(())
 }

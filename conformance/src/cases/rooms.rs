@@ -5,15 +5,15 @@ use driver::Action;
 use protocol::event as ev;
 use protocol::{RoomStatus, Visibility};
 use serde_json::json;
-use sioclient::Incoming;
+use sioclient::{Incoming, Socket};
 
 use super::support::{
-    drain, expect_subscribed, none_of, queued_matching, rename_and_expect_updated, rename_room,
-    subscribed_socket,
+    drain, expect_subscribed, namespace_subscribed, none_of, queued_matching,
+    rename_and_expect_updated, rename_room, subscribed_socket,
 };
 use crate::case;
 use crate::case::{Case, Failure};
-use crate::ctx::{Ctx, vars};
+use crate::ctx::{Ctx, Room, vars};
 
 pub const CASES: &[Case] = &[
     case!(
@@ -26,14 +26,14 @@ pub const CASES: &[Case] = &[
     case!(
         "rooms.subscribed.payload",
         "A subscription is confirmed with room:subscribed {roomId, timestamp}, on `/` and on /rooms/:roomId",
-        "room:subscribed: sent to the subscribing socket after room:subscribe or connecting to /rooms/:roomId (N5)",
+        "room:subscribed: sent to the subscribing socket after room:subscribe; after connecting to /rooms/:roomId too (N5)",
         [CreateUser, MintToken, CreateRoom],
         subscribed_payload
     ),
     case!(
         "rooms.unsubscribe.ack",
         "room:unsubscribe is acknowledged with {success: true, data: {roomId}}",
-        "room:unsubscribe ack (optional, general shape, N2): `{success: true, data: {roomId}}`",
+        "Acknowledgments: room:unsubscribe's ack has the general shape `{success: true, data}`; `data: {roomId}` is N2",
         [CreateUser, MintToken, CreateRoom],
         unsubscribe_ack
     ),
@@ -47,7 +47,7 @@ pub const CASES: &[Case] = &[
     case!(
         "rooms.unsubscribe.stops_events",
         "After room:unsubscribe the socket no longer receives that room's events, but still those of its other rooms",
-        "room:unsubscribe stops delivering the room's events to this socket; only subscribed sockets receive room events (N4)",
+        "Room authorization: \"Receiving room updates\" needs the subscription; room:unsubscribe stops delivering the room's events to this socket",
         [CreateUser, MintToken, CreateRoom, UpdateRoom],
         unsubscribe_stops_events
     ),
@@ -61,7 +61,7 @@ pub const CASES: &[Case] = &[
     case!(
         "rooms.status_changed.payload",
         "A status change sends room:status_changed {oldStatus, newStatus} and room:updated with changes.status",
-        "room:status_changed on a status change, which also produces room:updated (N13)",
+        "room:status_changed on a status change; room:updated besides, with changes.status, is N13",
         [CreateUser, MintToken, CreateRoom, UpdateRoom],
         status_changed_payload
     ),
@@ -75,21 +75,21 @@ pub const CASES: &[Case] = &[
     case!(
         "rooms.deleted.namespace_closed",
         "A /rooms/:roomId socket receives room:deleted, then the namespace disconnects it",
-        "room:deleted: after it, the room's namespace is closed, disconnecting its sockets (N5)",
+        "room:deleted reaches /rooms/:roomId sockets; the namespace then closing, disconnecting them, is N5",
         [CreateUser, MintToken, CreateRoom, DeleteRoom],
         deleted_namespace_closed
     ),
     case!(
         "rooms.namespace.events",
         "A socket connected to /rooms/:roomId receives the room's events (room:updated) without room:subscribe",
-        "Namespaces: room events reach sockets connected to the room's namespace (N5)",
+        "Namespaces: \"/rooms/:roomId - Room-specific events\" reach sockets connected to the room's namespace (its room:subscribed: N5)",
         [CreateUser, MintToken, CreateRoom, UpdateRoom],
         namespace_events
     ),
     case!(
         "rooms.isolation",
         "A subscriber of room B receives no event of room A",
-        "Room authorization: only sockets subscribed to a room (or on its namespace) receive its events (N4)",
+        "Room authorization: \"Receiving room updates\": only sockets subscribed to a room receive its events",
         [CreateUser, MintToken, CreateRoom, UpdateRoom],
         isolation
     ),
@@ -125,7 +125,8 @@ async fn subscribed_payload(cx: &mut Ctx) -> Result<(), Failure> {
     let mut s = subscribed_socket(cx, &u.token, &[&room]).await?;
     expect_subscribed(cx, &mut s, &room.id).await?;
     let mut ns = cx.connect(&u.token, &ev::room_namespace(&room.id)).await?;
-    expect_subscribed(cx, &mut ns, &room.id).await?;
+    // Connecting to the namespace counts as subscribing: N5.
+    namespace_subscribed(cx, &mut ns, &room.id).await?;
     s.disconnect().await;
     ns.disconnect().await;
     Ok(())
@@ -140,7 +141,9 @@ async fn unsubscribe_ack(cx: &mut Ctx) -> Result<(), Failure> {
         .await?;
     cx.check_ack(ev::ROOM_UNSUBSCRIBE, &ack)?;
     cx.expect_eq("ack.success", &json!(true), &ack["success"])?;
-    cx.expect_eq("ack.data.roomId", &json!(room.id), &ack["data"]["roomId"])?;
+    // The general shape's `data` holds what N2 says: the room id.
+    let data = cx.expect_eq("ack.data.roomId", &json!(room.id), &ack["data"]["roomId"]);
+    cx.decided("N2", data)?;
     s.disconnect().await;
     Ok(())
 }
@@ -263,7 +266,20 @@ async fn status_changed_payload(cx: &mut Ctx) -> Result<(), Failure> {
         &json!(new_status),
         &p["newStatus"],
     )?;
-    let up = cx.expect_event(&mut s, ev::ROOM_UPDATED).await?;
+    let updated = status_updated(cx, &mut s, &room, new_status).await;
+    cx.decided("N13", updated)?;
+    s.disconnect().await;
+    Ok(())
+}
+
+/// The `room:updated` that N13 adds to a status change.
+async fn status_updated(
+    cx: &mut Ctx,
+    s: &mut Socket,
+    room: &Room,
+    new_status: RoomStatus,
+) -> Result<(), Failure> {
+    let up = cx.expect_event(s, ev::ROOM_UPDATED).await?;
     cx.check_payload(ev::ROOM_UPDATED, &up)?;
     cx.expect_eq("room:updated roomId", &json!(room.id), &up["roomId"])?;
     cx.expect_eq(
@@ -280,9 +296,7 @@ async fn status_changed_payload(cx: &mut Ctx) -> Result<(), Failure> {
         "room:updated room.name",
         &json!(room.name),
         &up["room"]["name"],
-    )?;
-    s.disconnect().await;
-    Ok(())
+    )
 }
 
 async fn deleted_payload(cx: &mut Ctx) -> Result<(), Failure> {
@@ -302,29 +316,34 @@ async fn deleted_namespace_closed(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("delns").await?;
     let room = cx.room(Visibility::Public).await?;
     let mut s = cx.connect(&u.token, &ev::room_namespace(&room.id)).await?;
-    expect_subscribed(cx, &mut s, &room.id).await?;
+    namespace_subscribed(cx, &mut s, &room.id).await?;
     cx.act(Action::DeleteRoom, vars(&[("roomId", json!(room.id))]))
         .await?;
     let p = cx.expect_event(&mut s, ev::ROOM_DELETED).await?;
     cx.check_payload(ev::ROOM_DELETED, &p)?;
     cx.expect_eq("room:deleted roomId", &json!(room.id), &p["roomId"])?;
+    // The text says nothing of the namespace after room:deleted: that
+    // it closes, disconnecting its sockets, is N5.
     let limit = cx.wait();
     let ended = tokio::time::timeout(limit, s.closed()).await.is_ok();
-    cx.ensure(
+    let closed = cx.ensure(
         ended,
         format!(
             "the /rooms/{} socket disconnected by the server within {limit:?}",
             room.id
         ),
         "still connected",
-    )?;
+    );
+    if closed.is_err() {
+        return cx.decided("N5", closed);
+    }
     // The disconnect must come from the server, not from us: the last item
     // is the Disconnected marker.
     let reason = drain(&mut s).into_iter().rev().find_map(|item| match item {
         Incoming::Disconnected { reason } => Some(reason),
         _ => None,
     });
-    cx.ensure(
+    let by_server = cx.ensure(
         matches!(
             reason,
             Some(
@@ -334,14 +353,15 @@ async fn deleted_namespace_closed(cx: &mut Ctx) -> Result<(), Failure> {
         ),
         "a disconnect initiated by the server (DISCONNECT packet or transport close)",
         format!("{reason:?}"),
-    )
+    );
+    cx.decided("N5", by_server)
 }
 
 async fn namespace_events(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("nsev").await?;
     let room = cx.room(Visibility::Public).await?;
     let mut s = cx.connect(&u.token, &ev::room_namespace(&room.id)).await?;
-    expect_subscribed(cx, &mut s, &room.id).await?;
+    namespace_subscribed(cx, &mut s, &room.id).await?;
     let name = rename_room(cx, &room, "via namespace").await?;
     let p = cx.expect_event(&mut s, ev::ROOM_UPDATED).await?;
     cx.check_payload(ev::ROOM_UPDATED, &p)?;

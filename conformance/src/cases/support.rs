@@ -12,7 +12,7 @@ use protocol::event as ev;
 use serde_json::{Value, json};
 use sioclient::{Event, Incoming, Socket};
 
-use crate::case::Failure;
+use crate::case::{Failure, Per};
 use crate::ctx::{Ctx, Room, vars};
 use crate::profile::Vars;
 
@@ -164,6 +164,18 @@ pub(crate) async fn expect_subscribed(
     Ok(confirm)
 }
 
+/// `room:subscribed` on connecting to `/rooms/:roomId`: N5 (the text says
+/// only that room-specific events reach the namespace). Waits for it
+/// either way, so what follows starts from the same point.
+pub(crate) async fn namespace_subscribed(
+    cx: &mut Ctx,
+    s: &mut Socket,
+    room_id: &str,
+) -> Result<(), Failure> {
+    let confirmed = expect_subscribed(cx, s, room_id).await.map(drop);
+    cx.decided("N5", confirmed)
+}
+
 // ---------------------------------------------------------------------------
 // Rooms and sentinels
 // ---------------------------------------------------------------------------
@@ -300,8 +312,36 @@ pub(crate) fn note_event_id(cx: &mut Ctx, event: &str, payload: &Value) {
     }
 }
 
+/// A refused REST request. The text names the error codes but no REST
+/// error format: it requires a refusal (4xx) that names `code`, anywhere in
+/// its JSON body; N1's status and `{"error": {"code", "message"}}` are a
+/// decision ([`check_rest_error`]). Records that deviation and goes on.
+pub(crate) fn check_rest_refusal(
+    cx: &mut Ctx,
+    what: &str,
+    status: u16,
+    body: &Value,
+    code: ErrorCode,
+) -> Result<(), Failure> {
+    fn names(v: &Value, code: &str) -> bool {
+        match v {
+            Value::String(s) => s == code,
+            Value::Object(m) => m.values().any(|x| names(x, code)),
+            Value::Array(a) => a.iter().any(|x| names(x, code)),
+            _ => false,
+        }
+    }
+    cx.ensure(
+        (400..500).contains(&status) && names(body, code.as_str()),
+        format!("{what}: refused (HTTP 4xx) with error code {code}"),
+        format!("{what}: HTTP {status} {body}"),
+    )?;
+    let exact = check_rest_error(cx, what, status, body, code);
+    cx.decided("N1", exact)
+}
+
 /// A REST error answer: the code's HTTP status and
-/// `{"error": {"code", "message"}}`.
+/// `{"error": {"code", "message"}}` (N1).
 pub(crate) fn check_rest_error(
     cx: &Ctx,
     what: &str,
@@ -340,6 +380,25 @@ pub(crate) async fn expect_error_ack(
         ack.to_string(),
     )?;
     Ok(ack)
+}
+
+/// An ack the text requires to be a failure, with the code `code` that
+/// `decision` chose: a failed ack of any code meets the text.
+pub(crate) fn check_refused_ack(
+    cx: &mut Ctx,
+    event: &str,
+    ack: &Value,
+    code: ErrorCode,
+    decision: &'static str,
+) -> Result<(), Failure> {
+    cx.check_ack(event, ack)?;
+    cx.expect_eq(
+        &format!("`{event}` refused: ack success"),
+        &json!(false),
+        &ack["success"],
+    )?;
+    let exact = cx.check_error_ack(event, ack, code);
+    cx.decided(decision, exact)
 }
 
 /// The string `key` of a driver action's output.
@@ -446,11 +505,14 @@ pub(crate) async fn expired_session(
     let room = sentinel_room(cx, &mut s).await?;
     let expired = cx.expect_event(&mut s, ev::TOKEN_EXPIRED).await?;
     cx.check_payload(ev::TOKEN_EXPIRED, &expired)?;
+    // A grace period after token:expired is N10; without one there is no
+    // connection left to check the rest on, so a deviation ends the case.
     cx.ensure(
         s.is_connected(),
         "still connected when token:expired arrives (grace period)",
         "disconnected",
-    )?;
+    )
+    .per("N10")?;
     Ok((s, room, expired))
 }
 
@@ -476,16 +538,27 @@ pub(crate) async fn accepted_burst(
                 ));
             }
         };
-        cx.check_ack(ev::PRESENCE_GET_ONLINE, &ack)?;
-        if ack.get("success") != Some(&json!(true)) {
-            return Err(Failure::fail(
-                format!(
-                    "presence:get_online #{} accepted (within 100 events per minute)",
-                    i + 1
-                ),
-                ack.to_string(),
-            ));
-        }
+        check_presence_ack(
+            cx,
+            &format!(
+                "presence:get_online #{} accepted (within 100 events per minute)",
+                i + 1
+            ),
+            &ack,
+        )?;
     }
     Ok(())
+}
+
+/// A successful `presence:get_online` ack: the section shows
+/// `{roomId, users, count}` without `success`; `success: true` is N2 (a
+/// deviation that [`Ctx::check_ack`] records). So the text needs a valid
+/// ack that is not a failure.
+pub(crate) fn check_presence_ack(cx: &mut Ctx, what: &str, ack: &Value) -> Result<(), Failure> {
+    cx.check_ack(ev::PRESENCE_GET_ONLINE, ack)?;
+    cx.ensure(
+        ack.get("success") != Some(&json!(false)) && ack.get("users").is_some_and(Value::is_array),
+        what.to_owned(),
+        ack.to_string(),
+    )
 }

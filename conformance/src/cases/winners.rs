@@ -11,7 +11,7 @@ use super::support::{
     observer, output_string,
 };
 use crate::case;
-use crate::case::{Case, Failure};
+use crate::case::{Case, Failure, Per};
 use crate::ctx::{Ctx, Room, vars};
 
 pub const CASES: &[Case] = &[
@@ -32,7 +32,7 @@ pub const CASES: &[Case] = &[
     case!(
         "winners.selected.notification",
         "The drawn user's `/` socket receives `notification:received` of type winner_selected",
-        "A draw sends the winning user notification:received {type: winner_selected, data: {roomId, winnerId, prizeId}} (N12)",
+        "User Notifications: the text's example is a winner's notification:received {type: winner_selected, data: {roomId, winnerId, prizeId}}",
         [
             CreateUser,
             MintToken,
@@ -46,7 +46,7 @@ pub const CASES: &[Case] = &[
     case!(
         "winners.quantity_remaining",
         "Draws decrement quantityRemaining (prize:updated); a draw with nothing left or nobody eligible selects no winner",
-        "Each winner decrements quantityRemaining, reported by prize:updated {changes: {quantityRemaining}}; only participants who have not yet won in the room are eligible; a draw beyond what is left or without eligible participants is refused whole (N12)",
+        "Prizes: quantityRemaining never below 0 (a draw with nothing left selects no winner); who is eligible (participants who have not won in the room), and prize:updated {changes: {quantityRemaining}} per draw, are N12",
         [
             CreateUser,
             MintToken,
@@ -60,7 +60,7 @@ pub const CASES: &[Case] = &[
     case!(
         "winners.removed.payload",
         "Removing a winner sends `winner:removed`, then `prize:updated` giving the unit back",
-        "winner:removed: {roomId, winnerId, participantId, prizeId, timestamp, eventId}; the unit returns to quantityRemaining, reported by prize:updated (N12)",
+        "Winners: winner:removed {roomId, winnerId, participantId, prizeId, timestamp}; the unit returning to quantityRemaining, reported by prize:updated, is N12",
         [
             CreateUser,
             MintToken,
@@ -208,8 +208,12 @@ async fn quantity_remaining(cx: &mut Ctx) -> Result<(), Failure> {
     // 1. `one` (1 left) goes to the only participant.
     draw(cx, &room, &one).await?;
     // 2. `two` has 2 left but nobody is eligible: the participant has won
-    //    in this room and moderators are never eligible.
-    draw_refused(cx, &room, &two, "nobody eligible").await?;
+    //    in this room and moderators are never eligible. Who may win is
+    //    N12 (the text is silent); what follows counts on it, so a
+    //    deviation ends the case here.
+    draw_refused(cx, &room, &two, "nobody eligible")
+        .await
+        .per("N12")?;
     // 3. A new participant is eligible, but `one` has nothing left.
     let second = cx.user("second").await?;
     let second_pid = cx.join(&room, &second, Role::Participant).await?;
@@ -247,12 +251,22 @@ async fn quantity_remaining(cx: &mut Ctx) -> Result<(), Failure> {
         &json!([[one.id, first_pid], [two.id, second_pid]]),
         &json!(pairs),
     )?;
+    // A draw reporting the new count in prize:updated is N12.
+    let reported = draw_updates(cx, &updates, &[(&one, 0), (&two, 1)]);
+    cx.decided("N12", reported)?;
+    s.disconnect().await;
+    Ok(())
+}
+
+/// One `prize:updated` per draw, in order, with `changes:
+/// {quantityRemaining}` and the prize after it (N12).
+fn draw_updates(cx: &mut Ctx, updates: &[Value], want: &[(&NewPrize, u64)]) -> Result<(), Failure> {
     cx.expect_eq(
         "prize:updated count (one per successful draw)",
-        &json!(2),
+        &json!(want.len()),
         &json!(updates.len()),
     )?;
-    for (p, prize, remaining) in [(&updates[0], &one, 0u64), (&updates[1], &two, 1u64)] {
+    for (p, (prize, remaining)) in updates.iter().zip(want) {
         let what = format!("prize:updated after drawing \"{}\"", prize.name);
         cx.expect_eq(&format!("{what} prizeId"), &json!(prize.id), &p["prizeId"])?;
         cx.expect_eq(
@@ -260,9 +274,8 @@ async fn quantity_remaining(cx: &mut Ctx) -> Result<(), Failure> {
             &json!({ "quantityRemaining": remaining }),
             &p["changes"],
         )?;
-        check_prize(cx, &format!("{what} prize"), &p["prize"], prize, remaining)?;
+        check_prize(cx, &format!("{what} prize"), &p["prize"], prize, *remaining)?;
     }
-    s.disconnect().await;
     Ok(())
 }
 
@@ -296,7 +309,19 @@ async fn removed(cx: &mut Ctx) -> Result<(), Failure> {
     cx.expect_eq("winner:removed prizeId", &json!(prize.id), &p["prizeId"])?;
     note_event_id(cx, ev::WINNER_REMOVED, &p);
 
-    let back = cx.expect_event(&mut s, ev::PRIZE_UPDATED).await?;
+    // The unit going back, reported by prize:updated, is N12.
+    let back = unit_returned(cx, &mut s, &prize).await;
+    cx.decided("N12", back)?;
+    s.disconnect().await;
+    Ok(())
+}
+
+async fn unit_returned(
+    cx: &mut Ctx,
+    s: &mut sioclient::Socket,
+    prize: &NewPrize,
+) -> Result<(), Failure> {
+    let back = cx.expect_event(s, ev::PRIZE_UPDATED).await?;
     cx.check_payload(ev::PRIZE_UPDATED, &back)?;
     cx.expect_eq("prize:updated prizeId", &json!(prize.id), &back["prizeId"])?;
     cx.expect_eq(
@@ -308,9 +333,7 @@ async fn removed(cx: &mut Ctx) -> Result<(), Failure> {
         cx,
         "prize:updated prize after the removal",
         &back["prize"],
-        &prize,
+        prize,
         1,
-    )?;
-    s.disconnect().await;
-    Ok(())
+    )
 }

@@ -35,6 +35,41 @@ fn list_prints_every_case_and_filters_by_glob() {
     assert!(!out.contains("missing_token"));
 }
 
+/// `list --json`: the cases and the coverage matrix, every requirement
+/// checked by a listed case or carrying the reason why not.
+#[test]
+fn list_json_has_the_cases_and_the_coverage_matrix() {
+    let (code, out, err) = conformance(&["list", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let cases = doc["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), conformance::cases::all().len());
+    let ids: Vec<&str> = cases.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let matrix = doc["coverage"].as_array().unwrap();
+    assert_eq!(doc["requirements"], matrix.len());
+    for r in matrix {
+        let checks = r["checks"].as_array().unwrap();
+        assert!(
+            checks
+                .iter()
+                .all(|c| ids.contains(&c["case"].as_str().unwrap())
+                    && ["exact", "shape", "decision"].contains(&c["strictness"].as_str().unwrap())),
+            "{r}"
+        );
+        assert!(!checks.is_empty() || r["unchecked"].is_string(), "{r}");
+    }
+    let room_updated = matrix
+        .iter()
+        .find(|r| r["id"] == "payload:room:updated")
+        .unwrap();
+    assert_eq!(room_updated["checks"][0]["case"], "rooms.updated.payload");
+    // Selection narrows the cases, not the matrix.
+    let (_, out, _) = conformance(&["list", "--json", "--run", "rooms.*"]);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(doc["cases"].as_array().unwrap().len() < cases.len());
+    assert_eq!(doc["coverage"].as_array().unwrap().len(), matrix.len());
+}
+
 #[test]
 fn usage_errors_exit_2() {
     let (code, _, err) = conformance(&["run", "--profile", "/nonexistent/profile.toml"]);

@@ -451,3 +451,114 @@ async fn extra_field_strict_only() {
     // Acks are untouched: their case stays clean under --strict.
     o.assert_pass(&["rooms.unsubscribe.ack"]);
 }
+
+// ---------------------------------------------------------------------------
+// Levels: a target that follows the protocol text, not our decisions
+// ---------------------------------------------------------------------------
+
+/// What the text shows where our decisions say more: the `error` event
+/// names the failed event in `details.action` only (not N9's
+/// `details.event`), every authentication refusal is the text's one
+/// message `Authentication failed: Invalid token` (not N10's reasons), and
+/// the `presence:get_online` ack is the section's `{roomId, users, count}`
+/// without N2's `success`.
+fn text_not_decisions() -> Fault {
+    sio::all_down(vec![
+        sio::on_event("error", |p| {
+            if let Some(d) = p["details"].as_object_mut() {
+                d.remove("event");
+            }
+        }),
+        sio::on_connect_error(|d| {
+            let auth = d["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("Authentication failed: "));
+            if auth {
+                d["message"] = json!("Authentication failed: Invalid token");
+            }
+        }),
+        sio::on_ack(|ack| {
+            if ack.get("users").is_some()
+                && let Some(o) = ack.as_object_mut()
+            {
+                o.remove("success");
+            }
+        }),
+    ])
+}
+
+const LEVEL_CASES: &[&str] = &["errors.*", "connection.auth.*", "presence.get_online.ack"];
+
+/// At `--level spec` the cases that rest on N9, N10 and N2 deviate (exit
+/// 0), in the text, JSON and JUnit outputs; at `--level reference` they
+/// fail (exit 1), naming the decision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_deviate_at_spec_level_and_fail_at_reference_level() {
+    let dir = tempfile::tempdir().unwrap();
+    // Scenario flags live as long as the test.
+    let junit_flags = |name: &str| -> (&'static str, &'static [&'static str]) {
+        let path: &'static str = Box::leak(
+            dir.path()
+                .join(name)
+                .to_str()
+                .unwrap()
+                .to_owned()
+                .into_boxed_str(),
+        );
+        (path, Box::leak(Box::new(["--junit", path])))
+    };
+    let (junit, flags) = junit_flags("spec.xml");
+    let (junit_ref, flags_ref) = junit_flags("reference.xml");
+    let deviating = [
+        ("errors.permission_denied.event", "N9"),
+        ("errors.room_not_found.event", "N9"),
+        ("errors.invalid_payload.event", "N9"),
+        ("connection.auth.expired_token", "N10"),
+        ("connection.auth.unknown_user", "N10"),
+        ("presence.get_online.ack", "N2"),
+    ];
+
+    let spec = run(Scenario::new(
+        "the text, not our decisions (spec)",
+        text_not_decisions(),
+        LEVEL_CASES,
+    )
+    .level("spec")
+    .flags(flags))
+    .await;
+    for (id, decision) in deviating {
+        spec.assert_deviated(&[id], decision);
+    }
+    // The text's own requirements still hold and pass.
+    spec.assert_pass(&[
+        "connection.auth.invalid_token",
+        "errors.permission_denied.ack",
+    ]);
+    assert_eq!(spec.report.summary.failed, 0);
+    assert!(spec.report.summary.deviations >= deviating.len());
+    let xml = std::fs::read_to_string(junit).unwrap();
+    assert!(
+        xml.contains(r#"<property name="deviation" value="N9: "#)
+            && xml.contains("DEVIATION: deviates from reference decision N10"),
+        "{xml}"
+    );
+    assert!(!xml.contains("<failure"), "{xml}");
+
+    let reference = run(Scenario::new(
+        "the text, not our decisions (reference)",
+        text_not_decisions(),
+        LEVEL_CASES,
+    )
+    .level("reference")
+    .flags(flags_ref))
+    .await;
+    let xml = std::fs::read_to_string(junit_ref).unwrap();
+    assert!(xml.contains(r#"<failure message="[N10] "#), "{xml}");
+    let ids: Vec<&str> = deviating.iter().map(|(id, _)| *id).collect();
+    reference.assert_caught(&ids);
+    for (id, decision) in deviating {
+        let c = reference.report.cases.iter().find(|c| c.id == id).unwrap();
+        assert_eq!(c.decision.as_deref(), Some(decision), "{id}: {c:?}");
+    }
+    reference.assert_pass(&["connection.auth.invalid_token"]);
+}

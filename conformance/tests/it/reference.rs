@@ -3,6 +3,18 @@
 
 use crate::common::{assert_every_case_passed, run_args};
 
+/// At `--level reference` the decisions bind: the reference server keeps
+/// every one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_case_passes_against_the_reference_server_at_reference_level() {
+    let report = run_args(&["--level", "reference"])
+        .await
+        .expect("the run completes");
+    assert_eq!(report.level, conformance::case::Level::Reference);
+    assert_every_case_passed(&report, "against the reference server, level reference");
+}
+
+/// The default level, `spec`: every case passes, with no deviation either.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_case_passes_against_the_reference_server() {
     let dir = tempfile::tempdir().unwrap();
@@ -16,6 +28,7 @@ async fn every_case_passes_against_the_reference_server() {
     ])
     .await
     .expect("the run completes");
+    assert_eq!(report.level, conformance::case::Level::Spec);
     assert_every_case_passed(&report, "against the reference server");
     eprintln!(
         "suite: {} cases in {} ms",
@@ -26,7 +39,8 @@ async fn every_case_passes_against_the_reference_server() {
     // --json: per-case records with timings and transcripts.
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["version"], formats::conformance::RESULT_VERSION);
+    assert_eq!(doc["level"], "spec");
     let cases = doc["cases"].as_array().unwrap();
     assert_eq!(cases.len(), report.cases.len());
     assert!(

@@ -20,6 +20,8 @@ fn case(id: &str, verdict: Verdict) -> CaseRecord {
         schema_errors: Vec::new(),
         reason: (verdict == Verdict::Skip).then(|| "action missing from the profile".to_owned()),
         notes: Vec::new(),
+        deviations: Vec::new(),
+        decision: None,
         transcript: Vec::new(),
     }
 }
@@ -30,6 +32,7 @@ fn write(dir: &Path, name: &str, cases: Vec<CaseRecord>) -> PathBuf {
         tool: "conformance 0.1.0".to_owned(),
         target: "http://127.0.0.1:3000".to_owned(),
         strict: false,
+        level: Default::default(),
         started_at: "2025-06-01T12:00:00Z".to_owned(),
         duration_ms: 3000,
         summary: Summary::of(&cases),
@@ -208,4 +211,43 @@ fn a_conformance_result_and_a_load_report_do_not_compare() {
         "{}",
         out.stderr
     );
+}
+
+/// A spec-level result: `show` prints the level and each deviation with its
+/// decision; `compare` does not count a deviation as a failure.
+#[test]
+fn deviations_are_shown_and_are_no_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut deviated = case("errors.permission_denied.event", Verdict::Deviation);
+    deviated.reason = Some("deviates from reference decision N9".to_owned());
+    deviated.deviations = vec![formats::conformance::Deviation {
+        decision: "N9".to_owned(),
+        expected: "error.details.event".to_owned(),
+        actual: "{\"action\":\"room:subscribe\"}".to_owned(),
+    }];
+    let base = write(
+        dir.path(),
+        "base.json",
+        vec![case("errors.permission_denied.event", Verdict::Pass)],
+    );
+    let new = write(dir.path(), "new.json", vec![deviated]);
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&new).unwrap()).unwrap();
+    doc["version"] = serde_json::json!(2);
+    doc["level"] = serde_json::json!("spec");
+    std::fs::write(&new, doc.to_string()).unwrap();
+
+    let out = reports(["show".as_ref(), new.as_os_str()]);
+    assert_eq!(out.code, 0, "{out:?}");
+    for want in [
+        "level spec",
+        "1 DEVIATION",
+        "DEVIATION  errors.permission_denied.event",
+        "deviates from N9: expected error.details.event; actual {\"action\":\"room:subscribe\"}",
+    ] {
+        assert!(out.stdout.contains(want), "{want}: {}", out.stdout);
+    }
+    let out = reports(["compare".as_ref(), base.as_os_str(), new.as_os_str()]);
+    assert_eq!(out.code, 0, "no failure, no regression: {out:?}");
+    assert!(out.stdout.contains("(was PASS)"), "{}", out.stdout);
 }

@@ -235,7 +235,7 @@ async fn wrong_types_and_missing_fields_without_ack_get_an_error_event() {
     let message = assert_error_event(
         &mut socket,
         ErrorCode::InvalidPayload,
-        json!({"event": "room:subscribe"}),
+        json!({"action": "room:subscribe", "event": "room:subscribe"}),
     )
     .await;
     assert!(message.starts_with("Invalid payload"), "{message}");
@@ -245,7 +245,7 @@ async fn wrong_types_and_missing_fields_without_ack_get_an_error_event() {
         let message = assert_error_event(
             &mut socket,
             ErrorCode::InvalidPayload,
-            json!({"event": event}),
+            json!({"action": event, "event": event}),
         )
         .await;
         assert!(
@@ -258,7 +258,7 @@ async fn wrong_types_and_missing_fields_without_ack_get_an_error_event() {
     let message = assert_error_event(
         &mut socket,
         ErrorCode::InvalidPayload,
-        json!({"event": "room:subscribe"}),
+        json!({"action": "room:subscribe", "event": "room:subscribe"}),
     )
     .await;
     assert_eq!(message, "Missing payload");
@@ -283,7 +283,7 @@ async fn unknown_event_names_get_invalid_payload() {
     let message = assert_error_event(
         &mut socket,
         ErrorCode::InvalidPayload,
-        json!({"event": "lottery:draw"}),
+        json!({"action": "lottery:draw", "event": "lottery:draw"}),
     )
     .await;
     assert_eq!(message, "Unknown event: lottery:draw");
@@ -293,7 +293,7 @@ async fn unknown_event_names_get_invalid_payload() {
     let message = assert_error_event(
         &mut socket,
         ErrorCode::InvalidPayload,
-        json!({"event": "room:updated"}),
+        json!({"action": "room:updated", "event": "room:updated"}),
     )
     .await;
     assert_eq!(message, "Unknown event: room:updated");
@@ -393,7 +393,7 @@ async fn payloads_over_16_kib_get_invalid_payload() {
     let message = assert_error_event(
         &mut socket,
         ErrorCode::InvalidPayload,
-        json!({"event": "room:subscribe"}),
+        json!({"action": "room:subscribe", "event": "room:subscribe"}),
     )
     .await;
     assert_eq!(

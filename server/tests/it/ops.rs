@@ -157,7 +157,7 @@ async fn metrics_count_connections_events_and_errors() {
     assert_eq!(err["message"], json!("Room not found: room_missing"));
     assert_eq!(
         err["details"],
-        json!({"event": "room:subscribe", "roomId": "room_missing"})
+        json!({"action": "room:subscribe", "event": "room:subscribe", "roomId": "room_missing"})
     );
 
     let after = metrics(&srv).await;

@@ -214,7 +214,7 @@ async fn get_online_needs_access_to_an_existing_room() {
     assert_eq!(err["code"], json!("PERMISSION_DENIED"));
     assert_eq!(
         err["details"],
-        json!({"event": "presence:get_online", "roomId": room})
+        json!({"action": "presence:get_online", "event": "presence:get_online", "roomId": room})
     );
     socket
         .emit("presence:get_online", json!({"roomId": "room_missing"}))
@@ -224,7 +224,7 @@ async fn get_online_needs_access_to_an_existing_room() {
     assert_eq!(err["code"], json!("ROOM_NOT_FOUND"));
     assert_eq!(
         err["details"],
-        json!({"event": "presence:get_online", "roomId": "room_missing"})
+        json!({"action": "presence:get_online", "event": "presence:get_online", "roomId": "room_missing"})
     );
 
     // A participant may ask, subscribed or not.

@@ -36,6 +36,7 @@ fn assert_limit_error_event(payload: &Value, event: &str) {
         payload["message"].as_str().is_some_and(|m| !m.is_empty()),
         "{payload}"
     );
+    assert_eq!(payload["details"]["action"], json!(event), "{payload}");
     assert_eq!(payload["details"]["event"], json!(event), "{payload}");
 }
 

@@ -65,7 +65,7 @@ async fn subscribe_to_an_unknown_room() {
     assert_eq!(err["message"], json!("Room not found: room_missing"));
     assert_eq!(
         err["details"],
-        json!({"event": "room:subscribe", "roomId": "room_missing"})
+        json!({"action": "room:subscribe", "event": "room:subscribe", "roomId": "room_missing"})
     );
     // An acked failure produced no `error` event (N9), and nothing subscribed.
     assert_no_event(&mut socket, "error").await;
@@ -88,7 +88,7 @@ async fn subscribe_to_a_private_room_as_a_non_participant() {
     assert_eq!(err["code"], json!("PERMISSION_DENIED"));
     assert_eq!(
         err["details"],
-        json!({"event": "room:subscribe", "roomId": room})
+        json!({"action": "room:subscribe", "event": "room:subscribe", "roomId": room})
     );
     assert_no_event(&mut socket, "room:subscribed").await;
 
@@ -118,7 +118,11 @@ async fn subscribe_with_a_bad_payload_is_invalid() {
 
         let err = error_event(&mut socket, "room:subscribe", payload).await;
         assert_eq!(err["code"], json!("INVALID_PAYLOAD"), "{what}: {err}");
-        assert_eq!(err["details"], json!({"event": "room:subscribe"}), "{what}");
+        assert_eq!(
+            err["details"],
+            json!({"action": "room:subscribe", "event": "room:subscribe"}),
+            "{what}"
+        );
     }
 
     // No payload at all.
@@ -133,7 +137,10 @@ async fn subscribe_with_a_bad_payload_is_invalid() {
     let err = next_event(&mut socket, "error").await;
     assert_payload("error", &err);
     assert_eq!(err["code"], json!("INVALID_PAYLOAD"));
-    assert_eq!(err["details"], json!({"event": "room:subscribe"}));
+    assert_eq!(
+        err["details"],
+        json!({"action": "room:subscribe", "event": "room:subscribe"})
+    );
     server.stop().await;
 }
 

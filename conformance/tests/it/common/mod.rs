@@ -72,6 +72,9 @@ pub struct Scenario {
     pub run: &'static [&'static str],
     /// Extra flags (`--strict`, `--timeout`, ...).
     pub flags: &'static [&'static str],
+    /// `--level`: `reference` unless set, so that a fault breaking one of
+    /// our decisions fails its case.
+    pub level: &'static str,
 }
 
 impl Scenario {
@@ -82,7 +85,13 @@ impl Scenario {
             config: |_| {},
             run,
             flags: &[],
+            level: "reference",
         }
+    }
+
+    pub fn level(mut self, level: &'static str) -> Scenario {
+        self.level = level;
+        self
     }
 
     pub fn flags(mut self, flags: &'static [&'static str]) -> Scenario {
@@ -120,6 +129,34 @@ impl Outcome {
             .map(|c| format!("{}={}", c.id, c.verdict.label()))
             .collect::<Vec<_>>()
             .join(", ")
+    }
+
+    /// The run passed (exit 0) and each of `ids` deviated from a reference
+    /// decision, naming `decision`.
+    pub fn assert_deviated(&self, ids: &[&str], decision: &str) {
+        assert_eq!(
+            self.exit,
+            conformance::EXIT_OK,
+            "[{}] exit code; verdicts: {}",
+            self.name,
+            self.ids()
+        );
+        for id in ids {
+            let c = self.report.cases.iter().find(|c| c.id == *id).unwrap();
+            assert_eq!(
+                c.verdict,
+                Verdict::Deviation,
+                "[{}] {id} must deviate; verdicts: {}",
+                self.name,
+                self.ids()
+            );
+            assert!(
+                c.deviations.iter().any(|d| d.decision == decision),
+                "[{}] {id} names {decision}: {:?}",
+                self.name,
+                c.deviations
+            );
+        }
     }
 
     /// The run failed (exit 1) and each of `ids` failed.
@@ -206,7 +243,7 @@ pub async fn run(s: Scenario) -> Outcome {
     let proxy = Proxy::start(&server.url(), s.fault).await;
 
     let url = proxy.url();
-    let mut args: Vec<&str> = vec!["--target", &url];
+    let mut args: Vec<&str> = vec!["--target", &url, "--level", s.level];
     for g in s.run {
         args.extend(["--run", g]);
     }

@@ -162,6 +162,18 @@ pub fn on_connect_error(f: impl Fn(&mut Value) + Send + Sync + 'static) -> Fault
     }
 }
 
+/// The server-to-client rewrites of `faults` applied in turn (a frame one
+/// of them drops is dropped).
+pub fn all_down(faults: Vec<Fault>) -> Fault {
+    let fs: Vec<FrameFn> = faults.into_iter().filter_map(|f| f.down).collect();
+    Fault {
+        down: Some(std::sync::Arc::new(move |text: &str| {
+            fs.iter().try_fold(text.to_owned(), |text, f| f(&text))
+        })),
+        ..Fault::default()
+    }
+}
+
 /// Applies `f` to every field named `key`, at any depth.
 pub fn each_field(v: &mut Value, key: &str, f: &dyn Fn(&mut Value)) {
     match v {
