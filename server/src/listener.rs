@@ -9,7 +9,7 @@
 //! - a connection over `max_connections`, or over `max_per_address` from
 //!   one IP address, is closed as soon as it is accepted (before a byte is
 //!   read);
-//! - a connection's slot is held by its I/O object ([`Counted`]), so it is
+//! - a connection's slot is held by its I/O object (`Counted`), so it is
 //!   freed on every path: the HTTP connection ending, or, after a
 //!   WebSocket upgrade (hyper hands the same I/O object to the
 //!   WebSocket), the WebSocket closing;
