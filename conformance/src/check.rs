@@ -10,6 +10,7 @@
 
 use std::time::{Duration, Instant};
 
+use driver::identity::{Identity, IdentityMode};
 use driver::{Action, DriverError};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -29,8 +30,12 @@ pub enum State {
     /// answer lacks.
     Failed,
     /// Not tried: a variable it needs comes from an action that is
-    /// missing or failed.
+    /// missing or failed, or the identity forbids it (a listed user is
+    /// never deleted).
     NotRun,
+    /// Not called: the profile's `[identity]` stands in for it (a token
+    /// signed here, a listed user), as in a run.
+    Provided,
 }
 
 /// One action's line of the report.
@@ -78,6 +83,7 @@ impl CheckReport {
                 State::Missing => "MISSING",
                 State::Failed => "FAILED",
                 State::NotRun => "NOT RUN",
+                State::Provided => "PROVIDED",
             };
             let mut line = format!("  {state:<8} {:<20}", a.action.as_str());
             if let Some(s) = a.status {
@@ -87,7 +93,7 @@ impl CheckReport {
                 line.push_str(&format!(" {d}"));
             }
             let mut line = line.trim_end().to_owned();
-            if a.state != State::Ok && !a.cases.is_empty() {
+            if !matches!(a.state, State::Ok | State::Provided) && !a.cases.is_empty() {
                 const SHOWN: usize = 4;
                 let mut ids: Vec<&str> = a.cases.iter().take(SHOWN).copied().collect();
                 if a.cases.len() > SHOWN {
@@ -109,8 +115,9 @@ impl CheckReport {
             ));
         }
         out.push_str(&format!(
-            "{} ok, {} missing, {} failed, {} not run\n",
+            "{} ok, {} provided by the identity, {} missing, {} failed, {} not run\n",
             self.count(&State::Ok),
+            self.count(&State::Provided),
             self.count(&State::Missing),
             self.count(&State::Failed),
             self.count(&State::NotRun)
@@ -219,6 +226,7 @@ pub async fn check(
     wait: Duration,
 ) -> Result<CheckReport, crate::Error> {
     let base_vars = profile.base_vars().map_err(crate::Error::ProfileVars)?;
+    let identity = Identity::resolve(&profile.identity, &base_vars)?;
     let tag = format!(
         "{:x}",
         std::time::SystemTime::now()
@@ -243,6 +251,27 @@ pub async fn check(
             duration_ms: 0,
             cases,
         };
+        if let Some(why) = profile.identity.refuses(probe.action) {
+            rec.state = State::NotRun;
+            rec.detail = Some(why.to_owned());
+            actions.push(rec);
+            continue;
+        }
+        if profile.identity.provides(probe.action) {
+            match provided(&identity, probe.action, &known) {
+                Ok((detail, outputs)) => {
+                    rec.state = State::Provided;
+                    rec.detail = Some(detail);
+                    known.extend(outputs);
+                }
+                Err(e) => {
+                    rec.state = State::Failed;
+                    rec.detail = Some(e);
+                }
+            }
+            actions.push(rec);
+            continue;
+        }
         if profile.action(probe.action).is_none() {
             rec.state = State::Missing;
             actions.push(rec);
@@ -350,6 +379,48 @@ pub async fn check(
             .map(str::to_owned)
             .collect(),
     })
+}
+
+/// What the identity gives in place of `action`, as the run would take it:
+/// a line for the report and the variables later probes use.
+fn provided(
+    identity: &Identity,
+    action: Action,
+    known: &Vars,
+) -> Result<(String, Vars), String> {
+    let listed = identity.user(0);
+    match action {
+        Action::CreateUser => {
+            let user = listed.ok_or("the identity lists no user")?;
+            let outputs = Vars::from([
+                ("userId".to_owned(), json!(user.id)),
+                ("userName".to_owned(), json!(user.name)),
+            ]);
+            Ok((format!("listed user `{}`", user.id), outputs))
+        }
+        Action::MintToken if identity.mode == IdentityMode::Sign => {
+            let user_id = known
+                .get("userId")
+                .and_then(Value::as_str)
+                .ok_or("needs a `userId`, which no earlier action gave")?;
+            let (token, jti) = identity.sign(user_id, 3600).map_err(|e| e.to_string())?;
+            let outputs = Vars::from([
+                ("token".to_owned(), json!(token)),
+                ("tokenId".to_owned(), json!(jti)),
+            ]);
+            Ok(("signed here ([identity] mode = \"sign\")".to_owned(), outputs))
+        }
+        Action::MintToken => {
+            let user = listed.ok_or("the identity lists no user")?;
+            let token = user.token.clone().ok_or("the first listed user has no token")?;
+            Ok((
+                format!("the token of listed user `{}`", user.id),
+                Vars::from([("token".to_owned(), json!(token))]),
+            ))
+        }
+        // A static `revoked_token` stands in for revoking one.
+        _ => Ok(("a listed user's revoked_token".to_owned(), Vars::new())),
+    }
 }
 
 /// The action whose outputs a probe variable normally comes from.

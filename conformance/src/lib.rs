@@ -77,8 +77,9 @@ pub enum Command {
 pub enum ProfileCommand {
     /// Call each driver action of a profile once against a target (a user,
     /// a room, ... then their deletes) and report per action OK, missing,
-    /// FAILED (with status and body) or not run, and the cases each
-    /// missing or failing action costs. Exit 1 when a defined action fails.
+    /// FAILED (with status and body), not run or provided by the identity,
+    /// and the cases each missing or failing action costs. Exit 1 when a
+    /// defined action fails.
     Check(CheckOpts),
 }
 
