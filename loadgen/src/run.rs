@@ -137,10 +137,13 @@ fn load_scenario(path: &Path, extra: &[String]) -> Result<(Scenario, Vec<Thresho
         })?;
         thresholds.push(t);
     }
+    let known = scenario.known_metrics();
     for expr in extra {
-        thresholds.push(
-            Threshold::parse(expr).map_err(|e| Error::Scenario(format!("--threshold: {e}")))?,
-        );
+        let t = Threshold::parse(expr).map_err(|e| Error::Scenario(format!("--threshold: {e}")))?;
+        known.check(&t.metric).map_err(|reason| {
+            Error::Scenario(format!("--threshold: invalid threshold `{expr}`: {reason}"))
+        })?;
+        thresholds.push(t);
     }
     Ok((scenario, thresholds))
 }

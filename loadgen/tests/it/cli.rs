@@ -126,6 +126,59 @@ fn a_bad_threshold_is_a_usage_error_naming_it() {
     );
 }
 
+/// The threshold traps of the old grammar, at run time: a misspelt
+/// metric (counted as 0, so it passed) and a bare latency number (read
+/// as µs) are usage errors before anything connects.
+#[test]
+fn threshold_traps_are_usage_errors_at_run_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "tiny.toml", &tiny());
+    for (expr, part) in [
+        (
+            "errors.timout.count < 1",
+            "unknown metric `errors.timout` (did you mean `errors.timeout`?)",
+        ),
+        (
+            "ack.presence:get_onlin.p99 < 1s",
+            "(did you mean `ack.presence:get_online`?)",
+        ),
+        ("connect.p99 < 250", "needs a time unit: us, ms or s"),
+    ] {
+        let out = loadgen(&[
+            "run",
+            file.to_str().unwrap(),
+            "--threshold",
+            expr,
+            "--target",
+            "http://127.0.0.1:9",
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{expr}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(expr) && err.contains(part), "{expr}: {err}");
+        assert!(
+            !err.contains("unreachable"),
+            "checked before the target: {err}"
+        );
+    }
+    // `loadgen validate` says the same about a scenario's own threshold.
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        &tiny().replacen(
+            "[[setup]]",
+            "thresholds = [\"errors.timout.count < 1\"]\n\n[[setup]]",
+            1,
+        ),
+    );
+    let out = loadgen(&["validate", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("(did you mean `errors.timeout`?)"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn target_down_at_start_exits_3_quickly() {
     let dir = tempfile::tempdir().unwrap();

@@ -172,7 +172,7 @@ async fn a_real_report_matches_the_schema_in_formats() {
     opts.shard = Some(ShardInfo { index: 1, count: 1 });
     opts.thresholds = vec![
         "ack.presence:get_online.p99 < 5s".into(),
-        "fanout.nothing.p99 < 1s".into(),
+        "reconnect.p99 < 1s".into(),
     ];
     let outcome = loadgen::run_with_stop(opts, loadgen::engine::StopSignal::new())
         .await
@@ -181,7 +181,7 @@ async fn a_real_report_matches_the_schema_in_formats() {
     assert_eq!(
         outcome.exit_code(),
         loadgen::EXIT_THRESHOLD,
-        "the fanout threshold has no samples"
+        "the reconnect threshold has no samples"
     );
 
     let (text, report) = crate::common::checked_report(&out);
