@@ -76,6 +76,15 @@ pub struct RunOpts {
     /// No progress line; only the final summary.
     #[arg(long, short)]
     pub quiet: bool,
+    /// When stderr is not a terminal (a CI log), print the progress line
+    /// every D (e.g. 10s, 1m).
+    #[arg(long, value_name = "D", default_value = "10s", value_parser = parse_duration_arg)]
+    pub progress_interval: Duration,
+    /// Serve live metrics in the Prometheus text format at
+    /// http://ADDR/metrics during the run, e.g. 127.0.0.1:9464 (port 0:
+    /// any free port; the address is printed on stderr).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Worker processes [default: one per 15,000 clients].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=250))]
     pub workers: Option<u32>,
@@ -101,6 +110,8 @@ impl RunOpts {
             out: None,
             thresholds: Vec::new(),
             quiet: false,
+            progress_interval: crate::engine::DEFAULT_PROGRESS_INTERVAL,
+            metrics_listen: None,
             workers: None,
             shard: None,
             seed: None,

@@ -10,11 +10,13 @@
 //!   report;
 //! * `workers`: runs of several processes and their wire protocol;
 //! * [`metrics`]: the recorder; what a report holds is [`formats`]';
+//! * [`live`]: the Prometheus exposition of `--metrics-listen`;
 //! * [`report`]: the files of the output folder.
 
 pub mod cli;
 pub mod engine;
 pub mod error;
+pub mod live;
 pub mod metrics;
 pub mod report;
 pub mod run;

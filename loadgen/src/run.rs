@@ -18,6 +18,7 @@ use formats::threshold::Threshold;
 use crate::cli::{Command, Opts, RunOpts, ValidateOpts};
 use crate::engine::{self, AbortReason, EngineOutcome, Progress, RunPlan, StopSignal};
 use crate::error::{EXIT_ABORTED, EXIT_OK, EXIT_THRESHOLD, EXIT_USAGE, Error};
+use crate::live::LiveMetrics;
 use crate::metrics::{Recorder, Sampler};
 use crate::scenario::{self, Scenario};
 use crate::target::{self, Target};
@@ -308,15 +309,32 @@ impl Run<'_> {
             clients: shard_clients,
         };
 
-        let (mut report, snapshot) = if worker_count == 1 {
-            let progress = (!opts.quiet).then(|| Progress::new(shard_clients));
-            let plan = engine_plan(&base, Arc::new(profile), base_vars);
-            run_local(&base, plan, stop, progress, None)
-                .await
-                .map_err(Error::BeforeLoad)?
-        } else {
-            workers::run_workers(base, worker_count, profile, base_vars, opts.quiet, stop).await?
+        let live = opts
+            .metrics_listen
+            .map(|_| LiveMetrics::new(&base.scenario.name, shard_clients));
+        let server = match (opts.metrics_listen, &live) {
+            (Some(addr), Some(live)) => {
+                let (bound, task) = crate::live::serve(addr, live.clone())
+                    .await
+                    .map_err(|e| Error::local(format!("--metrics-listen {addr}"), e))?;
+                eprintln!("loadgen: live metrics at http://{bound}/metrics");
+                Some(task)
+            }
+            _ => None,
         };
+        let progress = Progress::for_run(shard_clients, opts.quiet, opts.progress_interval, live);
+        let outcome = if worker_count == 1 {
+            let plan = engine_plan(&base, Arc::new(profile), base_vars);
+            run_local(&base, plan, stop, Some(progress), None)
+                .await
+                .map_err(Error::BeforeLoad)
+        } else {
+            workers::run_workers(base, worker_count, profile, base_vars, progress, stop).await
+        };
+        if let Some(task) = server {
+            task.abort();
+        }
+        let (mut report, snapshot) = outcome?;
 
         report.evaluate(&thresholds, &snapshot);
         print!("{}", report.summary_text());

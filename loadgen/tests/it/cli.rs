@@ -405,3 +405,136 @@ async fn target_killed_mid_run_writes_a_partial_report() {
     assert!(r["histograms"]["connect"]["count"].as_u64().unwrap() > 0);
     assert!(!outcome.report.complete);
 }
+
+/// One HTTP/1.1 GET over a plain socket: the body.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(addr).expect("the metrics listener accepts");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("text/plain; version=0.0.4"), "{head}");
+    body.to_owned()
+}
+
+/// The samples of a Prometheus text exposition: `name{labels}` → value.
+fn parse_exposition(body: &str) -> std::collections::BTreeMap<String, f64> {
+    body.lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (series, value) = l.rsplit_once(' ').unwrap_or_else(|| panic!("{l}"));
+            (
+                series.to_owned(),
+                value.parse().unwrap_or_else(|_| panic!("{l}")),
+            )
+        })
+        .collect()
+}
+
+/// A run with `--metrics-listen` is scraped twice mid-run over real HTTP:
+/// the gauges show the clients, the counters and the latency histogram
+/// move between scrapes; stderr (not a terminal) gets plain progress
+/// lines every `--progress-interval`.
+#[test]
+fn live_metrics_are_scraped_mid_run_and_progress_lines_reach_a_log() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "long.toml", &long());
+    let out_dir = dir.path().join("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--duration",
+            "8s",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--progress-interval",
+            "1s",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    let addr = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no metrics address; stderr so far:\n{lines:?}"));
+        lines.push(line.clone());
+        if let Some(rest) = line.strip_prefix("loadgen: live metrics at http://") {
+            break rest.trim_end_matches("/metrics").to_owned();
+        }
+    };
+    let sent = "loadgen_sent_total{scenario=\"long\",event=\"presence:get_online\"}";
+    let acks =
+        "loadgen_latency_seconds_count{scenario=\"long\",metric=\"ack.presence:get_online\"}";
+    let connected = "loadgen_clients_connected{scenario=\"long\"}";
+    // First scrape once the load sends (bounded: 20 tries, 250 ms apart).
+    let mut first = None;
+    for _ in 0..20 {
+        let m = parse_exposition(&http_get(&addr, "/metrics"));
+        if m.get(sent).copied().unwrap_or(0.0) > 0.0 {
+            first = Some(m);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let first = first.expect("the exposition shows messages sent within 5 s");
+    std::thread::sleep(Duration::from_millis(2500));
+    let second = parse_exposition(&http_get(&addr, "/metrics"));
+    assert!(
+        second[sent] > first[sent],
+        "{} -> {}",
+        first[sent],
+        second[sent]
+    );
+    assert!(
+        second[acks] > first[acks],
+        "{} -> {}",
+        first[acks],
+        second[acks]
+    );
+    assert_eq!(second[connected], 6.0);
+    assert_eq!(second["loadgen_clients_target{scenario=\"long\"}"], 6.0);
+    assert!(
+        second
+            .keys()
+            .any(|k| k.starts_with("loadgen_phase{scenario=\"long\",phase=\"phase ")),
+        "{second:?}"
+    );
+    let inf = "loadgen_latency_seconds_bucket{scenario=\"long\",metric=\"ack.presence:get_online\",le=\"+Inf\"}";
+    assert_eq!(second[inf], second[acks]);
+
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    lines.extend(rx.try_iter());
+    assert_eq!(status.code(), Some(0), "{lines:#?}");
+    let progress: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("[ 0m") && l.contains("clients "))
+        .collect();
+    assert!(progress.len() >= 4, "{lines:#?}");
+    // The listener is gone with the run.
+    assert!(std::net::TcpStream::connect(&addr).is_err());
+}
