@@ -24,12 +24,15 @@ Exit codes:
 /// Runs simulated Socket.IO clients through a scenario against a target
 /// and reports latency, throughput and errors.
 #[derive(Debug, Parser)]
-#[command(name = "loadgen", version, about, long_about = None, after_help = EXIT_CODES_HELP)]
+#[command(name = "loadgen", version = crate::VERSION, about, long_about = None, after_help = EXIT_CODES_HELP)]
 pub struct Opts {
     #[command(subcommand)]
     pub command: Command,
 }
 
+// Parsed once per process: the size of the `run` variant costs nothing,
+// and boxing it would only make every caller unwrap it.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a scenario (without --target: against an in-process reference
@@ -73,6 +76,18 @@ pub struct RunOpts {
     /// scenario's thresholds).
     #[arg(long = "threshold", value_name = "EXPR")]
     pub thresholds: Vec<String>,
+    /// A label for this run (a release, a commit, a CI job), kept in
+    /// report.json and shown by `reports show/compare/html`.
+    #[arg(long, value_name = "TEXT")]
+    pub label: Option<String>,
+    /// Also write the thresholds as JUnit XML to FILE (one testcase per
+    /// threshold; an incomplete run adds one that errs).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Also write a Markdown summary to FILE (verdict, thresholds,
+    /// latencies, errors), e.g. "$GITHUB_STEP_SUMMARY" (appended to).
+    #[arg(long, value_name = "FILE")]
+    pub summary_md: Option<PathBuf>,
     /// No progress line; only the final summary.
     #[arg(long, short)]
     pub quiet: bool,
@@ -109,6 +124,9 @@ impl RunOpts {
             duration: None,
             out: None,
             thresholds: Vec::new(),
+            label: None,
+            junit: None,
+            summary_md: None,
             quiet: false,
             progress_interval: crate::engine::DEFAULT_PROGRESS_INTERVAL,
             metrics_listen: None,

@@ -27,3 +27,7 @@ mod workers;
 pub use cli::{Command, Opts, RunOpts, ValidateOpts, WorkerOpts};
 pub use error::{EXIT_ABORTED, EXIT_OK, EXIT_TARGET, EXIT_THRESHOLD, EXIT_USAGE, Error};
 pub use run::{CLIENTS_PER_WORKER, Outcome, RunOutcome, run, run_with_stop};
+
+/// The version `--version` prints and reports carry: the package version
+/// and, in a git checkout, the revision (`0.1.0 (git 0123456789ab)`).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), env!("GIT_REVISION_SUFFIX"));

@@ -336,9 +336,10 @@ impl Run<'_> {
         }
         let (mut report, snapshot) = outcome?;
 
+        report.label = opts.label.clone();
         report.evaluate(&thresholds, &snapshot);
         print!("{}", report.summary_text());
-        let write_failed = match crate::report::write_to(&report, &out_dir) {
+        let mut write_failed = match crate::report::write_to(&report, &out_dir) {
             Ok(()) => {
                 eprintln!(
                     "loadgen: report written to {}",
@@ -354,6 +355,23 @@ impl Run<'_> {
                 true
             }
         };
+        let junit = opts
+            .junit
+            .as_ref()
+            .map(|p| (p, std::fs::write(p, formats::ci::thresholds_junit(&report))));
+        // The step summary collects every step's: appended to.
+        let summary = opts.summary_md.as_ref().map(|p| {
+            (
+                p,
+                formats::ci::append(p, &formats::ci::load_markdown(&report)),
+            )
+        });
+        for (path, written) in junit.into_iter().chain(summary) {
+            if let Err(e) = written {
+                eprintln!("loadgen: cannot write {}: {e}", path.display());
+                write_failed = true;
+            }
+        }
         Ok(RunOutcome {
             report,
             out_dir,
@@ -472,7 +490,8 @@ fn local_report(
     let start = outcome.load_started_at.unwrap_or(started);
     let mut report = RunReport {
         version: REPORT_VERSION,
-        tool: format!("loadgen {}", env!("CARGO_PKG_VERSION")),
+        tool: format!("loadgen {}", crate::VERSION),
+        label: None,
         target: meta.target.clone(),
         scenario: ScenarioMeta {
             name: meta.scenario.name.clone(),

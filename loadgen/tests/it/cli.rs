@@ -263,6 +263,80 @@ fn thresholds_pass_and_breach() {
     assert!(stdout.contains("FAIL connect.p99 < 1us"), "{stdout}");
 }
 
+/// CI outputs of a run with a breached threshold: `--junit` has one
+/// testcase per threshold (the breach a `<failure>`), `--summary-md`
+/// appends the Markdown summary, `--label` and the tool version (with its
+/// git revision) are in report.json and the summary; `--version` shows
+/// the same version.
+#[test]
+fn junit_step_summary_label_and_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "tiny.toml", &tiny());
+    let out_dir = dir.path().join("out");
+    let junit = dir.path().join("loadgen.xml");
+    let summary = dir.path().join("summary.md");
+    std::fs::write(&summary, "conformance went first\n").unwrap();
+    let out = run_quiet(
+        &file,
+        &out_dir,
+        &[
+            "--threshold",
+            "connect.p99 < 1us",
+            "--threshold",
+            "errors.count < 1",
+            "--junit",
+            junit.to_str().unwrap(),
+            "--summary-md",
+            summary.to_str().unwrap(),
+            "--label",
+            "release <1.2>",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let r = report(&out_dir);
+    assert_eq!(r["version"], 2);
+    assert_eq!(r["label"], "release <1.2>");
+    let tool = r["tool"].as_str().unwrap().to_owned();
+    let version = loadgen(&["--version"]);
+    let printed = String::from_utf8_lossy(&version.stdout).trim().to_owned();
+    assert_eq!(printed, tool, "--version and the report agree");
+    assert!(
+        tool.starts_with(&format!("loadgen {}", env!("CARGO_PKG_VERSION"))),
+        "{tool}"
+    );
+    // This test runs from a git checkout: the revision is there.
+    assert!(tool.contains(" (git "), "{tool}");
+
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("tests=\"2\" failures=\"1\" errors=\"0\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(
+            "<testcase classname=\"loadgen tiny\" name=\"connect.p99 &lt; 1us\">\n      <failure"
+        ),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("name=\"errors.count &lt; 1\"></testcase>"),
+        "{xml}"
+    );
+    assert!(xml.contains("value=\"release &lt;1.2&gt;\""), "{xml}");
+
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        md.starts_with("conformance went first\n### loadgen: tiny — ❌ 1 of 2 thresholds breached"),
+        "{md}"
+    );
+    assert!(md.contains("| `connect.p99 < 1us` |"), "{md}");
+    assert!(md.contains("| `errors.count < 1` | 0 | pass |"), "{md}");
+    assert!(
+        md.contains(&format!("label: release <1.2>, tool: {tool}")),
+        "{md}"
+    );
+}
+
 /// `${shard}` is the `--shard` index (from 0) in every process of the
 /// shard, with or without `--workers`: each member asks `${shard}` times.
 #[test]
@@ -537,4 +611,80 @@ fn live_metrics_are_scraped_mid_run_and_progress_lines_reach_a_log() {
     assert!(progress.len() >= 4, "{lines:#?}");
     // The listener is gone with the run.
     assert!(std::net::TcpStream::connect(&addr).is_err());
+}
+
+/// The tool commands of a text: lines starting with `conformance `,
+/// `loadgen ` or `reports ` (after indentation), with their `\`
+/// continuation lines, whitespace collapsed.
+fn tool_commands(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        let line = line.trim();
+        let continues = line.ends_with('\\');
+        let body = line.trim_end_matches('\\').trim();
+        match &mut current {
+            Some(c) => {
+                c.push(' ');
+                c.push_str(body);
+            }
+            None if ["conformance ", "loadgen ", "reports "]
+                .iter()
+                .any(|t| body.starts_with(t)) =>
+            {
+                current = Some(body.to_owned());
+            }
+            None => continue,
+        }
+        if !continues && let Some(c) = current.take() {
+            out.push(c.split_whitespace().collect::<Vec<_>>().join(" "));
+        }
+    }
+    out
+}
+
+/// The GitHub Actions workflow runs the commands the README documents.
+#[test]
+fn the_ci_workflow_runs_the_commands_the_readme_documents() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let workflow = std::fs::read_to_string(root.join(".github/workflows/ci-load.yml")).unwrap();
+    let readme = tool_commands(&std::fs::read_to_string(root.join("README.md")).unwrap());
+    let commands = tool_commands(&workflow);
+    assert_eq!(commands.len(), 3, "{commands:#?}");
+    for c in &commands {
+        assert!(readme.contains(c), "not in the README: {c}");
+    }
+    // The loadgen command parses, flags and thresholds alike.
+    let load = commands.iter().find(|c| c.starts_with("loadgen ")).unwrap();
+    let words = shell_words(load);
+    let opts = <loadgen::Opts as clap::Parser>::try_parse_from(&words)
+        .unwrap_or_else(|e| panic!("{load}: {e}"));
+    let loadgen::Command::Run(run) = opts.command else {
+        panic!("{load}: not `loadgen run`")
+    };
+    for t in &run.thresholds {
+        formats::threshold::Threshold::parse(t).unwrap();
+    }
+    assert!(run.junit.is_some() && run.summary_md.is_some() && run.label.is_some());
+}
+
+/// Splits a shell command line on spaces, keeping quoted text whole.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quote = None;
+    for c in line.chars() {
+        match (quote, c) {
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, ' ') => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            (_, c) => word.push(c),
+        }
+    }
+    words.push(word);
+    words
 }

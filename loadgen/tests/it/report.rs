@@ -51,7 +51,7 @@ fn merging_serialized_histograms_equals_recording_everything_in_one() {
 fn report_of(snap: &MetricsSnapshot, series_t: u64) -> RunReport {
     let text = format!(
         r#"{{
-  "version": 1, "tool": "loadgen test", "target": "http://127.0.0.1:1",
+  "version": 2, "tool": "loadgen test", "target": "http://127.0.0.1:1",
   "scenario": {{"name": "t", "file": "t.toml", "hash": "0123456789abcdef"}},
   "startedAt": "2025-01-01T00:00:0{series_t}.000Z", "endedAt": "2025-01-01T00:00:09.000Z",
   "durationMs": 4000, "machine": {{"hostname": "h", "os": "linux-x86_64", "cpus": 2}},
