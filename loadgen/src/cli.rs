@@ -100,6 +100,14 @@ pub struct RunOpts {
     /// any free port; the address is printed on stderr).
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Push live metrics to an OpenTelemetry collector: OTLP/HTTP with
+    /// the JSON encoding to URL/v1/metrics, e.g. http://127.0.0.1:4318
+    /// (every --otlp-interval, and once at the end).
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+    /// How often to push to --otlp-endpoint.
+    #[arg(long, value_name = "D", default_value = "10s", value_parser = parse_duration_arg)]
+    pub otlp_interval: Duration,
     /// Worker processes [default: one per 15,000 clients].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=250))]
     pub workers: Option<u32>,
@@ -130,6 +138,8 @@ impl RunOpts {
             quiet: false,
             progress_interval: crate::engine::DEFAULT_PROGRESS_INTERVAL,
             metrics_listen: None,
+            otlp_endpoint: None,
+            otlp_interval: crate::engine::DEFAULT_PROGRESS_INTERVAL,
             workers: None,
             shard: None,
             seed: None,

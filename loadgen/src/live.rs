@@ -1,7 +1,9 @@
-//! Live metrics during a run (`loadgen run --metrics-listen ADDR`): a
-//! Prometheus text exposition at `http://ADDR/metrics`, refreshed once per
-//! second from the same snapshot the progress line shows (so it costs the
-//! virtual users nothing: the recorder is not touched at scrape time).
+//! Live metrics during a run: a Prometheus text exposition at
+//! `http://ADDR/metrics` (`loadgen run --metrics-listen ADDR`) and OTLP
+//! pushes to a collector (`--otlp-endpoint URL`: OTLP/HTTP with the JSON
+//! encoding, `POST URL/v1/metrics`). Both render the snapshot the progress
+//! line shows, renewed once per second (so they cost the virtual users
+//! nothing: the recorder is not touched at scrape or push time).
 //!
 //! Families (every one labelled `scenario`):
 //! * `loadgen_clients_connected`, `loadgen_clients_target` (gauges);
@@ -14,6 +16,13 @@
 //!   (`connect`, `ack.<event>`, `fanout.<event>`, ...), its buckets counted
 //!   exactly from the HDR histogram at fixed bounds ([`BUCKETS`]).
 //!
+//! OTLP carries the same families with dotted names (`loadgen.sent`,
+//! `loadgen.errors`, `loadgen.latency`, ...), cumulative sums and
+//! explicit-bucket histograms, resource `service.name = loadgen`. It is
+//! written with serde_json and sent with reqwest, both already here: the
+//! `opentelemetry` crates would add 15 crates (prost, tonic among them)
+//! and a second reqwest (see the README for the measurement).
+//!
 //! The text is written here rather than with `prometheus-client`: its
 //! histogram type records observations itself, and every latency would then
 //! be recorded twice on the hot path; here the buckets are derived from the
@@ -23,9 +32,14 @@
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use formats::metrics::MetricsSnapshot;
 use formats::names;
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+
+use crate::engine::StopSignal;
 
 /// Upper bounds of the latency buckets, in seconds (then `+Inf`).
 pub const BUCKETS: [f64; 16] = [
@@ -33,64 +47,154 @@ pub const BUCKETS: [f64; 16] = [
     60.0,
 ];
 
-/// The latest exposition of a run; [`publish`](Self::publish) renews it.
+/// The latest state of a run; [`publish`](Self::publish) renews it, the
+/// Prometheus text ([`text`](Self::text)) and the OTLP request
+/// ([`otlp_json`](Self::otlp_json)) are rendered from it on demand.
 #[derive(Debug)]
 pub struct LiveMetrics {
     scenario: String,
     target_clients: u32,
-    text: Mutex<String>,
+    /// When the run started, ns since the Unix epoch (the start of every
+    /// cumulative OTLP point).
+    started_ns: u128,
+    latest: Mutex<(MetricsSnapshot, String)>,
+}
+
+/// One counter family: its Prometheus and OTLP names, the label that
+/// tells its series apart, and the series.
+struct CounterFamily {
+    prom: &'static str,
+    otlp: &'static str,
+    label: &'static str,
+    help: &'static str,
+    points: Vec<(String, u64)>,
+}
+
+/// The counters of `snap`, one family per prefix, the rest in
+/// `counter` by name; `connect_failures` counts among the errors.
+fn counter_families(snap: &MetricsSnapshot) -> Vec<CounterFamily> {
+    let mut families = vec![
+        CounterFamily {
+            prom: "loadgen_sent_total",
+            otlp: "loadgen.sent",
+            label: "event",
+            help: "Messages sent.",
+            points: Vec::new(),
+        },
+        CounterFamily {
+            prom: "loadgen_received_total",
+            otlp: "loadgen.received",
+            label: "event",
+            help: "Events received.",
+            points: Vec::new(),
+        },
+        CounterFamily {
+            prom: "loadgen_errors_total",
+            otlp: "loadgen.errors",
+            label: "code",
+            help: "Errors by code (connect_failures included).",
+            points: vec![(
+                names::CONNECT_FAILURES.to_owned(),
+                snap.counter(names::CONNECT_FAILURES),
+            )],
+        },
+        CounterFamily {
+            prom: "loadgen_disconnects_total",
+            otlp: "loadgen.disconnects",
+            label: "reason",
+            help: "Disconnections by reason.",
+            points: Vec::new(),
+        },
+        CounterFamily {
+            prom: "loadgen_counter_total",
+            otlp: "loadgen.counter",
+            label: "name",
+            help: "Other counters (vus_started, vus_finished, reconnects).",
+            points: Vec::new(),
+        },
+    ];
+    let prefixes = [
+        names::SENT,
+        names::RECEIVED,
+        names::ERRORS,
+        names::DISCONNECTS,
+    ];
+    for (name, n) in &snap.counters {
+        if name == names::CONNECT_FAILURES {
+            continue;
+        }
+        let (i, rest) = prefixes
+            .iter()
+            .enumerate()
+            .find_map(|(i, p)| name.strip_prefix(p).map(|rest| (i, rest)))
+            .unwrap_or((prefixes.len(), name));
+        families[i].points.push((rest.to_owned(), *n));
+    }
+    families
+}
+
+/// Samples at or below each of [`BUCKETS`] (cumulative), the sum in
+/// seconds.
+fn buckets(h: &Histogram<u64>) -> (Vec<u64>, f64) {
+    if h.is_empty() {
+        return (vec![0; BUCKETS.len()], 0.0);
+    }
+    let counts = BUCKETS
+        .iter()
+        .map(|le| h.count_between(0, (le * 1e6) as u64))
+        .collect();
+    (counts, h.mean() * h.len() as f64 / 1e6)
+}
+
+fn unix_ns() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
 }
 
 impl LiveMetrics {
     pub fn new(scenario: &str, target_clients: u32) -> Arc<LiveMetrics> {
-        let live = LiveMetrics {
+        Arc::new(LiveMetrics {
             scenario: scenario.to_owned(),
             target_clients,
-            text: Mutex::new(String::new()),
-        };
-        live.publish(&MetricsSnapshot::default(), "starting");
-        Arc::new(live)
+            started_ns: unix_ns(),
+            latest: Mutex::new((MetricsSnapshot::default(), "starting".to_owned())),
+        })
     }
 
-    /// Renders `snap` (cumulative since the start) and `phase`.
+    /// Keeps `snap` (cumulative since the start) and `phase`.
     pub fn publish(&self, snap: &MetricsSnapshot, phase: &str) {
-        let text = self.render(snap, phase);
-        *self.text.lock().unwrap_or_else(|p| p.into_inner()) = text;
+        *self.latest.lock().unwrap_or_else(|p| p.into_inner()) = (snap.clone(), phase.to_owned());
     }
 
-    /// The latest exposition.
+    fn latest(&self) -> std::sync::MutexGuard<'_, (MetricsSnapshot, String)> {
+        self.latest.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The Prometheus text exposition of the latest state.
     pub fn text(&self) -> String {
-        self.text.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    fn render(&self, snap: &MetricsSnapshot, phase: &str) -> String {
+        let latest = self.latest();
+        let (snap, phase) = &*latest;
         let sc = label_value(&self.scenario);
         let mut out = String::new();
         let family = |out: &mut String, name: &str, kind: &str, help: &str| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         };
-        family(
-            &mut out,
-            "loadgen_clients_connected",
-            "gauge",
-            "Virtual users connected now.",
-        );
-        let _ = writeln!(
-            out,
-            "loadgen_clients_connected{{scenario=\"{sc}\"}} {}",
-            snap.connected
-        );
-        family(
-            &mut out,
-            "loadgen_clients_target",
-            "gauge",
-            "Virtual users at the peak of the schedule.",
-        );
-        let _ = writeln!(
-            out,
-            "loadgen_clients_target{{scenario=\"{sc}\"}} {}",
-            self.target_clients
-        );
+        for (name, help, value) in [
+            (
+                "loadgen_clients_connected",
+                "Virtual users connected now.",
+                snap.connected,
+            ),
+            (
+                "loadgen_clients_target",
+                "Virtual users at the peak of the schedule.",
+                i64::from(self.target_clients),
+            ),
+        ] {
+            family(&mut out, name, "gauge", help);
+            let _ = writeln!(out, "{name}{{scenario=\"{sc}\"}} {value}");
+        }
         family(
             &mut out,
             "loadgen_phase",
@@ -102,66 +206,18 @@ impl LiveMetrics {
             "loadgen_phase{{scenario=\"{sc}\",phase=\"{}\"}} 1",
             label_value(phase)
         );
-
-        // Counters, one family per prefix.
-        let families: [(&str, &str, &str, &str); 4] = [
-            (names::SENT, "loadgen_sent_total", "event", "Messages sent."),
-            (
-                names::RECEIVED,
-                "loadgen_received_total",
-                "event",
-                "Events received.",
-            ),
-            (
-                names::ERRORS,
-                "loadgen_errors_total",
-                "code",
-                "Errors by code (connect_failures included).",
-            ),
-            (
-                names::DISCONNECTS,
-                "loadgen_disconnects_total",
-                "reason",
-                "Disconnections by reason.",
-            ),
-        ];
-        for (prefix, fam, label, help) in families {
-            family(&mut out, fam, "counter", help);
-            for (name, n) in &snap.counters {
-                if let Some(rest) = name.strip_prefix(prefix) {
-                    let _ = writeln!(
-                        out,
-                        "{fam}{{scenario=\"{sc}\",{label}=\"{}\"}} {n}",
-                        label_value(rest)
-                    );
-                }
-            }
-            if prefix == names::ERRORS {
+        for f in counter_families(snap) {
+            family(&mut out, f.prom, "counter", f.help);
+            for (value, n) in &f.points {
                 let _ = writeln!(
                     out,
-                    "{fam}{{scenario=\"{sc}\",{label}=\"{}\"}} {}",
-                    names::CONNECT_FAILURES,
-                    snap.counter(names::CONNECT_FAILURES)
+                    "{}{{scenario=\"{sc}\",{}=\"{}\"}} {n}",
+                    f.prom,
+                    f.label,
+                    label_value(value)
                 );
             }
         }
-        family(
-            &mut out,
-            "loadgen_counter_total",
-            "counter",
-            "Other counters (vus_started, vus_finished, reconnects).",
-        );
-        for (name, n) in &snap.counters {
-            let prefixed = families.iter().any(|(p, ..)| name.starts_with(p));
-            if !prefixed && name != names::CONNECT_FAILURES {
-                let _ = writeln!(
-                    out,
-                    "loadgen_counter_total{{scenario=\"{sc}\",name=\"{}\"}} {n}",
-                    label_value(name)
-                );
-            }
-        }
-
         family(
             &mut out,
             "loadgen_latency_seconds",
@@ -170,13 +226,8 @@ impl LiveMetrics {
         );
         for (metric, h) in &snap.histograms {
             let labels = format!("scenario=\"{sc}\",metric=\"{}\"", label_value(metric));
-            for le in BUCKETS {
-                let bound_us = (le * 1e6) as u64;
-                let n = if h.is_empty() {
-                    0
-                } else {
-                    h.count_between(0, bound_us)
-                };
+            let (counts, sum) = buckets(h);
+            for (le, n) in BUCKETS.iter().zip(counts) {
                 let _ = writeln!(
                     out,
                     "loadgen_latency_seconds_bucket{{{labels},le=\"{le}\"}} {n}"
@@ -187,15 +238,132 @@ impl LiveMetrics {
                 "loadgen_latency_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
                 h.len()
             );
-            let sum = if h.is_empty() {
-                0.0
-            } else {
-                h.mean() * h.len() as f64 / 1e6
-            };
             let _ = writeln!(out, "loadgen_latency_seconds_sum{{{labels}}} {sum}");
             let _ = writeln!(out, "loadgen_latency_seconds_count{{{labels}}} {}", h.len());
         }
         out
+    }
+
+    /// The latest state as an OTLP/HTTP JSON `ExportMetricsServiceRequest`:
+    /// the same families as the exposition (dots for underscores, no
+    /// `_total`), cumulative from the run's start; the resource says
+    /// `service.name = loadgen`.
+    pub fn otlp_json(&self) -> String {
+        let latest = self.latest();
+        let (snap, phase) = &*latest;
+        let now = unix_ns().to_string();
+        let start = self.started_ns.to_string();
+        let attr = |k: &str, v: &str| json!({"key": k, "value": {"stringValue": v}});
+        let sc = attr("scenario", &self.scenario);
+        let gauge = |name: &str, unit: &str, value: i64, attrs: Vec<Value>| {
+            json!({"name": name, "unit": unit, "gauge": {"dataPoints": [
+                {"asInt": value.to_string(), "timeUnixNano": now, "attributes": attrs}
+            ]}})
+        };
+        let mut metrics = vec![
+            gauge(
+                "loadgen.clients.connected",
+                "{client}",
+                snap.connected,
+                vec![sc.clone()],
+            ),
+            gauge(
+                "loadgen.clients.target",
+                "{client}",
+                i64::from(self.target_clients),
+                vec![sc.clone()],
+            ),
+            gauge(
+                "loadgen.phase",
+                "1",
+                1,
+                vec![sc.clone(), attr("phase", phase)],
+            ),
+        ];
+        for f in counter_families(snap) {
+            let points: Vec<Value> = f
+                .points
+                .iter()
+                .map(|(v, n)| {
+                    json!({"asInt": n.to_string(), "startTimeUnixNano": start,
+                        "timeUnixNano": now, "attributes": [sc.clone(), attr(f.label, v)]})
+                })
+                .collect();
+            metrics.push(json!({"name": f.otlp, "unit": "1", "sum": {
+                "aggregationTemporality": 2, "isMonotonic": true, "dataPoints": points}}));
+        }
+        let points: Vec<Value> = snap
+            .histograms
+            .iter()
+            .map(|(metric, h)| {
+                let (cumulative, sum) = buckets(h);
+                let mut counts = Vec::with_capacity(BUCKETS.len() + 1);
+                let mut below = 0;
+                for c in cumulative.into_iter().chain([h.len()]) {
+                    counts.push((c - below).to_string());
+                    below = c;
+                }
+                let mut p = json!({"startTimeUnixNano": start, "timeUnixNano": now,
+                    "attributes": [sc.clone(), attr("metric", metric)],
+                    "count": h.len().to_string(), "sum": sum,
+                    "bucketCounts": counts, "explicitBounds": BUCKETS});
+                if !h.is_empty() {
+                    p["min"] = json!(h.min() as f64 / 1e6);
+                    p["max"] = json!(h.max() as f64 / 1e6);
+                }
+                p
+            })
+            .collect();
+        metrics.push(
+            json!({"name": "loadgen.latency", "unit": "s", "histogram": {
+            "aggregationTemporality": 2, "dataPoints": points}}),
+        );
+        json!({"resourceMetrics": [{
+            "resource": {"attributes": [attr("service.name", "loadgen"), attr("service.version", crate::VERSION)]},
+            "scopeMetrics": [{"scope": {"name": "loadgen", "version": crate::VERSION}, "metrics": metrics}]
+        }]})
+        .to_string()
+    }
+}
+
+/// Pushes [`LiveMetrics::otlp_json`] to `{endpoint}/v1/metrics` every
+/// `every` until `done`, then once more (the final numbers). A failed push
+/// is said once on stderr; the run goes on.
+pub async fn export_otlp(
+    endpoint: String,
+    live: Arc<LiveMetrics>,
+    every: Duration,
+    done: StopSignal,
+) {
+    let url = format!("{}/v1/metrics", endpoint.trim_end_matches('/'));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap_or_default();
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    let mut warned = false;
+    loop {
+        let last = tokio::select! {
+            _ = tick.tick() => false,
+            () = done.stopped() => true,
+        };
+        let sent = client
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(live.otlp_json())
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status);
+        if let Err(e) = sent
+            && !std::mem::replace(&mut warned, true)
+        {
+            eprintln!("loadgen: OTLP export to {url} failed (said once): {e}");
+        }
+        if last {
+            return;
+        }
     }
 }
 

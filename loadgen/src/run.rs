@@ -309,9 +309,8 @@ impl Run<'_> {
             clients: shard_clients,
         };
 
-        let live = opts
-            .metrics_listen
-            .map(|_| LiveMetrics::new(&base.scenario.name, shard_clients));
+        let live = (opts.metrics_listen.is_some() || opts.otlp_endpoint.is_some())
+            .then(|| LiveMetrics::new(&base.scenario.name, shard_clients));
         let server = match (opts.metrics_listen, &live) {
             (Some(addr), Some(live)) => {
                 let (bound, task) = crate::live::serve(addr, live.clone())
@@ -322,7 +321,22 @@ impl Run<'_> {
             }
             _ => None,
         };
-        let progress = Progress::for_run(shard_clients, opts.quiet, opts.progress_interval, live);
+        let otlp_done = StopSignal::new();
+        let otlp = match (&opts.otlp_endpoint, &live) {
+            (Some(url), Some(live)) => Some(tokio::spawn(crate::live::export_otlp(
+                url.clone(),
+                live.clone(),
+                opts.otlp_interval,
+                otlp_done.clone(),
+            ))),
+            _ => None,
+        };
+        let progress = Progress::for_run(
+            shard_clients,
+            opts.quiet,
+            opts.progress_interval,
+            live.clone(),
+        );
         let outcome = if worker_count == 1 {
             let plan = engine_plan(&base, Arc::new(profile), base_vars);
             run_local(&base, plan, stop, Some(progress), None)
@@ -331,6 +345,14 @@ impl Run<'_> {
         } else {
             workers::run_workers(base, worker_count, profile, base_vars, progress, stop).await
         };
+        if let (Ok((_, snapshot)), Some(live)) = (&outcome, &live) {
+            live.publish(snapshot, "done");
+        }
+        otlp_done.stop();
+        if let Some(task) = otlp {
+            // The final push is bounded by the client's timeout.
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
         if let Some(task) = server {
             task.abort();
         }

@@ -688,3 +688,128 @@ fn shell_words(line: &str) -> Vec<String> {
     words.push(word);
     words
 }
+
+/// What the collector stand-in received: the JSON bodies POSTed to
+/// `/v1/metrics`.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<Value>>>;
+
+/// A stand-in for an OpenTelemetry collector: OTLP/HTTP JSON on
+/// `POST /v1/metrics`, on an ephemeral loopback port.
+async fn collector() -> (String, Received, tokio::task::JoinHandle<()>) {
+    use axum::routing::post;
+    let received: Received = Default::default();
+    let store = received.clone();
+    let app = axum::Router::new().route(
+        "/v1/metrics",
+        post(move |headers: axum::http::HeaderMap, body: String| {
+            let store = store.clone();
+            async move {
+                assert_eq!(headers["content-type"], "application/json");
+                store
+                    .lock()
+                    .unwrap()
+                    .push(serde_json::from_str(&body).unwrap());
+                "{}"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (url, received, task)
+}
+
+/// The data points of metric `name` in an OTLP request, whichever kind.
+fn otlp_points<'a>(req: &'a Value, name: &str) -> Vec<&'a Value> {
+    let metrics = &req["resourceMetrics"][0]["scopeMetrics"][0]["metrics"];
+    metrics
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["name"] == name)
+        .flat_map(|m| {
+            ["gauge", "sum", "histogram"]
+                .iter()
+                .filter_map(|k| m[*k]["dataPoints"].as_array())
+                .flatten()
+        })
+        .collect()
+}
+
+/// `--otlp-endpoint`: a real run pushes OTLP/HTTP JSON to a collector
+/// stand-in during the run and once at the end; the counters and the
+/// latency histogram grow from push to push and the last push matches the
+/// report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_pushes_reach_a_collector_during_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "long.toml", &long());
+    let (url, received, task) = collector().await;
+    let (server, mut opts, out) = crate::common::against_reference_server(dir.path(), &file).await;
+    opts.duration = Some(Duration::from_secs(5));
+    opts.otlp_endpoint = Some(url);
+    opts.otlp_interval = Duration::from_secs(1);
+    let outcome = loadgen::run_with_stop(opts, loadgen::engine::StopSignal::new())
+        .await
+        .unwrap();
+    server.stop().await.unwrap();
+    task.abort();
+    assert_eq!(outcome.exit_code(), loadgen::EXIT_OK);
+    let reqs = received.lock().unwrap().clone();
+    assert!(reqs.len() >= 4, "{} pushes", reqs.len());
+    let first = &reqs[0];
+    assert_eq!(
+        first["resourceMetrics"][0]["resource"]["attributes"][0],
+        serde_json::json!({"key": "service.name", "value": {"stringValue": "loadgen"}})
+    );
+    let sent = |req: &Value| -> u64 {
+        otlp_points(req, "loadgen.sent")
+            .iter()
+            .map(|p| p["asInt"].as_str().unwrap().parse::<u64>().unwrap())
+            .sum()
+    };
+    let acks = |req: &Value| -> u64 {
+        otlp_points(req, "loadgen.latency")
+            .iter()
+            .find(|p| {
+                p["attributes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a["value"]["stringValue"] == "ack.presence:get_online")
+            })
+            .map_or(0, |p| p["count"].as_str().unwrap().parse().unwrap())
+    };
+    let last = reqs.last().unwrap();
+    let mid = &reqs[reqs.len() / 2];
+    assert!(
+        sent(mid) > 0 && sent(last) > sent(mid),
+        "{} -> {}",
+        sent(mid),
+        sent(last)
+    );
+    assert!(acks(last) > acks(mid), "{} -> {}", acks(mid), acks(last));
+    // The last push is the final state: the report's numbers.
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(
+        Some(acks(last)),
+        report["histograms"]["ack.presence:get_online"]["count"].as_u64()
+    );
+    // Histogram points: bucket counts add up to the count.
+    for p in otlp_points(last, "loadgen.latency") {
+        let total: u64 = p["bucketCounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().parse::<u64>().unwrap())
+            .sum();
+        assert_eq!(total.to_string(), p["count"].as_str().unwrap(), "{p}");
+        assert_eq!(
+            p["bucketCounts"].as_array().unwrap().len(),
+            p["explicitBounds"].as_array().unwrap().len() + 1
+        );
+    }
+}
