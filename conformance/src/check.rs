@@ -383,11 +383,7 @@ pub async fn check(
 
 /// What the identity gives in place of `action`, as the run would take it:
 /// a line for the report and the variables later probes use.
-fn provided(
-    identity: &Identity,
-    action: Action,
-    known: &Vars,
-) -> Result<(String, Vars), String> {
+fn provided(identity: &Identity, action: Action, known: &Vars) -> Result<(String, Vars), String> {
     let listed = identity.user(0);
     match action {
         Action::CreateUser => {
@@ -408,11 +404,17 @@ fn provided(
                 ("token".to_owned(), json!(token)),
                 ("tokenId".to_owned(), json!(jti)),
             ]);
-            Ok(("signed here ([identity] mode = \"sign\")".to_owned(), outputs))
+            Ok((
+                "signed here ([identity] mode = \"sign\")".to_owned(),
+                outputs,
+            ))
         }
         Action::MintToken => {
             let user = listed.ok_or("the identity lists no user")?;
-            let token = user.token.clone().ok_or("the first listed user has no token")?;
+            let token = user
+                .token
+                .clone()
+                .ok_or("the first listed user has no token")?;
             Ok((
                 format!("the token of listed user `{}`", user.id),
                 Vars::from([("token".to_owned(), json!(token))]),

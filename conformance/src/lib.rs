@@ -40,6 +40,10 @@ use driver::handshake::Handshake;
 use output::{RunReport, Summary};
 use profile::Profile;
 
+/// The version `--version` prints and reports carry: the package version
+/// and, in a git checkout, the revision (`0.1.0 (git 0123456789ab)`).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), env!("GIT_REVISION_SUFFIX"));
+
 /// Exit code: every selected case passed (or was allowed).
 pub const EXIT_OK: u8 = 0;
 /// Exit code: at least one failure (or an expected failure that passed).
@@ -54,7 +58,7 @@ pub const EXIT_COVERAGE: u8 = 4;
 
 /// Checks a deployment against the platform's real-time protocol.
 #[derive(Debug, Parser)]
-#[command(name = "conformance", version, about, long_about = None)]
+#[command(name = "conformance", version = VERSION, about, long_about = None)]
 pub struct Opts {
     #[command(subcommand)]
     pub command: Command,
@@ -159,6 +163,14 @@ pub struct RunOpts {
     /// Write JUnit XML (case id as test name; failures and errors apart).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Also write a Markdown summary to FILE (verdict counts, failing
+    /// cases), e.g. "$GITHUB_STEP_SUMMARY" (appended to).
+    #[arg(long, value_name = "FILE")]
+    pub summary_md: Option<PathBuf>,
+    /// A label for this run (a release, a commit, a CI job), kept in the
+    /// --json result and shown by `reports`.
+    #[arg(long, value_name = "TEXT")]
+    pub label: Option<String>,
     /// Fail the run (exit 4) when fewer than PCT percent of the selected
     /// cases executed (were not skipped). The default, 100, makes a case
     /// that cannot run (a driver action missing from the profile) fail the
@@ -444,7 +456,8 @@ async fn run_cases(opts: RunOpts) -> Result<RunReport, Error> {
     }
     let report = RunReport {
         version: formats::conformance::RESULT_VERSION,
-        tool: format!("conformance {}", env!("CARGO_PKG_VERSION")),
+        tool: format!("conformance {VERSION}"),
+        label: opts.label.clone(),
         target,
         strict: opts.strict,
         level: opts.level,
@@ -462,6 +475,12 @@ async fn run_cases(opts: RunOpts) -> Result<RunReport, Error> {
     }
     if let Some(path) = &opts.junit {
         write(path, output::junit(&report))?;
+    }
+    if let Some(path) = &opts.summary_md {
+        formats::ci::append(path, &output::markdown(&report)).map_err(|source| Error::Write {
+            path: path.to_owned(),
+            source,
+        })?;
     }
     Ok(report)
 }

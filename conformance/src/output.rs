@@ -1,4 +1,5 @@
-//! Renderers: one line per case for people, JUnit XML; the JSON records
+//! Renderers: one line per case for people, JUnit XML, the Markdown
+//! summary (`--summary-md`); the JSON records
 //! are [`formats::conformance`].
 
 use std::fmt::Write as _;
@@ -221,19 +222,57 @@ pub fn junit(report: &RunReport) -> String {
     x
 }
 
-fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&apos;"),
-            c if (c as u32) < 0x20 && c != '\n' && c != '\t' && c != '\r' => {
-                let _ = write!(o, "&#x{:x};", c as u32);
-            }
-            c => o.push(c),
+use formats::ci::{md_cell, xml_escape as esc};
+
+/// The Markdown summary (`--summary-md`, e.g. `$GITHUB_STEP_SUMMARY`):
+/// verdict, counts, then the cases that failed or erred with what was
+/// expected and what came (the first 50).
+pub fn markdown(report: &RunReport) -> String {
+    const SHOWN: usize = 50;
+    let s = &report.summary;
+    let bad = s.failed + s.xpass + s.errors;
+    let mark = if bad == 0 { "✅" } else { "❌" };
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "### conformance: `{}` — {mark} {}\n",
+        md_cell(&report.target),
+        md_cell(&s.line())
+    );
+    let label = report
+        .label
+        .as_ref()
+        .map(|l| format!("label: {}, ", md_cell(l)))
+        .unwrap_or_default();
+    let _ = writeln!(
+        o,
+        "{} cases, level {}, {:.0} % executed, {:.1} s; {label}tool: {}\n",
+        report.cases.len(),
+        report.level.as_str(),
+        s.coverage,
+        report.duration_ms as f64 / 1000.0,
+        md_cell(&report.tool)
+    );
+    let failing: Vec<&CaseRecord> = report
+        .cases
+        .iter()
+        .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Xpass | Verdict::Error))
+        .collect();
+    if !failing.is_empty() {
+        o.push_str("| case | verdict | expected | actual |\n|---|---|---|---|\n");
+        for c in failing.iter().take(SHOWN) {
+            let expected = c.expected.as_deref().or(c.reason.as_deref()).unwrap_or("");
+            let _ = writeln!(
+                o,
+                "| `{}` | {} | {} | {} |",
+                md_cell(&c.id),
+                c.verdict.label(),
+                md_cell(expected),
+                md_cell(c.actual.as_deref().unwrap_or(""))
+            );
+        }
+        if failing.len() > SHOWN {
+            let _ = writeln!(o, "\n… and {} more.", failing.len() - SHOWN);
         }
     }
     o
@@ -244,7 +283,51 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escapes_xml() {
-        assert_eq!(esc("a<b>&\"c'\u{1}"), "a&lt;b&gt;&amp;&quot;c&apos;&#x1;");
+    fn markdown_lists_the_failing_cases() {
+        let case = |id: &str, verdict| CaseRecord {
+            id: id.into(),
+            description: String::new(),
+            requirement: String::new(),
+            verdict,
+            duration_ms: 3,
+            expected: (verdict == Verdict::Fail).then(|| "ack {ok:true}".into()),
+            actual: (verdict == Verdict::Fail).then(|| "ack {ok:false} | x".into()),
+            schema_errors: vec![],
+            reason: None,
+            notes: vec![],
+            transcript: vec![],
+            decision: None,
+            deviations: vec![],
+        };
+        let cases = vec![
+            case("rooms.a", Verdict::Pass),
+            case("rooms.b", Verdict::Fail),
+        ];
+        let report = RunReport {
+            version: formats::conformance::RESULT_VERSION,
+            level: formats::conformance::Level::Spec,
+            tool: "conformance 0.1.0 (git abc)".into(),
+            label: Some("v1.2".into()),
+            target: "http://t".into(),
+            strict: false,
+            started_at: String::new(),
+            duration_ms: 1500,
+            summary: Summary::of(&cases),
+            cases,
+        };
+        let md = markdown(&report);
+        assert!(
+            md.starts_with("### conformance: `http://t` — ❌ 1 passed, 1 failed"),
+            "{md}"
+        );
+        assert!(
+            md.contains("2 cases, level spec, 100 % executed, 1.5 s; label: v1.2, tool: conformance 0.1.0 (git abc)"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| `rooms.b` | FAIL | ack {ok:true} | ack {ok:false} \\| x |"),
+            "{md}"
+        );
+        assert!(!md.contains("rooms.a"), "{md}");
     }
 }

@@ -57,8 +57,12 @@ impl std::str::FromStr for Level {
 pub struct RunReport {
     /// Format version of this file ([`RESULT_VERSION`]).
     pub version: u32,
+    /// `conformance <version>`, with the git revision when known.
     #[serde(default)]
     pub tool: String,
+    /// The run's `--label`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     #[serde(default)]
     pub target: String,
     #[serde(default)]

@@ -17,11 +17,13 @@
 //!   rules (`p99 +10%`);
 //! * [`schema`]: the run report's JSON Schema (the contract) and, with
 //!   the `validate` feature, its validation;
-//! * [`conformance`]: the conformance runner's results (`--json`).
+//! * [`conformance`]: the conformance runner's results (`--json`);
+//! * [`ci`]: JUnit XML and the Markdown step summary of a run report.
 //!
 //! Dependencies point here: `loadgen` → `formats` ← `reports`, and
 //! `conformance` → `formats`.
 
+pub mod ci;
 pub mod conformance;
 pub mod histogram;
 pub mod metrics;

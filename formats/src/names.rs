@@ -62,7 +62,39 @@ pub mod code {
     /// A driver action whose request never got an answer (refused,
     /// reset, TLS...).
     pub const HTTP_TRANSPORT: &str = "http_transport";
+    /// An `error` event without a `code`.
+    pub const UNKNOWN: &str = "unknown";
+
+    /// Every code above.
+    pub const ALL: [&str; 11] = [
+        TIMEOUT,
+        EXPECT,
+        TEMPLATE,
+        NOT_CONNECTED,
+        INVALID_FRAME,
+        SAVE,
+        STAMP,
+        VU_PANIC,
+        MISSING_ACTION,
+        HTTP_TRANSPORT,
+        UNKNOWN,
+    ];
 }
+
+/// The reasons of the `disconnects.<reason>` counters.
+pub const DISCONNECT_REASONS: [&str; 6] = [
+    "server",
+    "client",
+    "transport_close",
+    "ping_timeout",
+    "transport_error",
+    "unknown",
+];
+
+/// The run-wide error aggregate a threshold may limit (`errors.count`,
+/// `errors.rate`): every `errors.<CODE>` counter plus
+/// [`CONNECT_FAILURES`], as in the error rate.
+pub const ERRORS_TOTAL: &str = "errors";
 
 /// `ack.<event>`.
 pub fn ack(event: &str) -> String {

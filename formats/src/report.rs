@@ -19,7 +19,7 @@ use crate::names;
 use crate::threshold::{Threshold, ThresholdResult};
 
 /// Version of the report format; bumped on any incompatible change.
-pub const REPORT_VERSION: u32 = 1;
+pub const REPORT_VERSION: u32 = 2;
 
 /// Why a report could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -40,8 +40,12 @@ pub enum ReportError {
 pub struct RunReport {
     /// [`REPORT_VERSION`].
     pub version: u32,
-    /// `loadgen <version>`.
+    /// `loadgen <version>` (with the git revision it was built from, when
+    /// known: `loadgen 0.1.0 (git 0123456789ab)`).
     pub tool: String,
+    /// The run's `--label` (version 2; absent when none was given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     /// Base URL of the target.
     pub target: String,
     pub scenario: ScenarioMeta,
@@ -228,9 +232,21 @@ impl RunReport {
         merged.abort_reason = parts.iter().find_map(|p| p.abort_reason.clone());
         merged.series = merge_series(&parts.iter().map(|p| p.series.clone()).collect::<Vec<_>>());
         merged.thresholds = Vec::new();
+        // A label the parts do not share is no label of the whole.
+        if parts.iter().any(|p| p.label != first.label) {
+            merged.label = None;
+        }
         // Re-encoded: the summary numbers describe the merged histograms.
         merged.set_metrics(&snap);
         Ok(merged)
+    }
+
+    /// `label: …, tool: …` (the label only when there is one).
+    pub fn provenance(&self) -> String {
+        match &self.label {
+            Some(l) => format!("label: {l}, tool: {}", self.tool),
+            None => format!("tool: {}", self.tool),
+        }
     }
 
     /// Load duration in seconds (at least 1 ms, so rates stay finite).
@@ -266,6 +282,7 @@ impl RunReport {
             if self.workers == 1 { "" } else { "s" },
             secs,
         );
+        let _ = writeln!(out, "{}", self.provenance());
         if self.histograms.is_empty() {
             let _ = writeln!(out, "\nno latency recorded");
         } else {
@@ -398,6 +415,7 @@ pub(crate) mod tests {
         let mut r = RunReport {
             version: REPORT_VERSION,
             tool: "loadgen test".into(),
+            label: None,
             target: "http://127.0.0.1:1".into(),
             scenario: ScenarioMeta {
                 name: "t".into(),
@@ -450,10 +468,10 @@ pub(crate) mod tests {
         let r = sample(&[1, 2, 3], 2);
         let back = RunReport::from_json(&r.to_json()).unwrap();
         assert_eq!(back, r);
-        let newer = r.to_json().replace("\"version\": 1", "\"version\": 2");
+        let newer = r.to_json().replace("\"version\": 2", "\"version\": 3");
         assert!(matches!(
             RunReport::from_json(&newer),
-            Err(ReportError::Version { found: 2 })
+            Err(ReportError::Version { found: 3 })
         ));
     }
 

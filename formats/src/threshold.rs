@@ -14,8 +14,9 @@
 //! `count`, `rate` (per second of load), `min`, `max`, `mean`, `p50`,
 //! `p90`, `p95`, `p99`, `p99.9` (also written `p999`), `p99.99` (also
 //! `p9999`), `error-rate` (errors per operation, in percent; run-wide).
-//! Stats print in their canonical form ([`Stat::name`]). Time units are
-//! `us` (or `µs`), `ms`, `s`.
+//! Stats print in their canonical form ([`Stat::name`]). Values carry
+//! their unit: `us` (or `µs`), `ms`, `s` on latencies (required), `%` on a
+//! `count`, `/s` on a `rate` (optional).
 
 use serde::{Deserialize, Serialize};
 
@@ -207,16 +208,19 @@ impl Op {
 
 /// A pass/fail condition on the final metrics: `METRIC.STAT OP VALUE`.
 ///
-/// * `METRIC`: a histogram name (`ack.quiz:answer_submit`) or a counter
-///   name (`errors.timeout`). Histograms take every stat but
-///   `error-rate`; counters `count` and `rate`. A metric that was never
-///   recorded has count 0 and rate 0; its latency stats have no value and
-///   fail.
+/// * `METRIC`: a histogram name (`ack.quiz:answer_submit`), a counter
+///   name (`errors.timeout`) or the aggregate `errors` (every
+///   `errors.<CODE>` counter plus `connect_failures`, as in the error
+///   rate). Histograms take every stat but `error-rate`; counters `count`
+///   and `rate`. A metric that was never recorded has count 0 and rate 0;
+///   its latency stats have no value and fail. Whether the name is one the
+///   run can record is for the caller to check (loadgen checks it against
+///   the scenario).
 /// * `OP`: `<`, `<=`, `>`, `>=`.
-/// * `VALUE`: a number with an optional unit: a time unit for latency
-///   stats (a bare number is µs); `%` for `count`: the count as a
+/// * `VALUE`: a number and its unit: a time unit (`us`, `ms`, `s`) for
+///   latency stats, required; for `count` no unit or `%`: the count as a
 ///   percentage of the virtual users started (`vus_started`), e.g.
-///   `connect_failures.count < 1%`; no unit for `count` and `rate`.
+///   `connect_failures.count < 1%`; for `rate` no unit or `/s`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Threshold {
     /// The expression as written.
@@ -296,9 +300,16 @@ impl Threshold {
         let unit = unit.trim();
         let mut percent = false;
         let value = match (unit, stat.is_time()) {
-            ("", true) => number,
+            // A bare number once meant µs: `connect.p99 < 250` read as
+            // 250 µs where 250 ms was meant.
+            ("", true) => {
+                return Err(err(&format!(
+                    "VALUE `{right}` needs a time unit: us, ms or s (e.g. `{number}ms`)"
+                )));
+            }
             (unit, true) if time_unit(unit).is_some() => number * time_unit(unit).expect("checked"),
             ("", false) => number,
+            ("/s", false) if stat == Stat::Rate => number,
             ("%", false) if stat == Stat::Count => {
                 percent = true;
                 number
@@ -311,7 +322,7 @@ impl Threshold {
             }
             _ => {
                 return Err(err(&format!(
-                    "unknown unit `{unit}`: expected us, ms, s or %"
+                    "unknown unit `{unit}`: expected us, ms or s (latency), % (count) or /s (rate)"
                 )));
             }
         };
@@ -332,6 +343,7 @@ impl Threshold {
         let count = || -> f64 {
             match snap.histograms.get(&self.metric) {
                 Some(h) => h.len() as f64,
+                None if self.metric == names::ERRORS_TOTAL => snap.errors() as f64,
                 None => snap.counter(&self.metric) as f64,
             }
         };
@@ -610,8 +622,18 @@ mod tests {
             ),
             (
                 "connect.max > 250",
-                Ok(("connect", Stat::Max, Op::Gt, 250.0, false)),
+                Err("VALUE `250` needs a time unit: us, ms or s (e.g. `250ms`)"),
             ),
+            ("connect.p99 < 0", Err("needs a time unit")),
+            (
+                "errors.count < 1",
+                Ok(("errors", Stat::Count, Op::Lt, 1.0, false)),
+            ),
+            (
+                "errors.rate < 0.5/s",
+                Ok(("errors", Stat::Rate, Op::Lt, 0.5, false)),
+            ),
+            ("errors.count < 1/s", Err("unknown unit `/s`")),
             (
                 "connect.min > 250µs",
                 Ok(("connect", Stat::Min, Op::Gt, 250.0, false)),
@@ -757,10 +779,18 @@ mod tests {
         assert!(!check("ack.a.p50 < 10ms").passed);
         assert!(check("ack.a.count >= 100").passed);
         assert_eq!(check("ack.a.rate > 9").actual, Some(10.0));
-        assert_eq!(check("ack.a.min > 0").actual, Some(1000.0));
+        assert_eq!(check("ack.a.min > 0us").actual, Some(1000.0));
         assert!(check("connect_failures.count < 1%").passed);
         assert_eq!(check("connect_failures.count < 1%").actual, Some(0.5));
         assert!(check("errors.timeout.count < 1").passed);
+        // The aggregate: every error code plus the connect failures.
+        let mut snap = snap.clone();
+        snap.counters.insert("errors.timeout".into(), 2);
+        snap.counters.insert("errors.ROOM_NOT_FOUND".into(), 3);
+        let check = |e: &str| Threshold::parse(e).unwrap().evaluate(&snap, 10.0);
+        assert_eq!(check("errors.count < 1").actual, Some(6.0));
+        assert!(!check("errors.count < 1").passed);
+        assert_eq!(check("errors.rate < 1/s").actual, Some(0.6));
         let missing = check("ack.b.p99 < 1s");
         assert_eq!((missing.actual, missing.passed), (None, false));
     }

@@ -24,12 +24,15 @@ Exit codes:
 /// Runs simulated Socket.IO clients through a scenario against a target
 /// and reports latency, throughput and errors.
 #[derive(Debug, Parser)]
-#[command(name = "loadgen", version, about, long_about = None, after_help = EXIT_CODES_HELP)]
+#[command(name = "loadgen", version = crate::VERSION, about, long_about = None, after_help = EXIT_CODES_HELP)]
 pub struct Opts {
     #[command(subcommand)]
     pub command: Command,
 }
 
+// Parsed once per process: the size of the `run` variant costs nothing,
+// and boxing it would only make every caller unwrap it.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a scenario (without --target: against an in-process reference
@@ -73,9 +76,38 @@ pub struct RunOpts {
     /// scenario's thresholds).
     #[arg(long = "threshold", value_name = "EXPR")]
     pub thresholds: Vec<String>,
+    /// A label for this run (a release, a commit, a CI job), kept in
+    /// report.json and shown by `reports show/compare/html`.
+    #[arg(long, value_name = "TEXT")]
+    pub label: Option<String>,
+    /// Also write the thresholds as JUnit XML to FILE (one testcase per
+    /// threshold; an incomplete run adds one that errs).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Also write a Markdown summary to FILE (verdict, thresholds,
+    /// latencies, errors), e.g. "$GITHUB_STEP_SUMMARY" (appended to).
+    #[arg(long, value_name = "FILE")]
+    pub summary_md: Option<PathBuf>,
     /// No progress line; only the final summary.
     #[arg(long, short)]
     pub quiet: bool,
+    /// When stderr is not a terminal (a CI log), print the progress line
+    /// every D (e.g. 10s, 1m).
+    #[arg(long, value_name = "D", default_value = "10s", value_parser = parse_duration_arg)]
+    pub progress_interval: Duration,
+    /// Serve live metrics in the Prometheus text format at
+    /// http://ADDR/metrics during the run, e.g. 127.0.0.1:9464 (port 0:
+    /// any free port; the address is printed on stderr).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Push live metrics to an OpenTelemetry collector: OTLP/HTTP with
+    /// the JSON encoding to URL/v1/metrics, e.g. http://127.0.0.1:4318
+    /// (every --otlp-interval, and once at the end).
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+    /// How often to push to --otlp-endpoint.
+    #[arg(long, value_name = "D", default_value = "10s", value_parser = parse_duration_arg)]
+    pub otlp_interval: Duration,
     /// Worker processes [default: one per 15,000 clients].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=250))]
     pub workers: Option<u32>,
@@ -103,7 +135,14 @@ impl RunOpts {
             duration: None,
             out: None,
             thresholds: Vec::new(),
+            label: None,
+            junit: None,
+            summary_md: None,
             quiet: false,
+            progress_interval: crate::engine::DEFAULT_PROGRESS_INTERVAL,
+            metrics_listen: None,
+            otlp_endpoint: None,
+            otlp_interval: crate::engine::DEFAULT_PROGRESS_INTERVAL,
             workers: None,
             shard: None,
             seed: None,

@@ -20,6 +20,7 @@ use formats::threshold::Threshold;
 use crate::cli::{Command, Opts, RunOpts, ValidateOpts};
 use crate::engine::{self, AbortReason, EngineOutcome, Progress, RunPlan, StopSignal};
 use crate::error::{EXIT_ABORTED, EXIT_OK, EXIT_THRESHOLD, EXIT_USAGE, Error};
+use crate::live::LiveMetrics;
 use crate::metrics::{Recorder, Sampler};
 use crate::scenario::{self, Scenario, Step};
 use crate::target::{self, Target};
@@ -139,10 +140,13 @@ fn load_scenario(path: &Path, extra: &[String]) -> Result<(Scenario, Vec<Thresho
         })?;
         thresholds.push(t);
     }
+    let known = scenario.known_metrics();
     for expr in extra {
-        thresholds.push(
-            Threshold::parse(expr).map_err(|e| Error::Scenario(format!("--threshold: {e}")))?,
-        );
+        let t = Threshold::parse(expr).map_err(|e| Error::Scenario(format!("--threshold: {e}")))?;
+        known.check(&t.metric).map_err(|reason| {
+            Error::Scenario(format!("--threshold: invalid threshold `{expr}`: {reason}"))
+        })?;
+        thresholds.push(t);
     }
     Ok((scenario, thresholds))
 }
@@ -339,12 +343,39 @@ impl Run<'_> {
             handshake: (*opts.handshake).clone(),
         };
 
-        let (mut report, snapshot) = if worker_count == 1 {
-            let progress = (!opts.quiet).then(|| Progress::new(shard_clients));
+        let live = (opts.metrics_listen.is_some() || opts.otlp_endpoint.is_some())
+            .then(|| LiveMetrics::new(&base.scenario.name, shard_clients));
+        let server = match (opts.metrics_listen, &live) {
+            (Some(addr), Some(live)) => {
+                let (bound, task) = crate::live::serve(addr, live.clone())
+                    .await
+                    .map_err(|e| Error::local(format!("--metrics-listen {addr}"), e))?;
+                eprintln!("loadgen: live metrics at http://{bound}/metrics");
+                Some(task)
+            }
+            _ => None,
+        };
+        let otlp_done = StopSignal::new();
+        let otlp = match (&opts.otlp_endpoint, &live) {
+            (Some(url), Some(live)) => Some(tokio::spawn(crate::live::export_otlp(
+                url.clone(),
+                live.clone(),
+                opts.otlp_interval,
+                otlp_done.clone(),
+            ))),
+            _ => None,
+        };
+        let progress = Progress::for_run(
+            shard_clients,
+            opts.quiet,
+            opts.progress_interval,
+            live.clone(),
+        );
+        let outcome = if worker_count == 1 {
             let plan = engine_plan(&base, Arc::new(profile), base_vars, handshake, identity);
-            run_local(&base, plan, stop, progress, None)
+            run_local(&base, plan, stop, Some(progress), None)
                 .await
-                .map_err(Error::BeforeLoad)?
+                .map_err(Error::BeforeLoad)
         } else {
             workers::run_workers(
                 base,
@@ -352,15 +383,28 @@ impl Run<'_> {
                 profile,
                 base_vars,
                 (handshake, identity),
-                opts.quiet,
+                progress,
                 stop,
             )
-            .await?
+            .await
         };
+        if let (Ok((_, snapshot)), Some(live)) = (&outcome, &live) {
+            live.publish(snapshot, "done");
+        }
+        otlp_done.stop();
+        if let Some(task) = otlp {
+            // The final push is bounded by the client's timeout.
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+        if let Some(task) = server {
+            task.abort();
+        }
+        let (mut report, snapshot) = outcome?;
 
+        report.label = opts.label.clone();
         report.evaluate(&thresholds, &snapshot);
         print!("{}", report.summary_text());
-        let write_failed = match crate::report::write_to(&report, &out_dir) {
+        let mut write_failed = match crate::report::write_to(&report, &out_dir) {
             Ok(()) => {
                 eprintln!(
                     "loadgen: report written to {}",
@@ -376,6 +420,23 @@ impl Run<'_> {
                 true
             }
         };
+        let junit = opts
+            .junit
+            .as_ref()
+            .map(|p| (p, std::fs::write(p, formats::ci::thresholds_junit(&report))));
+        // The step summary collects every step's: appended to.
+        let summary = opts.summary_md.as_ref().map(|p| {
+            (
+                p,
+                formats::ci::append(p, &formats::ci::load_markdown(&report)),
+            )
+        });
+        for (path, written) in junit.into_iter().chain(summary) {
+            if let Err(e) = written {
+                eprintln!("loadgen: cannot write {}: {e}", path.display());
+                write_failed = true;
+            }
+        }
         Ok(RunOutcome {
             report,
             out_dir,
@@ -521,7 +582,8 @@ fn local_report(
     let start = outcome.load_started_at.unwrap_or(started);
     let mut report = RunReport {
         version: REPORT_VERSION,
-        tool: format!("loadgen {}", env!("CARGO_PKG_VERSION")),
+        tool: format!("loadgen {}", crate::VERSION),
+        label: None,
         target: meta.target.clone(),
         scenario: ScenarioMeta {
             name: meta.scenario.name.clone(),

@@ -120,7 +120,7 @@ pub(crate) async fn run_workers(
     profile: Profile,
     base_vars: Vars,
     (handshake, identity): (Arc<Handshake>, Arc<Identity>),
-    quiet: bool,
+    progress: Progress,
     stop: StopSignal,
 ) -> Result<(RunReport, MetricsSnapshot), Error> {
     let exe = std::env::current_exe()
@@ -213,7 +213,7 @@ pub(crate) async fn run_workers(
 
     // Progress from the workers' lines; stop on Ctrl-C, a failed worker,
     // or the deadline (the workers bound themselves; this is a backstop).
-    let progress = (!quiet).then(|| Progress::new(peak));
+    let progress = Some(progress);
     if let Some(p) = &progress {
         p.set_phase(format!("{workers} workers"));
     }

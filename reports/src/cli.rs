@@ -24,7 +24,7 @@ pub const EXIT_USAGE: u8 = 2;
 #[derive(Debug, Parser)]
 #[command(
     name = "reports",
-    version,
+    version = crate::VERSION,
     about = "Show, merge, compare and render loadgen run reports (and compare conformance results)",
     long_about = "Show, merge, compare and render loadgen run reports (report.json), and compare \
 conformance results (conformance run --json FILE).\n\n\
@@ -73,6 +73,10 @@ pub enum Command {
         /// Write the output to FILE instead of stdout
         #[arg(short, long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Also append the Markdown rendering to FILE, e.g.
+        /// "$GITHUB_STEP_SUMMARY"
+        #[arg(long, value_name = "FILE")]
+        summary_md: Option<PathBuf>,
     },
     /// Write one self-contained HTML report (opens offline): percentile spectra, time series, summary table
     Html {
@@ -263,9 +267,10 @@ pub fn run(opts: Opts) -> Result<Outcome, Error> {
             rules,
             format,
             out,
+            summary_md,
         } => {
             let (b, n) = (model::load(&base)?, model::load(&new)?);
-            let (text, regression) = match (&b, &n) {
+            let (text, markdown, regression) = match (&b, &n) {
                 (Input::Load(b), Input::Load(n)) => {
                     let (rules, min) = rules.resolve().map_err(usage)?;
                     let c = compare_load(b, n, &rules, min);
@@ -274,7 +279,10 @@ pub fn run(opts: Opts) -> Result<Outcome, Error> {
                         Format::Markdown => render::compare_load_markdown(&c),
                         Format::Json => json(&c),
                     };
-                    (text, c.regression)
+                    let md = summary_md
+                        .is_some()
+                        .then(|| render::compare_load_markdown(&c));
+                    (text, md, c.regression)
                 }
                 (Input::Conformance(b), Input::Conformance(n)) => {
                     if rules.given() {
@@ -288,7 +296,10 @@ pub fn run(opts: Opts) -> Result<Outcome, Error> {
                         Format::Markdown => render::compare_conformance_markdown(&c),
                         Format::Json => json(&c),
                     };
-                    (text, c.regression)
+                    let md = summary_md
+                        .is_some()
+                        .then(|| render::compare_conformance_markdown(&c));
+                    (text, md, c.regression)
                 }
                 _ => {
                     return Err(usage(format!(
@@ -301,6 +312,10 @@ pub fn run(opts: Opts) -> Result<Outcome, Error> {
                 }
             };
             write_out(out.as_deref(), &text)?;
+            if let (Some(path), Some(md)) = (&summary_md, markdown) {
+                formats::ci::append(path, &md)
+                    .map_err(|e| usage(format!("cannot write {}: {e}", path.display())))?;
+            }
             Ok(Outcome { regression })
         }
         Command::Html {

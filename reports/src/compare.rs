@@ -92,6 +92,8 @@ pub struct MetricRow {
 pub struct RunInfo {
     pub file: String,
     pub tool: String,
+    /// The run's `--label`.
+    pub label: Option<String>,
     pub scenario: String,
     pub scenario_hash: String,
     pub target: String,
@@ -106,6 +108,7 @@ impl RunInfo {
         RunInfo {
             file: r.path.clone(),
             tool: r.report.tool.clone(),
+            label: r.report.label.clone(),
             scenario: r.report.scenario.name.clone(),
             scenario_hash: r.report.scenario.hash.clone(),
             target: r.report.target.clone(),
@@ -119,12 +122,17 @@ impl RunInfo {
     /// `scenario chat, 100 clients, 10.0 s, started …`.
     pub fn describe(&self) -> String {
         format!(
-            "scenario `{}`, {} clients, {:.1} s, started {}{}",
+            "{}scenario `{}`, {} clients, {:.1} s, started {}{}, {}",
+            self.label
+                .as_ref()
+                .map(|l| format!("label `{l}`, "))
+                .unwrap_or_default(),
             self.scenario,
             self.clients,
             self.duration_ms as f64 / 1000.0,
             self.started_at,
-            if self.complete { "" } else { ", INCOMPLETE" }
+            if self.complete { "" } else { ", INCOMPLETE" },
+            self.tool
         )
     }
 }
@@ -634,6 +642,8 @@ pub struct CaseChange {
 pub struct ConformanceInfo {
     pub file: String,
     pub tool: String,
+    /// The run's `--label`.
+    pub label: Option<String>,
     pub target: String,
     pub started_at: String,
     pub cases: usize,
@@ -665,6 +675,7 @@ fn conformance_info(r: &ConformanceRun) -> ConformanceInfo {
     ConformanceInfo {
         file: r.path.clone(),
         tool: r.result.tool.clone(),
+        label: r.result.label.clone(),
         target: r.result.target.clone(),
         started_at: r.result.started_at.clone(),
         cases: r.result.cases.len(),

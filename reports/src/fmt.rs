@@ -64,20 +64,9 @@ pub fn count(n: u64) -> String {
     out
 }
 
-/// Escapes text for HTML and SVG.
+/// Escapes text for HTML and SVG (the XML escaping of [`formats::ci`]).
 pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    formats::ci::xml_escape(s)
 }
 
 #[cfg(test)]
@@ -96,6 +85,6 @@ mod tests {
         assert_eq!(count(1234567), "1,234,567");
         assert_eq!(count(12), "12");
         assert_eq!(pct(0.1234), "0.12%");
-        assert_eq!(esc("<a&'\">"), "&lt;a&amp;&#39;&quot;&gt;");
+        assert_eq!(esc("<a&'\">"), "&lt;a&amp;&apos;&quot;&gt;");
     }
 }

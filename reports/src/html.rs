@@ -55,8 +55,12 @@ pub fn report(run: &LoadRun, base: Option<&LoadRun>, cmp: Option<&LoadComparison
     // Heading and verdict.
     let _ = writeln!(
         out,
-        "<h1>Load report: {}</h1>\n<p class=\"sub\">{} against {} · {} clients · {:.1} s · {}</p>",
+        "<h1>Load report: {}</h1>\n<p class=\"sub\">{}{} against {} · {} clients · {:.1} s · {}</p>",
         esc(&r.scenario.name),
+        r.label
+            .as_ref()
+            .map(|l| format!("<b>{}</b> · ", esc(l)))
+            .unwrap_or_default(),
         esc(&r.tool),
         esc(&r.target),
         r.clients,
@@ -146,7 +150,7 @@ pub fn report(run: &LoadRun, base: Option<&LoadRun>, cmp: Option<&LoadComparison
     let _ = writeln!(
         out,
         "<p class=\"note\">Written by reports {} from {}.</p>\n</body>\n</html>",
-        env!("CARGO_PKG_VERSION"),
+        crate::VERSION,
         esc(&run.path)
     );
     out

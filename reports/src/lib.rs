@@ -19,3 +19,7 @@ pub mod svg;
 pub mod thresholds;
 
 pub use cli::{Error, Opts, Outcome, run};
+
+/// The version `--version` prints and reports carry: the package version
+/// and, in a git checkout, the revision (`0.1.0 (git 0123456789ab)`).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), env!("GIT_REVISION_SUFFIX"));

@@ -183,13 +183,17 @@ fn unsupported(name: &str, what: &str, found: u32, readable: &RangeInclusive<u32
 }
 
 /// Checks and reads a loadgen report (see the module documentation).
-pub fn read_loadgen(name: &str, value: Value) -> Result<LoadRun, InputError> {
+pub fn read_loadgen(name: &str, mut value: Value) -> Result<LoadRun, InputError> {
     const WHAT: &str = "loadgen run report";
     let version = version_of(name, &value, WHAT, &LOADGEN_VERSIONS)?;
     // One arm per readable version; an older one is converted to the
-    // current types here (none yet: version 1 is the first).
+    // current types here. Version 2 added the optional `label`: a
+    // version 1 report is a version 2 report without one.
+    if version == 1 {
+        value["version"] = Value::from(REPORT_VERSION);
+    }
     let report: RunReport = match version {
-        REPORT_VERSION => {
+        1 | REPORT_VERSION => {
             check_schema(name, &value)?;
             serde_json::from_value(value).map_err(|e| {
                 InputError::new(name, format!("does not match the report types: {e}"))

@@ -50,8 +50,12 @@ pub fn show_conformance(run: &ConformanceRun) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{} ({}) against {}, started {}, {:.1} s, level {}{}",
+        "{} ({}{}) against {}, started {}, {:.1} s, level {}{}",
         run.path,
+        r.label
+            .as_ref()
+            .map(|l| format!("label `{l}`, "))
+            .unwrap_or_default(),
         r.tool,
         r.target,
         r.started_at,
@@ -408,8 +412,16 @@ pub fn compare_conformance_text(c: &ConformanceComparison) -> String {
     for (which, i) in [("base", &c.base), ("new: ", &c.new)] {
         let _ = writeln!(
             out,
-            "{which:<5} {} ({} against {}, {} cases, {} failing)",
-            i.file, i.tool, i.target, i.cases, i.failures
+            "{which:<5} {} ({}{} against {}, {} cases, {} failing)",
+            i.file,
+            i.label
+                .as_ref()
+                .map(|l| format!("label `{l}`, "))
+                .unwrap_or_default(),
+            i.tool,
+            i.target,
+            i.cases,
+            i.failures
         );
     }
     let sections: [(&str, &[CaseChange]); 3] = [

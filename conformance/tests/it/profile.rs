@@ -245,7 +245,10 @@ async fn the_altserver_profile_drives_every_action_but_the_token_ones() {
     let env = [
         ("ALTSERVER_ADMIN_URL", alt.admin.as_str()),
         ("ALTSERVER_ADMIN_KEY", server::testing::altserver::ADMIN_KEY),
-        ("ALTSERVER_JWT_SECRET", server::testing::altserver::JWT_SECRET),
+        (
+            "ALTSERVER_JWT_SECRET",
+            server::testing::altserver::JWT_SECRET,
+        ),
     ];
     let (code, out, err) = tokio::time::timeout(
         Duration::from_secs(120),
@@ -281,7 +284,10 @@ async fn the_altserver_profile_drives_every_action_but_the_token_ones() {
     let env = [
         ("ALTSERVER_ADMIN_URL", alt.admin.as_str()),
         ("ALTSERVER_ADMIN_KEY", "wrong"),
-        ("ALTSERVER_JWT_SECRET", server::testing::altserver::JWT_SECRET),
+        (
+            "ALTSERVER_JWT_SECRET",
+            server::testing::altserver::JWT_SECRET,
+        ),
     ];
     let (code, out, _) = conformance(
         &["profile", "check", profile, "--target", &alt.socket],

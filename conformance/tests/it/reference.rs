@@ -20,11 +20,17 @@ async fn every_case_passes_against_the_reference_server() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("result.json");
     let junit = dir.path().join("result.xml");
+    let summary = dir.path().join("summary.md");
+    std::fs::write(&summary, "earlier step\n").unwrap();
     let report = run_args(&[
         "--json",
         json.to_str().unwrap(),
         "--junit",
         junit.to_str().unwrap(),
+        "--summary-md",
+        summary.to_str().unwrap(),
+        "--label",
+        "ci run 7",
     ])
     .await
     .expect("the run completes");
@@ -41,6 +47,24 @@ async fn every_case_passes_against_the_reference_server() {
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(doc["version"], formats::conformance::RESULT_VERSION);
     assert_eq!(doc["level"], "spec");
+    assert_eq!(doc["label"], "ci run 7");
+    let tool = doc["tool"].as_str().unwrap();
+    assert!(
+        tool.starts_with(&format!("conformance {}", env!("CARGO_PKG_VERSION"))),
+        "{tool}"
+    );
+
+    // --summary-md: appended to what the file held.
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        md.starts_with("earlier step\n### conformance: `http://127.0.0.1:"),
+        "{md}"
+    );
+    assert!(
+        md.contains(&format!("— ✅ {} passed, 0 failed", report.cases.len())),
+        "{md}"
+    );
+    assert!(md.contains("label: ci run 7, tool: conformance "), "{md}");
     let cases = doc["cases"].as_array().unwrap();
     assert_eq!(cases.len(), report.cases.len());
     assert!(

@@ -161,7 +161,7 @@ use layout::{Layout, NO_GROUP};
 use schedule::{Interrupt, Scheduler};
 
 pub use driver::{DriverError, call};
-pub use progress::Progress;
+pub use progress::{DEFAULT_PROGRESS_INTERVAL, Progress};
 pub use tokens::SETUP_CONCURRENCY;
 
 /// After a hard stop, how long VUs get to end before their tasks are

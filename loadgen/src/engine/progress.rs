@@ -1,13 +1,23 @@
 //! The live progress line (indicatif, stderr, refreshed once per second):
 //! clients connected / target, messages per second out and in, errors, the
-//! p99 of the main latency, and the current phase.
+//! p99 of the main latency, and the current phase. When stderr is not a
+//! terminal (a CI log), the same line is printed as a plain line every
+//! `--progress-interval` (k6 style), so a log shows the run as it goes.
+//! Each update also renews the `--metrics-listen` exposition
+//! ([`crate::live`]), which therefore sees what the line sees.
 
-use std::sync::Mutex;
+use std::io::IsTerminal as _;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use formats::metrics::MetricsSnapshot;
+
+use crate::live::LiveMetrics;
+
+/// Default period of the plain progress lines (stderr not a terminal).
+pub const DEFAULT_PROGRESS_INTERVAL: Duration = Duration::from_secs(10);
 
 /// A progress line on stderr. Nothing is drawn when stderr is not a
 /// terminal. Create one per run; the engine updates it once per second
@@ -18,18 +28,45 @@ pub struct Progress {
     bar: ProgressBar,
     target_clients: u32,
     state: Mutex<State>,
+    /// Plain lines every this long (stderr not a terminal).
+    plain_every: Option<Duration>,
+    live: Option<Arc<LiveMetrics>>,
+    started: Instant,
 }
 
 #[derive(Debug, Default)]
 struct State {
     phase: String,
     prev: Option<(Instant, u64, u64)>,
+    /// When the last plain line was printed.
+    printed: Option<Instant>,
 }
 
 impl Progress {
-    /// A progress line for a run of `target_clients` clients at peak.
+    /// A progress line for a run of `target_clients` clients at peak: on
+    /// a terminal, redrawn in place; otherwise a plain line every
+    /// [`DEFAULT_PROGRESS_INTERVAL`].
     pub fn new(target_clients: u32) -> Progress {
-        Self::with_target(target_clients, ProgressDrawTarget::stderr_with_hz(1))
+        Self::for_run(target_clients, false, DEFAULT_PROGRESS_INTERVAL, None)
+    }
+
+    /// The progress of a run: nothing drawn when `quiet`; plain lines every
+    /// `interval` when stderr is not a terminal; each update renews `live`.
+    pub fn for_run(
+        target_clients: u32,
+        quiet: bool,
+        interval: Duration,
+        live: Option<Arc<LiveMetrics>>,
+    ) -> Progress {
+        let terminal = std::io::stderr().is_terminal();
+        let mut p = if quiet || !terminal {
+            Self::with_target(target_clients, ProgressDrawTarget::hidden())
+        } else {
+            Self::with_target(target_clients, ProgressDrawTarget::stderr_with_hz(1))
+        };
+        p.plain_every = (!quiet && !terminal).then_some(interval);
+        p.live = live;
+        p
     }
 
     /// A progress line that draws nothing (tests, `--quiet`).
@@ -46,6 +83,9 @@ impl Progress {
             bar,
             target_clients,
             state: Mutex::new(State::default()),
+            plain_every: None,
+            live: None,
+            started: Instant::now(),
         }
     }
 
@@ -60,7 +100,20 @@ impl Progress {
 
     /// The line for the metrics so far (rates from the previous call).
     pub fn update(&self, snap: &MetricsSnapshot) {
-        let msg = self.line(snap, Instant::now());
+        let now = Instant::now();
+        let msg = self.line(snap, now);
+        if let Some(live) = &self.live {
+            live.publish(snap, &self.state().phase);
+        }
+        if let Some(every) = self.plain_every {
+            let mut st = self.state();
+            if st.printed.is_none_or(|at| now.duration_since(at) >= every) {
+                st.printed = Some(now);
+                let secs = now.duration_since(self.started).as_secs();
+                eprintln!("[{:>2}m{:02}s] {msg}", secs / 60, secs % 60);
+            }
+            return;
+        }
         self.bar.set_message(msg);
         self.bar.tick();
     }

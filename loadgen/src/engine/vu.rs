@@ -257,7 +257,7 @@ impl Vu {
             let code = first
                 .get("code")
                 .and_then(Value::as_str)
-                .unwrap_or("unknown");
+                .unwrap_or(code::UNKNOWN);
             rec.count(&names::error(code), 1);
         }
         if self.retaining && self.ctx.interest[self.spec.group as usize].wants(&ev.name) {
@@ -654,7 +654,7 @@ impl Vu {
         let code = first
             .pointer("/error/code")
             .and_then(Value::as_str)
-            .unwrap_or("unknown");
+            .unwrap_or(code::UNKNOWN);
         self.count(&names::error(code));
     }
 

@@ -8,6 +8,7 @@
 //! [`Scenario::with_overrides`] applies `--clients` and `--duration`.
 
 mod duration;
+mod metric_names;
 mod overrides;
 mod parse;
 mod template;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use duration::{format_duration, parse_duration};
+pub use metric_names::KnownMetrics;
 pub use template::{expand_json, template_vars};
 
 /// Variables every template may use without declaring them.
@@ -383,6 +385,11 @@ impl Scenario {
                 GroupSize::Weight(_) => 0,
             })
             .sum()
+    }
+
+    /// The metric names the scenario can record (for thresholds).
+    pub fn known_metrics(&self) -> KnownMetrics {
+        KnownMetrics::of(&self.groups)
     }
 
     /// Sum of the phases' durations.

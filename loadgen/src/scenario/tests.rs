@@ -125,7 +125,7 @@ const FULL: &str = r#"
 name = "everything"
 description = "every step kind"
 max_duration = "3m"
-thresholds = ["ack.quiz:answer_submit.p99 < 250ms", "errors.timeout.count <= 0"]
+thresholds = ["answer.p99 < 250ms", "errors.timeout.count <= 0"]
 
 [vars]
 questions = 3
@@ -918,25 +918,68 @@ hold = "1s"
 
 #[test]
 fn thresholds_syntax() {
+    let text = r#"
+[[groups]]
+name = "g"
+steps = [
+  { connect = "/" },
+  { emit_ack = "quiz:answer_submit", data = {} },
+  { wait_for = "notification:received" },
+  { http = "publish_app_event", with = { appId = "a", event = "${vu}:tick" }, stamp = true },
+]
+[[phases]]
+ramp = 10
+over = "1s"
+"#;
+    let known = ok(text).known_metrics();
     for good in [
         "ack.quiz:answer_submit.p99 < 100ms",
         "connect.p50<=1s",
         "errors.timeout.count <= 0",
+        "errors.count < 1",
+        "errors.rate < 0.1/s",
+        "errors.RATE_LIMIT_EXCEEDED.count < 1",
+        "errors.NOT_FOUND.count < 1",
+        "errors.http_503.count < 1",
         "received.notification:received.count > 0",
         "fanout.bench:tick.p999 >= 2.5ms",
+        "http.publish_app_event.p99 < 1s",
         "connect_failures.count < 1%",
+        "disconnects.server.count < 1",
     ] {
-        validate::check_threshold(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+        validate::check_threshold(good, &known).unwrap_or_else(|e| panic!("{good}: {e}"));
     }
-    for bad in [
-        "connect < 100ms",
-        "connect.p98 < 1ms",
-        "connect.p99 = 1ms",
-        "connect.p99 < fast",
-        "connect.p99 < 5 minutes",
-        "connect_failures.rate < 1%",
+    for (bad, part) in [
+        ("connect < 100ms", "expected METRIC.STAT"),
+        ("connect.p98 < 1ms", "unknown STAT"),
+        ("connect.p99 = 1ms", "expected `METRIC.STAT OP VALUE`"),
+        ("connect.p99 < fast", "not a number"),
+        ("connect.p99 < 5 minutes", "unknown unit"),
+        ("connect_failures.rate < 1%", "`%` applies to `count` only"),
+        // Traps that passed silently before: a bare number read as µs,
+        // a misspelt metric counted as 0, a metric the scenario never
+        // records.
+        ("connect.p99 < 250", "needs a time unit: us, ms or s"),
+        (
+            "errors.timout.count < 1",
+            "unknown metric `errors.timout` (did you mean `errors.timeout`?)",
+        ),
+        (
+            "errors.RATE_LIMIT_EXCEDED.count < 1",
+            "(did you mean `errors.RATE_LIMIT_EXCEEDED`?)",
+        ),
+        (
+            "ack.quiz:answer_submt.p99 < 1s",
+            "(did you mean `ack.quiz:answer_submit`?)",
+        ),
+        ("ack.presence:get_online.p99 < 1s", "unknown metric"),
+        (
+            "conect_failures.count < 1",
+            "(did you mean `connect_failures`?)",
+        ),
     ] {
-        assert!(validate::check_threshold(bad).is_err(), "{bad}");
+        let e = validate::check_threshold(bad, &known).unwrap_err();
+        assert!(e.contains(part), "{bad}: {e}");
     }
     assert_err(
         &format!(
@@ -944,6 +987,11 @@ fn thresholds_syntax() {
         ),
         3,
         "unknown STAT `p98`",
+    );
+    assert_err(
+        &format!("thresholds = [\n  \"errors.timout.count < 1\",\n]\n{MINIMAL_TAIL}"),
+        2,
+        "unknown metric `errors.timout` (did you mean `errors.timeout`?)",
     );
 }
 

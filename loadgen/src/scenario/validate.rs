@@ -1,12 +1,14 @@
 //! Checks that need the whole scenario: every `${name}` is defined
 //! somewhere it can be seen, driver actions against the reference profile
-//! (warnings only: another `--profile` may have them), threshold syntax.
+//! (warnings only: another `--profile` may have them), thresholds (syntax
+//! and metric names).
 
 use std::collections::BTreeSet;
 
 use driver::profile::Profile;
 
 use super::BUILTIN_VARS;
+use super::metric_names::KnownMetrics;
 use super::parse::{Ctx, Scope, did_you_mean};
 
 /// The names visible in a scope (without the environment).
@@ -148,9 +150,9 @@ pub(super) fn resolve(ctx: &mut Ctx<'_>) {
     }
 }
 
-/// Checks a threshold with the run's own parser (`threshold.rs`).
-pub fn check_threshold(expr: &str) -> Result<(), String> {
-    formats::threshold::Threshold::parse(expr)
-        .map(|_| ())
-        .map_err(|e| e.reason)
+/// Checks a threshold with the run's own parser (`threshold.rs`), and
+/// that its metric is one the scenario records.
+pub fn check_threshold(expr: &str, known: &KnownMetrics) -> Result<(), String> {
+    let t = formats::threshold::Threshold::parse(expr).map_err(|e| e.reason)?;
+    known.check(&t.metric)
 }

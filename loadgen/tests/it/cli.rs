@@ -126,6 +126,59 @@ fn a_bad_threshold_is_a_usage_error_naming_it() {
     );
 }
 
+/// The threshold traps of the old grammar, at run time: a misspelt
+/// metric (counted as 0, so it passed) and a bare latency number (read
+/// as µs) are usage errors before anything connects.
+#[test]
+fn threshold_traps_are_usage_errors_at_run_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "tiny.toml", &tiny());
+    for (expr, part) in [
+        (
+            "errors.timout.count < 1",
+            "unknown metric `errors.timout` (did you mean `errors.timeout`?)",
+        ),
+        (
+            "ack.presence:get_onlin.p99 < 1s",
+            "(did you mean `ack.presence:get_online`?)",
+        ),
+        ("connect.p99 < 250", "needs a time unit: us, ms or s"),
+    ] {
+        let out = loadgen(&[
+            "run",
+            file.to_str().unwrap(),
+            "--threshold",
+            expr,
+            "--target",
+            "http://127.0.0.1:9",
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{expr}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(expr) && err.contains(part), "{expr}: {err}");
+        assert!(
+            !err.contains("unreachable"),
+            "checked before the target: {err}"
+        );
+    }
+    // `loadgen validate` says the same about a scenario's own threshold.
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        &tiny().replacen(
+            "[[setup]]",
+            "thresholds = [\"errors.timout.count < 1\"]\n\n[[setup]]",
+            1,
+        ),
+    );
+    let out = loadgen(&["validate", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("(did you mean `errors.timeout`?)"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn target_down_at_start_exits_3_quickly() {
     let dir = tempfile::tempdir().unwrap();
@@ -208,6 +261,80 @@ fn thresholds_pass_and_breach() {
     assert_eq!(r["thresholds"][1]["passed"], true);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("FAIL connect.p99 < 1us"), "{stdout}");
+}
+
+/// CI outputs of a run with a breached threshold: `--junit` has one
+/// testcase per threshold (the breach a `<failure>`), `--summary-md`
+/// appends the Markdown summary, `--label` and the tool version (with its
+/// git revision) are in report.json and the summary; `--version` shows
+/// the same version.
+#[test]
+fn junit_step_summary_label_and_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "tiny.toml", &tiny());
+    let out_dir = dir.path().join("out");
+    let junit = dir.path().join("loadgen.xml");
+    let summary = dir.path().join("summary.md");
+    std::fs::write(&summary, "conformance went first\n").unwrap();
+    let out = run_quiet(
+        &file,
+        &out_dir,
+        &[
+            "--threshold",
+            "connect.p99 < 1us",
+            "--threshold",
+            "errors.count < 1",
+            "--junit",
+            junit.to_str().unwrap(),
+            "--summary-md",
+            summary.to_str().unwrap(),
+            "--label",
+            "release <1.2>",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let r = report(&out_dir);
+    assert_eq!(r["version"], 2);
+    assert_eq!(r["label"], "release <1.2>");
+    let tool = r["tool"].as_str().unwrap().to_owned();
+    let version = loadgen(&["--version"]);
+    let printed = String::from_utf8_lossy(&version.stdout).trim().to_owned();
+    assert_eq!(printed, tool, "--version and the report agree");
+    assert!(
+        tool.starts_with(&format!("loadgen {}", env!("CARGO_PKG_VERSION"))),
+        "{tool}"
+    );
+    // This test runs from a git checkout: the revision is there.
+    assert!(tool.contains(" (git "), "{tool}");
+
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("tests=\"2\" failures=\"1\" errors=\"0\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(
+            "<testcase classname=\"loadgen tiny\" name=\"connect.p99 &lt; 1us\">\n      <failure"
+        ),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("name=\"errors.count &lt; 1\"></testcase>"),
+        "{xml}"
+    );
+    assert!(xml.contains("value=\"release &lt;1.2&gt;\""), "{xml}");
+
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        md.starts_with("conformance went first\n### loadgen: tiny — ❌ 1 of 2 thresholds breached"),
+        "{md}"
+    );
+    assert!(md.contains("| `connect.p99 < 1us` |"), "{md}");
+    assert!(md.contains("| `errors.count < 1` | 0 | pass |"), "{md}");
+    assert!(
+        md.contains(&format!("label: release <1.2>, tool: {tool}")),
+        "{md}"
+    );
 }
 
 /// `${shard}` is the `--shard` index (from 0) in every process of the
@@ -351,4 +478,338 @@ async fn target_killed_mid_run_writes_a_partial_report() {
     assert!(reason.contains("target lost"), "{reason}");
     assert!(r["histograms"]["connect"]["count"].as_u64().unwrap() > 0);
     assert!(!outcome.report.complete);
+}
+
+/// One HTTP/1.1 GET over a plain socket: the body.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(addr).expect("the metrics listener accepts");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("text/plain; version=0.0.4"), "{head}");
+    body.to_owned()
+}
+
+/// The samples of a Prometheus text exposition: `name{labels}` → value.
+fn parse_exposition(body: &str) -> std::collections::BTreeMap<String, f64> {
+    body.lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (series, value) = l.rsplit_once(' ').unwrap_or_else(|| panic!("{l}"));
+            (
+                series.to_owned(),
+                value.parse().unwrap_or_else(|_| panic!("{l}")),
+            )
+        })
+        .collect()
+}
+
+/// A run with `--metrics-listen` is scraped twice mid-run over real HTTP:
+/// the gauges show the clients, the counters and the latency histogram
+/// move between scrapes; stderr (not a terminal) gets plain progress
+/// lines every `--progress-interval`.
+#[test]
+fn live_metrics_are_scraped_mid_run_and_progress_lines_reach_a_log() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "long.toml", &long());
+    let out_dir = dir.path().join("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--duration",
+            "8s",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--progress-interval",
+            "1s",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    let addr = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no metrics address; stderr so far:\n{lines:?}"));
+        lines.push(line.clone());
+        if let Some(rest) = line.strip_prefix("loadgen: live metrics at http://") {
+            break rest.trim_end_matches("/metrics").to_owned();
+        }
+    };
+    let sent = "loadgen_sent_total{scenario=\"long\",event=\"presence:get_online\"}";
+    let acks =
+        "loadgen_latency_seconds_count{scenario=\"long\",metric=\"ack.presence:get_online\"}";
+    let connected = "loadgen_clients_connected{scenario=\"long\"}";
+    // First scrape once the load sends (bounded: 20 tries, 250 ms apart).
+    let mut first = None;
+    for _ in 0..20 {
+        let m = parse_exposition(&http_get(&addr, "/metrics"));
+        if m.get(sent).copied().unwrap_or(0.0) > 0.0 {
+            first = Some(m);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let first = first.expect("the exposition shows messages sent within 5 s");
+    std::thread::sleep(Duration::from_millis(2500));
+    let second = parse_exposition(&http_get(&addr, "/metrics"));
+    assert!(
+        second[sent] > first[sent],
+        "{} -> {}",
+        first[sent],
+        second[sent]
+    );
+    assert!(
+        second[acks] > first[acks],
+        "{} -> {}",
+        first[acks],
+        second[acks]
+    );
+    assert_eq!(second[connected], 6.0);
+    assert_eq!(second["loadgen_clients_target{scenario=\"long\"}"], 6.0);
+    assert!(
+        second
+            .keys()
+            .any(|k| k.starts_with("loadgen_phase{scenario=\"long\",phase=\"phase ")),
+        "{second:?}"
+    );
+    let inf = "loadgen_latency_seconds_bucket{scenario=\"long\",metric=\"ack.presence:get_online\",le=\"+Inf\"}";
+    assert_eq!(second[inf], second[acks]);
+
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    lines.extend(rx.try_iter());
+    assert_eq!(status.code(), Some(0), "{lines:#?}");
+    let progress: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("[ 0m") && l.contains("clients "))
+        .collect();
+    assert!(progress.len() >= 4, "{lines:#?}");
+    // The listener is gone with the run.
+    assert!(std::net::TcpStream::connect(&addr).is_err());
+}
+
+/// The tool commands of a text: lines starting with `conformance `,
+/// `loadgen ` or `reports ` (after indentation), with their `\`
+/// continuation lines, whitespace collapsed.
+fn tool_commands(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        let line = line.trim();
+        let continues = line.ends_with('\\');
+        let body = line.trim_end_matches('\\').trim();
+        match &mut current {
+            Some(c) => {
+                c.push(' ');
+                c.push_str(body);
+            }
+            None if ["conformance ", "loadgen ", "reports "]
+                .iter()
+                .any(|t| body.starts_with(t)) =>
+            {
+                current = Some(body.to_owned());
+            }
+            None => continue,
+        }
+        if !continues && let Some(c) = current.take() {
+            out.push(c.split_whitespace().collect::<Vec<_>>().join(" "));
+        }
+    }
+    out
+}
+
+/// The GitHub Actions workflow runs the commands the README documents.
+#[test]
+fn the_ci_workflow_runs_the_commands_the_readme_documents() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let workflow = std::fs::read_to_string(root.join(".github/workflows/ci-load.yml")).unwrap();
+    let readme = tool_commands(&std::fs::read_to_string(root.join("README.md")).unwrap());
+    let commands = tool_commands(&workflow);
+    assert_eq!(commands.len(), 3, "{commands:#?}");
+    for c in &commands {
+        assert!(readme.contains(c), "not in the README: {c}");
+    }
+    // The loadgen command parses, flags and thresholds alike.
+    let load = commands.iter().find(|c| c.starts_with("loadgen ")).unwrap();
+    let words = shell_words(load);
+    let opts = <loadgen::Opts as clap::Parser>::try_parse_from(&words)
+        .unwrap_or_else(|e| panic!("{load}: {e}"));
+    let loadgen::Command::Run(run) = opts.command else {
+        panic!("{load}: not `loadgen run`")
+    };
+    for t in &run.thresholds {
+        formats::threshold::Threshold::parse(t).unwrap();
+    }
+    assert!(run.junit.is_some() && run.summary_md.is_some() && run.label.is_some());
+}
+
+/// Splits a shell command line on spaces, keeping quoted text whole.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quote = None;
+    for c in line.chars() {
+        match (quote, c) {
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, ' ') => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            (_, c) => word.push(c),
+        }
+    }
+    words.push(word);
+    words
+}
+
+/// What the collector stand-in received: the JSON bodies POSTed to
+/// `/v1/metrics`.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<Value>>>;
+
+/// A stand-in for an OpenTelemetry collector: OTLP/HTTP JSON on
+/// `POST /v1/metrics`, on an ephemeral loopback port.
+async fn collector() -> (String, Received, tokio::task::JoinHandle<()>) {
+    use axum::routing::post;
+    let received: Received = Default::default();
+    let store = received.clone();
+    let app = axum::Router::new().route(
+        "/v1/metrics",
+        post(move |headers: axum::http::HeaderMap, body: String| {
+            let store = store.clone();
+            async move {
+                assert_eq!(headers["content-type"], "application/json");
+                store
+                    .lock()
+                    .unwrap()
+                    .push(serde_json::from_str(&body).unwrap());
+                "{}"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (url, received, task)
+}
+
+/// The data points of metric `name` in an OTLP request, whichever kind.
+fn otlp_points<'a>(req: &'a Value, name: &str) -> Vec<&'a Value> {
+    let metrics = &req["resourceMetrics"][0]["scopeMetrics"][0]["metrics"];
+    metrics
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["name"] == name)
+        .flat_map(|m| {
+            ["gauge", "sum", "histogram"]
+                .iter()
+                .filter_map(|k| m[*k]["dataPoints"].as_array())
+                .flatten()
+        })
+        .collect()
+}
+
+/// `--otlp-endpoint`: a real run pushes OTLP/HTTP JSON to a collector
+/// stand-in during the run and once at the end; the counters and the
+/// latency histogram grow from push to push and the last push matches the
+/// report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_pushes_reach_a_collector_during_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "long.toml", &long());
+    let (url, received, task) = collector().await;
+    let (server, mut opts, out) = crate::common::against_reference_server(dir.path(), &file).await;
+    opts.duration = Some(Duration::from_secs(5));
+    opts.otlp_endpoint = Some(url);
+    opts.otlp_interval = Duration::from_secs(1);
+    let outcome = loadgen::run_with_stop(opts, loadgen::engine::StopSignal::new())
+        .await
+        .unwrap();
+    server.stop().await.unwrap();
+    task.abort();
+    assert_eq!(outcome.exit_code(), loadgen::EXIT_OK);
+    let reqs = received.lock().unwrap().clone();
+    assert!(reqs.len() >= 4, "{} pushes", reqs.len());
+    let first = &reqs[0];
+    assert_eq!(
+        first["resourceMetrics"][0]["resource"]["attributes"][0],
+        serde_json::json!({"key": "service.name", "value": {"stringValue": "loadgen"}})
+    );
+    let sent = |req: &Value| -> u64 {
+        otlp_points(req, "loadgen.sent")
+            .iter()
+            .map(|p| p["asInt"].as_str().unwrap().parse::<u64>().unwrap())
+            .sum()
+    };
+    let acks = |req: &Value| -> u64 {
+        otlp_points(req, "loadgen.latency")
+            .iter()
+            .find(|p| {
+                p["attributes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a["value"]["stringValue"] == "ack.presence:get_online")
+            })
+            .map_or(0, |p| p["count"].as_str().unwrap().parse().unwrap())
+    };
+    let last = reqs.last().unwrap();
+    let mid = &reqs[reqs.len() / 2];
+    assert!(
+        sent(mid) > 0 && sent(last) > sent(mid),
+        "{} -> {}",
+        sent(mid),
+        sent(last)
+    );
+    assert!(acks(last) > acks(mid), "{} -> {}", acks(mid), acks(last));
+    // The last push is the final state: the report's numbers.
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(
+        Some(acks(last)),
+        report["histograms"]["ack.presence:get_online"]["count"].as_u64()
+    );
+    // Histogram points: bucket counts add up to the count.
+    for p in otlp_points(last, "loadgen.latency") {
+        let total: u64 = p["bucketCounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().parse::<u64>().unwrap())
+            .sum();
+        assert_eq!(total.to_string(), p["count"].as_str().unwrap(), "{p}");
+        assert_eq!(
+            p["bucketCounts"].as_array().unwrap().len(),
+            p["explicitBounds"].as_array().unwrap().len() + 1
+        );
+    }
 }

@@ -51,7 +51,7 @@ fn merging_serialized_histograms_equals_recording_everything_in_one() {
 fn report_of(snap: &MetricsSnapshot, series_t: u64) -> RunReport {
     let text = format!(
         r#"{{
-  "version": 1, "tool": "loadgen test", "target": "http://127.0.0.1:1",
+  "version": 2, "tool": "loadgen test", "target": "http://127.0.0.1:1",
   "scenario": {{"name": "t", "file": "t.toml", "hash": "0123456789abcdef"}},
   "startedAt": "2025-01-01T00:00:0{series_t}.000Z", "endedAt": "2025-01-01T00:00:09.000Z",
   "durationMs": 4000, "machine": {{"hostname": "h", "os": "linux-x86_64", "cpus": 2}},
@@ -172,7 +172,7 @@ async fn a_real_report_matches_the_schema_in_formats() {
     opts.shard = Some(ShardInfo { index: 1, count: 1 });
     opts.thresholds = vec![
         "ack.presence:get_online.p99 < 5s".into(),
-        "fanout.nothing.p99 < 1s".into(),
+        "reconnect.p99 < 1s".into(),
     ];
     let outcome = loadgen::run_with_stop(opts, loadgen::engine::StopSignal::new())
         .await
@@ -181,7 +181,7 @@ async fn a_real_report_matches_the_schema_in_formats() {
     assert_eq!(
         outcome.exit_code(),
         loadgen::EXIT_THRESHOLD,
-        "the fanout threshold has no samples"
+        "the reconnect threshold has no samples"
     );
 
     let (text, report) = crate::common::checked_report(&out);

@@ -371,6 +371,19 @@ fn every_shipped_scenario_validates() {
         .collect();
     files.sort();
     assert!(files.len() >= 5, "{files:?}");
+    // Each gates connect failures and errors (the aggregate).
+    for f in &files {
+        let s = loadgen::scenario::load(f).unwrap();
+        for metric in ["connect_failures", "errors"] {
+            assert!(
+                s.thresholds
+                    .iter()
+                    .any(|t| { formats::threshold::Threshold::parse(t).unwrap().metric == metric }),
+                "{}: no threshold on {metric}",
+                f.display()
+            );
+        }
+    }
     let out = Command::new(env!("CARGO_BIN_EXE_loadgen"))
         .arg("validate")
         .args(&files)

@@ -103,6 +103,7 @@ pub fn report(spec: &Spec) -> RunReport {
     let mut r = RunReport {
         version: REPORT_VERSION,
         tool: "loadgen 0.1.0".to_owned(),
+        label: None,
         target: "http://127.0.0.1:3000".to_owned(),
         scenario: ScenarioMeta {
             name: spec.scenario.to_owned(),

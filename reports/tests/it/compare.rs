@@ -309,3 +309,55 @@ fn warnings_for_changed_scenarios_and_unknown_metrics() {
     assert_eq!(metric(&v, "reconnect")["verdict"], "only-in-new");
     assert_eq!(metric(&v, "connect")["verdict"], "only-in-base");
 }
+
+/// Labels and tools are shown on both sides; `--summary-md` appends the
+/// Markdown rendering whatever `--format` prints; `html` shows the label.
+#[test]
+fn labels_show_and_the_step_summary_is_appended() {
+    let dir = tempfile::tempdir().unwrap();
+    let labelled = |name: &str, label: &str| {
+        let mut r = report(&Spec {
+            histograms: vec![(METRIC, samples(7, 2000))],
+            ..Spec::default()
+        });
+        r.label = Some(label.to_owned());
+        r.tool = "loadgen 0.1.0 (git 0123456789ab)".to_owned();
+        write(dir.path(), name, &r)
+    };
+    let base = labelled("base.json", "v1.1");
+    let new = labelled("new.json", "v1.2 <rc>");
+    let summary = dir.path().join("summary.md");
+    std::fs::write(&summary, "earlier\n").unwrap();
+    let out = compare(&base, &new, &["--summary-md", summary.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains("label `v1.1`, scenario `chat`"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("loadgen 0.1.0 (git 0123456789ab)"),
+        "{}",
+        out.stdout
+    );
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        md.starts_with("earlier\n### Load test comparison: ✅ **No regression**"),
+        "{md}"
+    );
+    assert!(md.contains("label `v1.2 <rc>`"), "{md}");
+
+    let html = dir.path().join("r.html");
+    let out = reports([
+        "html".as_ref(),
+        new.as_os_str(),
+        "-o".as_ref(),
+        html.as_os_str(),
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let html = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        html.contains("<b>v1.2 &lt;rc&gt;</b> · loadgen 0.1.0 (git 0123456789ab)"),
+        "no label in the HTML"
+    );
+}

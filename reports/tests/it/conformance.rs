@@ -30,6 +30,7 @@ fn write(dir: &Path, name: &str, cases: Vec<CaseRecord>) -> PathBuf {
     let report = RunReport {
         version: 1,
         tool: "conformance 0.1.0".to_owned(),
+        label: Some(format!("run {name}")),
         target: "http://127.0.0.1:3000".to_owned(),
         strict: false,
         level: Default::default(),
@@ -76,6 +77,11 @@ fn lists_new_failures_and_fixed_cases() {
     let out = reports(["compare".as_ref(), base.as_os_str(), new.as_os_str()]);
     assert_eq!(out.code, 1, "{out:?}");
     let text = &out.stdout;
+    // The label and the tool of each side.
+    assert!(
+        text.contains("new.json (label `run new.json`, conformance 0.1.0 against"),
+        "{text}"
+    );
     let section = |title: &str| -> Vec<String> {
         let start = text
             .find(&format!("\n{title} ("))
@@ -190,6 +196,12 @@ fn fixes_only_exit_zero_and_show_lists_failures() {
         out.stdout
     );
     assert!(out.stdout.contains("FAIL       a.one"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("(label `run base.json`, conformance 0.1.0)"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]

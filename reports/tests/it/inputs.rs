@@ -29,12 +29,27 @@ fn older_and_unknown_versions_are_explained() {
     let dir = tempfile::tempdir().unwrap();
     let mut v = loadgen_json();
 
+    // Version 1 (no `label`) still reads, converted to version 2.
+    v["version"] = json!(1);
+    let out = show(dir.path(), &v);
+    assert_eq!(out.code, 0, "{out:?}");
     v["version"] = json!(2);
+    v["label"] = json!("release 1.2");
+    let out = show(dir.path(), &v);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout
+            .contains("label: release 1.2, tool: loadgen 0.1.0"),
+        "{}",
+        out.stdout
+    );
+
+    v["version"] = json!(3);
     let out = show(dir.path(), &v);
     assert_eq!(out.code, 2, "{out:?}");
     assert!(
         out.stderr.contains(
-            "x.json: loadgen run report version 2 is not supported (this reports reads version 1): \
+            "x.json: loadgen run report version 3 is not supported (this reports reads version 1 to 2): \
              it was written by a newer release; use `reports` from that release (or newer)"
         ),
         "{}",
@@ -45,7 +60,7 @@ fn older_and_unknown_versions_are_explained() {
     let out = show(dir.path(), &v);
     assert_eq!(out.code, 2);
     assert!(
-        out.stderr.contains("version 0 is not supported (this reports reads version 1): that format is older than the oldest one this release can read"),
+        out.stderr.contains("version 0 is not supported (this reports reads version 1 to 2): that format is older than the oldest one this release can read"),
         "{}",
         out.stderr
     );

@@ -16,6 +16,7 @@ use std::time::Duration;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use super::metric_names::KnownMetrics;
 use super::validate;
 use super::{
     Checked, DEFAULT_GRACE, Group, GroupSize, Phase, Scenario, ScenarioError, SetupAction, Step,
@@ -316,9 +317,10 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Checked, ScenarioError> {
     if let Some(v) = doc.get("thresholds")
         && let Some(items) = ctx.array(v, "thresholds")
     {
+        let known = KnownMetrics::of(&groups);
         for x in items {
             if let Some(s) = ctx.string(x, "threshold") {
-                if let Err(e) = validate::check_threshold(&s) {
+                if let Err(e) = validate::check_threshold(&s, &known) {
                     ctx.err(&x.span(), format!("threshold {s:?}: {e}"));
                 }
                 thresholds.push(s);
