@@ -387,7 +387,7 @@ export function adminApi({ store, auth, realtime, api, bugs, adminKey }) {
   async function publishQuestion(req, res, { qid }) {
     const { room, question, total } = store.publishQuestion(qid);
     rt.roomEmit(room.id, EV.QUIZ_QUESTION_PUBLISHED, { ...questionView(question, total), timestamp: ts() });
-    sendJson(res, 200, { qid, number: question.number, total, startTime: iso(question.publishedAt) });
+    sendJson(res, 200, { qid, number: question.number, total, startTime: iso(Math.floor(question.publishedAt / 1000) * 1000) });
   }
 
   // --- applications ---

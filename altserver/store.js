@@ -362,7 +362,9 @@ export class Store {
     const room = this.room(q.roomId);
     room.published += 1;
     q.number = room.published;
-    q.publishedAt = Math.floor(now / 1000) * 1000;
+    // The instant itself: startTime is shown at whole seconds (C7), but
+    // responseTime and the time limit count from when it really started.
+    q.publishedAt = now;
     return { room, question: q, total: room.questionIds.length };
   }
 

@@ -8,6 +8,8 @@
 //!   that owns the broken requirement fails;
 //! * [`cluster`]: every case passes against two nodes on one Redis and
 //!   one PostgreSQL database;
+//! * [`altserver`]: the whole suite against the second implementation
+//!   (its own profile, signed tokens, WebSocket only) at both levels;
 //! * [`profile`]: `profile check` against the reference server and
 //!   altserver, and the teardown at the end of a run;
 //! * [`handshake`]: headers, query, Origin and auth template on the wire,
@@ -20,6 +22,7 @@
 
 mod common;
 
+mod altserver;
 mod cli;
 mod cluster;
 mod faults;

@@ -2,29 +2,11 @@
 //! broken action, the second implementation's profile drives every one of
 //! its actions, and a run removes what it created.
 
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 
-/// Runs the conformance binary with `env` off the async runtime; returns
-/// the exit code, stdout and stderr.
-async fn conformance(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_conformance"));
-    cmd.args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out =
-        tokio::task::spawn_blocking(move || cmd.output().expect("run the conformance binary"))
-            .await
-            .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use crate::common::conformance;
 
 /// The state of each action in a `profile check --json` report.
 fn states(report: &Value) -> Vec<(String, String)> {

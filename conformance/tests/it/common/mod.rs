@@ -17,6 +17,25 @@ use tokio::sync::Semaphore;
 
 pub use proxy::{Fault, HttpResponse, Proxy};
 
+/// Runs the conformance binary with `env` off the async runtime; returns
+/// the exit code, stdout and stderr.
+pub async fn conformance(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_conformance"));
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out =
+        tokio::task::spawn_blocking(move || cmd.output().expect("run the conformance binary"))
+            .await
+            .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// `conformance run ARGS...` in-process: its report, or why it gave none.
 pub async fn run_args(args: &[&str]) -> Result<RunReport, conformance::Error> {
     let argv = ["conformance", "run"].iter().chain(args);
