@@ -400,10 +400,14 @@ fn provided(identity: &Identity, action: Action, known: &Vars) -> Result<(String
                 .and_then(Value::as_str)
                 .ok_or("needs a `userId`, which no earlier action gave")?;
             let (token, jti) = identity.sign(user_id, 3600).map_err(|e| e.to_string())?;
-            let outputs = Vars::from([
+            let mut outputs = Vars::from([
                 ("token".to_owned(), json!(token)),
                 ("tokenId".to_owned(), json!(jti)),
             ]);
+            if let Some(refresh) = identity.sign_refresh(user_id) {
+                let refresh = refresh.map_err(|e| e.to_string())?;
+                outputs.insert("refreshToken".to_owned(), json!(refresh));
+            }
             Ok((
                 "signed here ([identity] mode = \"sign\")".to_owned(),
                 outputs,

@@ -308,12 +308,19 @@ impl Ctx {
                 let (token, jti) = identity
                     .sign(&id, ttl_secs)
                     .map_err(|e| Failure::Error(e.to_string()))?;
+                let refresh_token = identity
+                    .sign_refresh(&id)
+                    .transpose()
+                    .map_err(|e| Failure::Error(e.to_string()))?;
+                if let Some(t) = &refresh_token {
+                    self.add_secret(t);
+                }
                 User {
                     id,
                     name,
                     token,
                     token_id: Some(jti),
-                    refresh_token: None,
+                    refresh_token,
                 }
             }
             IdentityMode::Static => {

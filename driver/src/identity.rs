@@ -68,6 +68,12 @@ pub struct IdentitySection {
     /// `{sub = "${user_id}", iat = "${iat}", exp = "${exp}", jti =
     /// "${jti}"}`].
     pub claims: Option<toml::Table>,
+    /// `sign` only, optional: the claims of a refresh token signed beside
+    /// each access token, for a target whose refresh tokens are JWTs it
+    /// verifies (e.g. `{sub = "${user_id}", iat = "${iat}", exp =
+    /// "${exp}", jti = "${jti}", typ = "refresh"}`); it lives a day. Without
+    /// it a signed user has no refresh token and the refresh case skips.
+    pub refresh_claims: Option<toml::Table>,
     #[serde(default)]
     pub users: Vec<StaticUser>,
 }
@@ -133,6 +139,7 @@ pub struct Identity {
     pub users: Vec<Known>,
     signer: Option<(Header, EncodingKey)>,
     claims: Value,
+    refresh_claims: Option<Value>,
     base_vars: Vars,
 }
 
@@ -154,6 +161,7 @@ impl Default for Identity {
             users: Vec::new(),
             signer: None,
             claims: Value::Null,
+            refresh_claims: None,
             base_vars: Vars::new(),
         }
     }
@@ -192,8 +200,14 @@ impl Identity {
             users,
             signer: None,
             claims: Value::Null,
+            refresh_claims: None,
             base_vars: base_vars.clone(),
         };
+        if section.refresh_claims.is_some() && section.mode != IdentityMode::Sign {
+            return Err(IdentityError::Config(
+                "`refresh_claims` is for mode \"sign\"".into(),
+            ));
+        }
         match section.mode {
             IdentityMode::Mint => {}
             IdentityMode::Static => {
@@ -257,8 +271,15 @@ impl Identity {
                         "sub": "${user_id}", "iat": "${iat}", "exp": "${exp}", "jti": "${jti}"
                     }),
                 };
+                identity.refresh_claims = section
+                    .refresh_claims
+                    .as_ref()
+                    .map(serde_json::to_value)
+                    .transpose()
+                    .map_err(|e| IdentityError::Config(format!("refresh_claims: {e}")))?;
                 // A claim naming an unknown variable fails now, not per token.
                 identity.sign("user", 60)?;
+                identity.sign_refresh("user").transpose()?;
             }
         }
         Ok(identity)
@@ -283,6 +304,26 @@ impl Identity {
     /// that expired that long ago), signed with the profile's key; and its
     /// `jti`. An error when the identity does not sign.
     pub fn sign(&self, user_id: &str, ttl_secs: i64) -> Result<(String, String), IdentityError> {
+        self.sign_claims(&self.claims, user_id, ttl_secs)
+    }
+
+    /// A refresh token for `user_id` (a day's lifetime) when the profile
+    /// gives `refresh_claims`.
+    pub fn sign_refresh(&self, user_id: &str) -> Option<Result<String, IdentityError>> {
+        const REFRESH_TTL_SECS: i64 = 24 * 3600;
+        let claims = self.refresh_claims.as_ref()?;
+        Some(
+            self.sign_claims(claims, user_id, REFRESH_TTL_SECS)
+                .map(|(token, _)| token),
+        )
+    }
+
+    fn sign_claims(
+        &self,
+        template: &Value,
+        user_id: &str,
+        ttl_secs: i64,
+    ) -> Result<(String, String), IdentityError> {
         static SEQ: AtomicU64 = AtomicU64::new(0);
         let Some((header, key)) = &self.signer else {
             return Err(IdentityError::Config("the identity does not sign".into()));
@@ -309,7 +350,7 @@ impl Identity {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-        let claims = expand_json_with(&self.claims, &|n| {
+        let claims = expand_json_with(template, &|n| {
             vars.get(n).or_else(|| self.base_vars.get(n)).cloned()
         })
         .map_err(|source| IdentityError::Template {

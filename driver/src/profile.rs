@@ -16,6 +16,16 @@ use crate::template::{TemplateError, expand_string, placeholders};
 /// The built-in profile.
 pub const REFERENCE: &str = include_str!("../profiles/reference.toml");
 
+/// `refresh_token` where a profile does not define it: the protocol's
+/// `POST /api/auth/refresh` with `{refreshToken}`, its `accessToken` as the
+/// new `token` (Security: Token Refresh).
+const PROTOCOL_REFRESH: &str = r#"
+method = "POST"
+path = "/api/auth/refresh"
+body = { refreshToken = "${refreshToken}" }
+extract = { token = "/accessToken" }
+"#;
+
 /// A parsed profile.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -317,10 +327,18 @@ pub enum ProfileError {
 
 impl Profile {
     pub fn parse(text: &str, path: &str) -> Result<Profile, ProfileError> {
-        let profile: Profile = toml::from_str(text).map_err(|e| ProfileError::Parse {
+        let mut profile: Profile = toml::from_str(text).map_err(|e| ProfileError::Parse {
             path: path.to_owned(),
             message: e.to_string(),
         })?;
+        // Token refresh is the protocol's own endpoint unless the profile
+        // says otherwise.
+        profile
+            .actions
+            .entry(Action::RefreshToken.as_str().to_owned())
+            .or_insert_with(|| {
+                toml::from_str(PROTOCOL_REFRESH).expect("the protocol's refresh action parses")
+            });
         for (name, a) in &profile.actions {
             let bad = |message: String| ProfileError::Action {
                 action: name.clone(),

@@ -56,6 +56,13 @@ pub const CASES: &[Case] = &[
         revoked_token
     ),
     case!(
+        "connection.auth.refresh",
+        "POST /api/auth/refresh turns a refresh token into an access token that connects and subscribes",
+        "Security, Token Refresh: `fetch('/api/auth/refresh', {method: 'POST', body: JSON.stringify({refreshToken})})`, then `socket.auth.token = data.accessToken` and reconnect",
+        [CreateUser, MintToken, RefreshToken, CreateRoom],
+        refresh_reconnect
+    ),
+    case!(
         "connection.auth.unknown_user",
         "A token of a deleted or unknown user is refused with `Authentication failed: User not found`",
         "Authentication: user existence checked; refused with `Authentication failed: ...` (the reason `User not found`: N10)",
@@ -211,6 +218,42 @@ async fn revoked_token(cx: &mut Ctx) -> Result<(), Failure> {
         .connect_refused(Some(json!({ "token": token })), "/")
         .await?;
     expect_message(cx, AuthFailure::TokenRevoked, &m)
+}
+
+async fn refresh_reconnect(cx: &mut Ctx) -> Result<(), Failure> {
+    let u = cx.user("refresher").await?;
+    let refresh = u.refresh_token.clone().ok_or_else(|| {
+        Failure::Skip(
+            "needs a refresh token: the identity gives none (mint_token extracts no \
+             refreshToken; a signing identity needs refresh_claims)"
+                .into(),
+        )
+    })?;
+    let room = cx.room(Visibility::Public).await?;
+    // The profile's refresh_token action is the protocol's endpoint unless
+    // the profile says otherwise; its `token` is the answer's accessToken.
+    let out = cx
+        .act(
+            Action::RefreshToken,
+            vars(&[("refreshToken", json!(refresh))]),
+        )
+        .await?;
+    let token = out
+        .get("token")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    cx.ensure(
+        !token.is_empty(),
+        "the refresh answer's accessToken: a non-empty string",
+        "none",
+    )?;
+    // Reconnect with it, as the text's client does: the same user, who
+    // may subscribe.
+    let s = cx.connect(&token, "/").await?;
+    cx.subscribe(&s, &room.id).await?;
+    s.disconnect().await;
+    Ok(())
 }
 
 async fn unknown_user(cx: &mut Ctx) -> Result<(), Failure> {
