@@ -14,6 +14,7 @@ use crate::server_bin;
 
 mod apps;
 mod http_limits;
+mod outage;
 mod rate_limits;
 
 /// The value of the metric line `name` (with its labels) in `/metrics`.
