@@ -16,6 +16,7 @@ mod apps;
 mod heartbeat;
 mod http_limits;
 mod outage;
+mod private_rooms;
 mod rate_limits;
 
 /// The value of the metric line `name` (with its labels) in `/metrics`.
