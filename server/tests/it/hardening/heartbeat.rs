@@ -9,27 +9,18 @@ use std::time::Duration;
 
 use engineioxide::socket::Sid;
 use futures_util::StreamExt;
-use serde_json::{Value, json};
+use serde_json::json;
 use server::testing::*;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{Ws, next_text};
+use super::{Ws, next_text, open_ws_session};
 
 const INTERVAL: Duration = Duration::from_millis(200);
 const TIMEOUT: Duration = Duration::from_millis(300);
 
 /// A raw Engine.IO WebSocket session and its sid.
 async fn open_session(url: &str) -> (Ws, Sid) {
-    let url = format!(
-        "{}/socket.io/?EIO=4&transport=websocket",
-        url.replacen("http", "ws", 1)
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("websocket opens");
-    let open = next_text(&mut ws).await.expect("open packet");
-    let open: Value = serde_json::from_str(open.strip_prefix('0').expect("open packet"))
-        .expect("open packet JSON");
+    let (ws, open) = open_ws_session(url).await;
     let sid = Sid::from_str(open["sid"].as_str().expect("sid")).expect("a sid");
     (ws, sid)
 }
