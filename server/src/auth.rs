@@ -30,6 +30,11 @@ impl From<AuthFailure> for AuthError {
     }
 }
 
+/// The longest lifetime of an access token, either way (a negative one
+/// mints an expired token, for tests): ten years. Far from where `exp` in
+/// milliseconds would overflow.
+pub const MAX_TOKEN_TTL_SECS: i64 = 10 * 366 * 86_400;
+
 /// The claims of an access token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {

@@ -13,6 +13,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::server_bin;
 
 mod apps;
+mod bounds;
 mod heartbeat;
 mod http_limits;
 mod outage;
