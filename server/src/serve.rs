@@ -257,9 +257,18 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// socketioxide and engineioxide log whole packets at `debug` and `trace`:
+/// a CONNECT's `auth` (the access token) and every payload. `--log debug`
+/// caps them at `info`; only a directive naming one of their modules
+/// (`socketioxide::client=debug`, more specific than these) shows them.
+const PACKET_LOG_CAPS: [&str; 2] = ["socketioxide=info", "engineioxide=info"];
+
 fn init_logging(opts: &Opts) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_new(&opts.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_new(&opts.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    for cap in PACKET_LOG_CAPS {
+        filter = filter.add_directive(cap.parse().expect("a valid directive"));
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -16,6 +16,7 @@ mod apps;
 mod bounds;
 mod heartbeat;
 mod http_limits;
+mod logs;
 mod outage;
 mod private_rooms;
 mod rate_limits;
