@@ -20,6 +20,7 @@ mod logs;
 mod outage;
 mod private_rooms;
 mod rate_limits;
+mod token_purge;
 
 /// The value of the metric line `name` (with its labels) in `/metrics`.
 async fn metric(url: &str, name: &str) -> i64 {
