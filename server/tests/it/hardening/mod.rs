@@ -17,6 +17,7 @@ mod bounds;
 mod heartbeat;
 mod http_limits;
 mod logs;
+mod lost_update;
 mod outage;
 mod private_rooms;
 mod rate_limits;
