@@ -78,6 +78,10 @@ impl StoreError {
     }
 }
 
+/// PostgreSQL's SQLSTATE `character_not_in_repertoire`: a NUL byte in a
+/// text value.
+const NUL_IN_TEXT: &str = "22021";
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
@@ -85,6 +89,11 @@ impl From<sqlx::Error> for StoreError {
             // the callers that can say more check for the id first.
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 StoreError::Conflict("already exists".into())
+            }
+            // PostgreSQL refuses NUL in text (SQLSTATE 22021): the input is
+            // wrong, not the server (SQLite stores it).
+            sqlx::Error::Database(db) if db.code().as_deref() == Some(NUL_IN_TEXT) => {
+                StoreError::Invalid("text must not contain NUL characters".into())
             }
             _ => StoreError::Db(e),
         }

@@ -18,6 +18,7 @@ mod heartbeat;
 mod http_limits;
 mod logs;
 mod lost_update;
+mod nul_bytes;
 mod outage;
 mod private_rooms;
 mod rate_limits;
