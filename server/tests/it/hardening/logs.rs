@@ -12,20 +12,7 @@ use crate::server_bin;
 async fn debug_logs_carry_no_token_or_payload() {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = format!("sqlite://{}/db.sqlite", dir.path().display());
-    let mut cmd = ServerProcess::command(server_bin());
-    cmd.args([
-        "--listen",
-        "127.0.0.1:0",
-        "--database-url",
-        &db,
-        "--admin-token",
-        PROCESS_ADMIN_TOKEN,
-        "--jwt-secret",
-        "process-jwt-secret-0123456789abcdef",
-        "--log",
-        "debug",
-    ]);
-    let process = ServerProcess::spawn(cmd, PROCESS_ADMIN_TOKEN);
+    let process = ServerProcess::start_with(server_bin(), &db, &["--log", "debug"]);
     let (_, token) = super::process_user(&process, "logged").await;
     let socket = sioclient::connect(process.client_config(&token, "/"))
         .await
