@@ -9,7 +9,31 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use protocol::error::AuthFailure;
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Store, User};
+use crate::store::{Store, StoreError, User};
+
+/// Why a token was not accepted: the token itself (a protocol
+/// `Authentication failed: <reason>`), or the server could not check it.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("{}", .0.message())]
+    Refused(AuthFailure),
+    /// The store failed while checking the user or the revocation: says
+    /// nothing about the token, so it must not read as a bad one (protocol
+    /// notes N18).
+    #[error("the token could not be checked: {0}")]
+    Unavailable(#[from] StoreError),
+}
+
+impl From<AuthFailure> for AuthError {
+    fn from(f: AuthFailure) -> Self {
+        AuthError::Refused(f)
+    }
+}
+
+/// The longest lifetime of an access token, either way (a negative one
+/// mints an expired token, for tests): ten years. Far from where `exp` in
+/// milliseconds would overflow.
+pub const MAX_TOKEN_TTL_SECS: i64 = 10 * 366 * 86_400;
 
 /// The claims of an access token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,29 +117,21 @@ impl Tokens {
         &self,
         store: &Store,
         token: Option<&str>,
-    ) -> Result<(Claims, User), AuthFailure> {
+    ) -> Result<(Claims, User), AuthError> {
         let token = token
             .filter(|t| !t.is_empty())
             .ok_or(AuthFailure::MissingToken)?;
         let claims = self.verify(token)?;
-        let user = match store.get_user(&claims.sub).await {
-            Ok(Some(user)) => user,
-            Ok(None) => return Err(AuthFailure::UserNotFound),
-            Err(e) => {
-                tracing::error!(error = %e, "user lookup failed during authentication");
-                return Err(AuthFailure::InvalidToken);
-            }
-        };
-        match store.token_state(&claims.jti).await {
-            Ok(Some(state)) if state.revoked => Err(AuthFailure::TokenRevoked),
-            Ok(Some(state)) if state.user_id == claims.sub => Ok((claims, user)),
+        let user = store
+            .get_user(&claims.sub)
+            .await?
+            .ok_or(AuthFailure::UserNotFound)?;
+        match store.token_state(&claims.jti).await? {
+            Some(state) if state.revoked => Err(AuthFailure::TokenRevoked.into()),
+            Some(state) if state.user_id == claims.sub => Ok((claims, user)),
             // A jti this server never issued (or issued to someone else):
             // signed with a leaked or guessed secret (protocol notes N10).
-            Ok(_) => Err(AuthFailure::InvalidToken),
-            Err(e) => {
-                tracing::error!(error = %e, "revocation lookup failed during authentication");
-                Err(AuthFailure::InvalidToken)
-            }
+            _ => Err(AuthFailure::InvalidToken.into()),
         }
     }
 }

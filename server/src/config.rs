@@ -14,6 +14,12 @@ pub const DEV_ADMIN_TOKEN: &str = "dev-admin-token";
 /// development values aside): 256 bits, HS256's key size.
 pub const MIN_SECRET_BYTES: usize = 32;
 
+/// The Engine.IO ping interval and timeout the server accepts, in ms: 0
+/// would ping without pause (and time out at once); past an hour a dead
+/// peer holds its slot for hours, and the engine's clock arithmetic has
+/// room to spare.
+pub const PING_MS: std::ops::RangeInclusive<u64> = 10..=3_600_000;
+
 /// Reference server for the platform's real-time protocol.
 ///
 /// Socket.IO (WebSocket and long-polling) and the REST API share one port.
@@ -64,7 +70,7 @@ pub struct Opts {
     #[arg(long, env = "SERVER_DEV")]
     pub dev: bool,
 
-    /// Lifetime of minted access tokens, in seconds.
+    /// Lifetime of minted access tokens, in seconds (at most ten years).
     #[arg(long, env = "SERVER_ACCESS_TOKEN_TTL", default_value_t = 86_400)]
     pub access_token_ttl: i64,
 
@@ -72,11 +78,11 @@ pub struct Opts {
     #[arg(long, env = "SERVER_TOKEN_GRACE", default_value_t = 30)]
     pub token_grace: u64,
 
-    /// Engine.IO ping interval in milliseconds.
+    /// Engine.IO ping interval in milliseconds (10 to 3,600,000).
     #[arg(long, env = "SERVER_PING_INTERVAL_MS", default_value_t = 25_000)]
     pub ping_interval_ms: u64,
 
-    /// Engine.IO ping timeout in milliseconds.
+    /// Engine.IO ping timeout in milliseconds (10 to 3,600,000).
     #[arg(long, env = "SERVER_PING_TIMEOUT_MS", default_value_t = 20_000)]
     pub ping_timeout_ms: u64,
 
@@ -268,9 +274,21 @@ impl TryFrom<&Opts> for Config {
             o.listen
         );
         anyhow::ensure!(
-            o.access_token_ttl > 0,
-            "--access-token-ttl must be positive"
+            (1..=crate::auth::MAX_TOKEN_TTL_SECS).contains(&o.access_token_ttl),
+            "--access-token-ttl must be between 1 and {} seconds",
+            crate::auth::MAX_TOKEN_TTL_SECS
         );
+        for (flag, ms) in [
+            ("--ping-interval-ms", o.ping_interval_ms),
+            ("--ping-timeout-ms", o.ping_timeout_ms),
+        ] {
+            anyhow::ensure!(
+                PING_MS.contains(&ms),
+                "{flag} must be between {} and {} ms",
+                PING_MS.start(),
+                PING_MS.end()
+            );
+        }
         anyhow::ensure!(
             o.database_url.starts_with("sqlite:") || o.database_url.starts_with("postgres"),
             "--database-url must start with sqlite:// or postgres://"

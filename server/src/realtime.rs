@@ -31,7 +31,7 @@ use socketioxide::handler::{FromMessageParts, Value as RawValue};
 use socketioxide::socket::{DisconnectReason, Socket};
 
 use crate::access::{AccessError, authorize_room};
-use crate::auth::unix_now_ms;
+use crate::auth::{AuthError, unix_now_ms};
 use crate::ratelimit::{Charge, ConnectionBudget};
 use crate::sockets::{self, Session};
 use crate::state::{AppState, Io, user_sockets};
@@ -62,6 +62,22 @@ impl ClientError {
     fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidPayload, message)
     }
+
+    /// The server failed (its database is down, ...), not the event: of the
+    /// protocol's six codes the one that tells a client to slow down and
+    /// retry, with a message and `details.retryable` that say why
+    /// (protocol notes N18). `INVALID_PAYLOAD` would tell it the event is
+    /// wrong and not worth sending again.
+    fn server_failure() -> Self {
+        let mut e = Self::new(ErrorCode::RateLimitExceeded, SERVER_UNAVAILABLE);
+        e.details.insert(RETRYABLE.into(), json!(true));
+        e
+    }
+
+    /// Whether this is a [`ClientError::server_failure`].
+    fn is_server_failure(&self) -> bool {
+        self.details.contains_key(RETRYABLE)
+    }
 }
 
 impl From<StoreError> for ClientError {
@@ -77,7 +93,7 @@ impl From<StoreError> for ClientError {
             StoreError::Invalid(m) | StoreError::Conflict(m) => ClientError::invalid(m),
             other => {
                 tracing::error!(error = %other, "store error in a client event");
-                ClientError::invalid("The server could not process the event")
+                ClientError::server_failure()
             }
         }
     }
@@ -95,6 +111,17 @@ impl From<AccessError> for ClientError {
         }
     }
 }
+
+/// The message of a `connect_error`, or of an event's error, when the
+/// server could not do its part (protocol notes N18). Not an
+/// `Authentication failed: ` message: the client's token may be good.
+pub const SERVER_UNAVAILABLE: &str = "Server unavailable: try again later";
+
+/// The `details` key that marks a server failure in an event's error.
+const RETRYABLE: &str = "retryable";
+
+/// The metric reason of a CONNECT refused with [`SERVER_UNAVAILABLE`].
+const SERVER_UNAVAILABLE_REASON: &str = "unavailable";
 
 /// Why a connection was refused: the `connect_error` message.
 #[derive(Debug)]
@@ -260,7 +287,13 @@ async fn authenticate<A: Adapter>(
         .and_then(Value::as_str);
     let (claims, user) = match st.tokens.authenticate(&st.store, token).await {
         Ok(ok) => ok,
-        Err(failure) => {
+        // Not the client's failure: not counted against its address.
+        Err(AuthError::Unavailable(e)) => {
+            tracing::error!(error = %e, "the store failed during authentication");
+            st.metrics.connect_refused(SERVER_UNAVAILABLE_REASON);
+            return Err(Refusal(SERVER_UNAVAILABLE.to_owned()));
+        }
+        Err(AuthError::Refused(failure)) => {
             if let Some(ip) = peer {
                 st.failed_auth.record(ip, Instant::now());
             }
@@ -292,6 +325,10 @@ async fn authenticate<A: Adapter>(
                 .await
                 .map_err(ClientError::from)
             {
+                if e.is_server_failure() {
+                    st.metrics.connect_refused(SERVER_UNAVAILABLE_REASON);
+                    return Err(Refusal(SERVER_UNAVAILABLE.to_owned()));
+                }
                 st.metrics.connect_refused(e.code.as_str());
                 st.metrics.error(e.code);
                 return Err(Refusal(match e.code {

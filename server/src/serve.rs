@@ -19,6 +19,10 @@ use crate::{api, auth, cluster, listener, realtime, sockets, state, store};
 /// How long [`Running::shutdown`] lets HTTP requests in flight finish.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// How often expired access-token records and refresh tokens are deleted
+/// (also once at start); every node of a cluster does it, harmlessly.
+pub const TOKEN_PURGE_EVERY: Duration = Duration::from_secs(3600);
+
 /// A server started by [`start`].
 pub struct Running {
     /// The bound address.
@@ -26,6 +30,7 @@ pub struct Running {
     pub state: AppState,
     stop: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
+    purge: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Running {
@@ -53,8 +58,10 @@ impl Running {
             state,
             stop,
             mut task,
+            purge,
             ..
         } = self;
+        purge.abort();
         // A cluster node first leaves presence, while it can still announce
         // it; then its sockets close; then its Redis subscriptions end.
         sockets::node::leave(&state).await;
@@ -214,11 +221,31 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .await;
         Ok(())
     });
+    let purge = spawn_token_purge(state.store.clone());
     Ok(Running {
         addr,
         state,
         stop,
         task,
+        purge,
+    })
+}
+
+/// Deletes expired token records now and every [`TOKEN_PURGE_EVERY`]: an
+/// expired token is refused by its `exp` before its record is looked at,
+/// and without this the tables grow with every token ever minted.
+fn spawn_token_purge(store: store::Store) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(TOKEN_PURGE_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            match store.purge_expired_tokens(auth::unix_now_ms()).await {
+                Ok(0) => {}
+                Ok(rows) => tracing::info!(rows, "expired token records purged"),
+                Err(e) => tracing::warn!(error = %e, "purging expired token records failed"),
+            }
+        }
     })
 }
 
@@ -257,9 +284,18 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// socketioxide and engineioxide log whole packets at `debug` and `trace`:
+/// a CONNECT's `auth` (the access token) and every payload. `--log debug`
+/// caps them at `info`; only a directive naming one of their modules
+/// (`socketioxide::client=debug`, more specific than these) shows them.
+const PACKET_LOG_CAPS: [&str; 2] = ["socketioxide=info", "engineioxide=info"];
+
 fn init_logging(opts: &Opts) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_new(&opts.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_new(&opts.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    for cap in PACKET_LOG_CAPS {
+        filter = filter.add_directive(cap.parse().expect("a valid directive"));
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -10,7 +10,7 @@ use protocol::ErrorCode;
 use protocol::event as ev;
 
 use super::error::{ApiError, ApiResult};
-use crate::auth::Claims;
+use crate::auth::{AuthError, Claims};
 use crate::state::AppState;
 use crate::store::App;
 
@@ -58,7 +58,9 @@ impl FromRequestParts<AppState> for Caller {
         }
         match st.tokens.authenticate(&st.store, Some(bearer)).await {
             Ok((claims, _)) => Ok(Caller::User(claims)),
-            Err(f) => Err(unauthenticated(&f.message())),
+            Err(AuthError::Refused(f)) => Err(unauthenticated(&f.message())),
+            // Not the caller's failure: not counted against the address.
+            Err(AuthError::Unavailable(e)) => Err(e.into()),
         }
     }
 }

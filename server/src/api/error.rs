@@ -11,6 +11,9 @@ use serde_json::json;
 use crate::access::AccessError;
 use crate::store::StoreError;
 
+/// The code of a 503: the store could not be reached (protocol notes N18).
+pub const UNAVAILABLE: &str = "UNAVAILABLE";
+
 /// An error answer: `{"error": {"code", "message"}}`.
 #[derive(Debug)]
 pub struct ApiError {
@@ -62,6 +65,14 @@ impl From<StoreError> for ApiError {
             },
             StoreError::Invalid(m) => ApiError::invalid(m),
             StoreError::Forbidden(m) => ApiError::forbidden(m),
+            other if other.is_unavailable() => {
+                tracing::error!(error = %other, "store unavailable");
+                ApiError {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    code: UNAVAILABLE,
+                    message: "The database is unavailable; try again later".into(),
+                }
+            }
             other => {
                 tracing::error!(error = %other, "store error");
                 ApiError {

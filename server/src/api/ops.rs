@@ -13,17 +13,21 @@ use crate::state::AppState;
 pub const OPENAPI: &str = include_str!("../../openapi.json");
 
 /// `{"status": "ok"}` when the database (and, on a cluster node, Redis)
-/// answers; a cluster node adds its `node` id.
+/// answers; a cluster node adds its `node` id. Otherwise 503 with
+/// `{"status": "unavailable", "failing": "database" | "redis"}`: the error
+/// itself (hosts, user names, driver text) goes to the log, not to whoever
+/// asks (the route needs no credentials).
 pub(super) async fn healthz(State(st): State<AppState>) -> Response {
-    let unavailable = |error: String| {
+    let unavailable = |failing: &str, error: &dyn std::fmt::Display| {
+        tracing::error!(%error, failing, "health check failed");
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "unavailable", "error": error})),
+            Json(json!({"status": "unavailable", "failing": failing})),
         )
             .into_response()
     };
     if let Err(e) = st.store.ping().await {
-        return unavailable(e.to_string());
+        return unavailable("database", &e);
     }
     match &st.cluster {
         None => Json(json!({"status": "ok"})).into_response(),
@@ -32,7 +36,7 @@ pub(super) async fn healthz(State(st): State<AppState>) -> Response {
             .await
         {
             Ok(()) => Json(json!({"status": "ok", "node": cluster.node_id})).into_response(),
-            Err(e) => unavailable(format!("Redis: {e}")),
+            Err(e) => unavailable("redis", &e),
         },
     }
 }

@@ -1,4 +1,5 @@
-//! Rooms: create, read, change (`room:status_changed`, `room:updated`) and
+//! Rooms: create, read, change (`room:status_changed`, `room:updated`; a
+//! room turned private keeps only its participants' subscriptions, N4) and
 //! delete (`room:deleted`, then the room's sockets are let go, N5).
 
 use axum::Json;
@@ -90,7 +91,39 @@ pub(super) async fn update_room(
         };
         st.to_room(&room_id, ev::ROOM_UPDATED, &payload).await;
     }
+    if !old.is_private() && new.is_private() {
+        unsubscribe_outsiders(&st, &room_id).await;
+    }
     Ok(Json(new))
+}
+
+/// A room turned private: every subscriber who is not a participant, on
+/// every node, is unsubscribed (`room:unsubscribed`), as when a participant
+/// is removed (N4). After `room:updated`, which tells them why. The
+/// subscribers are the room's presence list.
+async fn unsubscribe_outsiders(st: &AppState, room_id: &str) {
+    // The change is made either way; a failure here is logged (the
+    // outsiders keep their subscriptions until they resubscribe).
+    let participants = match st.store.list_participants(room_id).await {
+        Ok(list) => list
+            .into_iter()
+            .map(|p| p.user_id)
+            .collect::<std::collections::HashSet<String>>(),
+        Err(e) => {
+            tracing::error!(error = %e, room_id, "cannot list the participants of a room turned private");
+            return;
+        }
+    };
+    let online = match st.presence.online(room_id).await {
+        Ok(online) => online,
+        Err(e) => {
+            tracing::error!(error = %e, room_id, "cannot list the subscribers of a room turned private");
+            return;
+        }
+    };
+    for user in online.iter().filter(|u| !participants.contains(&u.id)) {
+        sockets::unsubscribe_user(st, &user.id, room_id).await;
+    }
 }
 
 pub(super) async fn delete_room(

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::prizes::emit_winner_removed;
 use super::{ApiError, ApiJson, Caller, error::ApiResult};
+use crate::auth::MAX_TOKEN_TTL_SECS;
 use crate::sockets;
 use crate::state::AppState;
 use crate::store::{self, StoreError};
@@ -123,6 +124,11 @@ pub(super) async fn mint_token(
     let ttl = body
         .ttl_seconds
         .unwrap_or(st.tokens.default_ttl().as_secs() as i64);
+    if ttl.unsigned_abs() > MAX_TOKEN_TTL_SECS.unsigned_abs() {
+        return Err(ApiError::invalid(format!(
+            "ttlSeconds must be between -{MAX_TOKEN_TTL_SECS} and {MAX_TOKEN_TTL_SECS}"
+        )));
+    }
     Ok((
         StatusCode::CREATED,
         Json(issue_tokens(&st, &body.user_id, ttl).await?),

@@ -65,6 +65,14 @@ impl Backend {
 /// How long an SQLite connection waits for the write lock before giving up.
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a request waits for a PostgreSQL connection (sqlx's default is
+/// 30 s): while the database is down each attempt waits this long, and
+/// clients should hear "unavailable" before they give up themselves (the
+/// usual Socket.IO connect timeout is 5 s or more; protocol notes N18).
+/// SQLite keeps sqlx's default: its failures are immediate, and its writers
+/// queue for the one write lock.
+pub const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// How long a refresh token is valid when created with
 /// [`Store::create_refresh_token`].
 pub const REFRESH_TOKEN_TTL_MS: i64 = 30 * 24 * 60 * 60 * 1000;
@@ -90,10 +98,12 @@ impl Store {
                 redact_url(url)
             ))
         })?;
-        let options = AnyPoolOptions::new().max_connections(match backend {
-            Backend::Sqlite => 8,
-            Backend::Postgres => 16,
-        });
+        let options = match backend {
+            Backend::Sqlite => AnyPoolOptions::new().max_connections(8),
+            Backend::Postgres => AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT),
+        };
         let url = match backend {
             Backend::Sqlite => sqlite_create_if_missing(url),
             Backend::Postgres => url.to_string(),
@@ -277,23 +287,58 @@ fn sqlite_create_if_missing(url: &str) -> String {
     }
 }
 
-/// A URL with its password replaced, for logs and error messages.
+/// A URL with its secrets replaced, for logs and error messages: the
+/// password of the user info, and the value of every query parameter whose
+/// name mentions a password, secret, token or key (`?password=...`,
+/// `sslpassword`, ...), as PostgreSQL and Redis URLs accept them there too.
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            match userinfo.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme_end + 3],
-                    &userinfo[..colon],
-                    &url[at..]
-                ),
-                None => url.to_string(),
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match base.find("://") {
+        Some(scheme_end) => {
+            let rest = &base[scheme_end + 3..];
+            let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+            match authority.rsplit_once('@') {
+                Some((userinfo, host)) => {
+                    let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+                    let masked = if userinfo.contains(':') {
+                        format!("{user}:***")
+                    } else {
+                        user.to_owned()
+                    };
+                    format!(
+                        "{}{masked}@{host}{}",
+                        &base[..scheme_end + 3],
+                        &rest[authority.len()..]
+                    )
+                }
+                None => base.to_owned(),
             }
         }
-        _ => url.to_string(),
+        None => base.to_owned(),
+    };
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if is_secret_parameter(k) => format!("{k}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&pairs.join("&"));
     }
+    out
+}
+
+/// Whether a URL query parameter named `name` holds a secret.
+fn is_secret_parameter(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["pass", "secret", "token", "key"]
+        .iter()
+        .any(|w| name.contains(w))
 }
 
 /// Rejects an empty (or all-blank) required text field.
@@ -396,6 +441,20 @@ mod helper_tests {
             "postgres://me:***@host:5432/db"
         );
         assert_eq!(redact_url("sqlite://a.db"), "sqlite://a.db");
+        // A password in the query is one too (hardening, issue 13 item 10).
+        assert_eq!(
+            redact_url("postgres://me@host/db?sslmode=require&password=secret&sslpassword=s2"),
+            "postgres://me@host/db?sslmode=require&password=***&sslpassword=***"
+        );
+        // An `@` in the query is not the user info's end.
+        assert_eq!(
+            redact_url("postgres://me:secret@host/db?application_name=a@b"),
+            "postgres://me:***@host/db?application_name=a@b"
+        );
+        assert_eq!(
+            redact_url("redis://:secret@127.0.0.1:6379/0"),
+            "redis://:***@127.0.0.1:6379/0"
+        );
     }
 
     #[test]

@@ -5,8 +5,8 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::{
-    Participant, ParticipantWithUser, Prize, Room, RoomPatch, Store, StoreError, User, Winner,
-    new_id, now_ms, one_of, require_text,
+    Backend, Participant, ParticipantWithUser, Prize, Room, RoomPatch, Store, StoreError, User,
+    Winner, new_id, now_ms, one_of, require_text,
 };
 
 pub(crate) async fn fetch_room(
@@ -203,6 +203,16 @@ impl Store {
             )?;
         }
         let mut tx = self.begin_write().await?;
+        // Read-modify-write: on PostgreSQL (READ COMMITTED) two patches at
+        // once would both read the same row and the second write would undo
+        // the first's fields; the row lock makes the second wait and read
+        // the first's result. (SQLite's BEGIN IMMEDIATE already serializes.)
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT id FROM rooms WHERE id = $1 FOR UPDATE")
+                .bind(room_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        }
         let old = fetch_room(&mut tx, room_id).await?;
         let new = Room {
             name: patch.name.unwrap_or_else(|| old.name.clone()),

@@ -211,7 +211,8 @@ impl Store {
     }
 
     /// Deletes access-token records and refresh tokens that expired before
-    /// `now_ms`; returns how many rows went. Optional housekeeping.
+    /// `now_ms`; returns how many rows went. The server runs it at start
+    /// and every hour (`serve::TOKEN_PURGE_EVERY`).
     pub async fn purge_expired_tokens(&self, now_ms: i64) -> Result<u64, StoreError> {
         let mut tx = self.begin_write().await?;
         let a = sqlx::query("DELETE FROM access_tokens WHERE expires_at < $1")

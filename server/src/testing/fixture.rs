@@ -406,6 +406,11 @@ impl ServerProcess {
     /// Runs the binary on `127.0.0.1:0` with `database_url` and
     /// [`PROCESS_ADMIN_TOKEN`]; waits for its address.
     pub fn start(bin: &Path, database_url: &str) -> ServerProcess {
+        Self::start_with(bin, database_url, &[])
+    }
+
+    /// [`ServerProcess::start`] with more flags (`extra`).
+    pub fn start_with(bin: &Path, database_url: &str, extra: &[&str]) -> ServerProcess {
         let mut cmd = Self::command(bin);
         cmd.args([
             "--listen",
@@ -416,7 +421,8 @@ impl ServerProcess {
             PROCESS_ADMIN_TOKEN,
             "--jwt-secret",
             "process-jwt-secret-0123456789abcdef",
-        ]);
+        ])
+        .args(extra);
         Self::spawn(cmd, PROCESS_ADMIN_TOKEN)
     }
 

@@ -68,6 +68,17 @@ impl PgHarness {
         self.cluster.is_some()
     }
 
+    /// Stops our server at once (`pg_ctl -m immediate stop`), for tests
+    /// of a database outage under a running reference server; panics on a
+    /// `TEST_DATABASE_URL` server, which is not ours to stop.
+    pub fn stop(&self) {
+        let cluster = self
+            .cluster
+            .as_ref()
+            .expect("PostgreSQL test harness: a TEST_DATABASE_URL server is not ours to stop");
+        cluster.stop();
+    }
+
     /// Creates an empty database `name` (dropping a leftover one of that
     /// name first) and returns its URL.
     pub async fn fresh_database(&self, name: &str) -> String {

@@ -14,9 +14,17 @@
 //! to WebSocket no ping is sent. Protocol v3: the client pings, the server
 //! answers right away (see [`Socket::on_heartbeat_packet`]), and the session
 //! closes when no ping came for `ping_interval + ping_timeout`.
+//!
+//! The task must outlive anything one session does to it (PATCH: issue 13
+//! item 11): it walks a snapshot of the session map, so the map's lock is
+//! held for the copy only, not for every step and send; a panic in one
+//! session's step closes that session and the walk goes on; and a panic
+//! anywhere else ends the task, which its supervisor starts again one tick
+//! later.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::{
-    Arc, OnceLock, Weak,
+    Arc, Mutex, OnceLock, Weak,
     atomic::{AtomicBool, AtomicU64, Ordering},
 };
 use std::time::Duration;
@@ -26,7 +34,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use crate::{
     engine::EngineIo,
     handler::EngineIoHandler,
-    socket::{DisconnectReason, Socket},
+    socket::{DisconnectReason, Sid, Socket},
 };
 
 const NOT_STARTED: u64 = u64::MAX;
@@ -70,10 +78,39 @@ impl HeartbeatState {
     }
 }
 
+/// PATCH: the session whose next heartbeat step panics ([`panic_in_next_step_of`]).
+static PANIC_SID: Mutex<Option<Sid>> = Mutex::new(None);
+/// PATCH: whether [`PANIC_SID`] is set (one atomic load per step otherwise).
+static PANIC_ARMED: AtomicBool = AtomicBool::new(false);
+
+/// PATCH: a test hook. The next heartbeat step of session `sid` panics,
+/// once: the reference server's attack test shows that a panic in the
+/// heartbeat no longer stops every ping and timeout. Nothing else calls it.
+#[doc(hidden)]
+pub fn panic_in_next_step_of(sid: Sid) {
+    *PANIC_SID.lock().unwrap_or_else(|e| e.into_inner()) = Some(sid);
+    PANIC_ARMED.store(true, Ordering::Release);
+}
+
+/// PATCH: panics if [`panic_in_next_step_of`] chose `sid`.
+fn injected_panic(sid: Sid) {
+    if !PANIC_ARMED.load(Ordering::Acquire) {
+        return;
+    }
+    let mut chosen = PANIC_SID.lock().unwrap_or_else(|e| e.into_inner());
+    if *chosen == Some(sid) {
+        *chosen = None;
+        PANIC_ARMED.store(false, Ordering::Release);
+        drop(chosen);
+        panic!("heartbeat step of {sid}: panic injected by a test");
+    }
+}
+
 impl<D: Default + Send + Sync + 'static> Socket<D> {
     /// One heartbeat step at `now`, with the ping interval and timeout in
     /// milliseconds; returns false when the session timed out.
     fn heartbeat_step(&self, now: u64, interval: u64, timeout: u64) -> bool {
+        injected_panic(self.id);
         let hb = &self.heartbeat;
         let due = hb.due_ms.load(Ordering::Acquire);
         if due == NOT_STARTED {
@@ -128,8 +165,23 @@ impl<H: EngineIoHandler> EngineIo<H> {
             .due_ms
             .store(now_ms() + first_due.as_millis() as u64, Ordering::Release);
         self.heartbeat_task.get_or_init(|| {
-            tokio::spawn(heartbeat_task(Arc::downgrade(self)));
+            tokio::spawn(supervise(Arc::downgrade(self)));
         });
+    }
+}
+
+/// PATCH: runs the heartbeat task, again each time it panics, until the
+/// engine is gone (upstream's per-socket tasks died alone; the one task of
+/// this patch must not take every session's heartbeat with it).
+async fn supervise<H: EngineIoHandler>(engine: Weak<EngineIo<H>>) {
+    loop {
+        match tokio::spawn(heartbeat_task(engine.clone())).await {
+            Err(e) if e.is_panic() => {
+                #[cfg(feature = "tracing")]
+                tracing::error!("the heartbeat task panicked; starting it again");
+            }
+            _ => return,
+        }
     }
 }
 
@@ -141,9 +193,11 @@ async fn heartbeat_task<H: EngineIoHandler>(engine: Weak<EngineIo<H>>) {
     else {
         return;
     };
-    let mut ticker = tokio::time::interval(period);
+    // PATCH: the first walk one period from now, so that a task started
+    // again after a panic does not spin.
+    let mut ticker = tokio::time::interval_at(Instant::now() + period, period);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut timed_out = Vec::new();
+    let mut sockets = Vec::new();
     loop {
         ticker.tick().await;
         let Some(engine) = engine.upgrade() else {
@@ -152,14 +206,27 @@ async fn heartbeat_task<H: EngineIoHandler>(engine: Weak<EngineIo<H>>) {
         let interval = engine.config.ping_interval.as_millis() as u64;
         let timeout = engine.config.ping_timeout.as_millis() as u64;
         let now = now_ms();
-        engine.for_each_socket(|socket| {
-            if !socket.heartbeat_step(now, interval, timeout) {
-                timed_out.push(socket.clone());
+        // PATCH: the map's read lock only for the copy, not for every step
+        // (a ping is a channel send) nor for the closes.
+        engine.for_each_socket(|socket| sockets.push(socket.clone()));
+        drop(engine);
+        for socket in sockets.drain(..) {
+            let step = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                socket.heartbeat_step(now, interval, timeout)
+            }));
+            match step {
+                Ok(true) => continue,
+                Ok(false) => {
+                    #[cfg(feature = "tracing")]
+                    tracing::debug!(sid = ?socket.id, "heartbeat timeout");
+                }
+                // PATCH: a session whose step panicked cannot be kept alive
+                // by it any more; closed like a timed-out one.
+                Err(_) => {
+                    #[cfg(feature = "tracing")]
+                    tracing::error!(sid = ?socket.id, "heartbeat step panicked; closing the session");
+                }
             }
-        });
-        for socket in timed_out.drain(..) {
-            #[cfg(feature = "tracing")]
-            tracing::debug!(sid = ?socket.id, "heartbeat timeout");
             socket.close(DisconnectReason::HeartbeatTimeout);
         }
     }

@@ -70,24 +70,18 @@ async fn closed_by(stream: &mut TcpStream, deadline: tokio::time::Instant) -> bo
 async fn half_sent_requests_are_capped_and_closed_after_the_header_timeout() {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = format!("sqlite://{}/db.sqlite", dir.path().display());
-    let mut cmd = ServerProcess::command(server_bin());
-    cmd.args([
-        "--listen",
-        "127.0.0.1:0",
-        "--database-url",
+    let process = ServerProcess::start_with(
+        server_bin(),
         &db,
-        "--admin-token",
-        PROCESS_ADMIN_TOKEN,
-        "--jwt-secret",
-        "process-jwt-secret-0123456789abcdef",
-        "--max-connections",
-        &MAX_CONNECTIONS.to_string(),
-        "--max-connections-per-address",
-        &MAX_PER_ADDRESS.to_string(),
-        "--header-timeout-ms",
-        &HEADER_TIMEOUT.as_millis().to_string(),
-    ]);
-    let process = ServerProcess::spawn(cmd, PROCESS_ADMIN_TOKEN);
+        &[
+            "--max-connections",
+            &MAX_CONNECTIONS.to_string(),
+            "--max-connections-per-address",
+            &MAX_PER_ADDRESS.to_string(),
+            "--header-timeout-ms",
+            &HEADER_TIMEOUT.as_millis().to_string(),
+        ],
+    );
     let addr: SocketAddr = process
         .url
         .trim_start_matches("http://")

@@ -13,8 +13,16 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::server_bin;
 
 mod apps;
+mod bounds;
+mod heartbeat;
 mod http_limits;
+mod logs;
+mod lost_update;
+mod nul_bytes;
+mod outage;
+mod private_rooms;
 mod rate_limits;
+mod token_purge;
 
 /// The value of the metric line `name` (with its labels) in `/metrics`.
 async fn metric(url: &str, name: &str) -> i64 {
@@ -71,6 +79,11 @@ pub(crate) type Ws =
 
 /// A raw Engine.IO WebSocket session on `url`, after its open packet.
 pub(crate) async fn open_ws(url: &str) -> Ws {
+    open_ws_session(url).await.0
+}
+
+/// [`open_ws`], and the open packet's JSON.
+pub(crate) async fn open_ws_session(url: &str) -> (Ws, serde_json::Value) {
     let url = format!(
         "{}/socket.io/?EIO=4&transport=websocket",
         url.replacen("http", "ws", 1)
@@ -79,8 +92,11 @@ pub(crate) async fn open_ws(url: &str) -> Ws {
         .await
         .expect("websocket opens");
     let open = next_text(&mut ws).await.expect("open packet");
-    assert!(open.starts_with("0{"), "open packet: {open}");
-    ws
+    let json = open
+        .strip_prefix('0')
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_else(|| panic!("open packet: {open}"));
+    (ws, json)
 }
 
 /// The next Engine.IO text frame (pings answered), or None when the
