@@ -2,10 +2,13 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 use tokio::sync::mpsc::UnboundedSender;
+
+use crate::packet::EventView;
 
 /// Which Engine.IO transport(s) to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -89,6 +92,9 @@ pub struct ClientConfig {
     pub ws_read_buffer_size: usize,
     /// Receives every text frame sent and received (including the handshake).
     pub frame_tap: Option<UnboundedSender<Frame>>,
+    /// Sees every EVENT of the socket's namespace in the connection task,
+    /// before it is queued; see [`EventHook`].
+    pub event_hook: Option<EventHook>,
     /// HTTP client used for polling. When `None`, a process-wide client per
     /// (TLS or not, `local_addr`, `headers`, `tls`, `proxy`) is created on
     /// first use and shared by all polling sockets with the same settings.
@@ -140,6 +146,7 @@ impl Default for ClientConfig {
             headers: Vec::new(),
             ws_read_buffer_size: 4096,
             frame_tap: None,
+            event_hook: None,
             http_client: None,
             tls: TlsConfig::default(),
             proxy: ProxyConfig::default(),
@@ -198,6 +205,12 @@ impl ClientConfig {
         self
     }
 
+    /// Sets [`event_hook`](Self::event_hook).
+    pub fn with_event_hook(mut self, hook: EventHook) -> Self {
+        self.event_hook = Some(hook);
+        self
+    }
+
     /// Sets the frame tap.
     pub fn with_frame_tap(mut self, tap: UnboundedSender<Frame>) -> Self {
         self.frame_tap = Some(tap);
@@ -231,5 +244,35 @@ impl ClientConfig {
         } else {
             format!("/{}", self.namespace)
         }
+    }
+}
+
+/// A function the connection task calls with each received EVENT of the
+/// socket's namespace, before queueing it; when it returns `true` the event
+/// was handled and is not queued for [`Socket::next`](crate::Socket::next).
+///
+/// For receivers that only count or time most events (the load generator):
+/// such an event then costs no task wake-up, no queue entry and no
+/// `serde_json::Value` for its arguments ([`EventView`] borrows from the
+/// frame). It runs on the connection task, so it must be quick and must not
+/// block. Frame taps, invalid-frame reporting and acks are not affected.
+#[derive(Clone)]
+pub struct EventHook(Arc<dyn Fn(&EventView<'_>) -> bool + Send + Sync>);
+
+impl EventHook {
+    /// Wraps `f`.
+    pub fn new(f: impl Fn(&EventView<'_>) -> bool + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+
+    /// Calls the hook: `true` when it handled the event.
+    pub(crate) fn handles(&self, event: &EventView<'_>) -> bool {
+        (self.0)(event)
+    }
+}
+
+impl std::fmt::Debug for EventHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventHook")
     }
 }

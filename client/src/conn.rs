@@ -17,10 +17,10 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::config::{ClientConfig, Direction, Frame, Transport};
+use crate::config::{ClientConfig, Direction, EventHook, Frame, Transport};
 use crate::error::{ConnectError, DisconnectReason};
 use crate::net;
-use crate::packet::{self, EioPacket, OpenPacket, PacketError, SioPacket};
+use crate::packet::{self, EioPacket, EventView, OpenPacket, PacketError, SioPacket};
 use crate::socket::{self, Event, Incoming, Outgoing, Shared, Socket, SocketHandle};
 
 type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -50,6 +50,7 @@ async fn connect_inner(config: ClientConfig) -> Result<Socket, ConnectError> {
     }
     .encode_frame();
     let tap = config.frame_tap.clone();
+    let hook = config.event_hook.clone();
 
     match config.transport {
         Transport::WebSocket => {
@@ -78,7 +79,7 @@ async fn connect_inner(config: ClientConfig) -> Result<Socket, ConnectError> {
                     Handshake::Other => pending.push(text),
                 }
             };
-            Ok(spawn_ws(ws, nsp, sid, open, tap, pending))
+            Ok(spawn_ws(ws, nsp, sid, open, (tap, hook), pending))
         }
         Transport::Polling | Transport::PollingThenUpgrade => {
             let http = match &config.http_client {
@@ -149,9 +150,9 @@ async fn connect_inner(config: ClientConfig) -> Result<Socket, ConnectError> {
                 && open.upgrades.iter().any(|u| u == "websocket");
             if upgrade {
                 let ws = ws_upgrade(&endpoint, &open.sid, &config).await?;
-                Ok(spawn_ws(ws, nsp, sid, open, tap, pending))
+                Ok(spawn_ws(ws, nsp, sid, open, (tap, hook), pending))
             } else {
-                Ok(spawn_polling(polling, nsp, sid, open, tap, pending))
+                Ok(spawn_polling(polling, nsp, sid, open, (tap, hook), pending))
             }
         }
     }
@@ -197,16 +198,19 @@ fn classify(text: &str, nsp: &str) -> Result<Handshake, ConnectError> {
     }
 }
 
+/// The frame tap and the event hook of a connection.
+type Observers = (Option<UnboundedSender<Frame>>, Option<EventHook>);
+
 fn spawn_ws(
     ws: WsStream,
     nsp: String,
     sid: String,
     open: OpenPacket,
-    tap: Option<UnboundedSender<Frame>>,
+    (tap, hook): Observers,
     pending: Vec<String>,
 ) -> Socket {
     let window = ping_window(&open);
-    let shared = Arc::new(Shared::new(nsp, sid, open, Transport::WebSocket, tap));
+    let shared = Arc::new(Shared::new(nsp, sid, open, Transport::WebSocket, tap, hook));
     let task = tokio::spawn(ws_loop(ws, shared.clone(), pending, window)).abort_handle();
     Socket::new(SocketHandle { shared, task })
 }
@@ -216,11 +220,11 @@ fn spawn_polling(
     nsp: String,
     sid: String,
     open: OpenPacket,
-    tap: Option<UnboundedSender<Frame>>,
+    (tap, hook): Observers,
     pending: Vec<String>,
 ) -> Socket {
     let window = ping_window(&open);
-    let shared = Arc::new(Shared::new(nsp, sid, open, Transport::Polling, tap));
+    let shared = Arc::new(Shared::new(nsp, sid, open, Transport::Polling, tap, hook));
     let task = tokio::spawn(polling_loop(polling, shared.clone(), pending, window)).abort_handle();
     Socket::new(SocketHandle { shared, task })
 }
@@ -668,6 +672,14 @@ fn handle_frame(shared: &Shared, text: &str) -> Step {
             }
         };
     };
+    // Events the hook handles are only looked at, never queued.
+    if let Some(hook) = shared.hook()
+        && let Some(view) = EventView::parse(sio)
+        && view.nsp == shared.nsp
+        && hook.handles(&view)
+    {
+        return Step::Continue;
+    }
     match SioPacket::decode(sio) {
         Ok(SioPacket::Event {
             nsp,

@@ -11,8 +11,10 @@
 //! * the **load generator**, which runs 10k+ clients per process: one tokio
 //!   task per connection, a small eager WebSocket read buffer
 //!   ([`ClientConfig::ws_read_buffer_size`], 4 KiB by default), queues that
-//!   allocate only when used, and optional local source addresses
-//!   ([`ClientConfig::local_addr`]);
+//!   allocate only when used, optional local source addresses
+//!   ([`ClientConfig::local_addr`]), and an [`EventHook`] that handles the
+//!   events it only counts and times in the connection task itself (no
+//!   second task wake-up, no `serde_json::Value` per event);
 //! * the **server's integration tests**.
 //!
 //! Both tools first [`probe`] their target: one Engine.IO handshake, to
@@ -97,9 +99,9 @@ pub mod packet;
 mod probe;
 mod socket;
 
-pub use config::{ClientConfig, Direction, Frame, ProxyConfig, TlsConfig, Transport};
+pub use config::{ClientConfig, Direction, EventHook, Frame, ProxyConfig, TlsConfig, Transport};
 pub use conn::connect;
 pub use error::{AckError, ConnectError, DisconnectReason, SendError, WaitError};
-pub use packet::{EioPacket, OpenPacket, PacketError, SioPacket};
+pub use packet::{EioPacket, EventView, OpenPacket, PacketError, SioPacket};
 pub use probe::{ProbeError, probe};
 pub use socket::{Event, Incoming, IntoArgs, Socket, SocketHandle};

@@ -387,65 +387,16 @@ impl SioPacket {
     /// to the first `,` (or the end), the ack id is the run of digits after
     /// it, the rest is JSON. Payload shapes are checked per packet type.
     pub fn decode(text: &str) -> Result<SioPacket, PacketError> {
-        let bytes = text.as_bytes();
-        let first = *bytes.first().ok_or(PacketError::Empty)?;
-        let packet_type = match first {
-            b'0'..=b'6' => first - b'0',
-            _ => {
-                let c = text.chars().next().unwrap_or('\0');
-                return Err(PacketError::UnknownSioType(c));
-            }
-        };
-        let mut i = 1;
-
-        // Binary packets: `<attachments>-` header.
-        let mut attachments = 0u64;
-        if packet_type == 5 || packet_type == 6 {
-            let start = i;
-            while i < bytes.len() && bytes[i].is_ascii_digit() {
-                i += 1;
-            }
-            if i == start || bytes.get(i) != Some(&b'-') {
-                return Err(PacketError::InvalidAttachments);
-            }
-            attachments = text[start..i]
-                .parse()
-                .map_err(|_| PacketError::InvalidAttachments)?;
-            i += 1;
-        }
-
-        // Namespace.
-        let nsp = if bytes.get(i) == Some(&b'/') {
-            let start = i;
-            while i < bytes.len() && bytes[i] != b',' {
-                i += 1;
-            }
-            let nsp = text[start..i].to_owned();
-            if i < bytes.len() {
-                i += 1; // skip ','
-            }
-            nsp
-        } else {
-            DEFAULT_NSP.to_owned()
-        };
-
-        // Ack id.
-        let id_start = i;
-        while i < bytes.len() && bytes[i].is_ascii_digit() {
-            i += 1;
-        }
-        let id = if i > id_start {
-            Some(
-                text[id_start..i]
-                    .parse::<u64>()
-                    .map_err(|_| PacketError::InvalidAckId)?,
-            )
-        } else {
-            None
-        };
+        let Header {
+            packet_type,
+            attachments,
+            nsp,
+            id,
+            rest,
+        } = Header::parse(text)?;
+        let nsp = nsp.to_owned();
 
         // Payload.
-        let rest = &text[i..];
         let payload = if rest.is_empty() {
             None
         } else {
@@ -551,6 +502,172 @@ impl SioPacket {
                 reason: "not an engine.io message frame",
             }),
         }
+    }
+}
+
+/// The part of a Socket.IO packet before its JSON payload.
+struct Header<'a> {
+    packet_type: u8,
+    attachments: u64,
+    nsp: &'a str,
+    id: Option<u64>,
+    /// The JSON payload's text (may be empty).
+    rest: &'a str,
+}
+
+impl<'a> Header<'a> {
+    /// Follows the reference JS parser: the namespace starts with `/` and
+    /// runs to the first `,` (or the end), the ack id is the run of digits
+    /// after it, the rest is JSON.
+    fn parse(text: &'a str) -> Result<Header<'a>, PacketError> {
+        let bytes = text.as_bytes();
+        let first = *bytes.first().ok_or(PacketError::Empty)?;
+        let packet_type = match first {
+            b'0'..=b'6' => first - b'0',
+            _ => {
+                let c = text.chars().next().unwrap_or('\0');
+                return Err(PacketError::UnknownSioType(c));
+            }
+        };
+        let mut i = 1;
+
+        // Binary packets: `<attachments>-` header.
+        let mut attachments = 0u64;
+        if packet_type == 5 || packet_type == 6 {
+            let start = i;
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                i += 1;
+            }
+            if i == start || bytes.get(i) != Some(&b'-') {
+                return Err(PacketError::InvalidAttachments);
+            }
+            attachments = text[start..i]
+                .parse()
+                .map_err(|_| PacketError::InvalidAttachments)?;
+            i += 1;
+        }
+
+        // Namespace.
+        let nsp = if bytes.get(i) == Some(&b'/') {
+            let start = i;
+            while i < bytes.len() && bytes[i] != b',' {
+                i += 1;
+            }
+            let nsp = &text[start..i];
+            if i < bytes.len() {
+                i += 1; // skip ','
+            }
+            nsp
+        } else {
+            DEFAULT_NSP
+        };
+
+        // Ack id.
+        let id_start = i;
+        while i < bytes.len() && bytes[i].is_ascii_digit() {
+            i += 1;
+        }
+        let id = if i > id_start {
+            Some(
+                text[id_start..i]
+                    .parse::<u64>()
+                    .map_err(|_| PacketError::InvalidAckId)?,
+            )
+        } else {
+            None
+        };
+        Ok(Header {
+            packet_type,
+            attachments,
+            nsp,
+            id,
+            rest: &text[i..],
+        })
+    }
+}
+
+/// An EVENT packet looked at without building its arguments: the name,
+/// and the payload's JSON text for whoever wants more of it.
+///
+/// [`EventView::parse`] checks the whole payload the way
+/// [`SioPacket::decode`] does (valid JSON, an array starting with a string),
+/// so a frame it accepts decodes to the same [`SioPacket::Event`]; it only
+/// allocates when the name has escapes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventView<'a> {
+    /// Namespace (`/` when the packet names none).
+    pub nsp: &'a str,
+    /// Ack id, when the sender expects an acknowledgement.
+    pub id: Option<u64>,
+    /// Event name (first element of the array).
+    pub name: std::borrow::Cow<'a, str>,
+    /// The whole JSON payload, e.g. `["tick",{"seq":1}]`.
+    pub payload: &'a str,
+}
+
+impl<'a> EventView<'a> {
+    /// The EVENT in a Socket.IO packet (the text after the Engine.IO `4`);
+    /// `None` for any other packet and for anything
+    /// [`SioPacket::decode`] would reject.
+    pub fn parse(text: &'a str) -> Option<EventView<'a>> {
+        let header = Header::parse(text).ok()?;
+        if header.packet_type != 2 {
+            return None;
+        }
+        let EventName(name) = serde_json::from_str(header.rest).ok()?;
+        Some(EventView {
+            nsp: header.nsp,
+            id: header.id,
+            name,
+            payload: header.rest,
+        })
+    }
+}
+
+/// The first element (a string) of a JSON array; the other elements are
+/// checked and skipped.
+struct EventName<'a>(std::borrow::Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for EventName<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{self, IgnoredAny, SeqAccess, Visitor};
+        use std::borrow::Cow;
+
+        struct Name<'de>(Cow<'de, str>);
+        impl<'de> Deserialize<'de> for Name<'de> {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = Name<'de>;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str("an event name")
+                    }
+                    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Name<'de>, E> {
+                        Ok(Name(Cow::Borrowed(v)))
+                    }
+                    fn visit_str<E: de::Error>(self, v: &str) -> Result<Name<'de>, E> {
+                        Ok(Name(Cow::Owned(v.to_owned())))
+                    }
+                }
+                d.deserialize_str(V)
+            }
+        }
+
+        struct Array;
+        impl<'de> Visitor<'de> for Array {
+            type Value = EventName<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an array starting with a string")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let Name(name) = seq
+                    .next_element()?
+                    .ok_or_else(|| de::Error::invalid_length(0, &self))?;
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(EventName(name))
+            }
+        }
+        d.deserialize_seq(Array)
     }
 }
 
@@ -705,6 +822,51 @@ mod tests {
             encode_event_frame("/", None, "q\"uote", &[]),
             r#"42["q\"uote"]"#
         );
+    }
+
+    #[test]
+    fn event_views_agree_with_decode() {
+        for text in [
+            r#"2["tick"]"#,
+            r#"2["tick",{"seq":1,"sentAtUs":5},[1,2],"x"]"#,
+            r#"2/rooms/r1,13["a\"b",null]"#,
+            r#"27[ "spaced" , {} ]"#,
+        ] {
+            let view = EventView::parse(text).expect(text);
+            let Ok(SioPacket::Event { nsp, id, name, .. }) = SioPacket::decode(text) else {
+                panic!("{text} decodes to an event");
+            };
+            assert_eq!(
+                (view.nsp, view.id, view.name.as_ref()),
+                (nsp.as_str(), id, name.as_str())
+            );
+            assert_eq!(view.payload, &text[text.find('[').unwrap_or(0)..]);
+        }
+        assert!(matches!(
+            EventView::parse(r#"2["plain"]"#).map(|v| v.name),
+            Some(std::borrow::Cow::Borrowed("plain"))
+        ));
+        // Whatever decode rejects (or is not an EVENT) has no view.
+        for text in [
+            "2",
+            "2[]",
+            "2[1]",
+            r#"2{"a":1}"#,
+            r#"2["x""#,
+            r#"2["x"]]"#,
+            r#"2["x",]"#,
+            r#"3["x"]"#,
+            r#"0{"a":1}"#,
+            r#"51-["x"]"#,
+            "",
+            "9",
+        ] {
+            assert_eq!(EventView::parse(text), None, "{text}");
+            assert!(
+                !matches!(SioPacket::decode(text), Ok(SioPacket::Event { .. })),
+                "{text}"
+            );
+        }
     }
 
     #[test]

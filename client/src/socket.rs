@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::Value;
 use tokio::sync::{Notify, mpsc::UnboundedSender, oneshot};
 
-use crate::config::{Direction, Frame, Transport};
+use crate::config::{Direction, EventHook, Frame, Transport};
 use crate::error::{AckError, DisconnectReason, SendError, WaitError};
 use crate::packet::{self, OpenPacket, PacketError};
 
@@ -126,6 +126,7 @@ pub(crate) struct Shared {
     done: AtomicBool,
     done_notify: Notify,
     tap: Option<UnboundedSender<Frame>>,
+    hook: Option<EventHook>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -141,6 +142,7 @@ impl Shared {
         open: OpenPacket,
         transport: Transport,
         tap: Option<UnboundedSender<Frame>>,
+        hook: Option<EventHook>,
     ) -> Self {
         let shared = Self {
             nsp,
@@ -156,6 +158,7 @@ impl Shared {
             done: AtomicBool::new(false),
             done_notify: Notify::new(),
             tap,
+            hook,
         };
         shared.set_transport(transport);
         shared
@@ -174,6 +177,10 @@ impl Shared {
             TRANSPORT_POLLING => Transport::Polling,
             _ => Transport::WebSocket,
         }
+    }
+
+    pub(crate) fn hook(&self) -> Option<&EventHook> {
+        self.hook.as_ref()
     }
 
     pub(crate) fn tap_sender(&self) -> Option<&UnboundedSender<Frame>> {

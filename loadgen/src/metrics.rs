@@ -66,6 +66,25 @@ fn thread_no() -> usize {
     })
 }
 
+thread_local! {
+    /// Where [`with_name`] joins a metric name (one buffer per thread).
+    static NAME: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// Calls `f` with `prefix` + `name`, joined in a per-thread buffer.
+fn with_name<R>(prefix: &str, name: &str, f: impl FnOnce(&str) -> R) -> R {
+    NAME.with(|buf| match buf.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            buf.push_str(prefix);
+            buf.push_str(name);
+            f(&buf)
+        }
+        // Only when `f` itself joins a name: not done here, but stay correct.
+        Err(_) => f(&format!("{prefix}{name}")),
+    })
+}
+
 impl Default for Recorder {
     fn default() -> Self {
         Recorder::new()
@@ -112,6 +131,18 @@ impl Recorder {
                 shard.histograms.insert(metric.to_owned(), h);
             }
         }
+    }
+
+    /// [`latency`](Self::latency) into the metric named `prefix` + `name`
+    /// (e.g. `fanout.` + the event), without allocating the name each time.
+    pub fn latency_of(&self, prefix: &str, name: &str, micros: u64) {
+        with_name(prefix, name, |metric| self.latency(metric, micros));
+    }
+
+    /// [`count`](Self::count) into the counter named `prefix` + `name`,
+    /// without allocating the name each time.
+    pub fn count_of(&self, prefix: &str, name: &str, n: u64) {
+        with_name(prefix, name, |counter| self.count(counter, n));
     }
 
     /// Adds `n` to the counter named `counter` (creating it, even with 0).
@@ -223,6 +254,19 @@ mod tests {
         assert_eq!(s.counters["errors.timeout"], 0);
         assert_eq!(s.connected, 2);
         assert_eq!(s.main_latency(), Some("ack.x"));
+    }
+
+    #[test]
+    fn joined_names_are_the_same_metrics() {
+        let r = Recorder::with_shards(2);
+        r.count_of("received.", "a", 2);
+        r.count("received.a", 1);
+        r.latency_of("fanout.", "a", 7);
+        r.latency("fanout.a", 9);
+        let s = r.snapshot();
+        assert_eq!(s.counters["received.a"], 3);
+        assert_eq!(s.histograms["fanout.a"].len(), 2);
+        assert_eq!(s.counters.len(), 1);
     }
 
     #[test]

@@ -27,6 +27,80 @@ async fn collect_until_disconnect(socket: &mut sioclient::Socket) -> Vec<Incomin
     }
 }
 
+/// An event hook takes the events it handles out of the queue; everything
+/// else (other events, invalid frames, other namespaces, the end) comes as
+/// without a hook, and the frame tap still sees every frame.
+#[tokio::test]
+async fn event_hook_handles_events_and_leaves_the_rest_queued() {
+    use std::sync::{Arc, Mutex};
+    bounded(async {
+        let url = common::fake_ws_server(|mut ws| async move {
+            common::fake_handshake(&mut ws, 25000, 20000).await;
+            for frame in [
+                r#"42["counted",{"sentAtUs":5}]"#,
+                r#"42["counted""#,
+                r#"42["kept",1]"#,
+                r#"42/other,["counted"]"#,
+                r#"42["c\u006funted",2]"#,
+                "1",
+            ] {
+                common::fake_send(&mut ws, frame).await;
+            }
+            while common::fake_recv(&mut ws).await.is_some() {}
+        })
+        .await;
+        let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        let hook_seen = seen.clone();
+        let hook = sioclient::EventHook::new(move |ev| {
+            let counted = ev.name == "counted";
+            if counted {
+                let mut seen = hook_seen.lock().unwrap();
+                seen.push((ev.name.to_string(), ev.payload.to_owned()));
+            }
+            counted
+        });
+        let (tap, mut frames) = tokio::sync::mpsc::unbounded_channel();
+        let config = sioclient::ClientConfig::new(url)
+            .with_connect_timeout(WAIT)
+            .with_frame_tap(tap)
+            .with_event_hook(hook);
+        let mut socket = sioclient::connect(config).await.expect("connect");
+        let items = collect_until_disconnect(&mut socket).await;
+        let summary: Vec<String> = items
+            .iter()
+            .map(|i| match i {
+                Incoming::Event(e) => format!("event {} {:?}", e.name, e.args),
+                Incoming::Invalid { frame, .. } => format!("invalid {frame}"),
+                Incoming::Disconnected { reason } => format!("end {reason}"),
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                r#"invalid 42["counted""#.to_owned(),
+                "event kept [Number(1)]".to_owned(),
+                "end transport close".to_owned(),
+            ]
+        );
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![
+                (
+                    "counted".to_owned(),
+                    r#"["counted",{"sentAtUs":5}]"#.to_owned()
+                ),
+                ("counted".to_owned(), r#"["c\u006funted",2]"#.to_owned()),
+            ]
+        );
+        let received = common::drain_tap(&mut frames)
+            .iter()
+            .filter(|f| f.direction == sioclient::Direction::Received && f.text.starts_with("42"))
+            .count();
+        assert_eq!(received, 5);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn invalid_frames_are_reported_and_connection_survives() {
     bounded(async {

@@ -14,10 +14,13 @@ use driver::FailureKind;
 use formats::names::{self, code};
 use protocol::event;
 use serde_json::{Value, json};
-use sioclient::{AckError, ClientConfig, ConnectError, DisconnectReason, Event, Incoming, Socket};
+use sioclient::{
+    AckError, ClientConfig, ConnectError, DisconnectReason, Event, EventHook, Incoming, Socket,
+};
 
 use super::vars::{self, Rng, as_count, subset, think_duration, unix_ms, unix_us};
 use super::{Retire, RunCtx, client_transport};
+use crate::metrics::Recorder;
 use crate::scenario::{DEFAULT_ACK_TIMEOUT, Step, Transport};
 
 /// Bound of one connect (TCP, handshake, Socket.IO CONNECT).
@@ -244,16 +247,12 @@ impl Vu {
     /// `wait_for`.
     fn on_event(&mut self, ev: Event) -> bool {
         let rec = &self.ctx.recorder;
-        rec.count(&names::received(&ev.name), 1);
         let first = ev.args.into_iter().next().unwrap_or(Value::Null);
-        if let Some(sent) = first.get("sentAtUs").and_then(Value::as_u64) {
-            // When the frame was read, on the same clock as `sentAtUs`.
-            let read_at = unix_us().saturating_sub(micros(ev.received_at.elapsed()));
-            if read_at >= sent {
-                rec.latency(&names::fanout(&ev.name), read_at - sent);
-            }
-        }
-        if ev.name == "error" {
+        // When the frame was read, on the same clock as `sentAtUs`.
+        let read_at = unix_us().saturating_sub(micros(ev.received_at.elapsed()));
+        let stamp = first.get(STAMP).and_then(Value::as_u64);
+        record_received(rec, &ev.name, stamp, read_at);
+        if ev.name == event::ERROR {
             let code = first
                 .get("code")
                 .and_then(Value::as_str)
@@ -555,7 +554,8 @@ impl Vu {
                 .with_auth(auth)
                 .with_transport(client_transport(transport))
                 .with_connect_timeout(CONNECT_TIMEOUT)
-                .with_ws_read_buffer_size(WS_READ_BUFFER),
+                .with_ws_read_buffer_size(WS_READ_BUFFER)
+                .with_event_hook(self.event_hook()),
         );
         if let Some(ip) = self.ctx.local_addr {
             config = config.with_local_addr(ip);
@@ -579,6 +579,21 @@ impl Vu {
             }
             _ => Err(Flow::Stop),
         }
+    }
+
+    /// Records, in the connection task, the events this VU only counts and
+    /// times: neither `error` (its code is counted) nor one a `wait_for` of
+    /// the group names. Those come to [`Vu::on_event`] as before.
+    fn event_hook(&self) -> EventHook {
+        let ctx = self.ctx.clone();
+        let group = usize::from(self.spec.group);
+        EventHook::new(move |ev| {
+            if ev.name == event::ERROR || ctx.interest[group].wants(&ev.name) {
+                return false;
+            }
+            record_received(&ctx.recorder, &ev.name, stamp_in(ev.payload), unix_us());
+            true
+        })
     }
 
     /// `room:subscribe` with ack: `ack.room:subscribe`, and
@@ -733,10 +748,10 @@ impl Vu {
             let now = json!(unix_us());
             match scope.get_mut("data") {
                 Some(Value::Object(m)) => {
-                    m.insert("sentAtUs".into(), now);
+                    m.insert(STAMP.into(), now);
                 }
                 Some(Value::Null) | None => {
-                    scope.insert("data".into(), json!({ "sentAtUs": now }));
+                    scope.insert("data".into(), json!({ STAMP: now }));
                 }
                 Some(_) => self.count(&names::error(code::STAMP)),
             }
@@ -817,6 +832,97 @@ impl Vu {
     }
 }
 
+/// The fan-out stamp: Unix µs when the message was sent.
+const STAMP: &str = "sentAtUs";
+
+/// What every received event adds: `received.<event>`, and
+/// `fanout.<event>` (`read_at - stamp`, both Unix µs) when its first
+/// argument carries a stamp.
+fn record_received(rec: &Recorder, name: &str, stamp: Option<u64>, read_at: u64) {
+    rec.count_of(names::RECEIVED, name, 1);
+    if let Some(sent) = stamp
+        && read_at >= sent
+    {
+        rec.latency_of(names::FANOUT, name, read_at - sent);
+    }
+}
+
+/// `sentAtUs` of the first argument of an EVENT payload
+/// (`["name",{"sentAtUs":N,..},..]`), as `first.get(STAMP)?.as_u64()` would
+/// read it, without building the arguments.
+fn stamp_in(payload: &str) -> Option<u64> {
+    use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+    /// The first argument's stamp; anything but an object fails (no stamp).
+    struct Stamp(Option<u64>);
+    impl<'de> serde::Deserialize<'de> for Stamp {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct IsStamp(bool);
+            impl<'de> serde::Deserialize<'de> for IsStamp {
+                fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                    struct V;
+                    impl Visitor<'_> for V {
+                        type Value = IsStamp;
+                        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                            f.write_str("a key")
+                        }
+                        fn visit_str<E: de::Error>(self, v: &str) -> Result<IsStamp, E> {
+                            Ok(IsStamp(v == STAMP))
+                        }
+                    }
+                    d.deserialize_str(V)
+                }
+            }
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Stamp;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("an object")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Stamp, A::Error> {
+                    // Like `serde_json::Map`, the last of duplicate keys wins.
+                    let mut stamp = None;
+                    while let Some(IsStamp(is)) = map.next_key()? {
+                        if is {
+                            stamp = map.next_value::<Value>()?.as_u64();
+                        } else {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                    Ok(Stamp(stamp))
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+
+    struct FirstArg(Option<u64>);
+    impl<'de> serde::Deserialize<'de> for FirstArg {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = FirstArg;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("an event array")
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<FirstArg, A::Error> {
+                    seq.next_element::<IgnoredAny>()?;
+                    let stamp = seq.next_element::<Stamp>()?.and_then(|s| s.0);
+                    while seq.next_element::<IgnoredAny>()?.is_some() {}
+                    Ok(FirstArg(stamp))
+                }
+            }
+            d.deserialize_seq(V)
+        }
+    }
+
+    // Most events carry no stamp: a substring check skips the parse.
+    if !payload.contains(STAMP) {
+        return None;
+    }
+    serde_json::from_str::<FirstArg>(payload).ok()?.0
+}
+
 /// The counter a failed driver action adds to: `errors.<CODE>` with the
 /// REST error code of the answer, else `errors.http_<status>`;
 /// `errors.timeout`, `errors.http_transport`, `errors.template`,
@@ -829,5 +935,48 @@ fn driver_error_counter(e: &driver::DriverError) -> String {
         FailureKind::Transport => names::error(code::HTTP_TRANSPORT),
         FailureKind::Rest(rest) => names::error(rest),
         FailureKind::Status(status) => names::http_status_error(status),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_read_like_the_first_argument() {
+        let cases = [
+            (r#"["t",{"seq":1,"sentAtUs":42}]"#, Some(42)),
+            (
+                r#"["t",{"sentAtUs":1,"x":{"sentAtUs":7},"sentAtUs":2}]"#,
+                Some(2),
+            ),
+            (r#"["t",{"sentAtUs":-1}]"#, None),
+            (r#"["t",{"sentAtUs":"42"}]"#, None),
+            (r#"["t",{"sentAtUs":1.5}]"#, None),
+            (r#"["t","sentAtUs"]"#, None),
+            (r#"["t",["sentAtUs",1]]"#, None),
+            (r#"["t",{"a":1},{"sentAtUs":3}]"#, None),
+            (r#"["t"]"#, None),
+            (r#"["t",{"seq":1}]"#, None),
+        ];
+        for (payload, want) in cases {
+            let args: Vec<Value> = serde_json::from_str(payload).expect(payload);
+            let first = args.get(1).cloned().unwrap_or(Value::Null);
+            assert_eq!(first.get(STAMP).and_then(Value::as_u64), want, "{payload}");
+            assert_eq!(stamp_in(payload), want, "{payload}");
+        }
+    }
+
+    #[test]
+    fn received_events_count_and_time() {
+        let rec = Recorder::with_shards(1);
+        record_received(&rec, "t", Some(100), 150);
+        record_received(&rec, "t", None, 150);
+        // A stamp from the future (clocks of two hosts) is not a latency.
+        record_received(&rec, "t", Some(200), 150);
+        let s = rec.snapshot();
+        assert_eq!(s.counters["received.t"], 3);
+        assert_eq!(s.histograms["fanout.t"].len(), 1);
+        assert_eq!(s.histograms["fanout.t"].max(), 50);
     }
 }
