@@ -16,7 +16,10 @@ use tokio_tungstenite::tungstenite::Message;
 use super::{Ws, next_text, open_ws_session};
 
 const INTERVAL: Duration = Duration::from_millis(200);
-const TIMEOUT: Duration = Duration::from_millis(300);
+// Long enough for the steady client to answer on a busy machine (a 300 ms
+// timeout once dropped it while other test binaries ran beside this one);
+// the silent session is still closed after one ping, 1.2 s in.
+const TIMEOUT: Duration = Duration::from_millis(1000);
 
 /// A raw Engine.IO WebSocket session and its sid.
 async fn open_session(url: &str) -> (Ws, Sid) {
