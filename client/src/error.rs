@@ -85,3 +85,20 @@ pub enum DisconnectReason {
     #[error("transport error: {0}")]
     TransportError(String),
 }
+
+/// The error and its sources on one line (reqwest's own `Display` hides
+/// "connection refused" in the source chain); also used by the driver for
+/// its HTTP calls.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}

@@ -101,7 +101,7 @@ mod socket;
 
 pub use config::{ClientConfig, Direction, EventHook, Frame, ProxyConfig, TlsConfig, Transport};
 pub use conn::connect;
-pub use error::{AckError, ConnectError, DisconnectReason, SendError, WaitError};
+pub use error::{AckError, ConnectError, DisconnectReason, SendError, WaitError, error_chain};
 pub use packet::{EioPacket, EventView, OpenPacket, PacketError, SioPacket};
 pub use probe::{ProbeError, probe};
 pub use socket::{Event, Incoming, IntoArgs, Socket, SocketHandle};

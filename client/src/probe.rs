@@ -93,7 +93,7 @@ async fn over_polling(
     let unreachable = |e: reqwest::Error| ProbeError::Unreachable {
         url: url.to_owned(),
         // The URL is already in the error once.
-        message: error_chain(&e.without_url()),
+        message: crate::error::error_chain(&e.without_url()),
     };
     let response = http.get(url).send().await.map_err(unreachable)?;
     let status = response.status();
@@ -142,20 +142,4 @@ async fn over_websocket(
 
 fn quote(text: &str) -> String {
     text.chars().take(QUOTED_ANSWER).collect()
-}
-
-/// The error and its sources on one line (reqwest's own `Display` hides
-/// "connection refused" in the source chain).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }

@@ -313,7 +313,7 @@ pub async fn execute(
         Ok(Err(e)) => {
             return Err(DriverError::Transport {
                 action: action.clone(),
-                message: error_chain(&e),
+                message: sioclient::error_chain(&e),
             });
         }
         Ok(Ok(x)) => x,
@@ -450,22 +450,6 @@ pub async fn call(
         base_vars,
     };
     perform(target, action, vars, REQUEST_TIMEOUT, &mut |_| {}).await
-}
-
-/// The error and its sources on one line (reqwest's own `Display` hides
-/// "connection refused" in the source chain).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]
