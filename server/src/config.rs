@@ -74,6 +74,16 @@ pub struct Opts {
     #[arg(long, env = "SERVER_ACCESS_TOKEN_TTL", default_value_t = 86_400)]
     pub access_token_ttl: i64,
 
+    /// Milliseconds a request waits for a PostgreSQL connection before it
+    /// is answered "unavailable" (100 to 60,000; SQLite does not wait).
+    #[arg(
+        long,
+        env = "SERVER_DATABASE_ACQUIRE_TIMEOUT_MS",
+        value_name = "MS",
+        default_value_t = 3_000
+    )]
+    pub database_acquire_timeout_ms: u64,
+
     /// Seconds between `token:expired` and the server closing the socket.
     #[arg(long, env = "SERVER_TOKEN_GRACE", default_value_t = 30)]
     pub token_grace: u64,
@@ -195,6 +205,8 @@ pub struct HttpLimits {
 pub struct Config {
     pub listen: SocketAddr,
     pub database_url: String,
+    /// How long a request waits for a PostgreSQL connection.
+    pub database_acquire_timeout: Duration,
     pub jwt_secret: String,
     pub admin_token: String,
     pub access_token_ttl: Duration,
@@ -220,6 +232,7 @@ impl Config {
         Config {
             listen: "127.0.0.1:0".parse().expect("literal address"),
             database_url: database_url.into(),
+            database_acquire_timeout: crate::store::POSTGRES_ACQUIRE_TIMEOUT,
             jwt_secret: DEV_JWT_SECRET.into(),
             admin_token: DEV_ADMIN_TOKEN.into(),
             access_token_ttl: Duration::from_secs(86_400),
@@ -305,12 +318,17 @@ impl TryFrom<&Opts> for Config {
             "--header-timeout-ms must be positive"
         );
         anyhow::ensure!(
+            (100..=60_000).contains(&o.database_acquire_timeout_ms),
+            "--database-acquire-timeout-ms must be between 100 and 60000"
+        );
+        anyhow::ensure!(
             o.redis_node_ttl >= 2,
             "--redis-node-ttl must be at least 2 seconds"
         );
         Ok(Config {
             listen: o.listen,
             database_url: o.database_url.clone(),
+            database_acquire_timeout: Duration::from_millis(o.database_acquire_timeout_ms),
             jwt_secret: o.jwt_secret.clone(),
             admin_token: o.admin_token.clone(),
             access_token_ttl: Duration::from_secs(o.access_token_ttl as u64),

@@ -150,14 +150,15 @@ fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
 /// Opens the store (and, with `redis_url`, joins the cluster), binds the
 /// listener and serves until [`Running::shutdown`].
 pub async fn start(config: Config) -> anyhow::Result<Running> {
-    let store = store::Store::connect(&config.database_url)
-        .await
-        .with_context(|| {
-            format!(
-                "opening the database {}",
-                store::redact_url(&config.database_url)
-            )
-        })?;
+    let store =
+        store::Store::connect_waiting(&config.database_url, config.database_acquire_timeout)
+            .await
+            .with_context(|| {
+                format!(
+                    "opening the database {}",
+                    store::redact_url(&config.database_url)
+                )
+            })?;
     let tokens = auth::Tokens::new(&config.jwt_secret, config.access_token_ttl)?;
     let cluster = match &config.redis_url {
         None => None,

@@ -65,8 +65,9 @@ impl Backend {
 /// How long an SQLite connection waits for the write lock before giving up.
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long a request waits for a PostgreSQL connection (sqlx's default is
-/// 30 s): while the database is down each attempt waits this long, and
+/// How long a request waits for a PostgreSQL connection by default (sqlx's
+/// default is 30 s; `--database-acquire-timeout-ms` changes it): while the
+/// database is down each attempt waits this long, and
 /// clients should hear "unavailable" before they give up themselves (the
 /// usual Socket.IO connect timeout is 5 s or more; protocol notes N18).
 /// SQLite keeps sqlx's default: its failures are immediate, and its writers
@@ -92,6 +93,15 @@ impl Store {
     /// SQLite connections use WAL, `synchronous=FULL` (a committed change
     /// survives `kill -9` and power loss), a busy timeout and foreign keys.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Self::connect_waiting(url, POSTGRES_ACQUIRE_TIMEOUT).await
+    }
+
+    /// [`Store::connect`] where a PostgreSQL request waits at most
+    /// `acquire_timeout` for a connection (SQLite ignores it).
+    pub async fn connect_waiting(
+        url: &str,
+        acquire_timeout: Duration,
+    ) -> Result<Store, StoreError> {
         let backend = Backend::from_url(url).ok_or_else(|| {
             StoreError::Invalid(format!(
                 "unsupported database URL (want sqlite:// or postgres://): {}",
@@ -102,7 +112,7 @@ impl Store {
             Backend::Sqlite => AnyPoolOptions::new().max_connections(8),
             Backend::Postgres => AnyPoolOptions::new()
                 .max_connections(16)
-                .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT),
+                .acquire_timeout(acquire_timeout),
         };
         let url = match backend {
             Backend::Sqlite => sqlite_create_if_missing(url),

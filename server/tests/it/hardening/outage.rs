@@ -25,6 +25,8 @@ async fn a_database_outage_is_not_a_bad_token_nor_a_bad_event() {
     let url = pg.fresh_database("outage").await;
     let server = TestServer::start_with(|c| {
         c.database_url = url;
+        // Every request during the outage waits this long for a connection.
+        c.database_acquire_timeout = std::time::Duration::from_millis(500);
         c.failed_auth_per_address_per_minute = FAILED_AUTH_LIMIT;
     })
     .await;
