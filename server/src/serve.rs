@@ -19,6 +19,12 @@ use crate::{api, auth, cluster, listener, realtime, sockets, state, store};
 /// How long [`Running::shutdown`] lets HTTP requests in flight finish.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// How long each of a cluster node's goodbyes to Redis (leaving presence,
+/// ending its subscriptions) may take at shutdown. With Redis unreachable
+/// its client retries each command for about 15 s; the other nodes reap a
+/// silent node's presence after `--redis-node-ttl` anyway.
+pub const CLUSTER_GOODBYE_BOUND: Duration = Duration::from_secs(2);
+
 /// How often expired access-token records and refresh tokens are deleted
 /// (also once at start); every node of a cluster does it, harmlessly.
 pub const TOKEN_PURGE_EVERY: Duration = Duration::from_secs(3600);
@@ -64,10 +70,10 @@ impl Running {
         purge.abort();
         // A cluster node first leaves presence, while it can still announce
         // it; then its sockets close; then its Redis subscriptions end.
-        sockets::node::leave(&state).await;
+        goodbye("leaving presence", sockets::node::leave(&state)).await;
         state.io.close().await;
         if let Some(cluster) = &state.cluster {
-            cluster.close().await;
+            goodbye("ending the Redis subscriptions", cluster.close()).await;
         }
         let _ = stop.send(());
         let served = match tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await {
@@ -84,6 +90,17 @@ impl Running {
         };
         state.store.close().await;
         served
+    }
+}
+
+/// Runs one of a cluster node's goodbyes to Redis for at most
+/// [`CLUSTER_GOODBYE_BOUND`].
+async fn goodbye(what: &str, step: impl Future<Output = ()>) {
+    if tokio::time::timeout(CLUSTER_GOODBYE_BOUND, step)
+        .await
+        .is_err()
+    {
+        tracing::warn!("{what} took over {CLUSTER_GOODBYE_BOUND:?}: Redis unreachable?");
     }
 }
 

@@ -28,7 +28,7 @@ use crate::state::AppState;
 pub use apps::{MAX_APP_EVENT_NAME_BYTES, PERMISSION_PUBLISH_PRIVATE};
 pub use caller::Caller;
 pub use error::{ApiError, ApiJson};
-pub use ops::OPENAPI;
+pub use ops::{HEALTH_CHECK_TIMEOUT, OPENAPI};
 
 /// Every route.
 pub fn router(state: AppState) -> Router {

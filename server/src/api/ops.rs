@@ -16,7 +16,10 @@ pub const OPENAPI: &str = include_str!("../../openapi.json");
 /// answers; a cluster node adds its `node` id. Otherwise 503 with
 /// `{"status": "unavailable", "failing": "database" | "redis"}`: the error
 /// itself (hosts, user names, driver text) goes to the log, not to whoever
-/// asks (the route needs no credentials).
+/// asks (the route needs no credentials). Each check waits at most
+/// [`HEALTH_CHECK_TIMEOUT`]: a probe (a load balancer's, Kubernetes') needs
+/// an answer, not a hang while the Redis client retries a dead server
+/// (about 15 s) or a request waits for a PostgreSQL connection.
 pub(super) async fn healthz(State(st): State<AppState>) -> Response {
     let unavailable = |failing: &str, error: &dyn std::fmt::Display| {
         tracing::error!(%error, failing, "health check failed");
@@ -26,20 +29,33 @@ pub(super) async fn healthz(State(st): State<AppState>) -> Response {
         )
             .into_response()
     };
-    if let Err(e) = st.store.ping().await {
-        return unavailable("database", &e);
+    match tokio::time::timeout(HEALTH_CHECK_TIMEOUT, st.store.ping()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return unavailable("database", &e),
+        Err(e) => return unavailable("database", &e),
     }
     match &st.cluster {
         None => Json(json!({"status": "ok"})).into_response(),
-        Some(cluster) => match redis::cmd("PING")
-            .exec_async(&mut cluster.connection())
+        Some(cluster) => {
+            let mut conn = cluster.connection();
+            match tokio::time::timeout(
+                HEALTH_CHECK_TIMEOUT,
+                redis::cmd("PING").exec_async(&mut conn),
+            )
             .await
-        {
-            Ok(()) => Json(json!({"status": "ok", "node": cluster.node_id})).into_response(),
-            Err(e) => unavailable("redis", &e),
-        },
+            {
+                Ok(Ok(())) => {
+                    Json(json!({"status": "ok", "node": cluster.node_id})).into_response()
+                }
+                Ok(Err(e)) => unavailable("redis", &e),
+                Err(e) => unavailable("redis", &e),
+            }
+        }
     }
 }
+
+/// How long `/healthz` waits for each dependency before calling it failing.
+pub const HEALTH_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub(super) async fn metrics(State(st): State<AppState>) -> Response {
     (
