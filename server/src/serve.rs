@@ -20,7 +20,7 @@ use crate::{api, auth, cluster, listener, realtime, sockets, state, store};
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// How long each of a cluster node's goodbyes to Redis (leaving presence,
-/// ending its subscriptions) may take at shutdown. With Redis unreachable
+/// closing the sockets, ending its subscriptions) may take at shutdown. With Redis unreachable
 /// its client retries each command for about 15 s; the other nodes reap a
 /// silent node's presence after `--redis-node-ttl` anyway.
 pub const CLUSTER_GOODBYE_BOUND: Duration = Duration::from_secs(2);
@@ -71,7 +71,11 @@ impl Running {
         // A cluster node first leaves presence, while it can still announce
         // it; then its sockets close; then its Redis subscriptions end.
         goodbye("leaving presence", sockets::node::leave(&state)).await;
-        state.io.close().await;
+        match &state.cluster {
+            // The Redis adapter of every namespace unsubscribes as it closes.
+            Some(_) => goodbye("closing the sockets", state.io.close()).await,
+            None => state.io.close().await,
+        }
         if let Some(cluster) = &state.cluster {
             goodbye("ending the Redis subscriptions", cluster.close()).await;
         }
