@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use driver::profile::ProfileError;
+use driver::target::TargetError;
 use driver::template::TemplateError;
 
 use crate::{EXIT_TARGET, EXIT_USAGE};
@@ -36,11 +37,10 @@ pub enum Error {
     /// `--run` / `--skip` leave no case.
     #[error("no case matches --run/--skip")]
     NoCaseSelected,
-    /// No target given, and the build has no in-process reference server.
-    #[error(
-        "no target: give --target URL (or `url` in the profile's [target]); this build has no in-process reference server (cargo feature `embedded`)"
-    )]
-    NoTarget,
+    /// No usable target: a bad URL, none given without an in-process
+    /// server, or that server did not start.
+    #[error(transparent)]
+    Target(#[from] TargetError),
     /// `profile check` without `--target` or a profile `url`.
     #[error("no target: give --target URL (or `url` in the profile's [target])")]
     NoCheckTarget,
@@ -50,9 +50,6 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
-    /// The in-process reference server did not start.
-    #[error("starting the in-process reference server: {0}")]
-    Embedded(String),
     /// The HTTP client of the driver cannot be built (TLS set-up).
     #[error("building the HTTP client: {0}")]
     HttpClient(#[source] reqwest::Error),
@@ -77,10 +74,12 @@ impl Error {
             | Error::KnownFailingRead { .. }
             | Error::UnknownCaseId { .. }
             | Error::NoCaseSelected
-            | Error::NoTarget
+            | Error::Target(TargetError::BadUrl(_) | TargetError::NoTarget)
             | Error::NoCheckTarget
             | Error::Write { .. } => EXIT_USAGE,
-            Error::Embedded(_) | Error::HttpClient(_) | Error::Unreachable { .. } => EXIT_TARGET,
+            Error::Target(TargetError::Embedded(_))
+            | Error::HttpClient(_)
+            | Error::Unreachable { .. } => EXIT_TARGET,
         }
     }
 }
@@ -91,8 +90,13 @@ mod tests {
 
     #[test]
     fn usage_errors_exit_2_and_target_errors_exit_3() {
-        assert_eq!(Error::NoTarget.exit_code(), EXIT_USAGE);
-        assert!(Error::NoTarget.to_string().contains("--target"));
+        let no_target = Error::from(TargetError::NoTarget);
+        assert_eq!(no_target.exit_code(), EXIT_USAGE);
+        assert!(no_target.to_string().contains("--target"));
+        assert_eq!(
+            Error::from(TargetError::BadUrl("x".into())).exit_code(),
+            EXIT_USAGE
+        );
         assert_eq!(Error::NoCaseSelected.exit_code(), EXIT_USAGE);
         let unreachable = Error::Unreachable {
             target: "http://127.0.0.1:9".into(),
@@ -107,6 +111,9 @@ mod tests {
                 .to_string()
                 .starts_with("target unreachable: no answer from http://127.0.0.1:9/")
         );
-        assert_eq!(Error::Embedded("x".into()).exit_code(), EXIT_TARGET);
+        assert_eq!(
+            Error::from(TargetError::Embedded("x".into())).exit_code(),
+            EXIT_TARGET
+        );
     }
 }

@@ -11,14 +11,13 @@
 //! 1 failures, 2 usage or profile error ([`Error`]), 3 target unreachable
 //! or set-up failed, 4 too few cases executed (none, or fewer than
 //! `--require-coverage`). Without a target the runner starts the reference
-//! server in-process ([`embedded`], cargo feature `embedded`).
+//! server in-process ([`driver::target`], cargo feature `embedded`).
 
 pub mod case;
 pub mod cases;
 pub mod check;
 pub mod coverage;
 pub mod ctx;
-pub mod embedded;
 mod error;
 pub mod output;
 pub mod teardown;
@@ -32,6 +31,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
+use driver::target::Target;
 use futures_util::StreamExt;
 
 use case::{CASE_LIMIT, Case, CaseRecord, Failure, Level, Source, Verdict};
@@ -277,9 +277,9 @@ async fn check_profile(opts: CheckOpts) -> Result<check::CheckReport, Error> {
         .target
         .clone()
         .or(profile.target.url.clone())
-        .ok_or(Error::NoCheckTarget)?
-        .trim_end_matches('/')
-        .to_owned();
+        .ok_or(Error::NoCheckTarget)?;
+    driver::target::check_url(&target)?;
+    let target = target.trim_end_matches('/').to_owned();
     let wait = Duration::from_secs_f64(opts.timeout);
     let http = reqwest::Client::builder()
         .timeout(wait)
@@ -386,19 +386,12 @@ async fn run_cases(opts: RunOpts) -> Result<RunReport, Error> {
     }
 
     // The target: given, pinned by the profile, or an in-process server.
-    let mut embedded = None;
-    let target = match opts.target.clone().or(profile.target.url.clone()) {
-        Some(t) => t.trim_end_matches('/').to_owned(),
-        None => {
-            let running = embedded::start().await?;
-            let url = running.url();
-            eprintln!(
-                "conformance: no --target given: started the reference server in-process at {url} (temporary database)"
-            );
-            embedded = Some(running);
-            url
-        }
-    };
+    let chosen = Target::choose(
+        opts.target.clone().or(profile.target.url.clone()),
+        "conformance",
+    )
+    .await?;
+    let target = chosen.url().to_owned();
 
     let wait = Duration::from_secs_f64(opts.timeout);
     let http = handshake
@@ -466,9 +459,7 @@ async fn run_cases(opts: RunOpts) -> Result<RunReport, Error> {
         summary,
         cases: records,
     };
-    if let Some(running) = embedded {
-        embedded::stop(running).await;
-    }
+    chosen.stop().await;
     if let Some(path) = &opts.json {
         let text = serde_json::to_string_pretty(&report).expect("report serializes");
         write(path, text + "\n")?;

@@ -10,6 +10,7 @@ pub mod action;
 pub mod handshake;
 pub mod identity;
 pub mod profile;
+pub mod target;
 pub mod template;
 
 pub use action::Action;

@@ -7,6 +7,8 @@
 
 use std::path::PathBuf;
 
+use driver::target::TargetError;
+
 use crate::engine::AbortReason;
 
 /// Exit code: the run completed and every threshold passed.
@@ -34,21 +36,15 @@ pub enum Error {
     /// The target profile cannot be read or its `[vars]` expanded.
     #[error("{0}")]
     Profile(String),
-    #[error("--target `{0}` is not a URL")]
-    BadTarget(String),
     #[error("cannot create the output folder {}: {source}", path.display())]
     OutDir {
         path: PathBuf,
         source: std::io::Error,
     },
-    /// No target given and the build has no in-process reference server.
-    #[error(
-        "no target: give --target URL (or a profile with a target `url`); \
-         this build of loadgen has no embedded reference server (built without the `embedded` feature)"
-    )]
-    NoEmbeddedServer,
-    #[error("starting the in-process reference server: {0}")]
-    EmbeddedServer(String),
+    /// No usable target: a bad URL, none given without an in-process
+    /// server, or that server did not start.
+    #[error(transparent)]
+    Target(#[from] TargetError),
     #[error("target unreachable: {0}")]
     Unreachable(String),
     /// The engine stopped before the load started (set-up, tokens, the
@@ -88,11 +84,12 @@ impl Error {
             Error::Scenario(_)
             | Error::Overrides(_)
             | Error::Profile(_)
-            | Error::BadTarget(_)
             | Error::OutDir { .. }
-            | Error::NoEmbeddedServer
+            | Error::Target(TargetError::BadUrl(_) | TargetError::NoTarget)
             | Error::WorkerPlan { .. } => EXIT_USAGE,
-            Error::EmbeddedServer(_) | Error::Unreachable(_) | Error::Local { .. } => EXIT_TARGET,
+            Error::Target(TargetError::Embedded(_))
+            | Error::Unreachable(_)
+            | Error::Local { .. } => EXIT_TARGET,
             Error::BeforeLoad(reason) => reason.exit_code() as u8,
             Error::Workers { code, .. } => *code,
             Error::Merge(_) | Error::WorkerReport { .. } => EXIT_ABORTED,
@@ -116,8 +113,9 @@ mod tests {
         let io = || std::io::Error::other("x");
         for (e, code) in [
             (Error::Scenario("s.toml:1:1: bad".into()), 2),
-            (Error::BadTarget("x".into()), 2),
-            (Error::NoEmbeddedServer, 2),
+            (Error::Target(TargetError::NoTarget), 2),
+            (Error::Target(TargetError::BadUrl("x".into())), 2),
+            (Error::Target(TargetError::Embedded("x".into())), 3),
             (Error::Unreachable("refused".into()), 3),
             (Error::local("starting worker 0", io()), 3),
             (Error::BeforeLoad(AbortReason::SetupFailed("x".into())), 3),

@@ -21,7 +21,6 @@ pub mod metrics;
 pub mod report;
 pub mod run;
 pub mod scenario;
-mod target;
 mod workers;
 
 pub use cli::{Command, Opts, RunOpts, ValidateOpts, WorkerOpts};

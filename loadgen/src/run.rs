@@ -23,7 +23,6 @@ use crate::error::{EXIT_ABORTED, EXIT_OK, EXIT_THRESHOLD, EXIT_USAGE, Error};
 use crate::live::LiveMetrics;
 use crate::metrics::{Recorder, Sampler};
 use crate::scenario::{self, Scenario, Step};
-use crate::target::{self, Target};
 use crate::workers::{self, WorkerPlan};
 
 /// Clients per worker process when `--workers` is not given: one process
@@ -222,7 +221,7 @@ pub async fn run_with_stop(opts: RunOpts, stop: StopSignal) -> Result<RunOutcome
         eprintln!("loadgen: {warning}");
     }
     if let Some(t) = &opts.target {
-        target::check_url(t)?;
+        driver::target::check_url(t)?;
     }
     let out_dir = opts
         .out
@@ -235,9 +234,9 @@ pub async fn run_with_stop(opts: RunOpts, stop: StopSignal) -> Result<RunOutcome
     })?;
 
     let given = opts.target.clone().or(profile.target.url.clone());
-    let outcome = match Target::choose(given).await {
+    let outcome = match driver::target::Target::choose(given, "loadgen").await {
         Ok(target) => {
-            let url = target.url.clone();
+            let url = target.url().to_owned();
             let run = Run {
                 opts: &opts,
                 scenario,
@@ -253,7 +252,7 @@ pub async fn run_with_stop(opts: RunOpts, stop: StopSignal) -> Result<RunOutcome
             target.stop().await;
             outcome
         }
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     };
     if outcome.is_err() && created_out_dir {
         // Nothing was written: leave no empty folder behind.
