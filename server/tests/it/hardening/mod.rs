@@ -22,6 +22,7 @@ mod nul_bytes;
 mod outage;
 mod private_rooms;
 mod rate_limits;
+mod revocation;
 mod token_purge;
 
 /// The value of the metric line `name` (with its labels) in `/metrics`.
