@@ -496,7 +496,7 @@ async fn user_delete_cascades(s: &Store) {
         .await
         .unwrap();
     let p = s.create_prize(&r1.id, prize(1)).await.unwrap();
-    let (won, _) = s.draw_winners(&r1.id, &p.id, 1).await.unwrap();
+    let (won, _, _) = s.draw_winners(&r1.id, &p.id, 1).await.unwrap();
     assert_eq!(won[0].user.id, gone.id);
     let q = s.create_question(&r1.id, question("4")).await.unwrap();
     s.publish_question(&r1.id, &q.id, now_ms()).await.unwrap();
@@ -676,8 +676,13 @@ async fn participants(s: &Store) {
 async fn removing_a_winner_participant_gives_the_prize_back(s: &Store) {
     let (r, ps) = room_with_participants(s, 1).await;
     let p = s.create_prize(&r.id, prize(2)).await.unwrap();
-    let (winners, after) = s.draw_winners(&r.id, &p.id, 1).await.unwrap();
+    let (winners, after, notes) = s.draw_winners(&r.id, &p.id, 1).await.unwrap();
     assert_eq!(after.quantity_remaining, 1);
+    // The winner's notification was recorded with the draw.
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0].kind, "winner_selected");
+    assert_eq!(notes[0].data["winnerId"], json!(winners[0].winner.id));
+    assert_eq!(s.list_notifications(&ps[0].1.id).await.unwrap(), notes);
     let (gone, wins) = s
         .remove_participant_with_wins(&r.id, &ps[0].0.id)
         .await
@@ -807,16 +812,16 @@ async fn draw_picks_only_eligible_and_never_exceeds_quantity(s: &Store) {
     let a = s.create_prize(&r.id, prize(4)).await.unwrap();
     let b = s.create_prize(&r.id, prize(10)).await.unwrap();
 
-    let (won_a, after_a) = s.draw_winners(&r.id, &a.id, 3).await.unwrap();
+    let (won_a, after_a, _) = s.draw_winners(&r.id, &a.id, 3).await.unwrap();
     assert_eq!(won_a.len(), 3);
     assert_eq!(after_a.quantity_remaining, 1);
-    let (won_a2, after_a2) = s.draw_winners(&r.id, &a.id, 1).await.unwrap();
+    let (won_a2, after_a2, _) = s.draw_winners(&r.id, &a.id, 1).await.unwrap();
     assert_eq!(after_a2.quantity_remaining, 0);
     assert_conflict(s.draw_winners(&r.id, &a.id, 1).await);
 
     // Only 2 eligible participants are left for prize b.
     assert_conflict(s.draw_winners(&r.id, &b.id, 3).await);
-    let (won_b, after_b) = s.draw_winners(&r.id, &b.id, 2).await.unwrap();
+    let (won_b, after_b, _) = s.draw_winners(&r.id, &b.id, 2).await.unwrap();
     assert_eq!(after_b.quantity_remaining, 8);
     assert_conflict(s.draw_winners(&r.id, &b.id, 1).await);
 
@@ -930,7 +935,7 @@ async fn many_concurrent_draws(s: &Store) {
 async fn remove_winner_restores_unit(s: &Store) {
     let (r, _) = room_with_participants(s, 2).await;
     let p = s.create_prize(&r.id, prize(1)).await.unwrap();
-    let (won, _) = s.draw_winners(&r.id, &p.id, 1).await.unwrap();
+    let (won, _, _) = s.draw_winners(&r.id, &p.id, 1).await.unwrap();
     let w = &won[0];
     let (removed, after) = s.remove_winner(&r.id, &w.winner.id).await.unwrap();
     assert_eq!(removed.id, w.winner.id);
@@ -1278,7 +1283,7 @@ async fn quiz_concurrent_ranks(s: &Store) {
 async fn reconnect_sees_data(s: &Store) {
     let (r, ps) = room_with_participants(s, 2).await;
     let p = s.create_prize(&r.id, prize(2)).await.unwrap();
-    let (won, _) = s.draw_winners(&r.id, &p.id, 1).await.unwrap();
+    let (won, _, _) = s.draw_winners(&r.id, &p.id, 1).await.unwrap();
     let secret = s.create_refresh_token(&ps[0].1.id).await.unwrap();
     match s.backend() {
         Backend::Postgres => {
@@ -1317,7 +1322,7 @@ async fn sqlite_file_survives_reopen() {
     let s = Store::connect(&url).await.unwrap();
     let (r, ps) = room_with_participants(&s, 2).await;
     let p = s.create_prize(&r.id, prize(2)).await.unwrap();
-    let (won, _) = s.draw_winners(&r.id, &p.id, 1).await.unwrap();
+    let (won, _, _) = s.draw_winners(&r.id, &p.id, 1).await.unwrap();
     let secret = s.create_refresh_token(&ps[0].1.id).await.unwrap();
     s.close().await;
     drop(s);
@@ -1371,7 +1376,7 @@ async fn memory_store_works() {
     let s = Store::memory().await.unwrap();
     let (r, _) = room_with_participants(&s, 3).await;
     let p = s.create_prize(&r.id, prize(2)).await.unwrap();
-    let (won, after) = s.draw_winners(&r.id, &p.id, 2).await.unwrap();
+    let (won, after, _) = s.draw_winners(&r.id, &p.id, 2).await.unwrap();
     assert_eq!((won.len(), after.quantity_remaining), (2, 0));
 }
 

@@ -14,6 +14,7 @@ use crate::server_bin;
 
 mod apps;
 mod bounds;
+mod draw_atomic;
 mod heartbeat;
 mod http_limits;
 mod logs;
