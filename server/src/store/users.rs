@@ -182,24 +182,9 @@ impl Store {
         if !lock_user(&mut tx, user_id).await? {
             return Err(StoreError::not_found("user", user_id));
         }
-        let access = sqlx::query(
-            "UPDATE access_tokens SET revoked = 1, revoked_at = $2 \
-             WHERE user_id = $1 AND revoked = 0 RETURNING jti",
-        )
-        .bind(user_id)
-        .bind(now_ms())
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|row| row.try_get("jti"))
-        .collect::<Result<Vec<String>, _>>()?;
-        let refresh = sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1")
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let revoked = revoke_all(&mut tx, Scope::User, user_id).await?;
         tx.commit().await?;
-        Ok(Revoked { access, refresh })
+        Ok(revoked)
     }
 
     /// The access tokens revoked at or after `since_ms` (what a node
@@ -232,7 +217,7 @@ impl Store {
         let user_id: String = row.try_get("user_id")?;
         let family: Option<String> = row.try_get("family")?;
         lock_user(&mut tx, &user_id).await?;
-        let revoked = revoke_family(&mut tx, family.as_deref().unwrap_or(key)).await?;
+        let revoked = revoke_all(&mut tx, Scope::Family, family.as_deref().unwrap_or(key)).await?;
         tx.commit().await?;
         Ok(Some(revoked))
     }
@@ -300,7 +285,7 @@ impl Store {
             .try_get::<Option<String>, _>("family")?
             .unwrap_or_else(|| digest.clone());
         if row.try_get::<Option<i64>, _>("used_at")?.is_some() {
-            let revoked = revoke_family(&mut tx, &family).await?;
+            let revoked = revoke_all(&mut tx, Scope::Family, &family).await?;
             tx.commit().await?;
             return Ok(Rotation::Reused { user_id, revoked });
         }
@@ -416,26 +401,46 @@ async fn insert_refresh(
     Ok(secret)
 }
 
-/// Revokes a family: its access tokens (the ones newly revoked are
-/// returned, with the time for the nodes' re-read) and its refresh tokens,
-/// used ones included (deleted).
-async fn revoke_family(
+/// Which tokens [`revoke_all`] revokes.
+#[derive(Clone, Copy)]
+enum Scope {
+    /// A family's.
+    Family,
+    /// A user's.
+    User,
+}
+
+/// Revokes the tokens of a family or of a user: the access tokens (the
+/// ones newly revoked are returned, with the time for the nodes' re-read)
+/// and the refresh tokens, used ones included (deleted).
+async fn revoke_all(
     tx: &mut Transaction<'static, Any>,
-    family: &str,
+    scope: Scope,
+    key: &str,
 ) -> Result<Revoked, StoreError> {
-    let access = sqlx::query(
-        "UPDATE access_tokens SET revoked = 1, revoked_at = $2 \
-         WHERE family = $1 AND revoked = 0 RETURNING jti",
-    )
-    .bind(family)
-    .bind(now_ms())
-    .fetch_all(&mut **tx)
-    .await?
-    .iter()
-    .map(|row| row.try_get("jti"))
-    .collect::<Result<Vec<String>, _>>()?;
-    let refresh = sqlx::query("DELETE FROM refresh_tokens WHERE family = $1")
-        .bind(family)
+    // Static statements: sqlx takes no SQL built at run time.
+    let (update, delete) = match scope {
+        Scope::Family => (
+            "UPDATE access_tokens SET revoked = 1, revoked_at = $2 \
+             WHERE family = $1 AND revoked = 0 RETURNING jti",
+            "DELETE FROM refresh_tokens WHERE family = $1",
+        ),
+        Scope::User => (
+            "UPDATE access_tokens SET revoked = 1, revoked_at = $2 \
+             WHERE user_id = $1 AND revoked = 0 RETURNING jti",
+            "DELETE FROM refresh_tokens WHERE user_id = $1",
+        ),
+    };
+    let access = sqlx::query(update)
+        .bind(key)
+        .bind(now_ms())
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|row| row.try_get("jti"))
+        .collect::<Result<Vec<String>, _>>()?;
+    let refresh = sqlx::query(delete)
+        .bind(key)
         .execute(&mut **tx)
         .await?
         .rows_affected();

@@ -113,7 +113,8 @@ async fn expiry_on_a_room_namespace() {
     server.stop().await;
 }
 
-async fn refresh(server: &TestServer, refresh_token: &str) -> (StatusCode, Value) {
+/// `POST /api/auth/refresh` with `refresh_token`, no credentials.
+pub(crate) async fn refresh(server: &TestServer, refresh_token: &str) -> (StatusCode, Value) {
     server
         .call(
             Method::POST,

@@ -9,19 +9,7 @@ use serde_json::{Value, json};
 use server::testing::*;
 
 use crate::cluster::Deployment;
-
-/// `POST /api/auth/refresh` with `refresh_token`, no credentials.
-async fn refresh(server: &TestServer, refresh_token: &str) -> (StatusCode, Value) {
-    server
-        .call(
-            Method::POST,
-            "/api/auth/refresh",
-            None,
-            None,
-            Some(json!({"refreshToken": refresh_token})),
-        )
-        .await
-}
+use crate::token_expiry::refresh;
 
 /// Asserts a refused refresh.
 async fn refresh_refused(server: &TestServer, refresh_token: &str) -> Value {
