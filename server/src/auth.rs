@@ -84,16 +84,27 @@ impl Tokens {
     /// Signs a token for `user_id` that expires `ttl_secs` from now (may be
     /// negative, to mint an already-expired token for tests).
     pub fn mint(&self, user_id: &str, jti: String, ttl_secs: i64) -> (String, Claims) {
+        let claims = Tokens::claims(user_id, jti, ttl_secs);
+        (self.sign(&claims), claims)
+    }
+
+    /// The claims of a token for `user_id` that expires `ttl_secs` from
+    /// now, to record before signing (the refresh learns the user from the
+    /// store in the transaction that records the token).
+    pub fn claims(user_id: &str, jti: String, ttl_secs: i64) -> Claims {
         let now = unix_now();
-        let claims = Claims {
+        Claims {
             sub: user_id.to_owned(),
             jti,
             iat: now,
             exp: now + ttl_secs,
-        };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .expect("HS256 signing cannot fail");
-        (token, claims)
+        }
+    }
+
+    /// Signs `claims`.
+    pub fn sign(&self, claims: &Claims) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+            .expect("HS256 signing cannot fail")
     }
 
     /// Checks signature, shape and expiry.

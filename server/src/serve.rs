@@ -37,6 +37,7 @@ pub struct Running {
     stop: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
     purge: JoinHandle<()>,
+    sweep: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Running {
@@ -65,9 +66,11 @@ impl Running {
             stop,
             mut task,
             purge,
+            sweep,
             ..
         } = self;
         purge.abort();
+        sweep.abort();
         // A cluster node first leaves presence, while it can still announce
         // it; then its sockets close; then its Redis subscriptions end.
         goodbye("leaving presence", sockets::node::leave(&state)).await;
@@ -244,12 +247,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         Ok(())
     });
     let purge = spawn_token_purge(state.store.clone());
+    let sweep = spawn_revocation_sweep(state.clone());
     Ok(Running {
         addr,
         state,
         stop,
         task,
         purge,
+        sweep,
     })
 }
 
@@ -266,6 +271,38 @@ fn spawn_token_purge(store: store::Store) -> JoinHandle<()> {
                 Ok(0) => {}
                 Ok(rows) => tracing::info!(rows, "expired token records purged"),
                 Err(e) => tracing::warn!(error = %e, "purging expired token records failed"),
+            }
+        }
+    })
+}
+
+/// Re-reads the revocations every [`sockets::commands::REVOCATION_SWEEP`]
+/// and drops their sockets on this node: a revocation's cluster command
+/// can miss a node (Redis down, the node too slow to answer), which would
+/// otherwise keep the revoked token's sockets until the token expires. It
+/// also closes a socket whose connect checked its token just before the
+/// revocation and registered just after the command ran.
+fn spawn_revocation_sweep(st: AppState) -> JoinHandle<()> {
+    use sockets::commands::{REVOCATION_OVERLAP, REVOCATION_SWEEP, sweep_revoked};
+    let overlap = REVOCATION_OVERLAP.as_millis() as i64;
+    tokio::spawn(async move {
+        // Sockets connect after the start; a revocation before it was
+        // checked at their connect.
+        let mut since = auth::unix_now_ms() - overlap;
+        let mut every = tokio::time::interval(REVOCATION_SWEEP);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            let started = auth::unix_now_ms();
+            match sweep_revoked(&st, since).await {
+                Ok(n) => {
+                    if n > 0 {
+                        tracing::info!(sockets = n, "sockets of revoked tokens disconnected");
+                    }
+                    since = started - overlap;
+                }
+                // Kept: the next read covers this one's window too.
+                Err(e) => tracing::warn!(error = %e, "re-reading revocations failed"),
             }
         }
     })

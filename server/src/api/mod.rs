@@ -48,6 +48,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/auth/token", post(users::mint_token))
         .route("/api/auth/refresh", post(users::refresh_token))
         .route("/api/auth/revoke", post(users::revoke_token))
+        .route(
+            "/api/auth/revoke-refresh",
+            post(users::revoke_refresh_token),
+        )
+        .route(
+            "/api/users/{user_id}/revoke-tokens",
+            post(users::revoke_user_tokens),
+        )
         .route("/api/apps", post(apps::create_app))
         .route(
             "/api/apps/{app_id}/permissions",

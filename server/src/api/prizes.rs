@@ -113,9 +113,11 @@ pub(super) async fn draw(
         return Err(ApiError::invalid("count must be at least 1"));
     }
     let before = st.store.get_prize(&room_id, &prize_id).await?;
-    let (winners, after) = st.store.draw_winners(&room_id, &prize_id, count).await?;
+    // Winners and their notifications are committed together; everything
+    // below only announces them, and cannot fail.
+    let (winners, after, notifications) = st.store.draw_winners(&room_id, &prize_id, count).await?;
     let mut out = Vec::with_capacity(winners.len());
-    for w in &winners {
+    for (w, n) in winners.iter().zip(&notifications) {
         let winner = w.to_wire();
         let payload = wire::WinnerSelected {
             room_id: room_id.clone(),
@@ -124,21 +126,7 @@ pub(super) async fn draw(
             event_id: Some(st.event_id()),
         };
         st.to_room(&room_id, ev::WINNER_SELECTED, &payload).await;
-        let mut data = Map::new();
-        data.insert("roomId".into(), json!(room_id));
-        data.insert("winnerId".into(), json!(winner.id));
-        data.insert("prizeId".into(), json!(winner.prize_id));
-        let n = st
-            .store
-            .create_notification(
-                w.user_id(),
-                "winner_selected",
-                "Congratulations!",
-                &format!("You won {}", w.prize.name),
-                data,
-            )
-            .await?;
-        send_notification(&st, &n).await;
+        send_notification(&st, n).await;
         out.push(winner);
     }
     if let Some(before) = before {

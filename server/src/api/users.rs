@@ -1,6 +1,11 @@
 //! Users and tokens: create, read and delete users (a deleted user's wins
 //! are given back and their sockets disconnected); mint, refresh and revoke
-//! access tokens (revocation disconnects the token's sockets).
+//! tokens. Tokens come in families (a minted pair and what refreshing it
+//! produced): revoking an access or refresh token revokes its family,
+//! presenting a rotated refresh token again revokes its family (it was
+//! stolen), and an operator can revoke every token of a user. Revocation
+//! disconnects the sockets of the revoked access tokens on every node and
+//! says how many nodes confirmed (protocol notes N10).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -13,10 +18,10 @@ use serde_json::{Value, json};
 
 use super::prizes::emit_winner_removed;
 use super::{ApiError, ApiJson, Caller, error::ApiResult};
-use crate::auth::MAX_TOKEN_TTL_SECS;
-use crate::sockets;
+use crate::auth::{Claims, MAX_TOKEN_TTL_SECS, Tokens};
+use crate::sockets::{self, Reach};
 use crate::state::AppState;
-use crate::store::{self, StoreError};
+use crate::store::{self, Revoked, Rotation, StoreError};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -91,21 +96,25 @@ pub(super) struct MintRequest {
     ttl_seconds: Option<i64>,
 }
 
-/// Mints an access token and a refresh token for a user.
+/// Mints an access token and a refresh token for a user: a new family.
 async fn issue_tokens(st: &AppState, user_id: &str, ttl_secs: i64) -> ApiResult<Value> {
-    let jti = store::new_id("tok");
-    let (access, claims) = st.tokens.mint(user_id, jti, ttl_secs);
-    st.store
-        .insert_token(&claims.jti, user_id, claims.exp * 1000)
+    let claims = Tokens::claims(user_id, store::new_id("tok"), ttl_secs);
+    let refresh = st
+        .store
+        .issue_tokens(user_id, &claims.jti, claims.exp * 1000)
         .await?;
-    let refresh = st.store.create_refresh_token(user_id).await?;
-    Ok(json!({
-        "accessToken": access,
+    Ok(token_body(st, &claims, refresh))
+}
+
+/// The answer of a mint or a refresh.
+fn token_body(st: &AppState, claims: &Claims, refresh: String) -> Value {
+    json!({
+        "accessToken": st.tokens.sign(claims),
         "refreshToken": refresh,
         "tokenId": claims.jti,
-        "userId": user_id,
+        "userId": claims.sub,
         "expiresAt": protocol::timestamp::from_unix_ms(claims.exp * 1000),
-    }))
+    })
 }
 
 pub(super) async fn mint_token(
@@ -141,18 +150,67 @@ pub(super) struct RefreshRequest {
     refresh_token: String,
 }
 
+/// The protocol's refresh, which rotates: the refresh token works once. A
+/// used one presented again was stolen (the holder and the thief both have
+/// it): its family is revoked and its sockets disconnected, and the answer
+/// is 401 like any refused refresh.
 pub(super) async fn refresh_token(
     State(st): State<AppState>,
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> ApiResult<Json<Value>> {
-    let Some(user_id) = st.store.consume_refresh_token(&body.refresh_token).await? else {
-        return Err(ApiError::protocol(
+    let ttl = st.tokens.default_ttl().as_secs() as i64;
+    // The user is known once the store found the refresh token; the claims
+    // are recorded in that transaction and signed after it.
+    let claims = Tokens::claims("", store::new_id("tok"), ttl);
+    let rotation = st
+        .store
+        .rotate_refresh_token(&body.refresh_token, &claims.jti, claims.exp * 1000)
+        .await?;
+    match rotation {
+        Rotation::Rotated {
+            user_id,
+            refresh_token,
+        } => {
+            let claims = Claims {
+                sub: user_id,
+                ..claims
+            };
+            Ok(Json(token_body(&st, &claims, refresh_token)))
+        }
+        Rotation::Reused { user_id, revoked } => {
+            tracing::warn!(
+                user = %user_id,
+                tokens = revoked.access.len(),
+                "a rotated refresh token was presented again: its family is revoked"
+            );
+            sockets::disconnect_tokens(&st, &revoked.access).await;
+            Err(ApiError::protocol(
+                ErrorCode::AuthenticationFailed,
+                "Refresh token reused: every token of its family is revoked",
+            ))
+        }
+        Rotation::Refused => Err(ApiError::protocol(
             ErrorCode::AuthenticationFailed,
             "Invalid or used refresh token",
-        ));
-    };
-    let ttl = st.tokens.default_ttl().as_secs() as i64;
-    Ok(Json(issue_tokens(&st, &user_id, ttl).await?))
+        )),
+    }
+}
+
+/// The answer of a revocation: what went, how many sockets were
+/// disconnected, and how many nodes confirmed. A node that did not confirm
+/// drops the sockets within [`sockets::commands::REVOCATION_SWEEP`] of reading the database.
+fn revocation_body(revoked: &Revoked, reach: Reach) -> Value {
+    json!({
+        "revoked": true,
+        "accessTokens": revoked.access.len(),
+        "refreshTokens": revoked.refresh,
+        "disconnected": reach.sockets,
+        "nodes": {
+            "expected": reach.expected,
+            "confirmed": reach.confirmed,
+            "complete": reach.complete(),
+        },
+    })
 }
 
 #[derive(Deserialize)]
@@ -161,6 +219,8 @@ pub(super) struct RevokeRequest {
     token_id: String,
 }
 
+/// Revokes an access token with its family (the refresh tokens it came
+/// with or from, and the access tokens they minted).
 pub(super) async fn revoke_token(
     caller: Caller,
     State(st): State<AppState>,
@@ -175,13 +235,45 @@ pub(super) async fn revoke_token(
             ));
         }
     }
-    if !st.store.revoke_token(&body.token_id).await? {
+    let Some(revoked) = st.store.revoke_token(&body.token_id).await? else {
         return Err(StoreError::NotFound {
             what: "token",
             id: body.token_id,
         }
         .into());
-    }
-    let disconnected = sockets::disconnect_token(&st, &body.token_id).await;
-    Ok(Json(json!({"revoked": true, "disconnected": disconnected})))
+    };
+    let reach = sockets::disconnect_tokens(&st, &revoked.access).await;
+    Ok(Json(revocation_body(&revoked, reach)))
+}
+
+/// Revokes a refresh token (used or not) with its family. Knowing the
+/// secret is the authority, as for the refresh itself: the operator, or a
+/// client logging out.
+pub(super) async fn revoke_refresh_token(
+    State(st): State<AppState>,
+    ApiJson(body): ApiJson<RefreshRequest>,
+) -> ApiResult<Json<Value>> {
+    let Some(revoked) = st.store.revoke_refresh_token(&body.refresh_token).await? else {
+        // Unknown, expired or already revoked; the secret is not echoed.
+        return Err(StoreError::NotFound {
+            what: "refresh token",
+            id: "(not shown)".into(),
+        }
+        .into());
+    };
+    let reach = sockets::disconnect_tokens(&st, &revoked.access).await;
+    Ok(Json(revocation_body(&revoked, reach)))
+}
+
+/// Revokes every access and refresh token of a user and disconnects all of
+/// their sockets (operator only).
+pub(super) async fn revoke_user_tokens(
+    caller: Caller,
+    State(st): State<AppState>,
+    Path(user_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    caller.require_admin()?;
+    let revoked = st.store.revoke_user_tokens(&user_id).await?;
+    let reach = sockets::disconnect_user(&st, &user_id).await;
+    Ok(Json(revocation_body(&revoked, reach)))
 }

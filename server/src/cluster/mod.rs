@@ -75,8 +75,9 @@ pub fn resp3_url(url: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Command {
-    /// Disconnect the sockets that authenticated with this token.
-    DisconnectToken { jti: String },
+    /// Disconnect the sockets that authenticated with one of these tokens
+    /// (a revoked token family, or a user's revoked tokens).
+    DisconnectTokens { jtis: Vec<String> },
     /// Disconnect every socket of this user (deleted).
     DisconnectUser { user_id: String },
     /// End this user's subscriptions to this room (lost access).
@@ -88,6 +89,18 @@ struct Request {
     from: String,
     id: u64,
     command: Command,
+}
+
+/// What the other nodes answered to a [`Command`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Answers {
+    /// The other nodes subscribed to the command channel when it went out
+    /// (Redis's count).
+    pub expected: usize,
+    /// Those that answered within [`COMMAND_TIMEOUT`].
+    pub answered: usize,
+    /// The sockets they touched.
+    pub sockets: usize,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -256,17 +269,22 @@ impl Cluster {
         Ok(())
     }
 
-    /// Runs `command` on every other node; returns how many sockets they
-    /// touched (the nodes that do not answer within [`COMMAND_TIMEOUT`]
-    /// count nothing).
-    pub async fn broadcast(&self, command: Command) -> anyhow::Result<usize> {
-        let others = self
-            .driver
-            .num_serv(&command_channel())
-            .await?
-            .saturating_sub(1);
+    /// Runs `command` on every other node and waits for their answers, at
+    /// most [`COMMAND_TIMEOUT`]: how many were expected, how many answered
+    /// and how many sockets they touched. An error: Redis unreachable.
+    pub async fn broadcast(&self, command: Command) -> anyhow::Result<Answers> {
+        let others = usize::from(
+            self.driver
+                .num_serv(&command_channel())
+                .await?
+                .saturating_sub(1),
+        );
+        let mut answers = Answers {
+            expected: others,
+            ..Answers::default()
+        };
         if others == 0 {
-            return Ok(0);
+            return Ok(answers);
         }
         let id = self.seq.fetch_add(1, Ordering::Relaxed);
         let (tx, mut rx) = mpsc::unbounded_channel();
@@ -283,15 +301,17 @@ impl Cluster {
                 serde_json::to_vec(&request).expect("request serializes"),
             )
             .await;
-        let mut total = 0;
         if sent.is_ok() {
             let deadline = tokio::time::Instant::now() + COMMAND_TIMEOUT;
-            for answered in 0..others {
+            while answers.answered < others {
                 match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(n)) => total += n,
+                    Ok(Some(n)) => {
+                        answers.answered += 1;
+                        answers.sockets += n;
+                    }
                     _ => {
                         tracing::warn!(
-                            answered,
+                            answered = answers.answered,
                             expected = others,
                             "not every node answered a cluster command"
                         );
@@ -302,7 +322,7 @@ impl Cluster {
         }
         self.pending.lock().expect("pending lock").remove(&id);
         sent?;
-        Ok(total)
+        Ok(answers)
     }
 
     /// First half of stopping: no more heartbeats, and no more commands

@@ -33,7 +33,7 @@ use crate::cluster::LocalEntry;
 use crate::ratelimit::ConnectionBudget;
 use crate::state::{AppState, Io, subscribers, with_io};
 
-pub use commands::{disconnect_token, disconnect_user, unsubscribe_user};
+pub use commands::{Reach, disconnect_tokens, disconnect_user, unsubscribe_user};
 
 /// What a connection carries: who it is and its per-connection limits.
 #[derive(Debug)]

@@ -221,17 +221,46 @@ pub fn now_ms() -> i64 {
 /// migrated before keep matching checksums. A new migration is one more
 /// entry per backend.
 fn migrator(backend: Backend) -> Migrator {
-    let init = match backend {
-        Backend::Sqlite => include_str!("../../migrations/sqlite/0001_init.sql"),
-        Backend::Postgres => include_str!("../../migrations/postgres/0001_init.sql"),
+    let files: [(i64, &str, &str); 2] = match backend {
+        Backend::Sqlite => [
+            (
+                1,
+                "init",
+                include_str!("../../migrations/sqlite/0001_init.sql"),
+            ),
+            (
+                2,
+                "token families",
+                include_str!("../../migrations/sqlite/0002_token_families.sql"),
+            ),
+        ],
+        Backend::Postgres => [
+            (
+                1,
+                "init",
+                include_str!("../../migrations/postgres/0001_init.sql"),
+            ),
+            (
+                2,
+                "token families",
+                include_str!("../../migrations/postgres/0002_token_families.sql"),
+            ),
+        ],
     };
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "init".into(),
-        MigrationType::Simple,
-        init.into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(
+        files
+            .into_iter()
+            .map(|(version, description, sql)| {
+                Migration::new(
+                    version,
+                    description.into(),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
 }
 
 /// The longest id the store holds: every id is [`new_id`]'s (at most 21
@@ -407,7 +436,11 @@ mod helper_tests {
                 "{dir}: list every migration file in `migrator`"
             );
             for m in migrator(backend).iter() {
-                let file = path.join(format!("{:04}_{}.sql", m.version, m.description));
+                let file = path.join(format!(
+                    "{:04}_{}.sql",
+                    m.version,
+                    m.description.replace(' ', "_")
+                ));
                 assert_eq!(m.sql.as_str(), std::fs::read_to_string(file).unwrap());
             }
         }

@@ -65,6 +65,30 @@ pub struct TokenRow {
     pub revoked: bool,
 }
 
+/// What a revocation revoked: the access tokens (by `jti`) whose sockets
+/// must go, and how many refresh tokens were deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Revoked {
+    pub access: Vec<String>,
+    pub refresh: u64,
+}
+
+/// What presenting a refresh token did ([`crate::store::Store::rotate_refresh_token`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// It was valid: it is now used, and the new pair of its family is
+    /// recorded; `refresh_token` is the new secret.
+    Rotated {
+        user_id: String,
+        refresh_token: String,
+    },
+    /// It had been used before, so someone else holds it too: its whole
+    /// family is now revoked.
+    Reused { user_id: String, revoked: Revoked },
+    /// Unknown, expired, or of a revoked family.
+    Refused,
+}
+
 // ---------------------------------------------------------------------------
 // Rooms and participants
 // ---------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 //! Notifications for one user (`notification:received`, `mark_read`).
 
 use serde_json::{Map, Value};
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 
 use super::rooms::fetch_user;
 use super::{Notification, Store, StoreError, new_id, now_ms, require_text};
@@ -20,8 +20,6 @@ impl Store {
         data: Map<String, Value>,
     ) -> Result<Notification, StoreError> {
         require_text("type", kind)?;
-        let data_json = serde_json::to_string(&data)
-            .map_err(|e| StoreError::Invalid(format!("notification data: {e}")))?;
         let notification = Notification {
             id: new_id("notif"),
             user_id: user_id.to_string(),
@@ -34,20 +32,7 @@ impl Store {
         };
         let mut tx = self.begin_write().await?;
         fetch_user(&mut tx, user_id).await?;
-        sqlx::query(
-            "INSERT INTO notifications (id, user_id, kind, title, message, data_json, is_read, \
-                                        created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 0, $7)",
-        )
-        .bind(&notification.id)
-        .bind(&notification.user_id)
-        .bind(&notification.kind)
-        .bind(&notification.title)
-        .bind(&notification.message)
-        .bind(&data_json)
-        .bind(notification.created_at)
-        .execute(&mut *tx)
-        .await?;
+        insert_notification(&mut tx, &notification).await?;
         tx.commit().await?;
         Ok(notification)
     }
@@ -106,4 +91,28 @@ impl Store {
         .map(Notification::from_row)
         .collect()
     }
+}
+
+/// Writes `notification` in `tx` (its user must exist).
+pub(crate) async fn insert_notification(
+    tx: &mut Transaction<'static, Any>,
+    notification: &Notification,
+) -> Result<(), StoreError> {
+    let data_json = serde_json::to_string(&notification.data)
+        .map_err(|e| StoreError::Invalid(format!("notification data: {e}")))?;
+    sqlx::query(
+        "INSERT INTO notifications (id, user_id, kind, title, message, data_json, is_read, \
+                                    created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0, $7)",
+    )
+    .bind(&notification.id)
+    .bind(&notification.user_id)
+    .bind(&notification.kind)
+    .bind(&notification.title)
+    .bind(&notification.message)
+    .bind(&data_json)
+    .bind(notification.created_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

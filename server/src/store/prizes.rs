@@ -1,15 +1,44 @@
-//! Prizes and the winner draw (N12).
+//! Prizes and the winner draw (N12). A draw records its winners and each
+//! winner's notification in one transaction: the events that announce
+//! them go out after it commits, so a failure leaves either all of it or
+//! none (before, each notification was its own transaction after the
+//! draw's, and a failure between them answered the draw with an error
+//! although its winners were drawn and announced).
 
 use protocol::Role;
 use rand::TryRngCore;
 use rand::rngs::OsRng;
 use sqlx::{Any, Row, Transaction};
 
+use serde_json::{Map, json};
+
+use super::notifications::insert_notification;
 use super::rooms::{fetch_room, lock_room, participant_with_user};
 use super::{
-    NewPrize, Prize, PrizePatch, Store, StoreError, Winner, WinnerFull, new_id, now_ms,
-    require_text,
+    NewPrize, Notification, Prize, PrizePatch, Store, StoreError, Winner, WinnerFull, new_id,
+    now_ms, require_text,
 };
+
+/// The `type` of the notification a drawn winner gets (N12).
+pub const WINNER_NOTIFICATION: &str = "winner_selected";
+
+/// The notification a drawn winner gets.
+fn winner_notification(w: &WinnerFull, created_at: i64) -> Notification {
+    let mut data = Map::new();
+    data.insert("roomId".into(), json!(w.winner.room_id));
+    data.insert("winnerId".into(), json!(w.winner.id));
+    data.insert("prizeId".into(), json!(w.winner.prize_id));
+    Notification {
+        id: new_id("notif"),
+        user_id: w.user.id.clone(),
+        kind: WINNER_NOTIFICATION.to_owned(),
+        title: "Congratulations!".to_owned(),
+        message: format!("You won {}", w.prize.name),
+        data,
+        read: false,
+        created_at,
+    }
+}
 
 const PRIZE_SELECT: &str = "SELECT id, room_id, name, description, image_url, quantity, \
      quantity_remaining, created_at FROM prizes WHERE id = $1 AND room_id = $2";
@@ -207,14 +236,19 @@ impl Store {
     /// IMMEDIATE`; PostgreSQL: the room row lock), so two draws for the last
     /// unit cannot both succeed and nobody wins twice.
     ///
+    /// Each winner's `winner_selected` notification is recorded in the same
+    /// transaction, so a draw is committed with its notifications or not at
+    /// all; the caller announces both after the commit.
+    ///
     /// Returns the winners in draw order (each with participant, user and
-    /// the prize after the draw) and the prize after.
+    /// the prize after the draw), the prize after, and the winners'
+    /// notifications in the same order.
     pub async fn draw_winners(
         &self,
         room_id: &str,
         prize_id: &str,
         count: u32,
-    ) -> Result<(Vec<WinnerFull>, Prize), StoreError> {
+    ) -> Result<(Vec<WinnerFull>, Prize, Vec<Notification>), StoreError> {
         if count == 0 {
             return Err(StoreError::Invalid("count must be at least 1".into()));
         }
@@ -273,6 +307,7 @@ impl Store {
 
         let now = now_ms();
         let mut winners = Vec::with_capacity(picked.len());
+        let mut notifications = Vec::with_capacity(picked.len());
         for index in picked {
             let chosen = &eligible[index];
             let winner = Winner {
@@ -294,15 +329,19 @@ impl Store {
             .bind(winner.created_at)
             .execute(&mut *tx)
             .await?;
-            winners.push(WinnerFull {
+            let full = WinnerFull {
                 winner,
                 participant: chosen.participant.clone(),
                 user: chosen.user.clone(),
                 prize: prize_after.clone(),
-            });
+            };
+            let notification = winner_notification(&full, now);
+            insert_notification(&mut tx, &notification).await?;
+            notifications.push(notification);
+            winners.push(full);
         }
         tx.commit().await?;
-        Ok((winners, prize_after))
+        Ok((winners, prize_after, notifications))
     }
 
     /// Removes a winner and gives the unit back; returns the winner and the

@@ -72,6 +72,7 @@ suite!(
     users_and_access_tokens,
     refresh_tokens_work_once,
     refresh_token_concurrent_consume,
+    token_families_are_revoked_whole,
     rooms_crud_and_validation,
     room_delete_cascades,
     user_delete_cascades,
@@ -211,13 +212,21 @@ async fn users_and_access_tokens(s: &Store) {
         })
     );
     assert_eq!(s.token_state("tok_unknown").await.unwrap(), None);
-    assert!(s.revoke_token(&jti).await.unwrap());
-    assert!(
-        s.revoke_token(&jti).await.unwrap(),
+    let revoked = s.revoke_token(&jti).await.unwrap().unwrap();
+    assert_eq!(revoked.access, vec![jti.clone()]);
+    assert_eq!(
+        s.revoke_token(&jti).await.unwrap().unwrap().access,
+        vec![jti.clone()],
         "revoking twice is fine"
     );
-    assert!(!s.revoke_token("tok_unknown").await.unwrap());
+    assert_eq!(s.revoke_token("tok_unknown").await.unwrap(), None);
     assert!(s.token_state(&jti).await.unwrap().unwrap().revoked);
+    assert!(
+        s.revoked_since(now_ms() - 60_000)
+            .await
+            .unwrap()
+            .contains(&jti)
+    );
 
     // Housekeeping removes only expired rows.
     let old = new_id("tok");
@@ -227,40 +236,152 @@ async fn users_and_access_tokens(s: &Store) {
     assert!(s.token_state(&jti).await.unwrap().is_some());
 }
 
+/// Rotates `secret`, expecting a new refresh token for `user_id`.
+async fn rotate(s: &Store, secret: &str, user_id: &str) -> (String, String) {
+    let jti = new_id("tok");
+    match s
+        .rotate_refresh_token(secret, &jti, now_ms() + 60_000)
+        .await
+        .unwrap()
+    {
+        Rotation::Rotated {
+            user_id: u,
+            refresh_token,
+        } => {
+            assert_eq!(u, user_id);
+            (jti, refresh_token)
+        }
+        other => panic!("expected a rotation, got {other:?}"),
+    }
+}
+
 async fn refresh_tokens_work_once(s: &Store) {
     let u = user(s, "Bob").await;
     let secret = s.create_refresh_token(&u.id).await.unwrap();
     assert_eq!(secret.len(), 64);
+    let (jti, next) = rotate(s, &secret, &u.id).await;
+    assert_ne!(next, secret);
+    assert_eq!(s.token_state(&jti).await.unwrap().unwrap().user_id, u.id);
     assert_eq!(
-        s.consume_refresh_token(&secret).await.unwrap(),
-        Some(u.id.clone())
+        s.rotate_refresh_token("nonsense", &new_id("tok"), now_ms() + 60_000)
+            .await
+            .unwrap(),
+        Rotation::Refused
     );
-    assert_eq!(s.consume_refresh_token(&secret).await.unwrap(), None);
-    assert_eq!(s.consume_refresh_token("nonsense").await.unwrap(), None);
     assert_not_found(s.create_refresh_token("usr_nobody").await, "user");
 
     let expired = s.create_refresh_token_with_ttl(&u.id, -1).await.unwrap();
-    assert_eq!(s.consume_refresh_token(&expired).await.unwrap(), None);
+    assert_eq!(
+        s.rotate_refresh_token(&expired, &new_id("tok"), now_ms() + 60_000)
+            .await
+            .unwrap(),
+        Rotation::Refused
+    );
 
-    // Rotation: a fresh token works even though the old one is spent.
-    let next = s.create_refresh_token(&u.id).await.unwrap();
-    assert_ne!(next, secret);
-    assert_eq!(s.consume_refresh_token(&next).await.unwrap(), Some(u.id));
+    // Reuse of the rotated token: the family (the access token minted by
+    // the rotation, the new refresh token) is revoked.
+    let again = s
+        .rotate_refresh_token(&secret, &new_id("tok"), now_ms() + 60_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        Rotation::Reused {
+            user_id: u.id.clone(),
+            revoked: Revoked {
+                access: vec![jti.clone()],
+                refresh: 2
+            }
+        }
+    );
+    assert!(s.token_state(&jti).await.unwrap().unwrap().revoked);
+    assert_eq!(
+        s.rotate_refresh_token(&next, &new_id("tok"), now_ms() + 60_000)
+            .await
+            .unwrap(),
+        Rotation::Refused
+    );
+}
+
+async fn token_families_are_revoked_whole(s: &Store) {
+    let u = user(s, "Dave").await;
+    let first = new_id("tok");
+    let refresh = s
+        .issue_tokens(&u.id, &first, now_ms() + 60_000)
+        .await
+        .unwrap();
+    let (second, refresh) = rotate(s, &refresh, &u.id).await;
+    // Another family of the same user stays.
+    let other = new_id("tok");
+    let other_refresh = s
+        .issue_tokens(&u.id, &other, now_ms() + 60_000)
+        .await
+        .unwrap();
+
+    let mut revoked = s.revoke_token(&first).await.unwrap().unwrap();
+    revoked.access.sort();
+    let mut both = vec![first.clone(), second.clone()];
+    both.sort();
+    assert_eq!(revoked.access, both);
+    assert_eq!(revoked.refresh, 2, "the used and the live refresh token");
+    assert_eq!(
+        s.rotate_refresh_token(&refresh, &new_id("tok"), now_ms() + 60_000)
+            .await
+            .unwrap(),
+        Rotation::Refused
+    );
+    assert!(!s.token_state(&other).await.unwrap().unwrap().revoked);
+
+    // By refresh token.
+    let (third, other_refresh) = rotate(s, &other_refresh, &u.id).await;
+    let mut revoked = s
+        .revoke_refresh_token(&other_refresh)
+        .await
+        .unwrap()
+        .unwrap();
+    revoked.access.sort();
+    let mut both = vec![other.clone(), third.clone()];
+    both.sort();
+    assert_eq!(revoked.access, both);
+    assert_eq!(s.revoke_refresh_token(&other_refresh).await.unwrap(), None);
+
+    // Everything of a user.
+    let fourth = new_id("tok");
+    let last = s
+        .issue_tokens(&u.id, &fourth, now_ms() + 60_000)
+        .await
+        .unwrap();
+    let revoked = s.revoke_user_tokens(&u.id).await.unwrap();
+    assert_eq!(revoked.access, vec![fourth.clone()]);
+    assert_eq!(revoked.refresh, 1);
+    assert_eq!(s.revoke_refresh_token(&last).await.unwrap(), None);
+    assert_not_found(s.revoke_user_tokens("usr_nobody").await, "user");
 }
 
 async fn refresh_token_concurrent_consume(s: &Store) {
     let u = user(s, "Carol").await;
     for _ in 0..5 {
         let secret = s.create_refresh_token(&u.id).await.unwrap();
+        let (ja, jb) = (new_id("tok"), new_id("tok"));
         let (a, b) = tokio::join!(
-            s.consume_refresh_token(&secret),
-            s.consume_refresh_token(&secret)
+            s.rotate_refresh_token(&secret, &ja, now_ms() + 60_000),
+            s.rotate_refresh_token(&secret, &jb, now_ms() + 60_000)
         );
-        let wins = [a.unwrap(), b.unwrap()]
-            .into_iter()
-            .filter(Option::is_some)
+        let outcomes = [a.unwrap(), b.unwrap()];
+        let wins = outcomes
+            .iter()
+            .filter(|o| matches!(o, Rotation::Rotated { .. }))
             .count();
-        assert_eq!(wins, 1, "exactly one concurrent consume wins");
+        assert_eq!(wins, 1, "exactly one concurrent rotation wins");
+        // The other is reuse, and revoked the winner's new pair with it.
+        let Some(Rotation::Reused { revoked, .. }) = outcomes
+            .iter()
+            .find(|o| matches!(o, Rotation::Reused { .. }))
+        else {
+            panic!("the loser is a reuse: {outcomes:?}");
+        };
+        assert_eq!(revoked.access.len(), 1, "{outcomes:?}");
+        assert_eq!(revoked.refresh, 2, "{outcomes:?}");
     }
 }
 
@@ -375,7 +496,7 @@ async fn user_delete_cascades(s: &Store) {
         .await
         .unwrap();
     let p = s.create_prize(&r1.id, prize(1)).await.unwrap();
-    let (won, _) = s.draw_winners(&r1.id, &p.id, 1).await.unwrap();
+    let (won, _, _) = s.draw_winners(&r1.id, &p.id, 1).await.unwrap();
     assert_eq!(won[0].user.id, gone.id);
     let q = s.create_question(&r1.id, question("4")).await.unwrap();
     s.publish_question(&r1.id, &q.id, now_ms()).await.unwrap();
@@ -421,7 +542,11 @@ async fn user_delete_cascades(s: &Store) {
 
     assert_eq!(s.get_user(&gone.id).await.unwrap(), None);
     assert_eq!(s.token_state("tok_gone").await.unwrap(), None);
-    assert_eq!(s.consume_refresh_token(&refresh).await.unwrap(), None);
+    assert_eq!(
+        s.revoke_refresh_token(&refresh).await.unwrap(),
+        None,
+        "the refresh token went"
+    );
     assert!(s.list_notifications(&gone.id).await.unwrap().is_empty());
     assert_eq!(s.find_participant(&r1.id, &gone.id).await.unwrap(), None);
     assert_eq!(s.find_participant(&r2.id, &gone.id).await.unwrap(), None);
@@ -551,8 +676,13 @@ async fn participants(s: &Store) {
 async fn removing_a_winner_participant_gives_the_prize_back(s: &Store) {
     let (r, ps) = room_with_participants(s, 1).await;
     let p = s.create_prize(&r.id, prize(2)).await.unwrap();
-    let (winners, after) = s.draw_winners(&r.id, &p.id, 1).await.unwrap();
+    let (winners, after, notes) = s.draw_winners(&r.id, &p.id, 1).await.unwrap();
     assert_eq!(after.quantity_remaining, 1);
+    // The winner's notification was recorded with the draw.
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0].kind, "winner_selected");
+    assert_eq!(notes[0].data["winnerId"], json!(winners[0].winner.id));
+    assert_eq!(s.list_notifications(&ps[0].1.id).await.unwrap(), notes);
     let (gone, wins) = s
         .remove_participant_with_wins(&r.id, &ps[0].0.id)
         .await
@@ -682,16 +812,16 @@ async fn draw_picks_only_eligible_and_never_exceeds_quantity(s: &Store) {
     let a = s.create_prize(&r.id, prize(4)).await.unwrap();
     let b = s.create_prize(&r.id, prize(10)).await.unwrap();
 
-    let (won_a, after_a) = s.draw_winners(&r.id, &a.id, 3).await.unwrap();
+    let (won_a, after_a, _) = s.draw_winners(&r.id, &a.id, 3).await.unwrap();
     assert_eq!(won_a.len(), 3);
     assert_eq!(after_a.quantity_remaining, 1);
-    let (won_a2, after_a2) = s.draw_winners(&r.id, &a.id, 1).await.unwrap();
+    let (won_a2, after_a2, _) = s.draw_winners(&r.id, &a.id, 1).await.unwrap();
     assert_eq!(after_a2.quantity_remaining, 0);
     assert_conflict(s.draw_winners(&r.id, &a.id, 1).await);
 
     // Only 2 eligible participants are left for prize b.
     assert_conflict(s.draw_winners(&r.id, &b.id, 3).await);
-    let (won_b, after_b) = s.draw_winners(&r.id, &b.id, 2).await.unwrap();
+    let (won_b, after_b, _) = s.draw_winners(&r.id, &b.id, 2).await.unwrap();
     assert_eq!(after_b.quantity_remaining, 8);
     assert_conflict(s.draw_winners(&r.id, &b.id, 1).await);
 
@@ -805,7 +935,7 @@ async fn many_concurrent_draws(s: &Store) {
 async fn remove_winner_restores_unit(s: &Store) {
     let (r, _) = room_with_participants(s, 2).await;
     let p = s.create_prize(&r.id, prize(1)).await.unwrap();
-    let (won, _) = s.draw_winners(&r.id, &p.id, 1).await.unwrap();
+    let (won, _, _) = s.draw_winners(&r.id, &p.id, 1).await.unwrap();
     let w = &won[0];
     let (removed, after) = s.remove_winner(&r.id, &w.winner.id).await.unwrap();
     assert_eq!(removed.id, w.winner.id);
@@ -1153,7 +1283,7 @@ async fn quiz_concurrent_ranks(s: &Store) {
 async fn reconnect_sees_data(s: &Store) {
     let (r, ps) = room_with_participants(s, 2).await;
     let p = s.create_prize(&r.id, prize(2)).await.unwrap();
-    let (won, _) = s.draw_winners(&r.id, &p.id, 1).await.unwrap();
+    let (won, _, _) = s.draw_winners(&r.id, &p.id, 1).await.unwrap();
     let secret = s.create_refresh_token(&ps[0].1.id).await.unwrap();
     match s.backend() {
         Backend::Postgres => {
@@ -1182,10 +1312,7 @@ async fn check_reconnected(s: &Store, r: &Room, p: &Prize, w: &WinnerFull, secre
     assert_eq!(winners.len(), 1);
     assert_eq!(winners[0].winner.id, w.winner.id);
     assert_eq!(s.list_participants(&r.id).await.unwrap().len(), 2);
-    assert_eq!(
-        s.consume_refresh_token(secret).await.unwrap(),
-        Some(u.id.clone())
-    );
+    rotate(s, secret, &u.id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1195,7 +1322,7 @@ async fn sqlite_file_survives_reopen() {
     let s = Store::connect(&url).await.unwrap();
     let (r, ps) = room_with_participants(&s, 2).await;
     let p = s.create_prize(&r.id, prize(2)).await.unwrap();
-    let (won, _) = s.draw_winners(&r.id, &p.id, 1).await.unwrap();
+    let (won, _, _) = s.draw_winners(&r.id, &p.id, 1).await.unwrap();
     let secret = s.create_refresh_token(&ps[0].1.id).await.unwrap();
     s.close().await;
     drop(s);
@@ -1249,7 +1376,7 @@ async fn memory_store_works() {
     let s = Store::memory().await.unwrap();
     let (r, _) = room_with_participants(&s, 3).await;
     let p = s.create_prize(&r.id, prize(2)).await.unwrap();
-    let (won, after) = s.draw_winners(&r.id, &p.id, 2).await.unwrap();
+    let (won, after, _) = s.draw_winners(&r.id, &p.id, 2).await.unwrap();
     assert_eq!((won.len(), after.quantity_remaining), (2, 0));
 }
 
@@ -1270,7 +1397,11 @@ fn futures_are_send(s: &Store) {
     send(&s.token_state(""));
     send(&s.revoke_token(""));
     send(&s.create_refresh_token(""));
-    send(&s.consume_refresh_token(""));
+    send(&s.rotate_refresh_token("", "", 0));
+    send(&s.revoke_refresh_token(""));
+    send(&s.revoke_user_tokens(""));
+    send(&s.issue_tokens("", "", 0));
+    send(&s.revoked_since(0));
     send(&s.create_room("", "", ""));
     send(&s.get_room(""));
     send(&s.update_room("", RoomPatch::default()));

@@ -1,11 +1,12 @@
-//! Users, access-token ids and refresh tokens (N10).
+//! Users, access-token ids and refresh tokens (N10), and the token
+//! families that revocation and refresh-token reuse revoke whole.
 
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 
 use super::rooms::{fetch_user, give_back_wins, lock_room};
 use super::{
-    DeletedUser, Participant, REFRESH_TOKEN_TTL_MS, Store, StoreError, TokenRow, User, new_id,
-    now_ms, random_hex, require_text, secret_digest,
+    DeletedUser, Participant, REFRESH_TOKEN_TTL_MS, Revoked, Rotation, Store, StoreError, TokenRow,
+    User, new_id, now_ms, random_hex, require_text, secret_digest,
 };
 
 impl Store {
@@ -91,8 +92,9 @@ impl Store {
         Ok(DeletedUser { user, left })
     }
 
-    /// Records an issued access token by its `jti`. `NotFound` for an
-    /// unknown user, `Conflict` if the `jti` is already recorded.
+    /// Records an issued access token by its `jti`, as a family of its own.
+    /// `NotFound` for an unknown user, `Conflict` if the `jti` is already
+    /// recorded.
     pub async fn insert_token(
         &self,
         jti: &str,
@@ -101,25 +103,30 @@ impl Store {
     ) -> Result<(), StoreError> {
         require_text("jti", jti)?;
         let mut tx = self.begin_write().await?;
-        let user = sqlx::query("SELECT id FROM users WHERE id = $1")
-            .bind(user_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if user.is_none() {
-            return Err(StoreError::not_found("user", user_id));
-        }
-        sqlx::query(
-            "INSERT INTO access_tokens (jti, user_id, expires_at, revoked, created_at) \
-             VALUES ($1, $2, $3, 0, $4)",
-        )
-        .bind(jti)
-        .bind(user_id)
-        .bind(expires_at_ms)
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
+        require_user(&mut tx, user_id).await?;
+        insert_access(&mut tx, jti, user_id, expires_at_ms, jti).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Records a freshly minted pair, a new family: access token `jti`
+    /// (expiring at `access_expires_at_ms`) and a refresh token valid for
+    /// [`REFRESH_TOKEN_TTL_MS`], whose secret it returns. `NotFound` for an
+    /// unknown user, `Conflict` if the `jti` is already recorded.
+    pub async fn issue_tokens(
+        &self,
+        user_id: &str,
+        jti: &str,
+        access_expires_at_ms: i64,
+    ) -> Result<String, StoreError> {
+        require_text("jti", jti)?;
+        let family = new_id("fam");
+        let mut tx = self.begin_write().await?;
+        require_user(&mut tx, user_id).await?;
+        insert_access(&mut tx, jti, user_id, access_expires_at_ms, &family).await?;
+        let secret = insert_refresh(&mut tx, user_id, &family, REFRESH_TOKEN_TTL_MS).await?;
+        tx.commit().await?;
+        Ok(secret)
     }
 
     /// The stored state of an access token; `None` if it was never recorded.
@@ -139,19 +146,86 @@ impl Store {
         .transpose()
     }
 
-    /// Revokes an access token. `false` if the `jti` is unknown; `true` if
-    /// it is now revoked (also when it already was).
-    pub async fn revoke_token(&self, jti: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE access_tokens SET revoked = 1 WHERE jti = $1")
-            .bind(jti)
-            .execute(&self.pool)
+    /// Revokes an access token with its whole family: the access tokens
+    /// minted along with it or by refreshing it, and its refresh tokens.
+    /// `None` if the `jti` is unknown; otherwise what was revoked, `jti`
+    /// always among the access tokens (also when it already was revoked).
+    pub async fn revoke_token(&self, jti: &str) -> Result<Option<Revoked>, StoreError> {
+        let found = self
+            .revoke_family_of(
+                "SELECT user_id, family FROM access_tokens WHERE jti = $1",
+                jti,
+            )
             .await?;
-        Ok(done.rows_affected() > 0)
+        Ok(found.map(|mut revoked| {
+            if !revoked.access.iter().any(|j| j == jti) {
+                revoked.access.push(jti.to_owned());
+            }
+            revoked
+        }))
     }
 
-    /// Issues a refresh token valid for [`REFRESH_TOKEN_TTL_MS`]: 32 bytes
-    /// from the OS CSPRNG, hex encoded (64 characters). Only its digest is
-    /// stored. `NotFound` for an unknown user.
+    /// Revokes a refresh token (used or not) with its whole family, access
+    /// tokens included. `None` if unknown (or its family already revoked).
+    pub async fn revoke_refresh_token(&self, secret: &str) -> Result<Option<Revoked>, StoreError> {
+        let digest = secret_digest(secret)?;
+        self.revoke_family_of(
+            "SELECT user_id, family FROM refresh_tokens WHERE token_hash = $1",
+            &digest,
+        )
+        .await
+    }
+
+    /// Revokes every access and refresh token of a user. `NotFound`.
+    pub async fn revoke_user_tokens(&self, user_id: &str) -> Result<Revoked, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if !lock_user(&mut tx, user_id).await? {
+            return Err(StoreError::not_found("user", user_id));
+        }
+        let revoked = revoke_all(&mut tx, Scope::User, user_id).await?;
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    /// The access tokens revoked at or after `since_ms` (what a node
+    /// re-reads in case it missed a revocation's cluster command).
+    pub async fn revoked_since(&self, since_ms: i64) -> Result<Vec<String>, StoreError> {
+        sqlx::query("SELECT jti FROM access_tokens WHERE revoked_at >= $1")
+            .bind(since_ms)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| Ok(row.try_get("jti")?))
+            .collect()
+    }
+
+    /// Finds a token's user and family with `select` (bound to `key`), then
+    /// revokes the family under the user's lock.
+    async fn revoke_family_of(
+        &self,
+        select: &'static str,
+        key: &str,
+    ) -> Result<Option<Revoked>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let Some(row) = sqlx::query(select)
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let user_id: String = row.try_get("user_id")?;
+        let family: Option<String> = row.try_get("family")?;
+        lock_user(&mut tx, &user_id).await?;
+        let revoked = revoke_all(&mut tx, Scope::Family, family.as_deref().unwrap_or(key)).await?;
+        tx.commit().await?;
+        Ok(Some(revoked))
+    }
+
+    /// Issues a refresh token valid for [`REFRESH_TOKEN_TTL_MS`], a family
+    /// of its own: 32 bytes from the OS CSPRNG, hex encoded (64
+    /// characters). Only its digest is stored. `NotFound` for an unknown
+    /// user.
     pub async fn create_refresh_token(&self, user_id: &str) -> Result<String, StoreError> {
         self.create_refresh_token_with_ttl(user_id, REFRESH_TOKEN_TTL_MS)
             .await
@@ -163,51 +237,80 @@ impl Store {
         user_id: &str,
         ttl_ms: i64,
     ) -> Result<String, StoreError> {
-        let secret = random_hex(32)?;
-        let digest = secret_digest(&secret)?;
-        let now = now_ms();
         let mut tx = self.begin_write().await?;
-        let user = sqlx::query("SELECT id FROM users WHERE id = $1")
-            .bind(user_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if user.is_none() {
-            return Err(StoreError::not_found("user", user_id));
-        }
-        sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, user_id, expires_at, created_at) \
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&digest)
-        .bind(user_id)
-        .bind(now.saturating_add(ttl_ms))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        require_user(&mut tx, user_id).await?;
+        let secret = insert_refresh(&mut tx, user_id, &new_id("fam"), ttl_ms).await?;
         tx.commit().await?;
         Ok(secret)
     }
 
-    /// Uses a refresh token: returns its user id and deletes it, so it works
-    /// exactly once (one atomic `DELETE ... RETURNING`: of two concurrent
-    /// calls exactly one gets the user). `None` if unknown, already used or
-    /// expired (an expired one is deleted too).
-    pub async fn consume_refresh_token(&self, secret: &str) -> Result<Option<String>, StoreError> {
+    /// Presents a refresh token (the protocol's refresh, which rotates).
+    /// A valid one is marked used and a new pair of its family recorded in
+    /// the same transaction: access token `jti` expiring at
+    /// `access_expires_at_ms`, and a new refresh token. A used one is a
+    /// stolen one (its holder and the thief both have it): its family is
+    /// revoked. Of two concurrent presentations exactly one rotates and the
+    /// other counts as reuse: they serialize on the user's row, and on
+    /// PostgreSQL each statement after the lock reads what the first
+    /// committed. Used tokens stay (for the reuse check) until they expire.
+    pub async fn rotate_refresh_token(
+        &self,
+        secret: &str,
+        jti: &str,
+        access_expires_at_ms: i64,
+    ) -> Result<Rotation, StoreError> {
         let digest = secret_digest(secret)?;
-        let rows = sqlx::query(
-            "DELETE FROM refresh_tokens WHERE token_hash = $1 RETURNING user_id, expires_at",
-        )
-        .bind(&digest)
-        .fetch_all(&self.pool)
-        .await?;
-        let Some(row) = rows.first() else {
-            return Ok(None);
+        let select = "SELECT user_id, expires_at, used_at, family FROM refresh_tokens \
+                      WHERE token_hash = $1";
+        let mut tx = self.begin_write().await?;
+        let Some(row) = sqlx::query(select)
+            .bind(&digest)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(Rotation::Refused);
         };
-        let expires_at: i64 = row.try_get("expires_at")?;
-        if expires_at <= now_ms() {
-            return Ok(None);
+        let user_id: String = row.try_get("user_id")?;
+        lock_user(&mut tx, &user_id).await?;
+        // Again under the lock: a rotation or revocation of this family
+        // that ran meanwhile has committed by now.
+        let Some(row) = sqlx::query(select)
+            .bind(&digest)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(Rotation::Refused);
+        };
+        let family = row
+            .try_get::<Option<String>, _>("family")?
+            .unwrap_or_else(|| digest.clone());
+        if row.try_get::<Option<i64>, _>("used_at")?.is_some() {
+            let revoked = revoke_all(&mut tx, Scope::Family, &family).await?;
+            tx.commit().await?;
+            return Ok(Rotation::Reused { user_id, revoked });
         }
-        Ok(Some(row.try_get("user_id")?))
+        let now = now_ms();
+        if row.try_get::<i64, _>("expires_at")? <= now {
+            sqlx::query("DELETE FROM refresh_tokens WHERE token_hash = $1")
+                .bind(&digest)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(Rotation::Refused);
+        }
+        sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1")
+            .bind(&digest)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        insert_access(&mut tx, jti, &user_id, access_expires_at_ms, &family).await?;
+        let refresh_token =
+            insert_refresh(&mut tx, &user_id, &family, REFRESH_TOKEN_TTL_MS).await?;
+        tx.commit().await?;
+        Ok(Rotation::Rotated {
+            user_id,
+            refresh_token,
+        })
     }
 
     /// Deletes access-token records and refresh tokens that expired before
@@ -226,4 +329,120 @@ impl Store {
         tx.commit().await?;
         Ok(a.rows_affected() + r.rows_affected())
     }
+}
+
+/// `NotFound` unless the user exists.
+async fn require_user(tx: &mut Transaction<'static, Any>, user_id: &str) -> Result<(), StoreError> {
+    let user = sqlx::query("SELECT id FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    match user {
+        Some(_) => Ok(()),
+        None => Err(StoreError::not_found("user", user_id)),
+    }
+}
+
+/// Locks a user's row for the rest of the transaction (PostgreSQL; SQLite
+/// writers are serialized anyway): every change to a user's tokens takes
+/// it, so a revocation and a rotation of one family run one after the
+/// other. `false` if the user does not exist.
+async fn lock_user(tx: &mut Transaction<'static, Any>, user_id: &str) -> Result<bool, StoreError> {
+    let done = sqlx::query("UPDATE users SET name = name WHERE id = $1")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+async fn insert_access(
+    tx: &mut Transaction<'static, Any>,
+    jti: &str,
+    user_id: &str,
+    expires_at_ms: i64,
+    family: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO access_tokens (jti, user_id, expires_at, revoked, created_at, family) \
+         VALUES ($1, $2, $3, 0, $4, $5)",
+    )
+    .bind(jti)
+    .bind(user_id)
+    .bind(expires_at_ms)
+    .bind(now_ms())
+    .bind(family)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A new refresh token of `family`; returns its secret (only the digest is
+/// stored).
+async fn insert_refresh(
+    tx: &mut Transaction<'static, Any>,
+    user_id: &str,
+    family: &str,
+    ttl_ms: i64,
+) -> Result<String, StoreError> {
+    let secret = random_hex(32)?;
+    let digest = secret_digest(&secret)?;
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, user_id, expires_at, created_at, family) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&digest)
+    .bind(user_id)
+    .bind(now.saturating_add(ttl_ms))
+    .bind(now)
+    .bind(family)
+    .execute(&mut **tx)
+    .await?;
+    Ok(secret)
+}
+
+/// Which tokens [`revoke_all`] revokes.
+#[derive(Clone, Copy)]
+enum Scope {
+    /// A family's.
+    Family,
+    /// A user's.
+    User,
+}
+
+/// Revokes the tokens of a family or of a user: the access tokens (the
+/// ones newly revoked are returned, with the time for the nodes' re-read)
+/// and the refresh tokens, used ones included (deleted).
+async fn revoke_all(
+    tx: &mut Transaction<'static, Any>,
+    scope: Scope,
+    key: &str,
+) -> Result<Revoked, StoreError> {
+    // Static statements: sqlx takes no SQL built at run time.
+    let (update, delete) = match scope {
+        Scope::Family => (
+            "UPDATE access_tokens SET revoked = 1, revoked_at = $2 \
+             WHERE family = $1 AND revoked = 0 RETURNING jti",
+            "DELETE FROM refresh_tokens WHERE family = $1",
+        ),
+        Scope::User => (
+            "UPDATE access_tokens SET revoked = 1, revoked_at = $2 \
+             WHERE user_id = $1 AND revoked = 0 RETURNING jti",
+            "DELETE FROM refresh_tokens WHERE user_id = $1",
+        ),
+    };
+    let access = sqlx::query(update)
+        .bind(key)
+        .bind(now_ms())
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|row| row.try_get("jti"))
+        .collect::<Result<Vec<String>, _>>()?;
+    let refresh = sqlx::query(delete)
+        .bind(key)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    Ok(Revoked { access, refresh })
 }

@@ -182,7 +182,16 @@ async fn revoking_a_token_disconnects_its_live_sockets_only() {
         )
         .await;
     assert_eq!(status, 200, "{res}");
-    assert_eq!(res, json!({"revoked": true, "disconnected": 2}));
+    assert_eq!(
+        res,
+        json!({
+            "revoked": true,
+            "accessTokens": 1,
+            "refreshTokens": 1,
+            "disconnected": 2,
+            "nodes": {"expected": 1, "confirmed": 1, "complete": true},
+        })
+    );
 
     assert_eq!(
         disconnected(&mut on_root).await,

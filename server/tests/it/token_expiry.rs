@@ -113,7 +113,8 @@ async fn expiry_on_a_room_namespace() {
     server.stop().await;
 }
 
-async fn refresh(server: &TestServer, refresh_token: &str) -> (StatusCode, Value) {
+/// `POST /api/auth/refresh` with `refresh_token`, no credentials.
+pub(crate) async fn refresh(server: &TestServer, refresh_token: &str) -> (StatusCode, Value) {
     server
         .call(
             Method::POST,
@@ -164,20 +165,24 @@ async fn refresh_rotates_and_works_once() {
     let sub = ack(&socket, "room:subscribe", json!({"roomId": room})).await;
     assert_eq!(sub["success"], json!(true), "{sub}");
 
-    // The old refresh token was used up.
+    // The new one works, once.
+    let (status, again) = refresh(&server, &next_refresh).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+
+    // The old refresh token was used up: presenting it again is reuse,
+    // refused, and it revokes its family (protocol notes N10), so the
+    // latest refresh token stops working too.
     let (status, body) = refresh(&server, &user.refresh_token).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["error"]["code"], json!("AUTHENTICATION_FAILED"));
     assert!(
         body["error"]["message"]
             .as_str()
-            .is_some_and(|m| !m.is_empty())
+            .is_some_and(|m| m.contains("reused")),
+        "{body}"
     );
-
-    // The new one works, once.
-    let (status, again) = refresh(&server, &next_refresh).await;
-    assert_eq!(status, StatusCode::OK, "{again}");
-    let (status, body) = refresh(&server, &next_refresh).await;
+    let latest = again["refreshToken"].as_str().expect("refreshToken");
+    let (status, body) = refresh(&server, latest).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["error"]["code"], json!("AUTHENTICATION_FAILED"));
 

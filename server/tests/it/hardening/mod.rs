@@ -14,6 +14,7 @@ use crate::server_bin;
 
 mod apps;
 mod bounds;
+mod draw_atomic;
 mod heartbeat;
 mod http_limits;
 mod logs;
@@ -22,6 +23,7 @@ mod nul_bytes;
 mod outage;
 mod private_rooms;
 mod rate_limits;
+mod revocation;
 mod token_purge;
 
 /// The value of the metric line `name` (with its labels) in `/metrics`.
