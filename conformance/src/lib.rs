@@ -18,6 +18,7 @@ pub mod cases;
 pub mod check;
 pub mod coverage;
 pub mod ctx;
+pub mod duplicates;
 pub mod embedded;
 mod error;
 pub mod output;
@@ -644,6 +645,14 @@ async fn run_case(
             .collect(),
         decision: None,
         transcript: cx.take_transcript(),
+    };
+    // Wherever a case waited for events, none may have come twice.
+    let result = match (result, duplicates::first_duplicate(&rec.transcript)) {
+        (Ok(()), Some((conn, frame))) => Err(Failure::fail(
+            "every event delivered once to each connection (Message Verification: duplicate events)",
+            format!("{conn} received this event twice: {frame}"),
+        )),
+        (result, _) => result,
     };
     match result {
         // The text held; a decision did not (with --strict, non-strict

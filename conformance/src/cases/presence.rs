@@ -33,6 +33,13 @@ pub const CASES: &[Case] = &[
         user_offline_payload
     ),
     case!(
+        "presence.user_offline.unsubscribe",
+        "When the second user unsubscribes (still connected), the first receives presence:user_offline",
+        "presence:user_offline: sent when a user's last socket leaves the room; room:unsubscribe leaves it",
+        [CreateUser, MintToken, CreateRoom],
+        user_offline_unsubscribe
+    ),
+    case!(
         "presence.get_online.ack",
         "presence:get_online is acknowledged with {success, roomId, users[{id, name, connectedAt}], count} listing both online users",
         "Presence: presence:get_online's Response {roomId, users, count} lists the online users; `success: true` besides is N2",
@@ -140,6 +147,27 @@ async fn user_offline_payload(cx: &mut Ctx) -> Result<(), Failure> {
     s2.disconnect().await;
     expect_presence(cx, &mut s1, ev::PRESENCE_USER_OFFLINE, &room.id, &second.id).await?;
     s1.disconnect().await;
+    Ok(())
+}
+
+async fn user_offline_unsubscribe(cx: &mut Ctx) -> Result<(), Failure> {
+    let first = cx.user("stays").await?;
+    let second = cx.user("unsubscribes").await?;
+    let room = cx.room(Visibility::Public).await?;
+    let mut s1 = subscribed_socket(cx, &first.token, &[&room]).await?;
+    let s2 = subscribed_socket(cx, &second.token, &[&room]).await?;
+    expect_presence(cx, &mut s1, ev::PRESENCE_USER_ONLINE, &room.id, &second.id).await?;
+    let ack = cx
+        .ack(&s2, ev::ROOM_UNSUBSCRIBE, json!({ "roomId": room.id }))
+        .await?;
+    cx.expect_eq(
+        "room:unsubscribe ack.success",
+        &json!(true),
+        &ack["success"],
+    )?;
+    expect_presence(cx, &mut s1, ev::PRESENCE_USER_OFFLINE, &room.id, &second.id).await?;
+    s1.disconnect().await;
+    s2.disconnect().await;
     Ok(())
 }
 
