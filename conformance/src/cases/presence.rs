@@ -12,7 +12,7 @@ use crate::case;
 use crate::case::{Case, Failure};
 use crate::cases::support::{
     check_presence_ack, expect_event_where, expect_recent, none_of, queued_matching, rename_room,
-    subscribed_socket,
+    subscribed_socket, unsubscribe,
 };
 use crate::ctx::{Ctx, Room};
 use sioclient::Socket;
@@ -157,14 +157,7 @@ async fn user_offline_unsubscribe(cx: &mut Ctx) -> Result<(), Failure> {
     let mut s1 = subscribed_socket(cx, &first.token, &[&room]).await?;
     let s2 = subscribed_socket(cx, &second.token, &[&room]).await?;
     expect_presence(cx, &mut s1, ev::PRESENCE_USER_ONLINE, &room.id, &second.id).await?;
-    let ack = cx
-        .ack(&s2, ev::ROOM_UNSUBSCRIBE, json!({ "roomId": room.id }))
-        .await?;
-    cx.expect_eq(
-        "room:unsubscribe ack.success",
-        &json!(true),
-        &ack["success"],
-    )?;
+    unsubscribe(cx, &s2, &room.id).await?;
     expect_presence(cx, &mut s1, ev::PRESENCE_USER_OFFLINE, &room.id, &second.id).await?;
     s1.disconnect().await;
     s2.disconnect().await;

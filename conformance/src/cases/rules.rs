@@ -15,7 +15,7 @@ use driver::Action;
 
 use super::support::{
     accepted_burst, check_presence_ack, expect_error_ack, expect_event_where, expect_subscribed,
-    expired_session, none_of, probe_room, probe_unheard, queued_matching,
+    expired_session, none_of, probe_room, probe_unheard, queued_matching, remove_participant,
     rename_and_expect_updated, sentinel_room, subscribed_socket,
 };
 use crate::case;
@@ -393,15 +393,7 @@ async fn removed_from_private(cx: &mut Ctx) -> Result<(), Failure> {
     let mut w = subscribed_socket(cx, &watcher.token, &[&room]).await?;
     let mut s = subscribed_socket(cx, &member.token, &[&room]).await?;
     expect_subscribed(cx, &mut s, &room.id).await?;
-    cx.act(
-        Action::RemoveParticipant,
-        vars(&[
-            ("roomId", json!(room.id)),
-            ("participantId", json!(pid)),
-            ("userId", json!(member.id)),
-        ]),
-    )
-    .await?;
+    remove_participant(cx, &room, &pid, &member.id).await?;
     // The subscription ends, and N4 says so with room:unsubscribed.
     let told = expect_event_where(
         cx,

@@ -293,6 +293,44 @@ pub(crate) async fn sentinel_room(cx: &mut Ctx, socket: &mut Socket) -> Result<R
     Ok(room)
 }
 
+/// `room:unsubscribe` with an ack that must be a success; returns it.
+pub(crate) async fn unsubscribe(
+    cx: &mut Ctx,
+    socket: &Socket,
+    room_id: &str,
+) -> Result<Value, Failure> {
+    let ack = cx
+        .ack(socket, ev::ROOM_UNSUBSCRIBE, json!({ "roomId": room_id }))
+        .await?;
+    cx.expect_eq(
+        "room:unsubscribe ack.success",
+        &json!(true),
+        &ack["success"],
+    )?;
+    Ok(ack)
+}
+
+/// Removes the participant `participant_id` (the user `user`) from `room`
+/// through the driver.
+pub(crate) async fn remove_participant(
+    cx: &mut Ctx,
+    room: &Room,
+    participant_id: &str,
+    user_id: &str,
+) -> Result<(), Failure> {
+    cx.act(
+        Action::RemoveParticipant,
+        vars(&[
+            ("roomId", json!(room.id)),
+            ("participantId", json!(participant_id)),
+            // For a target that names a member by its user.
+            ("userId", json!(user_id)),
+        ]),
+    )
+    .await?;
+    Ok(())
+}
+
 /// Connects `token` to `/` and subscribes it to each room (ack checked).
 pub(crate) async fn subscribed_socket(
     cx: &mut Ctx,
