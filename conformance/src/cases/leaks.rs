@@ -6,6 +6,9 @@
 //! subscribed to A sees each one (so each was sent). Then the `/` listener
 //! subscribes to A and a marker rename follows on A's own path: a leaked
 //! event, sent before the subscription, would arrive before the marker.
+//! `room:deleted` comes from another room, D (A must live on for the
+//! marker); like every event on another room's namespace, its proof is a
+//! marker sent after the witness saw it, on the listener's own path.
 //! Application events carry the room elsewhere than in their data, so
 //! they are told by their name (the application's prefix); the quiz
 //! question by its id.
@@ -27,7 +30,7 @@ use crate::ctx::{Ctx, Room, vars};
 
 pub const CASES: &[Case] = &[case!(
     "rooms.isolation.every_event",
-    "No event of any kind of room A (room, participant, prize, winner, quiz, presence, application) reaches a `/` socket subscribed to room B or a socket on /rooms/B",
+    "No event of any kind of room A (room, participant, prize, winner, quiz, presence, application; room:deleted of a room D) reaches a `/` socket subscribed to room B or a socket on /rooms/B",
     "Room authorization: \"Receiving room updates\": only sockets that hear a room (subscribed, or on its namespace) receive its events, whatever their kind",
     [
         CreateUser,
@@ -45,7 +48,8 @@ pub const CASES: &[Case] = &[case!(
         CreateQuestion,
         PublishQuestion,
         CreateApp,
-        PublishAppEvent
+        PublishAppEvent,
+        DeleteRoom
     ],
     every_event
 )];
@@ -73,10 +77,13 @@ async fn witnessed(
 async fn every_event(cx: &mut Ctx) -> Result<(), Failure> {
     let a = cx.room(Visibility::Public).await?;
     let b = cx.room(Visibility::Public).await?;
+    // Deleted at the end: room:deleted, the one kind A cannot show and
+    // still be subscribed to afterwards.
+    let d = cx.room(Visibility::Public).await?;
     let watcher = cx.user("witness").await?;
     let listener = cx.user("listener").await?;
     let x = cx.user("actor").await?;
-    let mut w = subscribed_socket(cx, &watcher.token, &[&a]).await?;
+    let mut w = subscribed_socket(cx, &watcher.token, &[&a, &d]).await?;
     let mut on_root = subscribed_socket(cx, &listener.token, &[&b]).await?;
     let mut on_ns = cx
         .connect(&listener.token, &ev::room_namespace(&b.id))
@@ -147,15 +154,20 @@ async fn every_event(cx: &mut Ctx) -> Result<(), Failure> {
     )
     .await?;
     witnessed(cx, &mut w, ev::ROOM_STATUS_CHANGED, Some(&a)).await?;
+    cx.act(Action::DeleteRoom, vars(&[("roomId", json!(d.id))]))
+        .await?;
+    witnessed(cx, &mut w, ev::ROOM_DELETED, Some(&d)).await?;
 
     // What of A a socket that does not hear A may not have received.
     let room_a = json!(a.id);
+    let room_d = json!(d.id);
     let question_id = json!(question);
     let of_a = |e: &Event, own: &str| {
         let p = first_arg(e);
         let about_own_presence = e.name.starts_with("presence:") && p["userId"] == json!(own);
         e.name == app_event
             || p.get("questionId") == Some(&question_id)
+            || p.get("roomId") == Some(&room_d)
             || (p.get("roomId") == Some(&room_a)
                 && e.name != ev::ROOM_SUBSCRIBED
                 && !about_own_presence)
@@ -178,8 +190,8 @@ async fn every_event(cx: &mut Ctx) -> Result<(), Failure> {
     none_of(
         cx,
         &format!(
-            "no event of room {} on a `/` socket subscribed to room {} only",
-            a.id, b.id
+            "no event of room {} (nor of room {}) on a `/` socket subscribed to room {} only",
+            a.id, d.id, b.id
         ),
         &leaked(before, &listener.id),
     )?;
@@ -189,7 +201,10 @@ async fn every_event(cx: &mut Ctx) -> Result<(), Failure> {
     before.pop();
     none_of(
         cx,
-        &format!("no event of room {} on a socket of /rooms/{}", a.id, b.id),
+        &format!(
+            "no event of room {} (nor of room {}) on a socket of /rooms/{}",
+            a.id, d.id, b.id
+        ),
         &leaked(before, &listener.id),
     )?;
     w.disconnect().await;
