@@ -33,8 +33,8 @@ pub const CASES: &[Case] = &[
     ),
     case!(
         "errors.permission_denied.every_event",
-        "Room-scoped client events naming a private room the user is not in are refused (room:subscribe and presence:get_online)",
-        "Room Authorization: access checked before subscribing (PERMISSION_DENIED); presence:get_online refused for a private room's outsider is N4",
+        "Room-scoped client events naming a private room the user is not in are refused (room:subscribe and presence:get_online); on /rooms/:roomId, room:subscribe of another room too",
+        "Room Authorization: access checked before subscribing (PERMISSION_DENIED); presence:get_online refused for a private room's outsider is N4, room:subscribe of another room on a room's namespace refused is N5",
         [CreateUser, MintToken, CreateRoom],
         permission_denied_every_event
     ),
@@ -236,6 +236,25 @@ async fn permission_denied_every_event(cx: &mut Ctx) -> Result<(), Failure> {
         }
     }
     s.disconnect().await;
+    // On a room's namespace, room:subscribe names that room only (N5):
+    // another room, public as it is, is refused there.
+    let here = cx.room(Visibility::Public).await?;
+    let elsewhere = cx.room(Visibility::Public).await?;
+    let ns = cx.connect(&u.token, &ev::room_namespace(&here.id)).await?;
+    let ack = cx
+        .ack(&ns, ev::ROOM_SUBSCRIBE, json!({ "roomId": elsewhere.id }))
+        .await;
+    let check = ack.and_then(|ack| {
+        check_refused_ack(
+            cx,
+            ev::ROOM_SUBSCRIBE,
+            &ack,
+            ErrorCode::PermissionDenied,
+            "N5",
+        )
+    });
+    cx.decided("N5", check)?;
+    ns.disconnect().await;
     Ok(())
 }
 
