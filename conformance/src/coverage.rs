@@ -60,6 +60,14 @@ pub const RULES: &[(&str, &str)] = &[
     ("rule:namespace.root", "Namespaces: `/`"),
     ("rule:namespace.room", "Namespaces: `/rooms/:roomId`"),
     (
+        "rule:auth.room_namespace",
+        "Authentication: the JWT checked on `/rooms/:roomId` too; room access before joining it",
+    ),
+    (
+        "rule:auth.revocation",
+        "Authentication: token not revoked (a revoked token no longer acts on a live connection)",
+    ),
+    (
         "rule:disconnect",
         "Connection Management: Graceful Disconnect",
     ),
@@ -88,6 +96,10 @@ pub const RULES: &[(&str, &str)] = &[
         "Custom Events: maximum 10 events per second per room",
     ),
     ("rule:room_authorization", "Security: Room Authorization"),
+    (
+        "rule:validate_inputs",
+        "Server Implementation: validate all inputs (every client event)",
+    ),
     (
         "rule:token_expiry",
         "Security: Token Refresh (token:expired)",
@@ -226,10 +238,19 @@ pub const CHECKS: &[(&str, &[(&str, Strictness)])] = &[
         "payload:presence:user_offline",
         &[
             ("presence.user_offline.payload", E),
+            ("presence.user_offline.unsubscribe", E),
             ("presence.online_once", S),
+            ("connection.disconnect.graceful", S),
+            ("connection.reconnect.resubscribe", S),
         ],
     ),
-    ("ack:presence:get_online", &[("presence.get_online.ack", E)]),
+    (
+        "ack:presence:get_online",
+        &[
+            ("presence.get_online.ack", E),
+            ("connection.namespace.room", S),
+        ],
+    ),
     (
         "payload:error",
         &[
@@ -238,6 +259,7 @@ pub const CHECKS: &[(&str, &[(&str, Strictness)])] = &[
             ("errors.room_not_found.event", E),
             ("errors.invalid_payload.event", E),
             ("errors.rate_limit_exceeded.event", E),
+            ("rules.client_rate.over_limit_not_processed", E),
         ],
     ),
     ("payload:token:expired", &[("rules.token_expired.event", S)]),
@@ -254,6 +276,7 @@ pub const CHECKS: &[(&str, &[(&str, Strictness)])] = &[
             ("errors.authentication_failed.connect", E),
             ("errors.authentication_failed.ack", E),
             ("errors.authentication_failed.event", E),
+            ("rules.token_revoked.live", S),
         ],
     ),
     (
@@ -261,6 +284,7 @@ pub const CHECKS: &[(&str, &[(&str, Strictness)])] = &[
         &[
             ("errors.permission_denied.ack", E),
             ("errors.permission_denied.event", E),
+            ("errors.permission_denied.every_event", S),
         ],
     ),
     (
@@ -268,6 +292,8 @@ pub const CHECKS: &[(&str, &[(&str, Strictness)])] = &[
         &[
             ("errors.room_not_found.ack", E),
             ("errors.room_not_found.event", E),
+            ("errors.room_not_found.every_event", E),
+            ("connection.namespace.room_not_found", S),
         ],
     ),
     (
@@ -275,6 +301,7 @@ pub const CHECKS: &[(&str, &[(&str, Strictness)])] = &[
         &[
             ("errors.invalid_payload.ack", E),
             ("errors.invalid_payload.event", E),
+            ("errors.invalid_payload.every_event", E),
         ],
     ),
     (
@@ -306,22 +333,35 @@ pub const CHECKS: &[(&str, &[(&str, Strictness)])] = &[
             ("connection.auth.missing_token", E),
         ],
     ),
-    ("rule:namespace.root", &[("connection.namespace.root", S)]),
+    ("rule:namespace.root", &[("connection.namespace.root", E)]),
     (
         "rule:namespace.room",
         &[
-            ("connection.namespace.room", S),
-            ("connection.namespace.room_not_found", S),
+            ("connection.namespace.room", E),
+            ("connection.namespace.room_not_found", E),
             ("rooms.namespace.events", E),
         ],
     ),
-    ("rule:disconnect", &[("connection.disconnect.graceful", S)]),
-    ("rule:reconnect", &[("connection.reconnect.resubscribe", S)]),
+    (
+        "rule:auth.room_namespace",
+        &[
+            ("connection.namespace.room_auth.invalid_token", E),
+            ("connection.namespace.room_auth.missing_token", E),
+            ("connection.namespace.room_auth.expired_token", S),
+            ("connection.namespace.room_auth.private", E),
+        ],
+    ),
+    ("rule:auth.revocation", &[("rules.token_revoked.live", E)]),
+    ("rule:disconnect", &[("connection.disconnect.graceful", E)]),
+    ("rule:reconnect", &[("connection.reconnect.resubscribe", E)]),
     ("rule:timestamp", &[("rules.timestamps.iso_recent", E)]),
     ("rule:event_ids", &[("rules.event_ids.unique", D)]),
     (
         "rule:rate.client",
-        &[("rules.client_rate.per_connection", E)],
+        &[
+            ("rules.client_rate.per_connection", E),
+            ("rules.client_rate.over_limit_not_processed", E),
+        ],
     ),
     ("rule:rate.app", &[("rules.app_rate.app_per_minute", S)]),
     (
@@ -335,6 +375,17 @@ pub const CHECKS: &[(&str, &[(&str, Strictness)])] = &[
             ("rooms.isolation", E),
             ("rooms.unsubscribe.stops_events", E),
             ("notifications.private", E),
+            ("rooms.isolation.every_event", E),
+            ("rules.room_authorization.removed", E),
+            ("errors.permission_denied.every_event", S),
+            ("connection.namespace.room_auth.private", E),
+        ],
+    ),
+    (
+        "rule:validate_inputs",
+        &[
+            ("errors.invalid_payload.every_event", E),
+            ("errors.room_not_found.every_event", E),
         ],
     ),
     ("rule:token_expiry", &[("rules.token_expired.event", S)]),

@@ -152,6 +152,17 @@ impl Ctx {
         self.settings.wait
     }
 
+    /// The Socket.IO frames received so far on the case's connections,
+    /// one packet each (secrets redacted).
+    pub fn received_frames(&self) -> Vec<String> {
+        let lines = self.transcript.lock().expect("transcript lock");
+        lines
+            .iter()
+            .filter(|l| l.dir == "<" && l.conn != "http")
+            .flat_map(|l| l.text.split('\x1e').map(str::to_owned))
+            .collect()
+    }
+
     /// The transcript so far, secrets redacted.
     pub fn take_transcript(&self) -> Vec<WireLine> {
         std::mem::take(&mut *self.transcript.lock().expect("transcript lock"))
@@ -598,9 +609,22 @@ impl Ctx {
         ns: &str,
         transport: Transport,
     ) -> Result<String, Failure> {
+        Ok(self.connect_refusal(auth, ns, transport).await?.0)
+    }
+
+    /// Connects expecting a refusal; returns the `connect_error` message
+    /// and its `data` (`Null` when the server sent none).
+    pub async fn connect_refusal(
+        &mut self,
+        auth: Option<Value>,
+        ns: &str,
+        transport: Transport,
+    ) -> Result<(String, Value), Failure> {
         let config = self.client_config(auth, ns, transport)?;
         match sioclient::connect(config).await {
-            Err(ConnectError::Rejected { message, .. }) => Ok(message),
+            Err(ConnectError::Rejected { message, data }) => {
+                Ok((message, data.unwrap_or(Value::Null)))
+            }
             Ok(s) => {
                 s.disconnect().await;
                 Err(Failure::fail(

@@ -18,6 +18,7 @@ pub mod cases;
 pub mod check;
 pub mod coverage;
 pub mod ctx;
+pub mod duplicates;
 mod error;
 pub mod output;
 pub mod teardown;
@@ -636,6 +637,16 @@ async fn run_case(
         decision: None,
         transcript: cx.take_transcript(),
     };
+    // Wherever a case waited for events, none may have come twice. The
+    // text tells clients to ignore duplicates, so it allows them: sending
+    // each event once is our decision (N6), a deviation at spec level.
+    if let Some((conn, frame)) = duplicates::first_duplicate(&rec.transcript) {
+        rec.deviations.push(case::Deviation {
+            decision: "N6".into(),
+            expected: "every event delivered once to each connection".into(),
+            actual: cx.redact(&format!("{conn} received this event twice: {frame}")),
+        });
+    }
     match result {
         // The text held; a decision did not (with --strict, non-strict
         // findings fail the case first).

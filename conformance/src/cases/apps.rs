@@ -98,12 +98,12 @@ pub const CASES: &[Case] = &[
 ];
 
 /// A registered application.
-struct App {
-    id: String,
-    token: String,
+pub(super) struct App {
+    pub id: String,
+    pub token: String,
 }
 
-async fn new_app(cx: &mut Ctx, permissions: &[&str]) -> Result<App, Failure> {
+pub(super) async fn new_app(cx: &mut Ctx, permissions: &[&str]) -> Result<App, Failure> {
     let id = cx.unique("app_");
     let out = cx
         .act(
@@ -132,7 +132,7 @@ fn publish_vars(app: &App, room_id: &str, event: &str, data: &Value) -> Vars {
 
 /// Publishes; the request must be accepted (it is what the case checks,
 /// so a refusal fails). Returns the answer's body.
-async fn publish_ok(
+pub(super) async fn publish_ok(
     cx: &mut Ctx,
     app: &App,
     room: &Room,

@@ -2,12 +2,15 @@
 //! reconnect.
 
 use driver::Action;
-use protocol::Visibility;
 use protocol::error::AuthFailure;
-use serde_json::json;
+use protocol::event as ev;
+use protocol::{ErrorCode, Role, Visibility};
+use serde_json::{Value, json};
 use sioclient::{Incoming, Transport};
 
-use super::support::rename_and_expect_updated;
+use super::support::{
+    expect_event_where, expect_subscribed, rename_and_expect_updated, subscribed_socket,
+};
 use crate::case;
 use crate::case::{Case, Failure};
 use crate::ctx::{Ctx, vars};
@@ -78,36 +81,64 @@ pub const CASES: &[Case] = &[
     ),
     case!(
         "connection.namespace.root",
-        "The default namespace `/` accepts an authenticated client",
+        "The default namespace `/` accepts an authenticated client: the server's CONNECT answer names `/` with the socket's id, and it answers events there",
         "Namespaces: default namespace `/`",
         [CreateUser, MintToken],
         root_namespace
     ),
     case!(
         "connection.namespace.room",
-        "`/rooms/:roomId` accepts an authenticated client of an existing room",
-        "Namespaces: room namespace `/rooms/:roomId`",
+        "`/rooms/:roomId` accepts an authenticated client of an existing room: the server's CONNECT answer names the namespace, and it answers there about that room (presence:get_online)",
+        "Namespaces: room namespace `/rooms/:roomId` (the user listed online through it: N11)",
         [CreateUser, MintToken, CreateRoom],
         room_namespace
     ),
     case!(
         "connection.namespace.room_not_found",
-        "`/rooms/:roomId` of an unknown room is refused with a connect_error",
-        "Namespaces: room-specific namespace of a room that does not exist",
+        "`/rooms/:roomId` of an unknown room is refused with a connect_error naming the room as not found (not an authentication failure)",
+        "Namespaces: room-specific namespace of a room that does not exist; Error codes: ROOM_NOT_FOUND (the message `Room not found: <roomId>`: N4)",
         [CreateUser, MintToken],
         room_namespace_unknown
     ),
     case!(
+        "connection.namespace.room_auth.invalid_token",
+        "`/rooms/:roomId` of a public room refuses a malformed token with `Authentication failed: ...`",
+        "Authentication: the JWT is checked at connection, on every namespace (`/rooms/:roomId` too); the text's example: connect_error `Authentication failed: Invalid token`",
+        [CreateUser, MintToken, CreateRoom],
+        room_auth_invalid
+    ),
+    case!(
+        "connection.namespace.room_auth.missing_token",
+        "`/rooms/:roomId` of a public room refuses a handshake without auth.token with `Authentication failed: ...`",
+        "Authentication: client must provide a JWT in the auth object, on every namespace (`Missing token`: N10)",
+        [CreateUser, MintToken, CreateRoom],
+        room_auth_missing
+    ),
+    case!(
+        "connection.namespace.room_auth.expired_token",
+        "`/rooms/:roomId` of a public room refuses an expired token with `Authentication failed: ...`",
+        "Authentication: token expiration checked, on every namespace (the reason `Token expired`: N10)",
+        [CreateUser, MintToken, CreateRoom],
+        room_auth_expired
+    ),
+    case!(
+        "connection.namespace.room_auth.private",
+        "`/rooms/:roomId` of a private room refuses a user who is not a participant, and accepts them once they are",
+        "Room Authorization: access checked before subscribing to room events (the namespace: \"Clients join after subscribing to room\"); the message `Permission denied: ...` is N4",
+        [CreateUser, MintToken, CreateRoom, AddParticipant],
+        room_auth_private
+    ),
+    case!(
         "connection.disconnect.graceful",
-        "A client disconnect ends the session; the server answers nothing after it",
-        "Connection management: graceful disconnect",
-        [CreateUser, MintToken],
+        "A client disconnect ends the session, and the server sees it: another subscriber gets presence:user_offline",
+        "Connection management: graceful disconnect; Presence: offline when the user's last socket leaves",
+        [CreateUser, MintToken, CreateRoom],
         graceful_disconnect
     ),
     case!(
         "connection.reconnect.resubscribe",
-        "After reconnecting, a client re-subscribes and receives room events again",
-        "Reconnection: re-subscribe to rooms after reconnect",
+        "A client whose connection drops (no DISCONNECT) goes offline, reconnects with the same token, re-subscribes and receives room events again",
+        "Reconnection: re-subscribe to rooms after reconnect; the server keeps no subscription across connections (N14)",
         [CreateUser, MintToken, CreateRoom, UpdateRoom],
         reconnect_resubscribe
     ),
@@ -136,11 +167,9 @@ async fn polling(cx: &mut Ctx) -> Result<(), Failure> {
         format!("{:?}", s.transport()),
     )?;
     let ack = cx.subscribe(&s, &room.id).await?;
-    cx.check_ack(protocol::event::ROOM_SUBSCRIBE, &ack)?;
-    let confirm = cx
-        .expect_event(&mut s, protocol::event::ROOM_SUBSCRIBED)
-        .await?;
-    cx.check_payload(protocol::event::ROOM_SUBSCRIBED, &confirm)?;
+    cx.check_ack(ev::ROOM_SUBSCRIBE, &ack)?;
+    let confirm = cx.expect_event(&mut s, ev::ROOM_SUBSCRIBED).await?;
+    cx.check_payload(ev::ROOM_SUBSCRIBED, &confirm)?;
     s.disconnect().await;
     Ok(())
 }
@@ -240,7 +269,7 @@ async fn refresh_reconnect(cx: &mut Ctx) -> Result<(), Failure> {
         .await?;
     let token = out
         .get("token")
-        .and_then(serde_json::Value::as_str)
+        .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
     cx.ensure(
@@ -280,37 +309,197 @@ async fn missing_token(cx: &mut Ctx) -> Result<(), Failure> {
 async fn root_namespace(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("root").await?;
     let s = cx.connect(&u.token, "/").await?;
-    cx.expect_eq("namespace", &json!("/"), &json!(s.namespace()))?;
+    server_connected(cx, "/", s.sid()).await?;
+    // The server handles events on it: any ack (here to a room that does
+    // not exist) is its answer.
+    let missing = cx.unique("room_missing_");
+    cx.ack(&s, ev::PRESENCE_GET_ONLINE, json!({ "roomId": missing }))
+        .await?;
     s.disconnect().await;
     Ok(())
+}
+
+/// What the server said when it accepted `ns`: its CONNECT packet on the
+/// wire (`40{"sid"}` for `/`, `40/rooms/<id>,{"sid"}` otherwise) names
+/// that namespace and the socket's id. Frames reach the transcript from
+/// the connection's tap, so this waits (bounded) for the frame.
+async fn server_connected(cx: &mut Ctx, ns: &str, sid: &str) -> Result<(), Failure> {
+    let prefix = if ns == "/" {
+        "40".to_owned()
+    } else {
+        format!("40{ns},")
+    };
+    let deadline = tokio::time::Instant::now() + cx.wait();
+    loop {
+        let found = cx.received_frames().iter().any(|frame| {
+            frame
+                .strip_prefix(&prefix)
+                .and_then(|rest| serde_json::from_str::<Value>(rest).ok())
+                .is_some_and(|data| data["sid"] == json!(sid))
+        });
+        if found {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Failure::fail(
+                format!("the server's CONNECT for {ns}: `{prefix}{{\"sid\":\"{sid}\"}}`"),
+                "no such frame received",
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 async fn room_namespace(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("roomns").await?;
     let room = cx.room(Visibility::Public).await?;
-    let ns = protocol::event::room_namespace(&room.id);
+    let ns = ev::room_namespace(&room.id);
     let s = cx.connect(&u.token, &ns).await?;
-    cx.expect_eq("namespace", &json!(ns), &json!(s.namespace()))?;
+    server_connected(cx, &ns, s.sid()).await?;
+    // The server answers on the namespace about its room.
+    let ack = cx
+        .ack(&s, ev::PRESENCE_GET_ONLINE, json!({ "roomId": room.id }))
+        .await?;
+    cx.ensure(
+        ack.get("success") != Some(&json!(false)) && ack["roomId"] == json!(room.id),
+        format!(
+            "presence:get_online on {ns}: the online users of room {}",
+            room.id
+        ),
+        ack.to_string(),
+    )?;
+    // A namespace socket counts for presence: N11.
+    let listed = cx.ensure(
+        lists_user(&ack, &u.id),
+        format!(
+            "presence:get_online on {ns} lists the connected user {}",
+            u.id
+        ),
+        ack.to_string(),
+    );
+    cx.decided("N11", listed)?;
     s.disconnect().await;
     Ok(())
 }
 
+/// Whether a `presence:get_online` ack lists `user_id`.
+fn lists_user(ack: &Value, user_id: &str) -> bool {
+    ack["users"]
+        .as_array()
+        .is_some_and(|us| us.iter().any(|x| x["id"] == json!(user_id)))
+}
+
+/// N4's message for a room namespace whose room does not exist.
+const ROOM_NOT_FOUND_MESSAGE: &str = "Room not found: ";
+
 async fn room_namespace_unknown(cx: &mut Ctx) -> Result<(), Failure> {
     let u = cx.user("roomns404").await?;
-    let ns = protocol::event::room_namespace(&cx.unique("room_missing_"));
-    let m = cx
-        .connect_refused(Some(json!({"token": u.token})), &ns)
+    let missing = cx.unique("room_missing_");
+    let ns = ev::room_namespace(&missing);
+    let (m, data) = cx
+        .connect_refusal(Some(json!({"token": u.token})), &ns, Transport::WebSocket)
         .await?;
-    cx.ensure(!m.is_empty(), "a connect_error message", "empty message")
+    // The token is good: an authentication refusal is the wrong answer.
+    // The text names the failure ROOM_NOT_FOUND ("Room doesn't exist"); a
+    // message saying so, or that code in the refusal's data, meets it.
+    let code = ErrorCode::RoomNotFound.as_str();
+    let says_not_found =
+        m.to_ascii_lowercase().contains("not found") || data.get("code") == Some(&json!(code));
+    cx.ensure(
+        !m.starts_with(protocol::error::AUTH_FAILED_PREFIX) && says_not_found,
+        format!(
+            "connect_error saying the room does not exist (`not found` in the message, or data.code {code})"
+        ),
+        format!("connect_error {m:?}, data {data}"),
+    )?;
+    let exact = cx.expect_eq(
+        "connect_error message",
+        &json!(format!("{ROOM_NOT_FOUND_MESSAGE}{missing}")),
+        &json!(m),
+    );
+    cx.decided("N4", exact)
+}
+
+/// A refused connect to the namespace of an existing public room, with
+/// `auth` made of a token of `failure`'s kind: the same checks as on `/`.
+async fn room_auth_refused(cx: &mut Ctx, failure: AuthFailure) -> Result<(), Failure> {
+    let room = cx.room(Visibility::Public).await?;
+    let auth = match failure {
+        AuthFailure::MissingToken => None,
+        AuthFailure::TokenExpired => {
+            let u = cx.user_with_ttl("expired ns", -60).await?;
+            Some(json!({ "token": u.token }))
+        }
+        _ => Some(json!({ "token": "not.a.valid-jwt" })),
+    };
+    // A good token opens the same namespace: the refusal is the token's.
+    let u = cx.user("ns control").await?;
+    let ns = ev::room_namespace(&room.id);
+    let control = cx.connect(&u.token, &ns).await?;
+    control.disconnect().await;
+    let m = cx.connect_refused(auth, &ns).await?;
+    expect_message(cx, failure, &m)
+}
+
+async fn room_auth_invalid(cx: &mut Ctx) -> Result<(), Failure> {
+    room_auth_refused(cx, AuthFailure::InvalidToken).await
+}
+
+async fn room_auth_missing(cx: &mut Ctx) -> Result<(), Failure> {
+    room_auth_refused(cx, AuthFailure::MissingToken).await
+}
+
+async fn room_auth_expired(cx: &mut Ctx) -> Result<(), Failure> {
+    room_auth_refused(cx, AuthFailure::TokenExpired).await
+}
+
+/// N4's message prefix for a room namespace the user may not enter.
+const PERMISSION_DENIED_MESSAGE: &str = "Permission denied: ";
+
+async fn room_auth_private(cx: &mut Ctx) -> Result<(), Failure> {
+    let u = cx.user("ns outsider").await?;
+    let room = cx.room(Visibility::Private).await?;
+    let ns = ev::room_namespace(&room.id);
+    let m = cx
+        .connect_refused(Some(json!({ "token": u.token })), &ns)
+        .await?;
+    cx.ensure(
+        !m.starts_with(protocol::error::AUTH_FAILED_PREFIX),
+        "a refusal for the room, not of the (valid) token",
+        m.clone(),
+    )?;
+    let exact = cx.ensure(
+        m.starts_with(PERMISSION_DENIED_MESSAGE),
+        format!("connect_error message starting `{PERMISSION_DENIED_MESSAGE}`"),
+        m.clone(),
+    );
+    cx.decided("N4", exact)?;
+    // Once a participant, the same user enters.
+    cx.join(&room, &u, Role::Participant).await?;
+    let s = cx.connect(&u.token, &ns).await?;
+    s.disconnect().await;
+    Ok(())
 }
 
 async fn graceful_disconnect(cx: &mut Ctx) -> Result<(), Failure> {
+    let watcher = cx.user("stays").await?;
     let u = cx.user("bye").await?;
-    let mut s = cx.connect(&u.token, "/").await?;
+    let room = cx.room(Visibility::Public).await?;
+    let mut w = subscribed_socket(cx, &watcher.token, &[&room]).await?;
+    let mut s = subscribed_socket(cx, &u.token, &[&room]).await?;
+    expect_event_where(
+        cx,
+        &mut w,
+        ev::PRESENCE_USER_ONLINE,
+        &format!("userId {}", u.id),
+        |p| p["userId"] == json!(u.id),
+    )
+    .await?;
     s.disconnect().await;
+    // The client's side: the session ends.
     loop {
         match tokio::time::timeout(cx.wait(), s.next()).await {
-            Ok(Some(Incoming::Disconnected { .. })) | Ok(None) => return Ok(()),
+            Ok(Some(Incoming::Disconnected { .. })) | Ok(None) => break,
             Ok(Some(_)) => continue,
             Err(_) => {
                 return Err(Failure::fail(
@@ -320,17 +509,58 @@ async fn graceful_disconnect(cx: &mut Ctx) -> Result<(), Failure> {
             }
         }
     }
+    // The server's side: it saw the user leave.
+    let offline = expect_event_where(
+        cx,
+        &mut w,
+        ev::PRESENCE_USER_OFFLINE,
+        &format!("userId {} (the server saw the disconnect)", u.id),
+        |p| p["userId"] == json!(u.id),
+    )
+    .await?;
+    cx.check_payload(ev::PRESENCE_USER_OFFLINE, &offline)?;
+    cx.expect_eq(
+        "presence:user_offline roomId",
+        &json!(room.id),
+        &offline["roomId"],
+    )?;
+    w.disconnect().await;
+    Ok(())
 }
 
 async fn reconnect_resubscribe(cx: &mut Ctx) -> Result<(), Failure> {
+    let watcher = cx.user("watcher").await?;
     let u = cx.user("again").await?;
     let room = cx.room(Visibility::Public).await?;
-    let first = cx.connect(&u.token, "/").await?;
-    cx.subscribe(&first, &room.id).await?;
-    first.disconnect().await;
+    let mut w = subscribed_socket(cx, &watcher.token, &[&room]).await?;
+    let first = subscribed_socket(cx, &u.token, &[&room]).await?;
+    let is_user = |p: &Value| p["userId"] == json!(u.id);
+    let about = format!("userId {}", u.id);
+    expect_event_where(cx, &mut w, ev::PRESENCE_USER_ONLINE, &about, is_user).await?;
+    // The connection drops without a Socket.IO DISCONNECT, as a broken
+    // network drops it: a packet no Socket.IO server can decode makes the
+    // server close the transport. The client then comes back.
+    first
+        .send_raw("4x")
+        .map_err(|e| Failure::Error(format!("breaking the connection: {e}")))?;
+    let limit = cx.wait();
+    let dropped = tokio::time::timeout(limit, first.closed()).await.is_ok();
+    cx.ensure(
+        dropped,
+        format!("the server closed the connection within {limit:?} of an undecodable packet"),
+        "still open",
+    )?;
+    // The server saw the old connection go (the user was offline).
+    expect_event_where(cx, &mut w, ev::PRESENCE_USER_OFFLINE, &about, is_user).await?;
+    // The same client again, with the same token: it re-subscribes, as the
+    // text advises, and hears the room.
     let mut second = cx.connect(&u.token, "/").await?;
-    cx.subscribe(&second, &room.id).await?;
+    let ack = cx.subscribe(&second, &room.id).await?;
+    cx.check_ack(ev::ROOM_SUBSCRIBE, &ack)?;
+    expect_subscribed(cx, &mut second, &room.id).await?;
+    expect_event_where(cx, &mut w, ev::PRESENCE_USER_ONLINE, &about, is_user).await?;
     rename_and_expect_updated(cx, &mut second, &room, "renamed").await?;
     second.disconnect().await;
+    w.disconnect().await;
     Ok(())
 }

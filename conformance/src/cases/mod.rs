@@ -7,6 +7,7 @@ use crate::case::Case;
 mod apps;
 mod connection;
 mod errors;
+mod leaks;
 mod notifications;
 mod participants;
 mod presence;
@@ -15,6 +16,7 @@ mod quiz;
 mod rooms;
 mod rules;
 mod support;
+mod validation;
 mod winners;
 
 /// All cases, in id order.
@@ -33,6 +35,8 @@ pub fn all() -> &'static [Case] {
             prizes::CASES,
             quiz::CASES,
             winners::CASES,
+            validation::CASES,
+            leaks::CASES,
         ]
         .concat();
         v.sort_by_key(|c| c.id);
@@ -52,6 +56,7 @@ mod tests {
             include_str!("apps.rs"),
             include_str!("connection.rs"),
             include_str!("errors.rs"),
+            include_str!("leaks.rs"),
             include_str!("notifications.rs"),
             include_str!("participants.rs"),
             include_str!("presence.rs"),
@@ -60,6 +65,7 @@ mod tests {
             include_str!("rooms.rs"),
             include_str!("rules.rs"),
             include_str!("support.rs"),
+            include_str!("validation.rs"),
             include_str!("winners.rs"),
             include_str!("../ctx.rs"),
         ];

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::case;
 use crate::case::{Case, Failure};
-use crate::cases::support::{expect_recent, subscribed_socket};
+use crate::cases::support::{expect_recent, remove_participant, subscribed_socket};
 use crate::ctx::{Ctx, vars};
 
 pub const CASES: &[Case] = &[
@@ -128,16 +128,7 @@ async fn left_payload(cx: &mut Ctx) -> Result<(), Failure> {
     let room = cx.room(Visibility::Public).await?;
     let pid = cx.join(&room, &member, Role::Participant).await?;
     let mut s = subscribed_socket(cx, &watcher.token, &[&room]).await?;
-    cx.act(
-        Action::RemoveParticipant,
-        vars(&[
-            ("roomId", json!(room.id)),
-            ("participantId", json!(pid)),
-            // For a target that names a member by its user.
-            ("userId", json!(member.id)),
-        ]),
-    )
-    .await?;
+    remove_participant(cx, &room, &pid, &member.id).await?;
     let p = cx.expect_event(&mut s, ev::PARTICIPANT_LEFT).await?;
     cx.check_payload(ev::PARTICIPANT_LEFT, &p)?;
     cx.expect_eq("participant:left roomId", &json!(room.id), &p["roomId"])?;

@@ -12,7 +12,7 @@ use crate::case;
 use crate::case::{Case, Failure};
 use crate::cases::support::{
     check_presence_ack, expect_event_where, expect_recent, none_of, queued_matching, rename_room,
-    subscribed_socket,
+    subscribed_socket, unsubscribe,
 };
 use crate::ctx::{Ctx, Room};
 use sioclient::Socket;
@@ -31,6 +31,13 @@ pub const CASES: &[Case] = &[
         "presence:user_offline: sent to the room's subscribers when a user's last socket leaves (here: disconnect)",
         [CreateUser, MintToken, CreateRoom],
         user_offline_payload
+    ),
+    case!(
+        "presence.user_offline.unsubscribe",
+        "When the second user unsubscribes (still connected), the first receives presence:user_offline",
+        "presence:user_offline: sent when a user's last socket leaves the room; room:unsubscribe leaves it",
+        [CreateUser, MintToken, CreateRoom],
+        user_offline_unsubscribe
     ),
     case!(
         "presence.get_online.ack",
@@ -140,6 +147,20 @@ async fn user_offline_payload(cx: &mut Ctx) -> Result<(), Failure> {
     s2.disconnect().await;
     expect_presence(cx, &mut s1, ev::PRESENCE_USER_OFFLINE, &room.id, &second.id).await?;
     s1.disconnect().await;
+    Ok(())
+}
+
+async fn user_offline_unsubscribe(cx: &mut Ctx) -> Result<(), Failure> {
+    let first = cx.user("stays").await?;
+    let second = cx.user("unsubscribes").await?;
+    let room = cx.room(Visibility::Public).await?;
+    let mut s1 = subscribed_socket(cx, &first.token, &[&room]).await?;
+    let s2 = subscribed_socket(cx, &second.token, &[&room]).await?;
+    expect_presence(cx, &mut s1, ev::PRESENCE_USER_ONLINE, &room.id, &second.id).await?;
+    unsubscribe(cx, &s2, &room.id).await?;
+    expect_presence(cx, &mut s1, ev::PRESENCE_USER_OFFLINE, &room.id, &second.id).await?;
+    s1.disconnect().await;
+    s2.disconnect().await;
     Ok(())
 }
 

@@ -154,7 +154,11 @@ const WRONG: &str = "Venus";
 const QUESTION: &str = "Which planet has the shortest year?";
 
 /// Creates a question (answer key `ANSWER`) in `room`; returns its id.
-async fn create_question(cx: &mut Ctx, room: &Room, time_limit: u32) -> Result<String, Failure> {
+pub(super) async fn create_question(
+    cx: &mut Ctx,
+    room: &Room,
+    time_limit: u32,
+) -> Result<String, Failure> {
     let out = cx
         .act(
             Action::CreateQuestion,
@@ -175,7 +179,7 @@ async fn create_question(cx: &mut Ctx, room: &Room, time_limit: u32) -> Result<S
     output_string(&out, "questionId")
 }
 
-async fn publish(cx: &mut Ctx, room: &Room, question_id: &str) -> Result<(), Failure> {
+pub(super) async fn publish(cx: &mut Ctx, room: &Room, question_id: &str) -> Result<(), Failure> {
     cx.act(
         Action::PublishQuestion,
         vars(&[

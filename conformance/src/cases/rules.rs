@@ -11,13 +11,16 @@ use protocol::{Role, Visibility};
 use serde_json::{Value, json};
 use sioclient::Socket;
 
+use driver::Action;
+
 use super::support::{
-    accepted_burst, check_presence_ack, expect_error_ack, expect_subscribed, expired_session,
-    rename_and_expect_updated, sentinel_room,
+    accepted_burst, check_presence_ack, expect_error_ack, expect_event_where, expect_subscribed,
+    expired_session, none_of, probe_room, probe_unheard, queued_matching, remove_participant,
+    rename_and_expect_updated, sentinel_room, subscribed_socket,
 };
 use crate::case;
 use crate::case::{Case, Failure};
-use crate::ctx::{Ctx, Room};
+use crate::ctx::{Ctx, Room, vars};
 
 pub const CASES: &[Case] = &[
     case!(
@@ -47,6 +50,34 @@ pub const CASES: &[Case] = &[
         "Token Refresh: \"If token expires\" the server emits token:expired; client events then get AUTHENTICATION_FAILED (\"Invalid or expired token\"); the grace period and disconnectAt are N10",
         [CreateUser, MintToken, CreateRoom],
         token_expired
+    ),
+    case!(
+        "rules.client_rate.over_limit_not_processed",
+        "An event over the limit is refused with RATE_LIMIT_EXCEEDED and not processed: a room:subscribe over it subscribes nobody",
+        "Rate Limiting: \"Exceeded limits result in `RATE_LIMIT_EXCEEDED` error\": the event over the limit is refused, so it has no effect",
+        [CreateUser, MintToken, CreateRoom],
+        over_limit_not_processed
+    ),
+    case!(
+        "rules.token_revoked.live",
+        "Revoking the token of a connected socket ends its session (or, at least, its events are refused with AUTHENTICATION_FAILED)",
+        "Authentication: \"Token not revoked\"; AUTHENTICATION_FAILED \"Invalid or expired token\": a revoked token no longer acts; disconnecting its sockets at once is N10",
+        [CreateUser, MintToken, CreateRoom, RevokeToken],
+        token_revoked_live
+    ),
+    case!(
+        "rules.room_authorization.removed",
+        "A participant removed from a private room stops receiving its events (room:unsubscribed: N4)",
+        "Room Authorization: \"Receiving room updates\" needs access: removal from a private room ends the subscription",
+        [
+            CreateUser,
+            MintToken,
+            CreateRoom,
+            UpdateRoom,
+            AddParticipant,
+            RemoveParticipant
+        ],
+        removed_from_private
     ),
     case!(
         "rules.event_ids.unique",
@@ -261,4 +292,133 @@ async fn event_ids(cx: &mut Ctx) -> Result<(), Failure> {
             format!("eventId {} and {}", json!(a), json!(b)),
         )),
     }
+}
+
+async fn over_limit_not_processed(cx: &mut Ctx) -> Result<(), Failure> {
+    let u = cx.user("over limit").await?;
+    let other = cx.user("counts").await?;
+    let busy = cx.room(Visibility::Public).await?;
+    let target = cx.room(Visibility::Public).await?;
+    let mut s = cx.connect(&u.token, "/").await?;
+    accepted_burst(
+        cx,
+        &s,
+        &busy.id,
+        protocol::limits::CLIENT_EVENTS_PER_MINUTE as usize,
+    )
+    .await?;
+    // The 101st: a subscription, whose effect another connection can ask
+    // the server about.
+    expect_error_ack(
+        cx,
+        &s,
+        ev::ROOM_SUBSCRIBE,
+        json!({ "roomId": target.id }),
+        ErrorCode::RateLimitExceeded,
+    )
+    .await?;
+    let o = cx.connect(&other.token, "/").await?;
+    let ack = cx
+        .ack(&o, ev::PRESENCE_GET_ONLINE, json!({ "roomId": target.id }))
+        .await?;
+    cx.ensure(
+        ack["users"].is_array(),
+        "presence:get_online from another connection: the online users",
+        ack.to_string(),
+    )?;
+    let listed = ack["users"]
+        .as_array()
+        .is_some_and(|us| us.iter().any(|x| x["id"] == json!(u.id)));
+    cx.ensure(
+        !listed,
+        format!(
+            "the refused room:subscribe processed nowhere: user {} not online in room {}",
+            u.id, target.id
+        ),
+        ack.to_string(),
+    )?;
+    let confirmed = queued_matching(&mut s, |name, p| {
+        name == ev::ROOM_SUBSCRIBED && p.get("roomId") == Some(&json!(target.id))
+    });
+    none_of(
+        cx,
+        "no room:subscribed for the refused room:subscribe",
+        &confirmed,
+    )?;
+    s.disconnect().await;
+    o.disconnect().await;
+    Ok(())
+}
+
+async fn token_revoked_live(cx: &mut Ctx) -> Result<(), Failure> {
+    let u = cx.user("revoked live").await?;
+    let token_id = u
+        .token_id
+        .clone()
+        .ok_or_else(|| Failure::Skip("the driver's mint_token gives no tokenId".into()))?;
+    let room = cx.room(Visibility::Public).await?;
+    let s = subscribed_socket(cx, &u.token, &[&room]).await?;
+    cx.act(Action::RevokeToken, vars(&[("tokenId", json!(token_id))]))
+        .await?;
+    let limit = cx.wait();
+    if tokio::time::timeout(limit, s.closed()).await.is_ok() {
+        return Ok(());
+    }
+    cx.decided(
+        "N10",
+        Err(Failure::fail(
+            format!("the socket disconnected within {limit:?} of its token's revocation"),
+            "still connected",
+        )),
+    )?;
+    // Still connected: the revoked token must not act any more.
+    let ack = cx
+        .ack(&s, ev::PRESENCE_GET_ONLINE, json!({ "roomId": room.id }))
+        .await?;
+    cx.check_error_ack(
+        ev::PRESENCE_GET_ONLINE,
+        &ack,
+        ErrorCode::AuthenticationFailed,
+    )?;
+    s.disconnect().await;
+    Ok(())
+}
+
+async fn removed_from_private(cx: &mut Ctx) -> Result<(), Failure> {
+    let watcher = cx.user("stays in").await?;
+    let member = cx.user("removed").await?;
+    let room = cx.room(Visibility::Private).await?;
+    cx.join(&room, &watcher, Role::Participant).await?;
+    let pid = cx.join(&room, &member, Role::Participant).await?;
+    let mut w = subscribed_socket(cx, &watcher.token, &[&room]).await?;
+    let mut s = subscribed_socket(cx, &member.token, &[&room]).await?;
+    expect_subscribed(cx, &mut s, &room.id).await?;
+    remove_participant(cx, &room, &pid, &member.id).await?;
+    // The subscription ends, and N4 says so with room:unsubscribed.
+    let told = expect_event_where(
+        cx,
+        &mut s,
+        ev::ROOM_UNSUBSCRIBED,
+        &format!("roomId {}", room.id),
+        |p| p["roomId"] == json!(room.id),
+    )
+    .await
+    .map(drop);
+    cx.decided("N4", told)?;
+    let probe = probe_room(cx, &mut w, &room).await?;
+    // Back in the room, the same socket subscribes again: the marker that
+    // follows comes on the probe's path.
+    cx.join(&room, &member, Role::Participant).await?;
+    cx.subscribe(&s, &room.id).await?;
+    probe_unheard(
+        cx,
+        &mut s,
+        &room,
+        &probe,
+        "no event of the private room while removed from it",
+    )
+    .await?;
+    s.disconnect().await;
+    w.disconnect().await;
+    Ok(())
 }

@@ -239,6 +239,50 @@ pub(crate) async fn room_sentinel(
     .await
 }
 
+/// The first half of a proof that a socket does not hear `room`: renames
+/// the room (the probe) and waits until `witness`, a socket that hears the
+/// room, has the probe: the server has sent it by then. Returns the
+/// probe's name for [`probe_unheard`].
+pub(crate) async fn probe_room(
+    cx: &mut Ctx,
+    witness: &mut Socket,
+    room: &Room,
+) -> Result<String, Failure> {
+    let name = rename_room(cx, room, "(probe)").await?;
+    let want = json!(name);
+    expect_event_where(
+        cx,
+        witness,
+        ev::ROOM_UPDATED,
+        &format!("room.name {want} (the probe)"),
+        |p| p.pointer("/room/name") == Some(&want),
+    )
+    .await?;
+    Ok(name)
+}
+
+/// The second half: the caller has made `s` hear `room` again (it
+/// re-subscribed); a marker rename of the same room follows, on the same
+/// path as the probe, so a probe `s` was sent arrives before the marker.
+/// Fails when it did: `what` says why `s` must not have heard it. The
+/// proof needs no order across rooms or connections and no fixed sleep.
+pub(crate) async fn probe_unheard(
+    cx: &mut Ctx,
+    s: &mut Socket,
+    room: &Room,
+    probe: &str,
+    what: &str,
+) -> Result<(), Failure> {
+    let before = room_sentinel(cx, s, room).await?;
+    let probe = json!(probe);
+    let heard: Vec<(String, Value)> = before
+        .into_iter()
+        .map(|e| (e.name.clone(), first_arg(&e)))
+        .filter(|(name, p)| name == ev::ROOM_UPDATED && p.pointer("/room/name") == Some(&probe))
+        .collect();
+    none_of(cx, what, &heard)
+}
+
 /// A public room the socket subscribes to, so that a later REST change is a
 /// sentinel that proves the connection still delivers.
 pub(crate) async fn sentinel_room(cx: &mut Ctx, socket: &mut Socket) -> Result<Room, Failure> {
@@ -247,6 +291,44 @@ pub(crate) async fn sentinel_room(cx: &mut Ctx, socket: &mut Socket) -> Result<R
     cx.check_ack(ev::ROOM_SUBSCRIBE, &ack)?;
     expect_subscribed(cx, socket, &room.id).await?;
     Ok(room)
+}
+
+/// `room:unsubscribe` with an ack that must be a success; returns it.
+pub(crate) async fn unsubscribe(
+    cx: &mut Ctx,
+    socket: &Socket,
+    room_id: &str,
+) -> Result<Value, Failure> {
+    let ack = cx
+        .ack(socket, ev::ROOM_UNSUBSCRIBE, json!({ "roomId": room_id }))
+        .await?;
+    cx.expect_eq(
+        "room:unsubscribe ack.success",
+        &json!(true),
+        &ack["success"],
+    )?;
+    Ok(ack)
+}
+
+/// Removes the participant `participant_id` (the user `user`) from `room`
+/// through the driver.
+pub(crate) async fn remove_participant(
+    cx: &mut Ctx,
+    room: &Room,
+    participant_id: &str,
+    user_id: &str,
+) -> Result<(), Failure> {
+    cx.act(
+        Action::RemoveParticipant,
+        vars(&[
+            ("roomId", json!(room.id)),
+            ("participantId", json!(participant_id)),
+            // For a target that names a member by its user.
+            ("userId", json!(user_id)),
+        ]),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Connects `token` to `/` and subscribes it to each room (ack checked).

@@ -71,17 +71,11 @@ claims = {{ sub = "${{user_id}}", iat = "${{iat}}", exp = "${{exp}}", jti = "${{
         "--run",
         "connection.auth.expired_token",
         "--run",
-        "connection.disconnect.graceful",
-        "--run",
         "connection.auth.unknown_user",
     ])
     .await
     .expect("the run completes");
-    for id in [
-        "connection.websocket",
-        "connection.namespace.root",
-        "connection.disconnect.graceful",
-    ] {
+    for id in ["connection.websocket", "connection.namespace.root"] {
         assert_eq!(
             verdict(&report, id),
             Verdict::Pass,
