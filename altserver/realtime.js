@@ -68,6 +68,7 @@ export class Realtime {
     Object.assign(this, { store, auth, bugs, tokenGraceMs });
     this.io = new Server(httpServer, {
       transports,
+      allowUpgrades: !bugs.on('no-upgrade'),
       serveClient: false,
       maxHttpBufferSize: LIMITS.engineMessageBytes,
       // An Engine.IO session that never joins a namespace is closed this soon.
@@ -128,7 +129,7 @@ export class Realtime {
       if (!user) throw new TokenError('unknown_user');
     } catch (err) {
       if (!(err instanceof TokenError)) return next(err);
-      if (nsRoomId === null || !this.bugs.on('ns-no-auth')) {
+      if (!this.bugs.on(nsRoomId === null ? 'root-no-auth' : 'ns-no-auth')) {
         return next(connectError(AUTH_FAILED_MESSAGE, { code: CODE.AUTHENTICATION_FAILED }));
       }
       claims = null;
@@ -136,11 +137,15 @@ export class Realtime {
     }
     if (nsRoomId !== null) {
       const room = this.store.rooms.get(nsRoomId);
+      if (!room && this.bugs.on('room-ns-unknown-open')) {
+        socket.data = { user, claims, roomId: null, rooms: new Set(), expired: false, timers: [] };
+        return next();
+      }
       if (!room) {
         const code = this.#notFoundCode();
         return next(connectError(code === CODE.ROOM_NOT_FOUND ? 'Room not found' : 'Permission denied', { code, roomId: nsRoomId }));
       }
-      if (!this.canAccess(user, room)) {
+      if (!this.canAccess(user, room) || this.bugs.on('room-ns-closed')) {
         return next(connectError('Permission denied', { code: CODE.PERMISSION_DENIED, roomId: nsRoomId }));
       }
     }
@@ -389,7 +394,8 @@ export class Realtime {
   notify(notification) {
     const times = this.bugs.on('duplicate-events') ? 2 : 1;
     const payload = { ...notificationView(notification), timestamp: this.stamp() };
-    for (const s of this.byUser.get(notification.uid) ?? []) {
+    const sockets = this.bugs.on('notifications-to-all') ? [...this.byUser.values()].flatMap((set) => [...set]) : (this.byUser.get(notification.uid) ?? []);
+    for (const s of sockets) {
       if (s.nsp.name === '/') for (let i = 0; i < times; i++) s.emit(EV.NOTIFICATION_RECEIVED, payload);
     }
   }
