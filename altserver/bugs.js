@@ -35,6 +35,8 @@ export const BUGS = Object.freeze({
   'stale-timestamps': 'every `timestamp` field is 10 minutes in the past',
   'wrong-error-code': 'ROOM_NOT_FOUND is answered as PERMISSION_DENIED',
   'no-ack': 'client events are never acknowledged',
+  'ack-no-success': 'success acks lack `success`',
+  'room-id-renamed': 'room events carry `room_id` instead of `roomId`',
   'app-scope-unchecked': 'applications without the realtime:publish scope may publish',
   'notifications-to-all': 'notification:received goes to every socket on /, not only the user\'s',
   'app-prefix-unchecked': 'application events are accepted whatever their name ({appId}: prefix not checked)',

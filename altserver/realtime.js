@@ -223,6 +223,7 @@ export class Realtime {
       // Effects first, the ack last: when the ack arrives, everything the
       // event caused (room:subscribed, presence, a quiz result) is already on the wire.
       const reply = handler.run(socket, payload ?? {});
+      if (this.bugs.on('ack-no-success')) delete reply.success;
       ack?.(reply);
     } catch (err) {
       if (err instanceof ClientError) return this.#fail(socket, ack, event, err.roomId ?? roomId, err);
@@ -379,6 +380,10 @@ export class Realtime {
 
   /** Sends to every listener of the room: `/` subscribers and the room's namespace. */
   roomEmit(roomId, event, ...args) {
+    if (this.bugs.on('room-id-renamed') && isPlainObject(args[0]) && Object.hasOwn(args[0], 'roomId')) {
+      const { roomId: id, ...rest } = args[0];
+      args[0] = { room_id: id, ...rest };
+    }
     const targets = [this.bugs.on('leak-rooms') ? this.io.of('/') : this.io.of('/').to(roomId)];
     // Looked up, not io.of(): a broadcast must not create the namespace.
     const own = this.io._nsps.get(roomNsName(roomId));

@@ -220,6 +220,18 @@ const PROBES = {
     });
     return acked;
   },
+  'ack-no-success': async (srv) => {
+    const u = await userWithToken(srv, 'Ann');
+    const s = await srv.connect('/', u.token);
+    return (await ack(s, 'room:subscribe', { roomId: await createRoom(srv) })).success === true;
+  },
+  'room-id-renamed': async (srv) => {
+    const roomId = await createRoom(srv);
+    const { s } = await subscribedUser(srv, roomId, 'Ann');
+    const updated = waitFor(s, 'room:updated');
+    await put(srv, roomId, 'x');
+    return (await updated).roomId === roomId;
+  },
   'app-prefix-unchecked': async (srv) => (await (await publisher(srv))(await createRoom(srv), 'lottery:draw_started')) === 403,
   'app-scope-unchecked': async (srv) => {
     const app = (await adminOk(srv, 'POST', '/apps', { label: 'reader', scopes: [] }, 201)).body;

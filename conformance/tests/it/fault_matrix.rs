@@ -148,6 +148,47 @@ pub const ROWS: &[Row] = &[
             "quiz.question_published.payload",
         ],
     ),
+    // --- payloads: a wrong field name, acks without `success` ---
+    bug(
+        &["--bug", "room-id-renamed"],
+        &[
+            "rooms.*",
+            "participants.*",
+            "prizes.*",
+            "winners.*",
+            "presence.*",
+        ],
+        &[
+            "rooms.updated.payload",
+            "rooms.status_changed.payload",
+            "rooms.deleted.payload",
+            "participants.joined.payload",
+            "participants.left.payload",
+            "participants.updated.payload",
+            "prizes.created.payload",
+            "prizes.updated.payload",
+            "prizes.deleted.payload",
+            "winners.selected.payload",
+            "winners.removed.payload",
+            "presence.user_online.payload",
+            "presence.user_offline.payload",
+        ],
+    ),
+    bug(
+        &["--bug", "ack-no-success"],
+        &[
+            "rooms.subscribe.ack",
+            "rooms.unsubscribe.ack",
+            "notifications.mark_read.ack",
+            "quiz.answer_submit.ack",
+        ],
+        &[
+            "rooms.subscribe.ack",
+            "rooms.unsubscribe.ack",
+            "notifications.mark_read.ack",
+            "quiz.answer_submit.ack",
+        ],
+    ),
     // --- connecting and authentication ---
     bug(
         &["--bug", "root-no-auth"],
