@@ -459,12 +459,8 @@ async fn run_alt(args: &[&str], run: &[&str]) -> Result<(i32, RunReport), String
     let alt = altserver::start(args, &[]).await;
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("run.json");
-    let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/../altserver/profile.toml");
-    let env = [
-        ("ALTSERVER_ADMIN_URL", alt.admin.as_str()),
-        ("ALTSERVER_ADMIN_KEY", altserver::ADMIN_KEY),
-        ("ALTSERVER_JWT_SECRET", altserver::JWT_SECRET),
-    ];
+    let profile = common::ALT_PROFILE;
+    let env = common::alt_env(&alt);
     let mut argv = vec![
         "run",
         "--target",
