@@ -41,6 +41,9 @@ export const BUGS = Object.freeze({
   'notifications-to-all': 'notification:received goes to every socket on /, not only the user\'s',
   'app-prefix-unchecked': 'application events are accepted whatever their name ({appId}: prefix not checked)',
   'app-rate-unlimited': 'application events are never rate limited (neither per room nor per app)',
+  'quiz-codes-swapped': 'a refused quiz answer gets PERMISSION_DENIED where it should get INVALID_PAYLOAD, and the reverse',
+  'quiz-unchecked': 'quiz answers are accepted to unpublished questions, after the time limit, and whatever they say',
+  'mark-read-anyone': "notification:mark_read marks another user's notification read",
   'quiz-rank-wrong': 'quiz:answer_submit and quiz:answer_result always say rank 1',
 });
 

@@ -262,6 +262,27 @@ const PROBES = {
     for (let i = 0; i < 11; i++) statuses.push(await publish(roomId, 'APP:tick'));
     return statuses[10] === 429;
   },
+  'quiz-codes-swapped': async (srv) => {
+    const u = await userWithToken(srv, 'Ann');
+    const s = await srv.connect('/', u.token);
+    const reply = await ack(s, 'quiz:answer_submit', { questionId: 'q-nope', answer: 'a', timestamp: Date.now() });
+    return reply.error?.code === 'INVALID_PAYLOAD';
+  },
+  'quiz-unchecked': async (srv) => {
+    const roomId = await createRoom(srv);
+    const qid = (await adminOk(srv, 'POST', `/rooms/${roomId}/quiz`, { prompt: 'Q?', choices: ['a', 'b'], correct: 0, seconds: 30 }, 201))
+      .body.qid;
+    const u = await userWithToken(srv, 'Ann');
+    await addMember(srv, roomId, u.uid);
+    const s = await srv.connect('/', u.token);
+    return (await ack(s, 'quiz:answer_submit', { questionId: qid, answer: 'a', timestamp: Date.now() })).error?.code === 'INVALID_PAYLOAD';
+  },
+  'mark-read-anyone': async (srv) => {
+    const [ann, eve] = [await userWithToken(srv, 'Ann'), await userWithToken(srv, 'Eve')];
+    const n = (await adminOk(srv, 'POST', `/users/${ann.uid}/notifications`, { kind: 'k', title: 't', body: 'b' }, 201)).body;
+    const s = await srv.connect('/', eve.token);
+    return (await ack(s, 'notification:mark_read', { notificationId: n.notification.nid })).error?.code === 'PERMISSION_DENIED';
+  },
   'quiz-rank-wrong': async (srv) => {
     const roomId = await createRoom(srv);
     const qid = (await adminOk(srv, 'POST', `/rooms/${roomId}/quiz`, { prompt: 'Q?', choices: ['a', 'b'], correct: 0, seconds: 30 }, 201))

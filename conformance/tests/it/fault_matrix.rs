@@ -358,7 +358,25 @@ pub const ROWS: &[Row] = &[
         &["apps.*"],
         &["apps.event_prefix"],
     ),
-    // --- quiz ---
+    // --- quiz and notifications: refusals ---
+    bug(
+        &["--bug", "quiz-unchecked"],
+        &["quiz.answer_submit.*"],
+        &[
+            "quiz.answer_submit.not_an_option",
+            "quiz.answer_submit.unpublished",
+        ],
+    ),
+    bug(
+        &["--bug", "quiz-codes-swapped"],
+        &["quiz.answer_submit.*"],
+        &["quiz.answer_submit.non_participant"],
+    ),
+    bug(
+        &["--bug", "mark-read-anyone"],
+        &["notifications.mark_read.*"],
+        &["notifications.mark_read.other_user"],
+    ),
     Row {
         fault: Fault::Reference {
             what: "a late quiz answer is accepted (its refusal rewritten into a success ack)",
