@@ -13,6 +13,10 @@
 
 export const BUGS = Object.freeze({
   'ns-no-auth': 'the room namespace /rooms/:roomId accepts connections without a token or with a bad one (as a guest)',
+  'root-no-auth': 'the default namespace / accepts connections without a token or with a bad, revoked or unknown user\'s one (as a guest)',
+  'room-ns-closed': 'every connection to /rooms/:roomId is refused with Permission denied',
+  'room-ns-unknown-open': '/rooms/:roomId of a room that does not exist accepts the connection (it hears nothing)',
+  'no-upgrade': 'long-polling sessions are never upgraded to WebSocket',
   'root-no-auth-check-expiry': 'the default namespace / accepts expired access tokens',
   'leak-rooms': 'room events go to every socket connected to /, subscribed or not',
   'leak-namespaces': "room events also go to every other room's namespace",
@@ -31,8 +35,15 @@ export const BUGS = Object.freeze({
   'stale-timestamps': 'every `timestamp` field is 10 minutes in the past',
   'wrong-error-code': 'ROOM_NOT_FOUND is answered as PERMISSION_DENIED',
   'no-ack': 'client events are never acknowledged',
+  'ack-no-success': 'success acks lack `success`',
+  'room-id-renamed': 'room events carry `room_id` instead of `roomId`',
+  'app-scope-unchecked': 'applications without the realtime:publish scope may publish',
+  'notifications-to-all': 'notification:received goes to every socket on /, not only the user\'s',
   'app-prefix-unchecked': 'application events are accepted whatever their name ({appId}: prefix not checked)',
   'app-rate-unlimited': 'application events are never rate limited (neither per room nor per app)',
+  'quiz-codes-swapped': 'a refused quiz answer gets PERMISSION_DENIED where it should get INVALID_PAYLOAD, and the reverse',
+  'quiz-unchecked': 'quiz answers are accepted to unpublished questions, after the time limit, and whatever they say',
+  'mark-read-anyone': "notification:mark_read marks another user's notification read",
   'quiz-rank-wrong': 'quiz:answer_submit and quiz:answer_result always say rank 1',
 });
 

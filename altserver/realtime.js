@@ -68,6 +68,7 @@ export class Realtime {
     Object.assign(this, { store, auth, bugs, tokenGraceMs });
     this.io = new Server(httpServer, {
       transports,
+      allowUpgrades: !bugs.on('no-upgrade'),
       serveClient: false,
       maxHttpBufferSize: LIMITS.engineMessageBytes,
       // An Engine.IO session that never joins a namespace is closed this soon.
@@ -128,7 +129,7 @@ export class Realtime {
       if (!user) throw new TokenError('unknown_user');
     } catch (err) {
       if (!(err instanceof TokenError)) return next(err);
-      if (nsRoomId === null || !this.bugs.on('ns-no-auth')) {
+      if (!this.bugs.on(nsRoomId === null ? 'root-no-auth' : 'ns-no-auth')) {
         return next(connectError(AUTH_FAILED_MESSAGE, { code: CODE.AUTHENTICATION_FAILED }));
       }
       claims = null;
@@ -136,11 +137,15 @@ export class Realtime {
     }
     if (nsRoomId !== null) {
       const room = this.store.rooms.get(nsRoomId);
+      if (!room && this.bugs.on('room-ns-unknown-open')) {
+        socket.data = { user, claims, roomId: null, rooms: new Set(), expired: false, timers: [] };
+        return next();
+      }
       if (!room) {
         const code = this.#notFoundCode();
         return next(connectError(code === CODE.ROOM_NOT_FOUND ? 'Room not found' : 'Permission denied', { code, roomId: nsRoomId }));
       }
-      if (!this.canAccess(user, room)) {
+      if (!this.canAccess(user, room) || this.bugs.on('room-ns-closed')) {
         return next(connectError('Permission denied', { code: CODE.PERMISSION_DENIED, roomId: nsRoomId }));
       }
     }
@@ -218,6 +223,7 @@ export class Realtime {
       // Effects first, the ack last: when the ack arrives, everything the
       // event caused (room:subscribed, presence, a quiz result) is already on the wire.
       const reply = handler.run(socket, payload ?? {});
+      if (this.bugs.on('ack-no-success')) delete reply.success;
       ack?.(reply);
     } catch (err) {
       if (err instanceof ClientError) return this.#fail(socket, ack, event, err.roomId ?? roomId, err);
@@ -300,18 +306,28 @@ export class Realtime {
   #markRead(socket, { notificationId }) {
     const n = this.store.findNotification(notificationId);
     if (!n) throw new ClientError(CODE.INVALID_PAYLOAD, `notification ${notificationId} does not exist`);
-    if (n.uid !== socket.data.user.uid) throw new ClientError(CODE.PERMISSION_DENIED, 'the notification is not yours');
+    if (n.uid !== socket.data.user.uid && !this.bugs.on('mark-read-anyone')) throw new ClientError(CODE.PERMISSION_DENIED, 'the notification is not yours');
     n.read = true;
     return { success: true, data: { notificationId: n.id, read: true } };
   }
 
-  #answer(socket, { questionId, answer }) {
+  #answer(socket, payload) {
+    if (!this.bugs.on('quiz-codes-swapped')) return this.#answerChecked(socket, payload);
+    try {
+      return this.#answerChecked(socket, payload);
+    } catch (err) {
+      const denied = err instanceof ClientError && err.code === CODE.PERMISSION_DENIED;
+      throw new ClientError(denied ? CODE.INVALID_PAYLOAD : CODE.PERMISSION_DENIED, err.message, err.roomId);
+    }
+  }
+
+  #answerChecked(socket, { questionId, answer }) {
     const q = this.store.questions.get(questionId);
     if (!q) throw new ClientError(CODE.INVALID_PAYLOAD, `question ${questionId} does not exist`);
     const room = this.#room(socket, q.roomId);
     const member = room.members.get(socket.data.user.uid);
     if (!member) throw new ClientError(CODE.PERMISSION_DENIED, 'only members of the room may answer', room.id);
-    const r = this.store.answer(q, member, answer, Date.now(), LIMITS.quizGraceMs);
+    const r = this.store.answer(q, member, answer, Date.now(), LIMITS.quizGraceMs, { unchecked: this.bugs.on('quiz-unchecked') });
     const rank = this.bugs.on('quiz-rank-wrong') ? 1 : r.rank;
     if (!r.repeated) {
       const { user } = socket.data;
@@ -374,6 +390,10 @@ export class Realtime {
 
   /** Sends to every listener of the room: `/` subscribers and the room's namespace. */
   roomEmit(roomId, event, ...args) {
+    if (this.bugs.on('room-id-renamed') && isPlainObject(args[0]) && Object.hasOwn(args[0], 'roomId')) {
+      const { roomId: id, ...rest } = args[0];
+      args[0] = { room_id: id, ...rest };
+    }
     const targets = [this.bugs.on('leak-rooms') ? this.io.of('/') : this.io.of('/').to(roomId)];
     // Looked up, not io.of(): a broadcast must not create the namespace.
     const own = this.io._nsps.get(roomNsName(roomId));
@@ -389,7 +409,8 @@ export class Realtime {
   notify(notification) {
     const times = this.bugs.on('duplicate-events') ? 2 : 1;
     const payload = { ...notificationView(notification), timestamp: this.stamp() };
-    for (const s of this.byUser.get(notification.uid) ?? []) {
+    const sockets = this.bugs.on('notifications-to-all') ? [...this.byUser.values()].flatMap((set) => [...set]) : (this.byUser.get(notification.uid) ?? []);
+    for (const s of sockets) {
       if (s.nsp.name === '/') for (let i = 0; i < times; i++) s.emit(EV.NOTIFICATION_RECEIVED, payload);
     }
   }

@@ -49,6 +49,29 @@ async function publisher(srv) {
 /** bug name -> probe(srv): true when the server behaves as the protocol text says. */
 const PROBES = {
   'ns-no-auth': async (srv) => refusedConnect(connect(`${srv.socket}/rooms/${await createRoom(srv)}`, undefined)),
+  'root-no-auth': async (srv) => refusedConnect(connect(`${srv.socket}/`, 'not-a-jwt')),
+  'room-ns-closed': async (srv) => {
+    const u = await userWithToken(srv, 'Ann');
+    return !(await refusedConnect(connect(`${srv.socket}/rooms/${await createRoom(srv)}`, u.token)));
+  },
+  'room-ns-unknown-open': async (srv) => {
+    const u = await userWithToken(srv, 'Ann');
+    return refusedConnect(connect(`${srv.socket}/rooms/r-nope`, u.token));
+  },
+  'no-upgrade': async (srv) => {
+    const u = await userWithToken(srv, 'Ann');
+    const s = await connect(`${srv.socket}/`, u.token, { transports: ['polling', 'websocket'] });
+    try {
+      // The upgrade may be done by the time the connect resolves.
+      return await new Promise((resolve) => {
+        if (s.io.engine.transport.name === 'websocket') resolve(true);
+        s.io.engine.once('upgrade', () => resolve(true));
+        setTimeout(() => resolve(false), 2000);
+      });
+    } finally {
+      s.disconnect();
+    }
+  },
   'root-no-auth-check-expiry': async (srv) => {
     const u = await userWithToken(srv, 'Ann', { ttl: -10 });
     return refusedConnect(connect(`${srv.socket}/`, u.token));
@@ -197,13 +220,68 @@ const PROBES = {
     });
     return acked;
   },
+  'ack-no-success': async (srv) => {
+    const u = await userWithToken(srv, 'Ann');
+    const s = await srv.connect('/', u.token);
+    return (await ack(s, 'room:subscribe', { roomId: await createRoom(srv) })).success === true;
+  },
+  'room-id-renamed': async (srv) => {
+    const roomId = await createRoom(srv);
+    const { s } = await subscribedUser(srv, roomId, 'Ann');
+    const updated = waitFor(s, 'room:updated');
+    await put(srv, roomId, 'x');
+    return (await updated).roomId === roomId;
+  },
   'app-prefix-unchecked': async (srv) => (await (await publisher(srv))(await createRoom(srv), 'lottery:draw_started')) === 403,
+  'app-scope-unchecked': async (srv) => {
+    const app = (await adminOk(srv, 'POST', '/apps', { label: 'reader', scopes: [] }, 201)).body;
+    const res = await fetch(`${srv.socket}/api/rooms/${await createRoom(srv)}/events`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${app.apiKey}`, 'x-app-id': app.appId, 'content-type': 'application/json' },
+      body: JSON.stringify({ event: `${app.appId}:x`, data: {} }),
+    });
+    await res.text();
+    return res.status === 403;
+  },
+  'notifications-to-all': async (srv) => {
+    const [ann, bob] = [await userWithToken(srv, 'Ann'), await userWithToken(srv, 'Bob')];
+    const s = await srv.connect('/', bob.token);
+    // Ann's notification first, then Bob's own: by then a leak would be in.
+    const got = [];
+    s.on('notification:received', (n) => got.push(n.title));
+    const own = new Promise((resolve) => s.on('notification:received', (n) => n.title === 'bob' && resolve()));
+    await adminOk(srv, 'POST', `/users/${ann.uid}/notifications`, { kind: 'k', title: 'ann', body: 'b' }, 201);
+    await adminOk(srv, 'POST', `/users/${bob.uid}/notifications`, { kind: 'k', title: 'bob', body: 'b' }, 201);
+    await own;
+    return !got.includes('ann');
+  },
   'app-rate-unlimited': async (srv) => {
     const publish = await publisher(srv);
     const roomId = await createRoom(srv);
     const statuses = [];
     for (let i = 0; i < 11; i++) statuses.push(await publish(roomId, 'APP:tick'));
     return statuses[10] === 429;
+  },
+  'quiz-codes-swapped': async (srv) => {
+    const u = await userWithToken(srv, 'Ann');
+    const s = await srv.connect('/', u.token);
+    const reply = await ack(s, 'quiz:answer_submit', { questionId: 'q-nope', answer: 'a', timestamp: Date.now() });
+    return reply.error?.code === 'INVALID_PAYLOAD';
+  },
+  'quiz-unchecked': async (srv) => {
+    const roomId = await createRoom(srv);
+    const qid = (await adminOk(srv, 'POST', `/rooms/${roomId}/quiz`, { prompt: 'Q?', choices: ['a', 'b'], correct: 0, seconds: 30 }, 201))
+      .body.qid;
+    const u = await userWithToken(srv, 'Ann');
+    await addMember(srv, roomId, u.uid);
+    const s = await srv.connect('/', u.token);
+    return (await ack(s, 'quiz:answer_submit', { questionId: qid, answer: 'a', timestamp: Date.now() })).error?.code === 'INVALID_PAYLOAD';
+  },
+  'mark-read-anyone': async (srv) => {
+    const [ann, eve] = [await userWithToken(srv, 'Ann'), await userWithToken(srv, 'Eve')];
+    const n = (await adminOk(srv, 'POST', `/users/${ann.uid}/notifications`, { kind: 'k', title: 't', body: 'b' }, 201)).body;
+    const s = await srv.connect('/', eve.token);
+    return (await ack(s, 'notification:mark_read', { notificationId: n.notification.nid })).error?.code === 'PERMISSION_DENIED';
   },
   'quiz-rank-wrong': async (srv) => {
     const roomId = await createRoom(srv);

@@ -13,7 +13,7 @@
 use formats::conformance::Verdict;
 use server::testing::altserver;
 
-use crate::common::conformance;
+use crate::common::{self, conformance};
 
 /// The cases that need HTTP long-polling, which this target does not offer.
 const POLLING: [&str; 2] = ["connection.polling", "connection.polling_upgrade"];
@@ -22,12 +22,8 @@ async fn run_suite(level: &str) -> (i32, formats::conformance::RunReport, String
     let alt = altserver::start(&["--transports", "websocket"], &[]).await;
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("alt.json");
-    let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/../altserver/profile.toml");
-    let env = [
-        ("ALTSERVER_ADMIN_URL", alt.admin.as_str()),
-        ("ALTSERVER_ADMIN_KEY", altserver::ADMIN_KEY),
-        ("ALTSERVER_JWT_SECRET", altserver::JWT_SECRET),
-    ];
+    let profile = common::ALT_PROFILE;
+    let env = common::alt_env(&alt);
     let (code, out, err) = conformance(
         &[
             "run",

@@ -8,6 +8,10 @@
 //! not touch still pass. A run without a fault checks the proxy itself is
 //! transparent.
 //!
+//! These faults check the runner's precision (the broken case fails, the
+//! others still pass); that every case id can fail at all is
+//! `fault_matrix.rs`'s job.
+//!
 //! `cargo test -p conformance --test it faults:: -- --nocapture` prints the
 //! runner's output and one `fault ...` line per run with its time.
 

@@ -6,6 +6,9 @@
 //!   server, and the JSON and JUnit outputs are well-formed;
 //! * [`faults`]: a rewriting proxy injects one fault per run and the case
 //!   that owns the broken requirement fails;
+//! * [`fault_matrix`]: every case id fails under at least one fault (an
+//!   altserver `--bug`, or a reference server behind the proxy), and the
+//!   README's table says which;
 //! * [`cluster`]: every case passes against two nodes on one Redis and
 //!   one PostgreSQL database;
 //! * [`altserver`]: the whole suite against the second implementation
@@ -25,6 +28,7 @@ mod common;
 mod altserver;
 mod cli;
 mod cluster;
+mod fault_matrix;
 mod faults;
 mod handshake;
 mod identity;

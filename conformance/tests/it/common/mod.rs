@@ -36,6 +36,20 @@ pub async fn conformance(args: &[&str], env: &[(&str, &str)]) -> (i32, String, S
     )
 }
 
+/// altserver's shipped target profile.
+pub const ALT_PROFILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../altserver/profile.toml");
+
+/// The environment [`ALT_PROFILE`] reads: `alt`'s admin address, its admin
+/// key and its token secret.
+pub fn alt_env(alt: &server::testing::altserver::AltServer) -> [(&'static str, &str); 3] {
+    use server::testing::altserver::{ADMIN_KEY, JWT_SECRET};
+    [
+        ("ALTSERVER_ADMIN_URL", alt.admin.as_str()),
+        ("ALTSERVER_ADMIN_KEY", ADMIN_KEY),
+        ("ALTSERVER_JWT_SECRET", JWT_SECRET),
+    ]
+}
+
 /// `conformance run ARGS...` in-process: its report, or why it gave none.
 pub async fn run_args(args: &[&str]) -> Result<RunReport, conformance::Error> {
     let argv = ["conformance", "run"].iter().chain(args);
