@@ -99,7 +99,7 @@ pub async fn run(opts: Opts) -> Result<Outcome, Error> {
 pub fn validate(opts: &ValidateOpts) -> Outcome {
     let mut invalid = 0;
     for path in &opts.files {
-        match load_scenario(path, &[]) {
+        match load_scenario(path, &opts.vars, &[]) {
             Ok((s, _)) => println!(
                 "{}: ok: `{}`, {} group{}, {} phase{}, {} clients at peak, at most {}",
                 path.display(),
@@ -124,10 +124,14 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// Loads a scenario (warnings to stderr) and parses its thresholds and
+/// Loads a scenario with the `--var` values (warnings to stderr) and parses its thresholds and
 /// `extra` ones; errors are ready to print (`FILE:LINE:COL: message`).
-fn load_scenario(path: &Path, extra: &[String]) -> Result<(Scenario, Vec<Threshold>), Error> {
-    let scenario = scenario::load(path).map_err(|e| Error::Scenario(e.to_string()))?;
+fn load_scenario(
+    path: &Path,
+    vars: &scenario::VarOverrides,
+    extra: &[String],
+) -> Result<(Scenario, Vec<Threshold>), Error> {
+    let scenario = scenario::load(path, vars).map_err(|e| Error::Scenario(e.to_string()))?;
     let mut thresholds = Vec::new();
     for expr in &scenario.thresholds {
         let t = Threshold::parse(expr).map_err(|e| {
@@ -189,7 +193,7 @@ pub async fn run_interruptible(opts: RunOpts) -> Result<RunOutcome, Error> {
 /// [`run_interruptible`] stopped by `stop` instead of Ctrl-C.
 pub async fn run_with_stop(opts: RunOpts, stop: StopSignal) -> Result<RunOutcome, Error> {
     // Scenario, thresholds, overrides, profile: exit 2.
-    let (scenario, thresholds) = load_scenario(&opts.scenario, &opts.thresholds)?;
+    let (scenario, thresholds) = load_scenario(&opts.scenario, &opts.vars, &opts.thresholds)?;
     let scenario = scenario
         .try_with_overrides(opts.clients, opts.duration)
         .map_err(|e| Error::Overrides(e.to_string()))?;

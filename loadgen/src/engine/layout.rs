@@ -200,6 +200,7 @@ mod tests {
             description: String::new(),
             source_hash: String::new(),
             vars: BTreeMap::new(),
+            overrides: BTreeMap::new(),
             setup: vec![],
             tokens: TokenSource::Driver {
                 join_room: None,

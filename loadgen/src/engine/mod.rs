@@ -617,7 +617,7 @@ fn run_builtins(plan: &RunPlan) -> Vars {
 /// action did not extract, is [`AbortReason::SetupFailed`].
 pub async fn setup(plan: &RunPlan, http: &reqwest::Client) -> Result<Vars, AbortReason> {
     let builtins = run_builtins(plan);
-    let scenario_vars = vars::expand_scenario_vars(&plan.scenario.vars, &builtins);
+    let scenario_vars = vars::expand_scenario_vars(&plan.scenario, &builtins);
     let mut saved = Vars::new();
     for (i, a) in plan.scenario.setup.iter().enumerate() {
         let fail = |m: String| AbortReason::SetupFailed(format!("setup[{i}] {}: {m}", a.action));
@@ -719,7 +719,7 @@ async fn run_inner(
             Some(v) => v.clone(),
             None => setup(&plan, &http).await?,
         };
-        let mut run_vars = vars::expand_scenario_vars(&scenario.vars, &run_builtins(&plan));
+        let mut run_vars = vars::expand_scenario_vars(&scenario, &run_builtins(&plan));
         run_vars.extend(saved.clone());
         let run_vars = Arc::new(run_vars);
         let creds = match (csv_creds, &scenario.tokens) {
@@ -921,6 +921,7 @@ mod tests {
             description: String::new(),
             source_hash: String::new(),
             vars: Default::default(),
+            overrides: Default::default(),
             setup: vec![],
             tokens: TokenSource::Driver {
                 join_room: None,

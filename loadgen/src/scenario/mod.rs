@@ -48,6 +48,10 @@ pub struct Scenario {
     /// FNV-1a 64 of the file bytes, 16 lowercase hex digits.
     pub source_hash: String,
     pub vars: BTreeMap<String, Value>,
+    /// `--var K=V` values: they win over `vars`, the environment and
+    /// `${K:-default}` everywhere (scenario vars, set-up, steps).
+    #[serde(default)]
+    pub overrides: BTreeMap<String, Value>,
     /// Driver actions run once per run before load (per shard).
     pub setup: Vec<SetupAction>,
     pub tokens: TokenSource,
@@ -286,20 +290,33 @@ pub struct Checked {
     pub warnings: Vec<Diagnostic>,
 }
 
+/// `--var K=V` pairs, in command-line order (a later K wins).
+pub type VarOverrides = [(String, String)];
+
 /// Parses and validates a scenario; `path` names the file in messages and
 /// anchors relative paths (the CSV token file).
 pub fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
-    parse_checked(text, path).map(|c| c.scenario)
+    parse_checked(text, path, &[]).map(|c| c.scenario)
 }
 
-/// [`parse`], also returning the warnings.
-pub fn parse_checked(text: &str, path: &Path) -> Result<Checked, ScenarioError> {
-    parse::parse(text, path)
+/// [`parse`] with `--var` values, also returning the warnings. Each K
+/// must be a variable the scenario reads (a `[vars]` name or a
+/// `${K}` / `${K:-default}` anywhere) and not one the run assigns itself
+/// (a built-in, a token variable, a set-up or step save); V is taken as
+/// JSON when it parses as JSON (`5`, `true`, `{"a":1}`), else as text, the
+/// rule of a `:-default`.
+pub fn parse_checked(
+    text: &str,
+    path: &Path,
+    vars: &VarOverrides,
+) -> Result<Checked, ScenarioError> {
+    parse::parse(text, path, vars)
 }
 
-/// Reads, parses and validates a scenario file. Warnings go to stderr.
-pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-    let checked = load_checked(path)?;
+/// Reads, parses and validates a scenario file with `--var` values.
+/// Warnings go to stderr.
+pub fn load(path: &Path, vars: &VarOverrides) -> Result<Scenario, ScenarioError> {
+    let checked = load_checked(path, vars)?;
     for w in &checked.warnings {
         eprintln!("{w}");
     }
@@ -307,13 +324,13 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
 }
 
 /// [`load`] without printing: the warnings are returned.
-pub fn load_checked(path: &Path) -> Result<Checked, ScenarioError> {
+pub fn load_checked(path: &Path, vars: &VarOverrides) -> Result<Checked, ScenarioError> {
     let bytes = std::fs::read(path).map_err(|e| {
         ScenarioError::single(&path.display().to_string(), format!("cannot read: {e}"))
     })?;
     let text = String::from_utf8(bytes)
         .map_err(|_| ScenarioError::single(&path.display().to_string(), "not UTF-8 text"))?;
-    parse_checked(&text, path)
+    parse_checked(&text, path, vars)
 }
 
 /// FNV-1a, 64 bits, as 16 lowercase hex digits.

@@ -13,7 +13,7 @@ fn ok(text: &str) -> Scenario {
 }
 
 fn checked(text: &str) -> Checked {
-    match parse_checked(text, Path::new("t.toml")) {
+    match parse_checked(text, Path::new("t.toml"), &[]) {
         Ok(c) => c,
         Err(e) => panic!("expected to parse, got:\n{e}"),
     }
@@ -461,7 +461,7 @@ groups = [
 #[test]
 fn csv_tokens_resolve_against_the_file() {
     let text = format!("[tokens]\nsource = \"csv\"\npath = \"tokens.csv\"\n{MINIMAL_TAIL}");
-    let c = parse_checked(&text, Path::new("/some/dir/x.toml")).unwrap();
+    let c = parse_checked(&text, Path::new("/some/dir/x.toml"), &[]).unwrap();
     assert_eq!(
         c.scenario.tokens,
         TokenSource::Csv {
@@ -1012,7 +1012,7 @@ fn several_errors_in_file_order() {
 
 #[test]
 fn load_reports_missing_files() {
-    let e = load(Path::new("/nonexistent/x.toml")).unwrap_err();
+    let e = load(Path::new("/nonexistent/x.toml"), &[]).unwrap_err();
     assert!(
         e.to_string()
             .starts_with("/nonexistent/x.toml: cannot read"),
@@ -1280,7 +1280,7 @@ fn every_shipped_scenario_validates_without_warnings() {
         );
     }
     for f in &files {
-        let c = load_checked(f).unwrap_or_else(|e| panic!("{e}"));
+        let c = load_checked(f, &[]).unwrap_or_else(|e| panic!("{e}"));
         assert!(c.warnings.is_empty(), "{}: {:?}", f.display(), c.warnings);
         let s = c.scenario;
         assert_eq!(
@@ -1343,8 +1343,84 @@ fn readme_examples_parse() {
             "[vars]\nroomId = \"r\"\nqid = \"q\"\n[[groups]]\nsteps = [{{ connect = \"/\" }}, {example}]\n{MINIMAL_TAIL}"
         );
         let text = text.replace("${app}", "x");
-        parse_checked(&text, Path::new("t.toml")).unwrap_or_else(|e| panic!("{example}: {e}"));
+        parse_checked(&text, Path::new("t.toml"), &[]).unwrap_or_else(|e| panic!("{example}: {e}"));
         n += 1;
     }
     assert!(n >= 6, "{n}");
+}
+
+// ---- --var ---------------------------------------------------------------
+
+const VAR_SCENARIO: &str = r#"
+[vars]
+questions = "${QUIZ_QUESTIONS_UNSET_IN_TESTS:-5}"
+room = "quiz"
+
+[[groups]]
+steps = [
+  { connect = "/" },
+  { loop = "${questions}", steps = [{ emit_ack = "x", data = { t = "${timeLimit:-10}" }, save = { rank = "/rank" } }] },
+  { emit = "y", data = { r = "${rank}", who = "${region}" } },
+]
+
+[[phases]]
+ramp = 1
+over = "0s"
+"#;
+
+fn with_vars(text: &str, vars: &[(&str, &str)]) -> Result<Scenario, ScenarioError> {
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    parse_checked(text, Path::new("t.toml"), &vars).map(|c| c.scenario)
+}
+
+#[test]
+fn var_flags_set_what_the_scenario_reads() {
+    // `region` has no default: only --var (or the environment) provides it.
+    let es = errs(VAR_SCENARIO);
+    assert!(
+        es.iter().any(|d| d.message.contains("`${region}`")),
+        "{es:?}"
+    );
+    let s = with_vars(
+        VAR_SCENARIO,
+        &[
+            ("region", "eu"),
+            ("questions", "3"),
+            ("timeLimit", "{\"s\":2}"),
+            ("QUIZ_QUESTIONS_UNSET_IN_TESTS", "7"),
+            ("room", "x"),
+            ("room", "y"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(s.overrides["region"], json!("eu"));
+    assert_eq!(s.overrides["questions"], json!(3), "JSON when it parses");
+    assert_eq!(s.overrides["timeLimit"], json!({"s": 2}));
+    assert_eq!(s.overrides["QUIZ_QUESTIONS_UNSET_IN_TESTS"], json!(7));
+    assert_eq!(s.overrides["room"], json!("y"), "the last --var K wins");
+    assert_eq!(s.vars["room"], json!("quiz"), "[vars] is kept as written");
+}
+
+#[test]
+fn var_flags_for_unknown_or_assigned_names_are_errors() {
+    let e = with_vars(VAR_SCENARIO, &[("region", "eu"), ("qestions", "3")]).unwrap_err();
+    let msg = e.to_string();
+    assert_eq!(e.errors.len(), 1, "{msg}");
+    assert!(
+        msg.starts_with("t.toml: --var qestions: the scenario reads no variable `qestions` (did you mean `questions`?)"),
+        "{msg}"
+    );
+    assert!(msg.contains("it reads: "), "{msg}");
+    for assigned in ["rank", "vu", "token", "runId"] {
+        let e = with_vars(VAR_SCENARIO, &[("region", "eu"), (assigned, "1")]).unwrap_err();
+        assert!(
+            e.to_string().contains(&format!(
+                "--var {assigned}: `{assigned}` is assigned by the run"
+            )),
+            "{e}"
+        );
+    }
 }

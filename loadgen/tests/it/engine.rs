@@ -54,6 +54,7 @@ fn scenario(groups: Vec<Group>, phases: Vec<Phase>) -> Scenario {
         description: String::new(),
         source_hash: String::new(),
         vars: BTreeMap::new(),
+        overrides: BTreeMap::new(),
         setup: vec![],
         tokens: TokenSource::Driver {
             join_room: None,

@@ -84,9 +84,14 @@ pub(super) const MAX_LOOP: u64 = 1_000_000;
 /// The span of the whole document when a required key is missing.
 const TOP: Range<usize> = 0..0;
 
-pub(super) fn parse(text: &str, path: &Path) -> Result<Checked, ScenarioError> {
+pub(super) fn parse(
+    text: &str,
+    path: &Path,
+    var_args: &[(String, String)],
+) -> Result<Checked, ScenarioError> {
     let file = path.display().to_string();
     let mut ctx = Ctx::new(text, file.clone());
+    ctx.overrides = var_args.iter().map(|(k, _)| k.clone()).collect();
     let doc = match DeTable::parse(text) {
         Ok(d) => d,
         Err(e) => {
@@ -329,6 +334,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Checked, ScenarioError> {
     }
 
     validate::resolve(&mut ctx);
+    let overrides = validate::overrides(&mut ctx, var_args);
 
     if !ctx.errors.is_empty() {
         let mut errors = ctx.errors;
@@ -343,6 +349,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Checked, ScenarioError> {
             description,
             source_hash: fnv1a_hex(text.as_bytes()),
             vars,
+            overrides,
             setup,
             tokens,
             groups,
