@@ -206,6 +206,7 @@ mod tests {
                 join_room: None,
                 role: "participant".into(),
             },
+            feeders: vec![],
             groups: groups
                 .iter()
                 .enumerate()

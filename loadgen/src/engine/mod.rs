@@ -481,6 +481,9 @@ pub(crate) struct RunCtx {
     pub(crate) recorder: Recorder,
     pub(crate) creds: Vec<tokens::Cred>,
     pub(crate) interest: Vec<Interest>,
+    /// Per feeder, the next row of a `round-robin` pick (unbounded; taken
+    /// modulo the rows).
+    pub(crate) feeder_next: Box<[AtomicU64]>,
     slots: Box<[Slot]>,
     want: AtomicU32,
     arrival_over: Box<[Flag]>,
@@ -783,6 +786,16 @@ async fn run_inner(
         recorder: recorder.clone(),
         creds,
         interest,
+        // Each process starts at its first VU's number, so that the
+        // workers and shards of a run do not all begin with row 0.
+        feeder_next: {
+            let first = wanted.iter().flatten().min().copied().unwrap_or(0);
+            scenario
+                .feeders
+                .iter()
+                .map(|_| AtomicU64::new(first))
+                .collect()
+        },
         slots: (0..layout.closed_local())
             .map(|_| Slot::default())
             .collect(),
@@ -927,6 +940,7 @@ mod tests {
                 join_room: None,
                 role: "participant".into(),
             },
+            feeders: vec![],
             groups: vec![Group {
                 name: "g".into(),
                 size: GroupSize::Weight(1),
@@ -955,6 +969,7 @@ mod tests {
             recorder: Recorder::new(),
             creds: vec![tokens::Cred::default()],
             interest: vec![Interest::Names(vec![])],
+            feeder_next: Box::new([]),
             slots: vec![Slot::default()].into(),
             want: AtomicU32::new(1),
             arrival_over: vec![Flag::default()].into(),

@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use driver::FailureKind;
@@ -21,6 +22,7 @@ use sioclient::{
 use super::vars::{self, Rng, as_count, subset, think_duration, unix_ms, unix_us};
 use super::{Retire, RunCtx, client_transport};
 use crate::metrics::Recorder;
+use crate::scenario::feeder::Pick;
 use crate::scenario::{DEFAULT_ACK_TIMEOUT, Step, Transport};
 
 /// Bound of one connect (TCP, handshake, Socket.IO CONNECT).
@@ -101,6 +103,7 @@ pub(crate) async fn run(ctx: Arc<RunCtx>, spec: VuSpec) -> bool {
         retained: VecDeque::new(),
         sub_pending: None,
     };
+    vu.draw_rows(true);
     let steps = &ctx.scenario.groups[spec.group as usize].steps;
     let flow = vu.run_steps(steps).await;
     if flow == Flow::Next && vu.conn.is_some() && !ctx.halt.is_set() {
@@ -151,6 +154,28 @@ impl Vu {
     /// the first step of an open-model VU, else now.
     fn start_time(&self) -> Instant {
         self.spec.origin.unwrap_or_else(Instant::now)
+    }
+
+    /// Takes each feeder's row into the VU's variables: every feeder when
+    /// the VU starts, the `round-robin` and `random` ones again at each
+    /// iteration of a `loop`.
+    fn draw_rows(&mut self, start: bool) {
+        if self.ctx.scenario.feeders.is_empty() {
+            return;
+        }
+        let ctx = self.ctx.clone();
+        for (f, next) in ctx.scenario.feeders.iter().zip(&ctx.feeder_next) {
+            let n = f.rows.len() as u64;
+            let row = match f.pick {
+                Pick::PerVu if start => self.spec.global % n,
+                Pick::PerVu => continue,
+                Pick::RoundRobin => next.fetch_add(1, Ordering::Relaxed) % n,
+                Pick::Random => self.rng.below(n),
+            };
+            for (name, v) in f.columns.iter().zip(&f.rows[row as usize]) {
+                self.vars.insert(name.clone(), v.clone());
+            }
+        }
     }
 
     fn lookup(&self, name: &str) -> Option<Value> {
@@ -453,6 +478,7 @@ impl Vu {
                     return Flow::Next;
                 };
                 for _ in 0..n {
+                    self.draw_rows(false);
                     if self.should_stop() || self.run_steps(steps).await == Flow::Stop {
                         return Flow::Stop;
                     }

@@ -8,6 +8,7 @@
 //! [`Scenario::with_overrides`] applies `--clients` and `--duration`.
 
 mod duration;
+pub mod feeder;
 mod metric_names;
 mod overrides;
 mod parse;
@@ -55,6 +56,9 @@ pub struct Scenario {
     /// Driver actions run once per run before load (per shard).
     pub setup: Vec<SetupAction>,
     pub tokens: TokenSource,
+    /// Rows of variables for the virtual users (`[[feeders]]`).
+    #[serde(default)]
+    pub feeders: Vec<feeder::Feeder>,
     pub groups: Vec<Group>,
     pub phases: Vec<Phase>,
     /// Hard bound of the run (default: sum of phases + 30 s grace);

@@ -1424,3 +1424,101 @@ fn var_flags_for_unknown_or_assigned_names_are_errors() {
         );
     }
 }
+
+// ---- feeders -------------------------------------------------------------
+
+/// A scenario in `dir` whose `[[feeders]]` body is `feeders`, and whose
+/// steps use `${user}`.
+fn feeder_scenario(dir: &Path, feeders: &str) -> String {
+    let _ = dir;
+    format!(
+        r#"
+{feeders}
+
+[[groups]]
+steps = [{{ connect = "/" }}, {{ emit = "x", data = {{ u = "${{user}}" }} }}]
+
+[[phases]]
+ramp = 3
+over = "0s"
+"#
+    )
+}
+
+fn parse_in(dir: &Path, text: &str) -> Result<Checked, ScenarioError> {
+    parse_checked(text, &dir.join("s.toml"), &[])
+}
+
+#[test]
+fn feeders_read_rows_relative_to_the_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.csv"), "user,room\nu1,r1\nu2,r2\n").unwrap();
+    std::fs::write(
+        dir.path().join("more.json"),
+        r#"[{"n": 1}, {"n": 2}, {"n": 3}]"#,
+    )
+    .unwrap();
+    let text = feeder_scenario(
+        dir.path(),
+        "[[feeders]]\nfile = \"users.csv\"\n[[feeders]]\nfile = \"more.json\"\npick = \"round-robin\"",
+    );
+    let c = parse_in(dir.path(), &text).unwrap();
+    let f = &c.scenario.feeders;
+    assert_eq!(f.len(), 2);
+    assert_eq!(f[0].pick, feeder::Pick::PerVu, "per-vu by default");
+    assert_eq!(f[0].columns, ["user", "room"]);
+    assert_eq!(f[0].file, dir.path().join("users.csv"));
+    assert_eq!(f[1].pick, feeder::Pick::RoundRobin);
+    assert_eq!(f[1].rows[2], vec![json!(3)]);
+    // 2 rows for 3 clients: per-vu wraps, and says so.
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.line == 3 && w.message.contains("per-vu wraps around")),
+        "{:?}",
+        c.warnings
+    );
+    // Without the feeder, `${user}` is unknown.
+    let e = parse_in(dir.path(), &feeder_scenario(dir.path(), "")).unwrap_err();
+    assert!(e.to_string().contains("unknown variable `${user}`"), "{e}");
+    // Feeder variables are the run's: --var cannot set them.
+    let e = parse_checked(
+        &text,
+        &dir.path().join("s.toml"),
+        &[("user".into(), "x".into())],
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("--var user: `user` is assigned"),
+        "{e}"
+    );
+}
+
+#[test]
+fn feeder_errors_name_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.csv"), "user,room\nu1\n").unwrap();
+    std::fs::write(dir.path().join("tok.csv"), "token,user\nt,u\n").unwrap();
+    std::fs::write(dir.path().join("name.csv"), "user,my-room\nu,r\n").unwrap();
+    let cases = [
+        ("file = \"missing.csv\"", "cannot read"),
+        ("file = \"bad.csv\"", "line 2"),
+        ("file = \"tok.csv\"", "`token` is already given"),
+        ("file = \"name.csv\"", "`my-room` must be ASCII letters"),
+        (
+            "file = \"bad.csv\"\npick = \"round-robbin\"",
+            "(did you mean `round-robin`?)",
+        ),
+        ("fil = \"bad.csv\"", "unknown key `fil`"),
+    ];
+    for (body, needle) in cases {
+        let text = feeder_scenario(dir.path(), &format!("[[feeders]]\n{body}"));
+        let e = parse_in(dir.path(), &text).unwrap_err();
+        assert!(
+            e.errors
+                .iter()
+                .any(|d| d.line >= 3 && d.line <= 4 && d.message.contains(needle)),
+            "{body}: expected {needle:?} at line 3 or 4, got:\n{e}"
+        );
+    }
+}

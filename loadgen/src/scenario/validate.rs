@@ -43,6 +43,7 @@ fn known(ctx: &Ctx<'_>, scope: Scope, profile_vars: &BTreeSet<String>) -> BTreeS
                 k.extend(s.iter().cloned());
             }
             k.extend(ctx.token_vars.iter().cloned());
+            k.extend(ctx.feeder_vars.iter().cloned());
             if let Some(s) = ctx.group_saves.get(g) {
                 k.extend(s.iter().cloned());
             }
@@ -61,7 +62,7 @@ fn scope_words(scope: Scope) -> &'static str {
             "not a scenario var, a built-in, a name saved by the set-up, nor an environment variable"
         }
         Scope::Group(_) => {
-            "not a scenario var, a built-in (vu, runId, nowMs, shard), a set-up save, a token variable, a name saved or set by this group's steps, nor an environment variable"
+            "not a scenario var, a built-in (vu, runId, nowMs, shard), a set-up save, a token or feeder variable, a name saved or set by this group's steps, nor an environment variable"
         }
     }
 }
@@ -171,6 +172,7 @@ pub(super) fn overrides(
         .flatten()
         .chain(ctx.group_saves.iter().flatten())
         .chain(ctx.token_vars.iter())
+        .chain(ctx.feeder_vars.iter())
         .map(String::as_str)
         .chain(BUILTIN_VARS.iter().copied())
         .collect();

@@ -60,6 +60,7 @@ fn scenario(groups: Vec<Group>, phases: Vec<Phase>) -> Scenario {
             join_room: None,
             role: "participant".into(),
         },
+        feeders: vec![],
         groups,
         phases,
         max_duration: total + Duration::from_secs(20),

@@ -92,3 +92,83 @@ fn var_flag_errors_name_the_flag_and_a_near_name() {
     let out = loadgen(&["validate", f, "--var", "times"]);
     assert_eq!(out.status.code(), Some(2), "K=V is required");
 }
+
+/// `loadgen run FILE --quiet --out DIR/out ARGS...` that must pass; the
+/// report's counters.
+fn counters(file: &std::path::Path, dir: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    let out_dir = dir.join("out");
+    let mut all = vec![
+        "run",
+        file.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ];
+    all.extend_from_slice(args);
+    let out = loadgen(&all);
+    assert_eq!(out.status.code(), Some(0));
+    crate::common::checked_report(&out_dir).1["counters"].clone()
+}
+
+/// per-vu: VU i gets row i (the VU numbers are the run's, so two workers
+/// split the rows as one process would).
+#[test]
+fn a_csv_feeder_gives_each_vu_its_row() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "times.csv", "times\n1\n2\n3\n");
+    let text = Members {
+        name: "feeder-per-vu",
+        description: "VU i asks row i times",
+        room: "feeder-per-vu",
+        steps: r#"  { loop = "${times}", steps = [
+      { emit_ack = "presence:get_online", data = { roomId = "${roomId}" }, expect = { success = true } },
+  ] },
+"#,
+        clients: 3,
+        hold: "1s",
+    }
+    .toml()
+        + "\n[[feeders]]\nfile = \"times.csv\"\n";
+    let file = write(dir.path(), "feeder.toml", &text);
+    let c = counters(&file, dir.path(), &["--workers", "2"]);
+    assert_eq!(c["vus_started"], 3);
+    assert_eq!(c["sent.presence:get_online"], 6, "1 + 2 + 3 asks: {c}");
+}
+
+/// round-robin and random draw a row when the VU starts and at each
+/// iteration of a `loop`: the event sent comes from the row.
+#[test]
+fn a_json_feeder_draws_rows_per_iteration() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "events.json",
+        r#"[{"ev": "presence:get_online"}, {"ev": "room:unsubscribe"}]"#,
+    );
+    let toml = |pick: &str, times: u32| {
+        Members {
+            name: "feeder-draws",
+            description: "one VU emits the row's event",
+            room: "feeder-draws",
+            steps: &format!(
+                "  {{ loop = {times}, steps = [{{ emit = \"${{ev}}\", data = {{ roomId = \"${{roomId}}\" }} }}] }},\n"
+            ),
+            clients: 1,
+            hold: "1s",
+        }
+        .toml()
+            + &format!("\n[[feeders]]\nfile = \"events.json\"\npick = \"{pick}\"\n")
+    };
+    let file = write(dir.path(), "rr.toml", &toml("round-robin", 4));
+    let c = counters(&file, dir.path(), &[]);
+    // Row 0 at the start, then rows 1, 0, 1, 0 for the four iterations.
+    assert_eq!(c["sent.presence:get_online"], 2, "{c}");
+    assert_eq!(c["sent.room:unsubscribe"], 2, "{c}");
+
+    let file = write(dir.path(), "random.toml", &toml("random", 40));
+    let c = counters(&file, dir.path(), &["--seed", "7"]);
+    let a = c["sent.presence:get_online"].as_u64().unwrap_or(0);
+    let b = c["sent.room:unsubscribe"].as_u64().unwrap_or(0);
+    assert_eq!(a + b, 40, "{c}");
+    assert!(a > 0 && b > 0, "both rows drawn in 40 random picks: {c}");
+}

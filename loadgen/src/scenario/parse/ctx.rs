@@ -66,6 +66,8 @@ pub(crate) struct Ctx<'t> {
     pub(crate) group_saves: Vec<BTreeSet<String>>,
     /// Names the token source provides.
     pub(crate) token_vars: BTreeSet<String>,
+    /// Names the feeders provide (per VU, like the token variables).
+    pub(crate) feeder_vars: BTreeSet<String>,
     /// Every name a placeholder reads, with a default or not (what
     /// `--var` may set).
     pub(crate) mentioned: BTreeSet<String>,
@@ -95,6 +97,7 @@ impl<'t> Ctx<'t> {
             setup_saves: Vec::new(),
             group_saves: Vec::new(),
             token_vars: BTreeSet::new(),
+            feeder_vars: BTreeSet::new(),
             mentioned: BTreeSet::new(),
             overrides: BTreeSet::new(),
         }

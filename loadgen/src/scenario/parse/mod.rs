@@ -16,6 +16,7 @@ use std::time::Duration;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use super::feeder::{self, Feeder, Pick};
 use super::metric_names::KnownMetrics;
 use super::validate;
 use super::{
@@ -64,6 +65,7 @@ const TOP_KEYS: &[&str] = &[
     "vars",
     "setup",
     "tokens",
+    "feeders",
     "groups",
     "phases",
 ];
@@ -187,6 +189,10 @@ pub(super) fn parse(
     // [tokens]
     ctx.scope = Scope::Tokens;
     let tokens = parse_tokens(&mut ctx, doc.get("tokens"), path);
+    let (feeders, feeder_spans) = doc
+        .get("feeders")
+        .map(|v| parse_feeders(&mut ctx, v, path))
+        .unwrap_or_default();
 
     // [[groups]]
     let mut groups = Vec::new();
@@ -256,6 +262,20 @@ pub(super) fn parse(
             &phases_span,
             "the phases never start a client: ramp to more than 0 or add an arrival phase",
         );
+    }
+
+    for (f, span) in feeders.iter().zip(&feeder_spans) {
+        if f.pick == Pick::PerVu && f.rows.len() < peak as usize {
+            ctx.warn(
+                span,
+                format!(
+                    "{} has {} rows for up to {peak} clients: per-vu wraps around (VU i gets row i mod {})",
+                    f.file.display(),
+                    f.rows.len(),
+                    f.rows.len()
+                ),
+            );
+        }
     }
 
     // Group sizes against the peak.
@@ -352,6 +372,7 @@ pub(super) fn parse(
             overrides,
             setup,
             tokens,
+            feeders,
             groups,
             phases,
             max_duration,
@@ -440,6 +461,91 @@ fn parse_tokens(ctx: &mut Ctx<'_>, v: Option<&V<'_>>, path: &Path) -> TokenSourc
             default
         }
     }
+}
+
+/// `[[feeders]]`: each file is read now (bounded), its variable names
+/// checked and recorded for the groups' templates.
+fn parse_feeders(ctx: &mut Ctx<'_>, v: &V<'_>, path: &Path) -> (Vec<Feeder>, Vec<Range<usize>>) {
+    let mut out = Vec::new();
+    let mut spans = Vec::new();
+    let Some(items) = ctx.array(v, "feeders") else {
+        return (out, spans);
+    };
+    for (i, item) in items.iter().enumerate() {
+        let what = format!("feeders[{i}]");
+        let Some(t) = ctx.table(item, &what) else {
+            continue;
+        };
+        ctx.check_keys(t, &["file", "pick"], &what);
+        let pick = match t.get("pick") {
+            None => Pick::PerVu,
+            Some(p) => {
+                let Some(name) = ctx.string(p, &format!("{what}.pick")) else {
+                    continue;
+                };
+                match Pick::parse(&name) {
+                    Some(pick) => pick,
+                    None => {
+                        ctx.err(
+                            &p.span(),
+                            format!(
+                                "{what}.pick `{name}`{}: expected {}",
+                                did_you_mean(&name, Pick::NAMES),
+                                Pick::NAMES.join(", ")
+                            ),
+                        );
+                        continue;
+                    }
+                }
+            }
+        };
+        let Some(fv) = t.get("file") else {
+            ctx.err(
+                &item.span(),
+                format!("{what}: missing `file` (a .csv or .json file)"),
+            );
+            continue;
+        };
+        let Some(name) = ctx.string(fv, &format!("{what}.file")) else {
+            continue;
+        };
+        let file = match path.parent() {
+            Some(dir) if !Path::new(&name).is_absolute() => dir.join(&name),
+            _ => Path::new(&name).to_path_buf(),
+        };
+        let (columns, rows) = match feeder::read(&file) {
+            Ok(x) => x,
+            Err(e) => {
+                ctx.err(&fv.span(), format!("{what}.file {}: {e}", file.display()));
+                continue;
+            }
+        };
+        let mut ok = true;
+        for c in &columns {
+            if !ctx.var_name(c, &fv.span(), &format!("{what}.file {}", file.display())) {
+                ok = false;
+            } else if ctx.token_vars.contains(c) || !ctx.feeder_vars.insert(c.clone()) {
+                ctx.err(
+                    &fv.span(),
+                    format!(
+                        "{what}.file {}: variable `{c}` is already given by the tokens or another feeder",
+                        file.display()
+                    ),
+                );
+                ok = false;
+            }
+        }
+        if ok {
+            spans.push(fv.span());
+            out.push(Feeder {
+                file,
+                pick,
+                columns,
+                rows,
+            });
+        }
+    }
+    (out, spans)
 }
 
 fn parse_group(ctx: &mut Ctx<'_>, item: &V<'_>, i: usize) -> Option<Group> {
