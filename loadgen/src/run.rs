@@ -607,6 +607,7 @@ fn local_report(
         counters: BTreeMap::new(),
         series,
         thresholds: Vec::new(),
+        mismatches: outcome.mismatches.clone(),
     };
     report.set_metrics(snapshot);
     if outcome.hit_max_duration {

@@ -219,6 +219,7 @@ mod tests {
             phases,
             max_duration: Duration::from_secs(60),
             thresholds: vec![],
+            keep_mismatches: 0,
         }
     }
 

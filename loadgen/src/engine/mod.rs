@@ -151,6 +151,7 @@ use std::time::{Duration, Instant, SystemTime};
 use driver::handshake::Handshake;
 use driver::identity::Identity;
 use driver::profile::{Profile, Vars};
+use formats::report::Mismatch;
 use serde_json::json;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -315,6 +316,8 @@ pub struct EngineOutcome {
     pub load_started_at: Option<SystemTime>,
     /// The set-up's saved variables (what [`setup`] returned).
     pub setup_vars: Vars,
+    /// The first failed checks (at most the scenario's `keep_mismatches`).
+    pub mismatches: Vec<Mismatch>,
 }
 
 impl EngineOutcome {
@@ -329,6 +332,7 @@ impl EngineOutcome {
             load_duration: Duration::ZERO,
             load_started_at: None,
             setup_vars: Vars::new(),
+            mismatches: Vec::new(),
         }
     }
 }
@@ -484,6 +488,8 @@ pub(crate) struct RunCtx {
     /// Per feeder, the next row of a `round-robin` pick (unbounded; taken
     /// modulo the rows).
     pub(crate) feeder_next: Box<[AtomicU64]>,
+    /// The first failed checks, up to the scenario's `keep_mismatches`.
+    pub(crate) mismatches: Mutex<Vec<Mismatch>>,
     slots: Box<[Slot]>,
     want: AtomicU32,
     arrival_over: Box<[Flag]>,
@@ -796,6 +802,7 @@ async fn run_inner(
                 .map(|_| AtomicU64::new(first))
                 .collect()
         },
+        mismatches: Mutex::new(Vec::new()),
         slots: (0..layout.closed_local())
             .map(|_| Slot::default())
             .collect(),
@@ -867,6 +874,7 @@ async fn run_inner(
         load_duration,
         load_started_at: Some(load_started_at),
         setup_vars: saved,
+        mismatches: std::mem::take(&mut *ctx.mismatches.lock().unwrap_or_else(|e| e.into_inner())),
     }
 }
 
@@ -951,6 +959,7 @@ mod tests {
             }],
             max_duration: Duration::from_secs(1),
             thresholds: vec![],
+            keep_mismatches: 0,
         };
         let profile = Profile::reference();
         Arc::new(RunCtx {
@@ -970,6 +979,7 @@ mod tests {
             creds: vec![tokens::Cred::default()],
             interest: vec![Interest::Names(vec![])],
             feeder_next: Box::new([]),
+            mismatches: Mutex::new(Vec::new()),
             slots: vec![Slot::default()].into(),
             want: AtomicU32::new(1),
             arrival_over: vec![Flag::default()].into(),

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use driver::FailureKind;
 use formats::names::{self, code};
+use formats::report::Mismatch;
 use protocol::event;
 use serde_json::{Value, json};
 use sioclient::{
@@ -154,6 +155,30 @@ impl Vu {
     /// the first step of an open-model VU, else now.
     fn start_time(&self) -> Instant {
         self.spec.origin.unwrap_or_else(Instant::now)
+    }
+
+    /// Keeps a failed check for the report while fewer than the
+    /// scenario's `keep_mismatches` are kept.
+    fn mismatch(&self, step: &str, event: &str, expected: &Value, got: &Value) {
+        let limit = self.ctx.scenario.keep_mismatches as usize;
+        let mut kept = self
+            .ctx
+            .mismatches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if kept.len() < limit {
+            kept.push(Mismatch {
+                at_ms: unix_ms(),
+                vu: self.spec.global,
+                group: self.ctx.scenario.groups[self.spec.group as usize]
+                    .name
+                    .clone(),
+                step: step.to_owned(),
+                event: event.to_owned(),
+                expected: Mismatch::text(expected),
+                got: Mismatch::text(got),
+            });
+        }
     }
 
     /// Takes each feeder's row into the VU's variables: every feeder when
@@ -415,8 +440,9 @@ impl Vu {
                         let failed = first.get("success").and_then(Value::as_bool) == Some(false);
                         match &expect {
                             Some(e) if subset(e, &first) => {}
-                            Some(_) => {
+                            Some(e) => {
                                 self.count(&names::error(code::EXPECT));
+                                self.mismatch(Mismatch::EMIT_ACK, &event, e, &first);
                                 if failed {
                                     self.count_ack_error(&first);
                                 }
@@ -748,6 +774,12 @@ impl Vu {
                 Waited::Event => continue,
                 Waited::Done(true) => {
                     self.count(&names::error(code::TIMEOUT));
+                    // Events of the name came, none matched: show the last.
+                    if let Some(m) = matching
+                        && let Some((_, got)) = self.retained.iter().rev().find(|(n, _)| n == event)
+                    {
+                        self.mismatch(Mismatch::WAIT_FOR, event, m, got);
+                    }
                     return Flow::Next;
                 }
                 // Retired: the schedule wants this VU gone; not a timeout.

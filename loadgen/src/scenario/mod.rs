@@ -66,6 +66,19 @@ pub struct Scenario {
     pub max_duration: Duration,
     /// Raw expressions, parsed by `threshold.rs`.
     pub thresholds: Vec<String>,
+    /// How many failed `expect` / `matching` checks the report keeps with
+    /// what arrived (`keep_mismatches`).
+    #[serde(default = "default_keep_mismatches")]
+    pub keep_mismatches: u32,
+}
+
+/// Default `keep_mismatches`.
+pub const DEFAULT_KEEP_MISMATCHES: u32 = 10;
+/// Largest `keep_mismatches`.
+pub const MAX_KEEP_MISMATCHES: u32 = 1000;
+
+fn default_keep_mismatches() -> u32 {
+    DEFAULT_KEEP_MISMATCHES
 }
 
 /// One driver action of the set-up.

@@ -1522,3 +1522,23 @@ fn feeder_errors_name_the_line() {
         );
     }
 }
+
+#[test]
+fn keep_mismatches_is_bounded() {
+    let base = "[[groups]]\nsteps = [{ connect = \"/\" }]\n[[phases]]\nramp = 1\nover = \"0s\"\n";
+    assert_eq!(ok(base).keep_mismatches, DEFAULT_KEEP_MISMATCHES);
+    assert_eq!(
+        ok(&format!("keep_mismatches = 0\n{base}")).keep_mismatches,
+        0
+    );
+    assert_err(
+        &format!("keep_mismatches = 1001\n{base}"),
+        1,
+        "keep_mismatches must be between 0 and 1000",
+    );
+    assert_err(
+        &format!("keep_mismatches = \"5\"\n{base}"),
+        1,
+        "keep_mismatches must be an integer",
+    );
+}

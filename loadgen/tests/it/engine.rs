@@ -65,6 +65,7 @@ fn scenario(groups: Vec<Group>, phases: Vec<Phase>) -> Scenario {
         phases,
         max_duration: total + Duration::from_secs(20),
         thresholds: vec![],
+        keep_mismatches: 10,
     }
 }
 

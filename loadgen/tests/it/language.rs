@@ -172,3 +172,55 @@ fn a_json_feeder_draws_rows_per_iteration() {
     assert_eq!(a + b, 40, "{c}");
     assert!(a > 0 && b > 0, "both rows drawn in 40 random picks: {c}");
 }
+
+/// A failed `expect` and a `wait_for` that saw only other payloads are
+/// kept with what arrived, the earliest `keep_mismatches` of all workers.
+#[test]
+fn the_first_mismatches_are_kept_with_what_arrived() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = Members {
+        name: "mismatches",
+        description: "expectations that fail",
+        room: "mismatches",
+        steps: r#"  { emit_ack = "presence:get_online", data = { roomId = "${roomId}" }, expect = { success = false } },
+  { wait_for = "presence:user_online", matching = { userId = "nobody" }, timeout = "3s" },
+"#,
+        clients: 3,
+        hold: "5s",
+    }
+    .toml()
+    .replace("description =", "keep_mismatches = 5\ndescription =");
+    let file = write(dir.path(), "mismatch.toml", &text);
+    let c = counters(&file, dir.path(), &["--workers", "2"]);
+    assert_eq!(c[names::error(names::code::EXPECT)], 3, "{c}");
+    let (_, r) = crate::common::checked_report(&dir.path().join("out"));
+    let kept = r["mismatches"].as_array().expect("mismatches kept");
+    assert_eq!(kept.len(), 5, "{kept:#?}");
+    let at: Vec<u64> = kept.iter().map(|m| m["atMs"].as_u64().unwrap()).collect();
+    assert!(at.is_sorted(), "earliest first: {at:?}");
+    let acks: Vec<_> = kept.iter().filter(|m| m["step"] == "emit_ack").collect();
+    assert_eq!(acks.len(), 3, "every failed expect came first: {kept:#?}");
+    for m in &acks {
+        assert_eq!(m["event"], "presence:get_online");
+        assert_eq!(m["group"], "members");
+        assert_eq!(m["expected"], r#"{"success":false}"#);
+        assert!(
+            m["got"].as_str().unwrap().contains(r#""success":true"#),
+            "{m}"
+        );
+    }
+    // The first two members saw later members come online, not `nobody`.
+    let waits: Vec<_> = kept.iter().filter(|m| m["step"] == "wait_for").collect();
+    assert_eq!(waits.len(), 2, "{kept:#?}");
+    for m in &waits {
+        assert_eq!(m["event"], "presence:user_online");
+        assert_eq!(m["expected"], r#"{"userId":"nobody"}"#);
+        assert!(m["got"].as_str().unwrap().contains(r#""userId":"#), "{m}");
+    }
+    let summary = std::fs::read_to_string(dir.path().join("out/summary.txt")).unwrap();
+    assert!(summary.contains("first mismatches (5)"), "{summary}");
+    assert!(
+        summary.contains(r#"emit_ack presence:get_online: expected {"success":false}, got {"#),
+        "{summary}"
+    );
+}

@@ -20,8 +20,8 @@ use super::feeder::{self, Feeder, Pick};
 use super::metric_names::KnownMetrics;
 use super::validate;
 use super::{
-    Checked, DEFAULT_GRACE, Group, GroupSize, Phase, Scenario, ScenarioError, SetupAction, Step,
-    TokenSource, fnv1a_hex,
+    Checked, DEFAULT_GRACE, DEFAULT_KEEP_MISMATCHES, Group, GroupSize, MAX_KEEP_MISMATCHES, Phase,
+    Scenario, ScenarioError, SetupAction, Step, TokenSource, fnv1a_hex,
 };
 
 type V<'i> = Spanned<DeValue<'i>>;
@@ -62,6 +62,7 @@ const TOP_KEYS: &[&str] = &[
     "description",
     "max_duration",
     "thresholds",
+    "keep_mismatches",
     "vars",
     "setup",
     "tokens",
@@ -337,6 +338,26 @@ pub(super) fn parse(
         None => phases_total + DEFAULT_GRACE,
     };
 
+    let keep_mismatches = match doc.get("keep_mismatches") {
+        Some(v) => ctx
+            .integer(v, "keep_mismatches")
+            .and_then(|n| {
+                if (0..=i128::from(MAX_KEEP_MISMATCHES)).contains(&n) {
+                    Some(n as u32)
+                } else {
+                    ctx.err(
+                        &v.span(),
+                        format!(
+                            "keep_mismatches must be between 0 and {MAX_KEEP_MISMATCHES}, not {n}"
+                        ),
+                    );
+                    None
+                }
+            })
+            .unwrap_or(DEFAULT_KEEP_MISMATCHES),
+        None => DEFAULT_KEEP_MISMATCHES,
+    };
+
     // thresholds
     let mut thresholds = Vec::new();
     if let Some(v) = doc.get("thresholds")
@@ -377,6 +398,7 @@ pub(super) fn parse(
             phases,
             max_duration,
             thresholds,
+            keep_mismatches,
         },
         warnings,
     })
