@@ -5,7 +5,7 @@
 //! Histograms (µs): [`CONNECT`], [`CONNECT_TO_SUBSCRIBED`], [`RECONNECT`],
 //! [`ack`], [`fanout`], [`http`]. Counters: [`sent`], [`received`],
 //! [`error`] (`errors.<CODE>`), [`CONNECT_FAILURES`], [`disconnects`],
-//! [`RECONNECTS`], [`VUS_STARTED`], [`VUS_FINISHED`].
+//! [`RECONNECTS`], [`VUS_STARTED`], [`VUS_FINISHED`], [`ARRIVALS_DROPPED`].
 
 /// Histogram: connect to the Socket.IO namespace.
 pub const CONNECT: &str = "connect";
@@ -22,6 +22,9 @@ pub const CONNECT_FAILURES: &str = "connect_failures";
 pub const VUS_STARTED: &str = "vus_started";
 /// Counter: virtual users that ran to their end.
 pub const VUS_FINISHED: &str = "vus_finished";
+/// Counter: arrivals of an `arrival` phase not started because the
+/// scenario's `max_vus` arrival VUs were already running.
+pub const ARRIVALS_DROPPED: &str = "arrivals_dropped";
 
 /// Prefix of the acknowledgement latency histograms.
 pub const ACK: &str = "ack.";

@@ -14,6 +14,7 @@ use driver::handshake::Handshake;
 use driver::identity::Identity;
 use driver::profile::{Profile, Vars};
 use formats::metrics::{MetricsSnapshot, SecondSample};
+use formats::names;
 use formats::report::{Machine, REPORT_VERSION, RunReport, ScenarioMeta};
 use formats::threshold::Threshold;
 
@@ -331,6 +332,7 @@ impl Run<'_> {
             .workers
             .unwrap_or_else(|| shard_clients.div_ceil(CLIENTS_PER_WORKER))
             .max(1);
+        let max_vus = scenario.max_vus;
         let base = WorkerPlan {
             scenario,
             scenario_file: opts.scenario.display().to_string(),
@@ -408,6 +410,15 @@ impl Run<'_> {
         report.label = opts.label.clone();
         report.evaluate(&thresholds, &snapshot);
         print!("{}", report.summary_text());
+        if let Some(&dropped) = report.counters.get(names::ARRIVALS_DROPPED)
+            && dropped > 0
+        {
+            eprintln!(
+                "loadgen: warning: {dropped} arrivals dropped: max_vus ({}) arrival VUs were already running; the offered load was lower than the phases ask (gate it with `{}.count < 1`)",
+                max_vus.unwrap_or(0),
+                names::ARRIVALS_DROPPED
+            );
+        }
         let mut write_failed = match crate::report::write_to(&report, &out_dir) {
             Ok(()) => {
                 eprintln!(

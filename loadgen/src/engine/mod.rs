@@ -959,6 +959,7 @@ mod tests {
             }],
             max_duration: Duration::from_secs(1),
             thresholds: vec![],
+            max_vus: None,
             keep_mismatches: 0,
         };
         let profile = Profile::reference();

@@ -65,6 +65,7 @@ impl KnownMetrics {
             names::CONNECT_FAILURES,
             names::VUS_STARTED,
             names::VUS_FINISHED,
+            names::ARRIVALS_DROPPED,
             names::ERRORS_TOTAL,
         ]
         .map(String::from)

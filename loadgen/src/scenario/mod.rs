@@ -66,6 +66,11 @@ pub struct Scenario {
     pub max_duration: Duration,
     /// Raw expressions, parsed by `threshold.rs`.
     pub thresholds: Vec<String>,
+    /// Most VUs of the `arrival` phases running at once (`max_vus`); an
+    /// arrival due while that many run is dropped and counted
+    /// (`arrivals_dropped`). `None`: no cap.
+    #[serde(default)]
+    pub max_vus: Option<u32>,
     /// How many failed `expect` / `matching` checks the report keeps with
     /// what arrived (`keep_mismatches`).
     #[serde(default = "default_keep_mismatches")]
@@ -137,9 +142,11 @@ pub enum Phase {
     /// Keep the current count.
     Hold { duration: Duration },
     /// Open model: new virtual users at intended times; latency from the
-    /// intended start.
+    /// intended start. The rate goes linearly from `from_per_sec` to
+    /// `rate_per_sec` over the phase (equal: a constant rate).
     Arrival {
         rate_per_sec: f64,
+        from_per_sec: f64,
         duration: Duration,
     },
     /// To 0: virtual users stop after their current step.
@@ -147,6 +154,49 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// How many VUs an `Arrival` phase starts (0 for other phases): one at
+    /// the phase start, then one each time the integral of the rate
+    /// passes a whole number, while before the phase end.
+    pub fn arrivals(&self) -> u64 {
+        let Phase::Arrival {
+            rate_per_sec,
+            from_per_sec,
+            duration,
+        } = self
+        else {
+            return 0;
+        };
+        let n = (rate_per_sec + from_per_sec) / 2.0 * duration.as_secs_f64();
+        if n.is_finite() && n > 0.0 {
+            // Float noise absorbed: 2.5/s over 2 s is 5 arrivals, not 6.
+            (n - 1e-9).ceil().max(0.0) as u64
+        } else {
+            0
+        }
+    }
+
+    /// When arrival `j` (from 0) of an `Arrival` phase is due, from the
+    /// phase start: where the integral of the rate reaches `j`.
+    pub fn arrival_offset(&self, j: u64) -> Duration {
+        let Phase::Arrival {
+            rate_per_sec,
+            from_per_sec,
+            duration,
+        } = self
+        else {
+            return Duration::ZERO;
+        };
+        let (a, b, t) = (*from_per_sec, *rate_per_sec, duration.as_secs_f64());
+        let j = j as f64;
+        // a·x + (b−a)·x²/(2t) = j, solved in the form that stays exact
+        // when b = a (no division by b − a) and for a falling rate.
+        let k = (b - a) / (2.0 * t);
+        let disc = (a * a + 4.0 * k * j).max(0.0);
+        let denom = a + disc.sqrt();
+        let x = if denom > 0.0 { 2.0 * j / denom } else { 0.0 };
+        Duration::from_secs_f64(x.clamp(0.0, t))
+    }
+
     /// How long the phase lasts.
     pub fn duration(&self) -> Duration {
         match self {
@@ -404,10 +454,11 @@ impl Scenario {
     }
 
     /// The most virtual users alive at once: the highest `Ramp` level, or
-    /// the level plus every arrival of an `Arrival` phase (an upper bound:
-    /// arrivals that finish early free their slot).
+    /// the level plus every arrival of an `Arrival` phase, at most
+    /// `max_vus` of them (an upper bound: arrivals that finish early free
+    /// their slot).
     pub fn peak_clients(&self) -> u32 {
-        overrides::peak_clients(&self.phases)
+        overrides::peak_clients(&self.phases, self.max_vus)
     }
 
     /// Sum of the `Count` groups' sizes.

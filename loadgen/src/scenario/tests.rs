@@ -345,6 +345,7 @@ fn full_scenario_parses_every_kind() {
             Phase::Hold { duration: secs(60) },
             Phase::Arrival {
                 rate_per_sec: 2.5,
+                from_per_sec: 2.5,
                 duration: secs(4)
             },
             Phase::RampDown { over: secs(5) },
@@ -1540,5 +1541,67 @@ fn keep_mismatches_is_bounded() {
         &format!("keep_mismatches = \"5\"\n{base}"),
         1,
         "keep_mismatches must be an integer",
+    );
+}
+
+#[test]
+fn ramping_arrivals_and_max_vus() {
+    let text = r#"
+max_vus = 30
+[[groups]]
+steps = [{ connect = "/" }]
+[[phases]]
+arrival = 40
+from = 10
+over = "2s"
+[[phases]]
+arrival = 5
+over = "2s"
+"#;
+    let s = ok(text);
+    assert_eq!(
+        s.phases[0],
+        Phase::Arrival {
+            rate_per_sec: 40.0,
+            from_per_sec: 10.0,
+            duration: Duration::from_secs(2)
+        }
+    );
+    assert_eq!(s.phases[0].arrivals(), 50);
+    assert_eq!(s.max_vus, Some(30));
+    assert_eq!(s.peak_clients(), 30, "capped: 50 arrivals, 30 at once");
+    // --clients scales both rates and the cap.
+    let scaled = s.clone().with_overrides(Some(15), None);
+    assert_eq!(scaled.max_vus, Some(15));
+    assert!(matches!(
+        scaled.phases[0],
+        Phase::Arrival { rate_per_sec, from_per_sec, .. }
+            if (rate_per_sec - 20.0).abs() < 1e-9 && (from_per_sec - 5.0).abs() < 1e-9
+    ));
+    assert_eq!(ok(&text.replace("max_vus = 30\n", "")).peak_clients(), 50);
+
+    let bad = |from: &str, to: &str| {
+        text.replace(
+            "arrival = 40\nfrom = 10",
+            &format!("arrival = {to}\nfrom = {from}"),
+        )
+    };
+    assert_err(&bad("-1", "40"), 7, "a number of at least 0");
+    assert_err(&bad("0", "0"), 6, "must be more than 0");
+    assert_eq!(ok(&bad("20", "0")).phases[0].arrivals(), 20, "down to 0/s");
+    assert_err(
+        &text.replace("max_vus = 30", "max_vus = 0"),
+        2,
+        "max_vus must be between 1",
+    );
+    let c = checked(
+        "max_vus = 3\n[[groups]]\nsteps = [{ connect = \"/\" }]\n[[phases]]\nramp = 1\nover = \"0s\"\n",
+    );
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.message.contains("max_vus caps")),
+        "{:?}",
+        c.warnings
     );
 }

@@ -65,6 +65,7 @@ fn scenario(groups: Vec<Group>, phases: Vec<Phase>) -> Scenario {
         phases,
         max_duration: total + Duration::from_secs(20),
         thresholds: vec![],
+        max_vus: None,
         keep_mismatches: 10,
     }
 }
@@ -224,6 +225,7 @@ async fn arrival_starts_vus_at_the_intended_rate() {
         vec![group("arrivals", GroupSize::Weight(1), vec![connect()])],
         vec![Phase::Arrival {
             rate_per_sec: 20.0,
+            from_per_sec: 20.0,
             duration: MS(2000),
         }],
     );

@@ -224,3 +224,67 @@ fn the_first_mismatches_are_kept_with_what_arrived() {
         "{summary}"
     );
 }
+
+/// An arrival phase ramping 0 → 20/s over 2 s (20 arrivals) of VUs that
+/// stay 1.5 s, without and with a cap on the running arrival VUs.
+fn ramping(max_vus: &str) -> String {
+    format!(
+        r#"
+name = "ramping-arrivals"
+{max_vus}
+thresholds = ["connect_failures.count < 1"]
+
+[[groups]]
+name = "visitors"
+steps = [{{ connect = "/" }}, {{ think = "1500ms" }}]
+
+[[phases]]
+arrival = 20
+from = 0
+over = "2s"
+"#
+    )
+}
+
+#[test]
+fn ramping_arrivals_start_every_vu_and_a_cap_drops_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "ramp.toml", &ramping(""));
+    let c = counters(&file, dir.path(), &[]);
+    assert_eq!(c["vus_started"], 20, "{c}");
+    assert!(c[names::ARRIVALS_DROPPED].is_null(), "{c}");
+
+    // At most 4 arrival VUs at once, each alive 1.5 s: of 20 arrivals in
+    // 2 s, some must be dropped, and every arrival is either.
+    let file = write(dir.path(), "capped.toml", &ramping("max_vus = 4"));
+    let out_dir = dir.path().join("capped");
+    let out = loadgen(&[
+        "run",
+        file.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let c = crate::common::checked_report(&out_dir).1["counters"].clone();
+    let started = c["vus_started"].as_u64().unwrap();
+    let dropped = c[names::ARRIVALS_DROPPED].as_u64().unwrap_or(0);
+    assert_eq!(started + dropped, 20, "{c}");
+    assert!(started >= 4 && dropped >= 8, "4 at a time for 2 s: {c}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("warning: {dropped} arrivals dropped: max_vus (4)")),
+        "{err}"
+    );
+    // And a threshold can gate it.
+    let out = loadgen(&[
+        "run",
+        file.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        dir.path().join("gated").to_str().unwrap(),
+        "--threshold",
+        "arrivals_dropped.count < 1",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "the threshold is breached");
+}

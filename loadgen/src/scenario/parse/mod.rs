@@ -53,7 +53,7 @@ pub(super) const STEP_KINDS: &[(&str, &[&str])] = &[
 const PHASE_KINDS: &[(&str, &[&str])] = &[
     ("ramp", &["ramp", "from", "over"]),
     ("hold", &["hold"]),
-    ("arrival", &["arrival", "over"]),
+    ("arrival", &["arrival", "from", "over"]),
     ("ramp_down", &["ramp_down"]),
 ];
 
@@ -63,6 +63,7 @@ const TOP_KEYS: &[&str] = &[
     "max_duration",
     "thresholds",
     "keep_mismatches",
+    "max_vus",
     "vars",
     "setup",
     "tokens",
@@ -257,7 +258,17 @@ pub(super) fn parse(
             }
         }
     }
-    let peak = super::overrides::peak_clients(&phases);
+    let max_vus = doc.get("max_vus").and_then(|v| {
+        let n = ctx.u32_min(v, "max_vus", 1)?;
+        if !phases.iter().any(|p| matches!(p, Phase::Arrival { .. })) {
+            ctx.warn(
+                &v.span(),
+                "max_vus caps the VUs of arrival phases, and there is none",
+            );
+        }
+        Some(n)
+    });
+    let peak = super::overrides::peak_clients(&phases, max_vus);
     if !phases.is_empty() && peak == 0 {
         ctx.err(
             &phases_span,
@@ -398,6 +409,7 @@ pub(super) fn parse(
             phases,
             max_duration,
             thresholds,
+            max_vus,
             keep_mismatches,
         },
         warnings,
@@ -833,10 +845,23 @@ fn parse_phase(ctx: &mut Ctx<'_>, item: &V<'_>, i: usize, level: u32) -> Option<
         }
         "arrival" => {
             let rate = ctx.number(kv, "arrival (new clients per second)")?;
-            if !(rate.is_finite() && rate > 0.0) {
+            let from = match t.get("from") {
+                Some(f) => ctx.number(f, "arrival.from (new clients per second)")?,
+                None => rate,
+            };
+            for (x, v) in [(rate, kv), (from, t.get("from").unwrap_or(kv))] {
+                if !(x.is_finite() && x >= 0.0) {
+                    ctx.err(
+                        &v.span(),
+                        "arrival: a rate (new clients per second) is a number of at least 0",
+                    );
+                    return None;
+                }
+            }
+            if rate == 0.0 && from == 0.0 {
                 ctx.err(
                     &kv.span(),
-                    "arrival: the rate (new clients per second) must be more than 0",
+                    "arrival: the rate (new clients per second) must be more than 0 (at the start, `from`, or the end)",
                 );
                 return None;
             }
@@ -847,6 +872,7 @@ fn parse_phase(ctx: &mut Ctx<'_>, item: &V<'_>, i: usize, level: u32) -> Option<
             let duration = ctx.positive_duration(ov, "arrival.over")?;
             Some(Phase::Arrival {
                 rate_per_sec: rate,
+                from_per_sec: from,
                 duration,
             })
         }
