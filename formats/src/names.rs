@@ -140,6 +140,28 @@ pub fn disconnects(reason: &str) -> String {
     format!("{DISCONNECTS}{reason}")
 }
 
+/// `[KEY=VALUE]NAME`: the copy of metric NAME recorded by the virtual
+/// users of groups tagged KEY = VALUE. A prefix no other name starts
+/// with, so the run-wide sums by prefix (`errors.`, `sent.`, ...) never
+/// count a tagged copy twice.
+pub fn tagged(key: &str, value: &str, name: &str) -> String {
+    format!("{}{name}", tag_prefix(key, value))
+}
+
+/// `[KEY=VALUE]`, the prefix of [`tagged`] names.
+pub fn tag_prefix(key: &str, value: &str) -> String {
+    format!("[{key}={value}]")
+}
+
+/// A [`tagged`] name's prefix (`[KEY=VALUE]`) and untagged name.
+pub fn split_tag(name: &str) -> Option<(&str, &str)> {
+    let rest = name.strip_prefix('[')?;
+    let close = rest.find(']')?;
+    rest[..close]
+        .contains('=')
+        .then(|| (&name[..close + 2], &rest[close + 1..]))
+}
+
 /// The code of an `errors.<code>` counter name.
 pub fn error_code(name: &str) -> Option<&str> {
     name.strip_prefix(ERRORS)
@@ -148,6 +170,19 @@ pub fn error_code(name: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tagged_names_split_back() {
+        let n = tagged("region", "eu", &ack("quiz:answer_submit"));
+        assert_eq!(n, "[region=eu]ack.quiz:answer_submit");
+        assert_eq!(
+            split_tag(&n),
+            Some(("[region=eu]", "ack.quiz:answer_submit"))
+        );
+        assert_eq!(split_tag("ack.x"), None);
+        assert_eq!(split_tag("[x]y"), None);
+        assert!(!n.starts_with(ACK) && error_code(&tagged("a", "b", &error("x"))).is_none());
+    }
 
     #[test]
     fn names_read_as_documented() {

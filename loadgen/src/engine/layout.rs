@@ -197,6 +197,7 @@ mod tests {
                     name: format!("g{i}"),
                     size: *s,
                     steps: vec![Step::Disconnect],
+                    tags: BTreeMap::new(),
                 })
                 .collect(),
             phases,

@@ -488,6 +488,9 @@ pub(crate) struct RunCtx {
     /// Per feeder, the next row of a `round-robin` pick (unbounded; taken
     /// modulo the rows).
     pub(crate) feeder_next: Box<[AtomicU64]>,
+    /// Per group, the `[KEY=VALUE]` prefixes of its tags (what its VUs'
+    /// recorders also record under).
+    pub(crate) group_tags: Vec<Arc<[String]>>,
     /// The first failed checks, up to the scenario's `keep_mismatches`.
     pub(crate) mismatches: Mutex<Vec<Mismatch>>,
     slots: Box<[Slot]>,
@@ -802,6 +805,16 @@ async fn run_inner(
                 .map(|_| AtomicU64::new(first))
                 .collect()
         },
+        group_tags: scenario
+            .groups
+            .iter()
+            .map(|g| {
+                g.tags
+                    .iter()
+                    .map(|(k, v)| formats::names::tag_prefix(k, v))
+                    .collect()
+            })
+            .collect(),
         mismatches: Mutex::new(Vec::new()),
         slots: (0..layout.closed_local())
             .map(|_| Slot::default())
@@ -953,6 +966,7 @@ mod tests {
                 name: "g".into(),
                 size: GroupSize::Weight(1),
                 steps: vec![],
+                tags: Default::default(),
             }],
             phases: vec![Phase::Hold {
                 duration: Duration::from_secs(1),
@@ -980,6 +994,7 @@ mod tests {
             creds: vec![tokens::Cred::default()],
             interest: vec![Interest::Names(vec![])],
             feeder_next: Box::new([]),
+            group_tags: vec![Arc::new([])],
             mismatches: Mutex::new(Vec::new()),
             slots: vec![Slot::default()].into(),
             want: AtomicU32::new(1),

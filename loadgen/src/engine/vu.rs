@@ -74,6 +74,8 @@ impl Drop for Conn {
 
 struct Vu {
     ctx: Arc<RunCtx>,
+    /// The run's recorder, tagged with the group's tags.
+    rec: Recorder,
     spec: VuSpec,
     rng: Rng,
     conn: Option<Conn>,
@@ -91,8 +93,12 @@ struct Vu {
 /// Runs one VU to its end; `true` when it ended by itself (not cut by a
 /// hard stop).
 pub(crate) async fn run(ctx: Arc<RunCtx>, spec: VuSpec) -> bool {
-    ctx.recorder.count(names::VUS_STARTED, 1);
+    let rec = ctx
+        .recorder
+        .tagged(ctx.group_tags[spec.group as usize].clone());
+    rec.count(names::VUS_STARTED, 1);
     let mut vu = Vu {
+        rec: rec.clone(),
         rng: Rng::for_vu(ctx.seed, spec.global),
         retaining: ctx.interest[spec.group as usize].any(),
         ctx: ctx.clone(),
@@ -113,7 +119,7 @@ pub(crate) async fn run(ctx: Arc<RunCtx>, spec: VuSpec) -> bool {
     vu.close().await;
     let finished = !ctx.halt.is_set();
     if finished {
-        ctx.recorder.count(names::VUS_FINISHED, 1);
+        rec.count(names::VUS_FINISHED, 1);
     }
     finished
 }
@@ -142,7 +148,7 @@ fn disconnect_name(reason: Option<&DisconnectReason>) -> &'static str {
 
 impl Vu {
     fn count(&self, name: &str) {
-        self.ctx.recorder.count(name, 1);
+        self.rec.count(name, 1);
     }
 
     /// Stop at the next step boundary: hard stop, or the schedule retired
@@ -296,7 +302,7 @@ impl Vu {
     /// Records a received event; returns whether it was kept for a
     /// `wait_for`.
     fn on_event(&mut self, ev: Event) -> bool {
-        let rec = &self.ctx.recorder;
+        let rec = &self.rec;
         let first = ev.args.into_iter().next().unwrap_or(Value::Null);
         // When the frame was read, on the same clock as `sentAtUs`.
         let read_at = unix_us().saturating_sub(micros(ev.received_at.elapsed()));
@@ -375,9 +381,7 @@ impl Vu {
                 let t0 = self.start_time();
                 match self.connect().await {
                     Ok(()) => {
-                        self.ctx
-                            .recorder
-                            .latency(names::CONNECT, micros(t0.elapsed()));
+                        self.rec.latency(names::CONNECT, micros(t0.elapsed()));
                         self.sub_pending = Some(t0);
                         Flow::Next
                     }
@@ -554,9 +558,7 @@ impl Vu {
                         }
                     }
                 }
-                self.ctx
-                    .recorder
-                    .latency(names::RECONNECT, micros(t0.elapsed()));
+                self.rec.latency(names::RECONNECT, micros(t0.elapsed()));
                 self.count(names::RECONNECTS);
                 Flow::Next
             }
@@ -638,12 +640,13 @@ impl Vu {
     /// the group names. Those come to [`Vu::on_event`] as before.
     fn event_hook(&self) -> EventHook {
         let ctx = self.ctx.clone();
+        let rec = self.rec.clone();
         let group = usize::from(self.spec.group);
         EventHook::new(move |ev| {
             if ev.name == event::ERROR || ctx.interest[group].wants(&ev.name) {
                 return false;
             }
-            record_received(&ctx.recorder, &ev.name, stamp_in(ev.payload), unix_us());
+            record_received(&rec, &ev.name, stamp_in(ev.payload), unix_us());
             true
         })
     }
@@ -664,8 +667,7 @@ impl Vu {
         {
             Some(first) if first.get("success").and_then(Value::as_bool) != Some(false) => {
                 if let Some(start) = self.sub_pending.take() {
-                    self.ctx
-                        .recorder
+                    self.rec
                         .latency(names::CONNECT_TO_SUBSCRIBED, micros(start.elapsed()));
                 }
                 if !self.rooms.contains(&room) {
@@ -702,7 +704,7 @@ impl Vu {
         let ack = async move { handle.emit_with_ack(&name, data, timeout).await };
         match self.wait(ack, false).await {
             Waited::Done(Ok(args)) => {
-                self.ctx.recorder.latency(metric, micros(t0.elapsed()));
+                self.rec.latency(metric, micros(t0.elapsed()));
                 Ok(Some(args.into_iter().next().unwrap_or(Value::Null)))
             }
             Waited::Done(Err(AckError::Timeout)) => {
@@ -830,9 +832,7 @@ impl Vu {
         });
         match self.wait(call, false).await {
             Waited::Done(Ok((_, _, extracted))) => {
-                self.ctx
-                    .recorder
-                    .latency(&names::http(action), micros(t0.elapsed()));
+                self.rec.latency(&names::http(action), micros(t0.elapsed()));
                 for var in save {
                     match extracted.get(var) {
                         Some(v) => {
@@ -845,9 +845,7 @@ impl Vu {
             }
             Waited::Done(Err(e)) => {
                 if let driver::DriverError::Status { .. } = e {
-                    self.ctx
-                        .recorder
-                        .latency(&names::http(action), micros(t0.elapsed()));
+                    self.rec.latency(&names::http(action), micros(t0.elapsed()));
                 }
                 self.count(&driver_error_counter(&e));
                 if e.is_transport() {

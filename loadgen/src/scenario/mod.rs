@@ -124,7 +124,16 @@ pub struct Group {
     pub name: String,
     pub size: GroupSize,
     pub steps: Vec<Step>,
+    /// `tags = { KEY = "VALUE" }`: every metric of the group's VUs is also
+    /// recorded as `[KEY=VALUE]NAME`, per tag.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
 }
+
+/// Most tags of one group.
+pub const MAX_TAGS: usize = 8;
+/// Longest tag key or value, in bytes.
+pub const MAX_TAG_LEN: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum GroupSize {

@@ -1605,3 +1605,63 @@ over = "2s"
         c.warnings
     );
 }
+
+#[test]
+fn group_tags_split_metrics_and_thresholds_select_them() {
+    let text = r#"
+thresholds = [
+  "[region=eu]ack.presence:get_online.p99 < 1s",
+  "[region=eu]errors.count < 1",
+  "[region=us]vus_started.count >= 1",
+]
+[[groups]]
+name = "eu"
+tags = { region = "eu", tier = "free-1.0" }
+steps = [{ connect = "/" }, { emit_ack = "presence:get_online", data = {} }]
+[[groups]]
+name = "us"
+tags = { region = "us" }
+steps = [{ connect = "/" }]
+[[phases]]
+ramp = 2
+over = "0s"
+"#;
+    let s = ok(text);
+    assert_eq!(s.groups[0].tags["tier"], "free-1.0");
+    let known = s.known_metrics();
+    assert!(
+        known
+            .check("[tier=free-1.0]sent.presence:get_online")
+            .is_ok()
+    );
+    // Only the eu group emits: the us copy is never recorded.
+    let e = known
+        .check("[region=us]ack.presence:get_online")
+        .unwrap_err();
+    assert!(
+        e.contains("did you mean `[region=eu]ack.presence:get_online`?"),
+        "{e}"
+    );
+    assert!(known.check("[region=fr]connect").is_err());
+
+    assert_err(
+        &text.replace("tier = \"free-1.0\"", "tier = \"a b\""),
+        9,
+        "a tag value is ASCII letters",
+    );
+    assert_err(
+        &text.replace("tier = \"free-1.0\"", "\"9x\" = \"a\""),
+        9,
+        "a tag name is ASCII letters",
+    );
+    assert_err(
+        &text.replace("tier = \"free-1.0\"", "tier = 3"),
+        9,
+        "must be a string",
+    );
+    assert_err(
+        &text.replace("[region=us]vus", "[region=uk]vus"),
+        5,
+        "unknown metric `[region=uk]vus_started`",
+    );
+}

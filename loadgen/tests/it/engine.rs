@@ -44,6 +44,7 @@ fn group(name: &str, size: GroupSize, steps: Vec<Step>) -> Group {
         name: name.into(),
         size,
         steps,
+        tags: BTreeMap::new(),
     }
 }
 

@@ -288,3 +288,77 @@ fn ramping_arrivals_start_every_vu_and_a_cap_drops_the_rest() {
     ]);
     assert_eq!(out.status.code(), Some(1), "the threshold is breached");
 }
+
+/// Tagged groups: every metric of their VUs also under `[KEY=VALUE]NAME`,
+/// which thresholds select; the run-wide sums do not count the copies.
+#[test]
+fn group_tags_split_metrics_in_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+name = "tags"
+thresholds = [
+  "[region=eu]ack.presence:get_online.count >= 4",
+  "[region=eu]errors.count < 1",
+  "[region=us]vus_started.count >= 2",
+  "sent.room:subscribe.count >= 4",
+]
+
+[[setup]]
+action = "create_room"
+with = { name = "tags ${runId}" }
+save = ["roomId"]
+
+[[groups]]
+name = "eu"
+tags = { region = "eu" }
+steps = [
+  { connect = "/" },
+  { subscribe = "${roomId}" },
+  { loop = 2, steps = [{ emit_ack = "presence:get_online", data = { roomId = "${roomId}" }, expect = { success = true } }] },
+]
+
+[[groups]]
+name = "us"
+tags = { region = "us" }
+steps = [{ connect = "/" }, { subscribe = "${roomId}" }, { think = "300ms" }]
+
+[[phases]]
+ramp = 4
+over = "300ms"
+
+[[phases]]
+hold = "1s"
+"#;
+    let file = write(dir.path(), "tags.toml", text);
+    let out_dir = dir.path().join("out");
+    let out = loadgen(&[
+        "run",
+        file.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "every threshold passes");
+    let (_, r) = crate::common::checked_report(&out_dir);
+    let c = &r["counters"];
+    assert_eq!(c["vus_started"], 4);
+    assert_eq!(c["[region=eu]vus_started"], 2);
+    assert_eq!(c["[region=us]vus_started"], 2);
+    assert_eq!(c["sent.room:subscribe"], 4);
+    assert_eq!(c["[region=eu]sent.room:subscribe"], 2);
+    assert_eq!(r["histograms"]["ack.presence:get_online"]["count"], 4);
+    assert_eq!(
+        r["histograms"]["[region=eu]ack.presence:get_online"]["count"],
+        4
+    );
+    assert!(r["histograms"]["[region=us]ack.presence:get_online"].is_null());
+    let t = r["thresholds"].as_array().unwrap();
+    assert_eq!(t.len(), 4);
+    assert!(t.iter().all(|t| t["passed"] == true), "{t:#?}");
+    assert_eq!(t[2]["actual"], 2.0, "the tag's own vus_started");
+    let summary = std::fs::read_to_string(out_dir.join("summary.txt")).unwrap();
+    assert!(
+        summary.contains("[region=eu]ack.presence:get_online"),
+        "{summary}"
+    );
+}

@@ -20,8 +20,9 @@ use super::feeder::{self, Feeder, Pick};
 use super::metric_names::KnownMetrics;
 use super::validate;
 use super::{
-    Checked, DEFAULT_GRACE, DEFAULT_KEEP_MISMATCHES, Group, GroupSize, MAX_KEEP_MISMATCHES, Phase,
-    Scenario, ScenarioError, SetupAction, Step, TokenSource, fnv1a_hex,
+    Checked, DEFAULT_GRACE, DEFAULT_KEEP_MISMATCHES, Group, GroupSize, MAX_KEEP_MISMATCHES,
+    MAX_TAG_LEN, MAX_TAGS, Phase, Scenario, ScenarioError, SetupAction, Step, TokenSource,
+    fnv1a_hex,
 };
 
 type V<'i> = Spanned<DeValue<'i>>;
@@ -585,7 +586,7 @@ fn parse_feeders(ctx: &mut Ctx<'_>, v: &V<'_>, path: &Path) -> (Vec<Feeder>, Vec
 fn parse_group(ctx: &mut Ctx<'_>, item: &V<'_>, i: usize) -> Option<Group> {
     let what = format!("groups[{i}]");
     let t = ctx.table(item, &what)?;
-    ctx.check_keys(t, &["name", "count", "weight", "steps"], "a group");
+    ctx.check_keys(t, &["name", "count", "weight", "steps", "tags"], "a group");
     let name = match t.get("name") {
         Some(n) => ctx.string(n, &format!("{what}.name"))?,
         None => format!("group{}", i + 1),
@@ -643,7 +644,60 @@ fn parse_group(ctx: &mut Ctx<'_>, item: &V<'_>, i: usize) -> Option<Group> {
             steps
         }
     };
-    Some(Group { name, size, steps })
+    let tags = t
+        .get("tags")
+        .map(|v| parse_tags(ctx, v, &what))
+        .unwrap_or_default();
+    Some(Group {
+        name,
+        size,
+        steps,
+        tags,
+    })
+}
+
+/// `tags = { KEY = "VALUE", ... }`: names and values that fit in a metric
+/// name (`[KEY=VALUE]NAME`) and a Prometheus label.
+fn parse_tags(ctx: &mut Ctx<'_>, v: &V<'_>, what: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let Some(t) = ctx.table(v, &format!("{what}: tags")) else {
+        return out;
+    };
+    if t.len() > MAX_TAGS {
+        ctx.err(
+            &v.span(),
+            format!("{what}: {} tags, at most {MAX_TAGS}", t.len()),
+        );
+        return out;
+    }
+    let fits = |s: &str, extra: &[char]| {
+        !s.is_empty()
+            && s.len() <= MAX_TAG_LEN
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || extra.contains(&c))
+    };
+    for (k, x) in t.iter() {
+        let key = k.get_ref().to_string();
+        if !fits(&key, &[]) || key.starts_with(|c: char| c.is_ascii_digit()) {
+            ctx.err(
+                &k.span(),
+                format!("{what}: tag `{key}`: a tag name is ASCII letters, digits and _ (not first a digit), at most {MAX_TAG_LEN} bytes"),
+            );
+            continue;
+        }
+        let Some(value) = ctx.string(x, &format!("{what}: tag {key}")) else {
+            continue;
+        };
+        if !fits(&value, &['-', '.']) {
+            ctx.err(
+                &x.span(),
+                format!("{what}: tag {key} = {value:?}: a tag value is ASCII letters, digits, _, - and ., at most {MAX_TAG_LEN} bytes"),
+            );
+            continue;
+        }
+        out.insert(key, value);
+    }
+    out
 }
 
 /// Socket steps need a `connect` before them (in file order).
