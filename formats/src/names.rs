@@ -5,7 +5,9 @@
 //! Histograms (µs): [`CONNECT`], [`CONNECT_TO_SUBSCRIBED`], [`RECONNECT`],
 //! [`ack`], [`fanout`], [`http`]. Counters: [`sent`], [`received`],
 //! [`error`] (`errors.<CODE>`), [`CONNECT_FAILURES`], [`disconnects`],
-//! [`RECONNECTS`], [`VUS_STARTED`], [`VUS_FINISHED`], [`ARRIVALS_DROPPED`].
+//! [`RECONNECTS`], [`VUS_STARTED`], [`VUS_FINISHED`], [`ARRIVALS_DROPPED`],
+//! [`TOKEN_REFRESHES`], [`TOKEN_REFRESH_FAILURES`]; histogram
+//! [`TOKEN_REFRESH`].
 
 /// Histogram: connect to the Socket.IO namespace.
 pub const CONNECT: &str = "connect";
@@ -22,6 +24,15 @@ pub const CONNECT_FAILURES: &str = "connect_failures";
 pub const VUS_STARTED: &str = "vus_started";
 /// Counter: virtual users that ran to their end.
 pub const VUS_FINISHED: &str = "vus_finished";
+/// Counter: access tokens renewed after `token:expired` (refreshed
+/// through the target, reconnected, resubscribed).
+pub const TOKEN_REFRESHES: &str = "token_refreshes";
+/// Counter: `token:expired` that could not be handled (no refresh token,
+/// the refresh call failed, or the reconnection with the new token did).
+pub const TOKEN_REFRESH_FAILURES: &str = "token_refresh_failures";
+/// Histogram: from `token:expired` to the VU reconnected with its new
+/// token and resubscribed to its rooms.
+pub const TOKEN_REFRESH: &str = "token_refresh";
 /// Counter: arrivals of an `arrival` phase not started because the
 /// scenario's `max_vus` arrival VUs were already running.
 pub const ARRIVALS_DROPPED: &str = "arrivals_dropped";

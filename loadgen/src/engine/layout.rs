@@ -188,6 +188,7 @@ mod tests {
             tokens: TokenSource::Driver {
                 join_room: None,
                 role: "participant".into(),
+                ttl: None,
             },
             feeders: vec![],
             groups: groups

@@ -736,12 +736,24 @@ async fn run_inner(
         let run_vars = Arc::new(run_vars);
         let creds = match (csv_creds, &scenario.tokens) {
             (Some(c), _) => c,
-            (None, TokenSource::Driver { join_room, role }) => {
-                let ttl = scenario
-                    .max_duration
-                    .as_secs()
-                    .saturating_add(600)
-                    .max(3600);
+            (
+                None,
+                TokenSource::Driver {
+                    join_room,
+                    role,
+                    ttl,
+                },
+            ) => {
+                let ttl = ttl.map_or_else(
+                    || {
+                        scenario
+                            .max_duration
+                            .as_secs()
+                            .saturating_add(600)
+                            .max(3600)
+                    },
+                    |d| d.as_secs(),
+                );
                 tokens::from_driver(
                     tokens::DriverTokens {
                         identity: plan.identity.clone(),
@@ -960,6 +972,7 @@ mod tests {
             tokens: TokenSource::Driver {
                 join_room: None,
                 role: "participant".into(),
+                ttl: None,
             },
             feeders: vec![],
             groups: vec![Group {

@@ -88,6 +88,11 @@ struct Vu {
     retaining: bool,
     /// Start of the last `connect`, until the first `subscribe` answers.
     sub_pending: Option<Instant>,
+    /// When `token:expired` arrived, until the token is renewed.
+    expired_at: Option<Instant>,
+    /// The access and refresh tokens of the last renewal (they replace the
+    /// token source's).
+    renewed: Option<Box<(String, Option<String>)>>,
 }
 
 /// Runs one VU to its end; `true` when it ended by itself (not cut by a
@@ -109,6 +114,8 @@ pub(crate) async fn run(ctx: Arc<RunCtx>, spec: VuSpec) -> bool {
         vars: Default::default(),
         retained: VecDeque::new(),
         sub_pending: None,
+        expired_at: None,
+        renewed: None,
     };
     vu.draw_rows(true);
     let steps = &ctx.scenario.groups[spec.group as usize].steps;
@@ -209,6 +216,14 @@ impl Vu {
         }
     }
 
+    /// The VU's access token: the last renewed one, else its source's.
+    fn token(&self) -> &str {
+        match &self.renewed {
+            Some(r) => &r.0,
+            None => &self.ctx.creds[self.spec.local].token,
+        }
+    }
+
     fn lookup(&self, name: &str) -> Option<Value> {
         if let Some(v) = self.vars.get(name) {
             return Some(v.clone());
@@ -219,7 +234,7 @@ impl Vu {
             "runId" => Some(json!(self.ctx.run_id)),
             "nowMs" => Some(json!(unix_ms())),
             "shard" => Some(json!(self.ctx.shard)),
-            "token" if !cred.token.is_empty() => Some(json!(cred.token)),
+            "token" if !self.token().is_empty() => Some(json!(self.token())),
             "userId" => cred.user_id.as_ref().map(|u| json!(u)),
             _ => None,
         };
@@ -254,8 +269,8 @@ impl Vu {
         all.insert("runId".into(), json!(self.ctx.run_id));
         all.insert("nowMs".into(), json!(unix_ms()));
         all.insert("shard".into(), json!(self.ctx.shard));
-        if !cred.token.is_empty() {
-            all.insert("token".into(), json!(cred.token));
+        if !self.token().is_empty() {
+            all.insert("token".into(), json!(self.token()));
         }
         if let Some(u) = &cred.user_id {
             all.insert("userId".into(), json!(u));
@@ -300,7 +315,7 @@ impl Vu {
     }
 
     /// Records a received event; returns whether it was kept for a
-    /// `wait_for`.
+    /// `wait_for` or is a `token:expired` to handle.
     fn on_event(&mut self, ev: Event) -> bool {
         let rec = &self.rec;
         let first = ev.args.into_iter().next().unwrap_or(Value::Null);
@@ -315,6 +330,11 @@ impl Vu {
                 .unwrap_or(code::UNKNOWN);
             rec.count(&names::error(code), 1);
         }
+        // Handled at the next step, in a `wait_for` or while idle: wake them.
+        let expired = ev.name == event::TOKEN_EXPIRED;
+        if expired {
+            self.expired_at.get_or_insert_with(Instant::now);
+        }
         if self.retaining && self.ctx.interest[self.spec.group as usize].wants(&ev.name) {
             if self.retained.len() >= RETAIN_CAP {
                 self.retained.pop_front();
@@ -322,7 +342,7 @@ impl Vu {
             self.retained.push_back((ev.name, first));
             return true;
         }
-        false
+        expired
     }
 
     /// The socket ended without this VU asking.
@@ -351,7 +371,7 @@ impl Vu {
     ) -> Pin<Box<dyn Future<Output = Flow> + Send + 'a>> {
         Box::pin(async move {
             for step in steps {
-                if self.should_stop() {
+                if self.should_stop() || self.renew_if_expired().await == Flow::Stop {
                     return Flow::Stop;
                 }
                 let flow = self.step(step).await;
@@ -545,18 +565,8 @@ impl Vu {
                     return Flow::Next;
                 }
                 let t0 = self.start_time();
-                // The old socket closes in the background.
-                self.conn = None;
-                if let Err(flow) = self.connect().await {
+                if let Err(flow) = self.reconnect(*resubscribe).await {
                     return flow;
-                }
-                let rooms = std::mem::take(&mut self.rooms);
-                if *resubscribe {
-                    for room in rooms {
-                        if let Err(flow) = self.subscribe(room, Instant::now()).await {
-                            return flow;
-                        }
-                    }
                 }
                 self.rec.latency(names::RECONNECT, micros(t0.elapsed()));
                 self.count(names::RECONNECTS);
@@ -579,6 +589,79 @@ impl Vu {
         }
     }
 
+    /// Drops the connection (it closes in the background) and opens a new
+    /// one to the same endpoint, subscribing again to the VU's rooms with
+    /// `resubscribe`.
+    async fn reconnect(&mut self, resubscribe: bool) -> Result<(), Flow> {
+        self.conn = None;
+        self.connect().await?;
+        let rooms = std::mem::take(&mut self.rooms);
+        if resubscribe {
+            for room in rooms {
+                self.subscribe(room, Instant::now()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// After `token:expired` (the protocol's Token Refresh): trades the
+    /// refresh token for a new access token through the profile's
+    /// `refresh_token` action, reconnects with it and resubscribes to the
+    /// VU's rooms. Counted in `token_refreshes` (time in `token_refresh`)
+    /// or `token_refresh_failures`; a failure leaves the connection to the
+    /// server, which ends it after its grace period.
+    async fn renew_if_expired(&mut self) -> Flow {
+        let Some(t0) = self.expired_at.take() else {
+            return Flow::Next;
+        };
+        let refresh = match &self.renewed {
+            Some(r) => r.1.clone(),
+            None => self.ctx.creds[self.spec.local].refresh_token.clone(),
+        };
+        let Some(refresh) = refresh else {
+            self.count(names::TOKEN_REFRESH_FAILURES);
+            return Flow::Next;
+        };
+        let mut vars = self.scope_all();
+        vars.insert("refreshToken".into(), json!(refresh));
+        let ctx = self.ctx.clone();
+        let call = Box::pin(async move {
+            driver::call(
+                &ctx.http,
+                &ctx.target,
+                &ctx.profile,
+                &ctx.base_vars,
+                driver::Action::RefreshToken.as_str(),
+                &vars,
+            )
+            .await
+        });
+        let extracted = match self.wait(call, false).await {
+            Waited::Done(Ok((_, _, extracted))) => extracted,
+            Waited::Done(Err(_)) | Waited::Event => {
+                self.count(names::TOKEN_REFRESH_FAILURES);
+                return Flow::Next;
+            }
+            Waited::Halted | Waited::Lost => return Flow::Stop,
+        };
+        let Some(Value::String(token)) = extracted.get("token") else {
+            self.count(names::TOKEN_REFRESH_FAILURES);
+            return Flow::Next;
+        };
+        let next = extracted
+            .get("refreshToken")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        self.renewed = Some(Box::new((token.clone(), next)));
+        if let Err(flow) = self.reconnect(true).await {
+            self.count(names::TOKEN_REFRESH_FAILURES);
+            return flow;
+        }
+        self.rec.latency(names::TOKEN_REFRESH, micros(t0.elapsed()));
+        self.count(names::TOKEN_REFRESHES);
+        Flow::Next
+    }
+
     /// Opens the socket of `self.endpoint` (a failure is counted and ends
     /// the VU).
     async fn connect(&mut self) -> Result<(), Flow> {
@@ -591,7 +674,7 @@ impl Vu {
         let (ns, transport) = (endpoint.0.clone(), endpoint.1);
         let cred = &self.ctx.creds[self.spec.local];
         let mut who = driver::profile::Vars::new();
-        who.insert("token".into(), json!(cred.token));
+        who.insert("token".into(), json!(self.token()));
         if let Some(id) = &cred.user_id {
             who.insert("userId".into(), json!(id));
         }
@@ -643,7 +726,10 @@ impl Vu {
         let rec = self.rec.clone();
         let group = usize::from(self.spec.group);
         EventHook::new(move |ev| {
-            if ev.name == event::ERROR || ctx.interest[group].wants(&ev.name) {
+            if ev.name == event::ERROR
+                || ev.name == event::TOKEN_EXPIRED
+                || ctx.interest[group].wants(&ev.name)
+            {
                 return false;
             }
             record_received(&rec, &ev.name, stamp_in(ev.payload), unix_us());
@@ -757,6 +843,9 @@ impl Vu {
     ) -> Flow {
         let deadline = Instant::now() + timeout;
         loop {
+            if self.renew_if_expired().await == Flow::Stop {
+                return Flow::Stop;
+            }
             if let Some(first) = self.take_retained(event, matching) {
                 self.save(save, &first);
                 return Flow::Next;
@@ -862,10 +951,18 @@ impl Vu {
     async fn idle(&mut self) {
         self.retaining = false;
         self.retained = VecDeque::new();
-        let (ctx, retire) = (self.ctx.clone(), self.spec.retire);
-        let _ = self
-            .wait(async move { ctx.retired(retire).await }, false)
-            .await;
+        loop {
+            let (ctx, retire) = (self.ctx.clone(), self.spec.retire);
+            match self
+                .wait(async move { ctx.retired(retire).await }, true)
+                .await
+            {
+                // Only a `token:expired` wakes an idle VU (nothing is
+                // retained). Boxed: an idle VU's future stays small.
+                Waited::Event if Box::pin(self.renew_if_expired()).await == Flow::Next => {}
+                _ => return,
+            }
+        }
     }
 
     /// Ends the socket: gracefully (bounded) unless the run is stopping

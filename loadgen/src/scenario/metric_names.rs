@@ -66,6 +66,9 @@ impl KnownMetrics {
             names::VUS_STARTED,
             names::VUS_FINISHED,
             names::ARRIVALS_DROPPED,
+            names::TOKEN_REFRESHES,
+            names::TOKEN_REFRESH_FAILURES,
+            names::TOKEN_REFRESH,
             names::ERRORS_TOTAL,
         ]
         .map(String::from)

@@ -109,9 +109,13 @@ pub enum TokenSource {
         /// added as a participant with `role`.
         join_room: Option<String>,
         role: String,
+        /// Lifetime of the minted or signed access tokens (`ttl`; default
+        /// max(1 h, `max_duration` + 10 min)).
+        #[serde(default)]
+        ttl: Option<Duration>,
     },
-    /// Tokens read from a CSV file, columns `token[,userId]`, an optional
-    /// header row naming them.
+    /// Tokens read from a CSV file, columns `token[,userId[,refreshToken]]`,
+    /// an optional header row naming them.
     Csv {
         /// Resolved against the scenario file's folder at parse time.
         path: PathBuf,

@@ -223,7 +223,8 @@ fn full_scenario_parses_every_kind() {
         s.tokens,
         TokenSource::Driver {
             join_room: Some("${roomId}".into()),
-            role: "participant".into()
+            role: "participant".into(),
+            ttl: None,
         }
     );
     assert_eq!(s.groups.len(), 3);
@@ -365,7 +366,8 @@ fn defaults() {
         s.tokens,
         TokenSource::Driver {
             join_room: None,
-            role: "participant".into()
+            role: "participant".into(),
+            ttl: None,
         }
     );
     assert_eq!(s.groups[0].size, GroupSize::Weight(1));
@@ -1663,5 +1665,33 @@ over = "0s"
         &text.replace("[region=us]vus", "[region=uk]vus"),
         5,
         "unknown metric `[region=uk]vus_started`",
+    );
+}
+
+#[test]
+fn token_ttl_is_whole_seconds() {
+    let base = "[tokens]\nttl = \"TTL\"\n[[groups]]\nsteps = [{ connect = \"/\" }]\n[[phases]]\nramp = 1\nover = \"0s\"\n";
+    let s = ok(&base.replace("TTL", "90s"));
+    assert!(matches!(
+        s.tokens,
+        TokenSource::Driver { ttl: Some(d), .. } if d == Duration::from_secs(90)
+    ));
+    assert_err(
+        &base.replace("TTL", "1500ms"),
+        2,
+        "tokens.ttl is whole seconds",
+    );
+    assert_err(
+        &base.replace("TTL", "0s"),
+        2,
+        "tokens.ttl must be longer than 0s",
+    );
+    assert_err(
+        &base.replace(
+            "ttl = \"TTL\"",
+            "source = \"csv\"\npath = \"t.csv\"\nttl = \"5s\"",
+        ),
+        4,
+        "unknown key `ttl` in tokens (csv)",
     );
 }

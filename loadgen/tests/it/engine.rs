@@ -60,6 +60,7 @@ fn scenario(groups: Vec<Group>, phases: Vec<Phase>) -> Scenario {
         tokens: TokenSource::Driver {
             join_room: None,
             role: "participant".into(),
+            ttl: None,
         },
         feeders: vec![],
         groups,

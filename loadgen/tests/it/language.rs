@@ -362,3 +362,95 @@ hold = "1s"
         "{summary}"
     );
 }
+
+/// Tokens that live 2 s: the server sends `token:expired`; busy VUs (at
+/// their next step) and idle ones (right away) refresh through the
+/// target, reconnect with the new token and resubscribe.
+#[test]
+fn expired_tokens_are_refreshed_and_the_vus_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+name = "token-refresh"
+thresholds = ["token_refresh_failures.count < 1", "token_refresh.p99 < 5s"]
+
+[[setup]]
+action = "create_room"
+with = { name = "refresh ${runId}" }
+save = ["roomId"]
+
+[tokens]
+ttl = "2s"
+
+[[groups]]
+name = "busy"
+steps = [
+  { connect = "/" },
+  { subscribe = "${roomId}" },
+  { loop = 10, steps = [
+      { emit_ack = "presence:get_online", data = { roomId = "${roomId}" }, expect = { success = true } },
+      { think = "400ms" },
+  ] },
+]
+
+[[groups]]
+name = "idle"
+steps = [{ connect = "/" }, { subscribe = "${roomId}" }]
+
+[[phases]]
+ramp = 4
+over = "300ms"
+
+[[phases]]
+hold = "4500ms"
+"#;
+    let file = write(dir.path(), "refresh.toml", text);
+    let c = counters(&file, dir.path(), &[]);
+    assert_eq!(c["vus_started"], 4);
+    assert_eq!(c[names::TOKEN_REFRESHES], 4, "every VU renewed: {c}");
+    assert!(c[names::TOKEN_REFRESH_FAILURES].is_null(), "{c}");
+    // A reconnection with the expired token would be refused.
+    assert!(c[names::CONNECT_FAILURES].is_null(), "{c}");
+    assert_eq!(c["sent.room:subscribe"], 8, "each VU resubscribed: {c}");
+    assert_eq!(c["received.token:expired"], 4, "{c}");
+    assert_eq!(c["sent.presence:get_online"], 20, "{c}");
+    // An ack racing the expiry may fail; the VUs go on with the new token.
+    let failed = c[names::error(names::code::EXPECT)].as_u64().unwrap_or(0);
+    assert!(failed <= 2, "{c}");
+    let (_, r) = crate::common::checked_report(&dir.path().join("out"));
+    assert_eq!(r["histograms"][names::TOKEN_REFRESH]["count"], 4);
+}
+
+/// A refresh the target refuses is counted, and the VU keeps its
+/// connection until the server's grace period ends it.
+#[test]
+fn a_refused_refresh_is_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    // The reference profile with a refresh route the server does not have
+    // (the route of a foreign deployment is its profile's action).
+    let profile = include_str!("../../../driver/profiles/reference.toml").replace(
+        "path = \"/api/auth/refresh\"",
+        "path = \"/api/auth/no-such-route\"",
+    );
+    assert!(profile.contains("no-such-route"));
+    let profile = write(dir.path(), "profile.toml", &profile);
+    let text = r#"
+name = "refresh-refused"
+
+[tokens]
+ttl = "1s"
+
+[[groups]]
+steps = [{ connect = "/" }]
+
+[[phases]]
+ramp = 2
+over = "0s"
+
+[[phases]]
+hold = "2500ms"
+"#;
+    let file = write(dir.path(), "refused.toml", text);
+    let c = counters(&file, dir.path(), &["--profile", profile.to_str().unwrap()]);
+    assert_eq!(c[names::TOKEN_REFRESH_FAILURES], 2, "{c}");
+    assert!(c[names::TOKEN_REFRESHES].is_null(), "{c}");
+}

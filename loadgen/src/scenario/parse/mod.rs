@@ -421,6 +421,7 @@ fn parse_tokens(ctx: &mut Ctx<'_>, v: Option<&V<'_>>, path: &Path) -> TokenSourc
     let default = TokenSource::Driver {
         join_room: None,
         role: "participant".into(),
+        ttl: None,
     };
     let Some(v) = v else {
         ctx.token_vars = ["token", "userId"].map(String::from).into();
@@ -436,7 +437,19 @@ fn parse_tokens(ctx: &mut Ctx<'_>, v: Option<&V<'_>>, path: &Path) -> TokenSourc
     };
     match source.as_str() {
         "driver" => {
-            ctx.check_keys(t, &["source", "join_room", "role"], "tokens (driver)");
+            ctx.check_keys(
+                t,
+                &["source", "join_room", "role", "ttl"],
+                "tokens (driver)",
+            );
+            let ttl = t.get("ttl").and_then(|v| {
+                let d = ctx.positive_duration(v, "tokens.ttl")?;
+                if d < Duration::from_secs(1) || d.subsec_nanos() != 0 {
+                    ctx.err(&v.span(), "tokens.ttl is whole seconds, at least 1s");
+                    return None;
+                }
+                Some(d)
+            });
             let join_room = t
                 .get("join_room")
                 .and_then(|j| ctx.template(j, "tokens.join_room"));
@@ -463,7 +476,11 @@ fn parse_tokens(ctx: &mut Ctx<'_>, v: Option<&V<'_>>, path: &Path) -> TokenSourc
                 );
             }
             ctx.token_vars = ["token", "userId"].map(String::from).into();
-            TokenSource::Driver { join_room, role }
+            TokenSource::Driver {
+                join_room,
+                role,
+                ttl,
+            }
         }
         "csv" => {
             ctx.check_keys(t, &["source", "path"], "tokens (csv)");
