@@ -43,6 +43,27 @@ impl MetricsSnapshot {
         self.connected += other.connected;
     }
 
+    /// The metrics of one tag (`[KEY=VALUE]`, see [`names::tagged`]),
+    /// under their untagged names: what a threshold on a tagged metric
+    /// reads, so that aggregates (`errors`, `count < N%` of
+    /// `vus_started`) are the tag's own.
+    pub fn tag_view(&self, prefix: &str) -> MetricsSnapshot {
+        let strip = |k: &String| k.strip_prefix(prefix).map(str::to_owned);
+        MetricsSnapshot {
+            histograms: self
+                .histograms
+                .iter()
+                .filter_map(|(k, h)| Some((strip(k)?, h.clone())))
+                .collect(),
+            counters: self
+                .counters
+                .iter()
+                .filter_map(|(k, n)| Some((strip(k)?, *n)))
+                .collect(),
+            connected: 0,
+        }
+    }
+
     /// The counter `name` (0 when never counted).
     pub fn counter(&self, name: &str) -> u64 {
         self.counters.get(name).copied().unwrap_or(0)

@@ -5,7 +5,9 @@
 //! Histograms (µs): [`CONNECT`], [`CONNECT_TO_SUBSCRIBED`], [`RECONNECT`],
 //! [`ack`], [`fanout`], [`http`]. Counters: [`sent`], [`received`],
 //! [`error`] (`errors.<CODE>`), [`CONNECT_FAILURES`], [`disconnects`],
-//! [`RECONNECTS`], [`VUS_STARTED`], [`VUS_FINISHED`].
+//! [`RECONNECTS`], [`VUS_STARTED`], [`VUS_FINISHED`], [`ARRIVALS_DROPPED`],
+//! [`TOKEN_REFRESHES`], [`TOKEN_REFRESH_FAILURES`]; histogram
+//! [`TOKEN_REFRESH`].
 
 /// Histogram: connect to the Socket.IO namespace.
 pub const CONNECT: &str = "connect";
@@ -22,6 +24,18 @@ pub const CONNECT_FAILURES: &str = "connect_failures";
 pub const VUS_STARTED: &str = "vus_started";
 /// Counter: virtual users that ran to their end.
 pub const VUS_FINISHED: &str = "vus_finished";
+/// Counter: access tokens renewed after `token:expired` (refreshed
+/// through the target, reconnected, resubscribed).
+pub const TOKEN_REFRESHES: &str = "token_refreshes";
+/// Counter: `token:expired` that could not be handled (no refresh token,
+/// the refresh call failed, or the reconnection with the new token did).
+pub const TOKEN_REFRESH_FAILURES: &str = "token_refresh_failures";
+/// Histogram: from `token:expired` to the VU reconnected with its new
+/// token and resubscribed to its rooms.
+pub const TOKEN_REFRESH: &str = "token_refresh";
+/// Counter: arrivals of an `arrival` phase not started because the
+/// scenario's `max_vus` arrival VUs were already running.
+pub const ARRIVALS_DROPPED: &str = "arrivals_dropped";
 
 /// Prefix of the acknowledgement latency histograms.
 pub const ACK: &str = "ack.";
@@ -137,6 +151,28 @@ pub fn disconnects(reason: &str) -> String {
     format!("{DISCONNECTS}{reason}")
 }
 
+/// `[KEY=VALUE]NAME`: the copy of metric NAME recorded by the virtual
+/// users of groups tagged KEY = VALUE. A prefix no other name starts
+/// with, so the run-wide sums by prefix (`errors.`, `sent.`, ...) never
+/// count a tagged copy twice.
+pub fn tagged(key: &str, value: &str, name: &str) -> String {
+    format!("{}{name}", tag_prefix(key, value))
+}
+
+/// `[KEY=VALUE]`, the prefix of [`tagged`] names.
+pub fn tag_prefix(key: &str, value: &str) -> String {
+    format!("[{key}={value}]")
+}
+
+/// A [`tagged`] name's prefix (`[KEY=VALUE]`) and untagged name.
+pub fn split_tag(name: &str) -> Option<(&str, &str)> {
+    let rest = name.strip_prefix('[')?;
+    let close = rest.find(']')?;
+    rest[..close]
+        .contains('=')
+        .then(|| (&name[..close + 2], &rest[close + 1..]))
+}
+
 /// The code of an `errors.<code>` counter name.
 pub fn error_code(name: &str) -> Option<&str> {
     name.strip_prefix(ERRORS)
@@ -145,6 +181,19 @@ pub fn error_code(name: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tagged_names_split_back() {
+        let n = tagged("region", "eu", &ack("quiz:answer_submit"));
+        assert_eq!(n, "[region=eu]ack.quiz:answer_submit");
+        assert_eq!(
+            split_tag(&n),
+            Some(("[region=eu]", "ack.quiz:answer_submit"))
+        );
+        assert_eq!(split_tag("ack.x"), None);
+        assert_eq!(split_tag("[x]y"), None);
+        assert!(!n.starts_with(ACK) && error_code(&tagged("a", "b", &error("x"))).is_none());
+    }
 
     #[test]
     fn names_read_as_documented() {

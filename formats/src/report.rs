@@ -72,6 +72,56 @@ pub struct RunReport {
     /// One sample per second of load.
     pub series: Vec<SecondSample>,
     pub thresholds: Vec<ThresholdResult>,
+    /// The first failed `expect` / `matching` checks with what arrived
+    /// (earliest first; at most the run's `--keep-mismatches`, each
+    /// worker or shard keeping its own first ones). Absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mismatches: Vec<Mismatch>,
+}
+
+/// Longest `expected` / `got` text of a [`Mismatch`], in bytes.
+pub const MISMATCH_TEXT_MAX: usize = 512;
+
+/// A failed check of an `emit_ack`'s `expect` or a `wait_for`'s
+/// `matching`, with what arrived instead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Mismatch {
+    /// When it was found, Unix milliseconds.
+    pub at_ms: u64,
+    /// The virtual user's number and group.
+    pub vu: u64,
+    pub group: String,
+    /// `emit_ack` (the ack did not match `expect`) or `wait_for` (the
+    /// step timed out while events of its name arrived that did not match
+    /// `matching`; `got` is the last of them).
+    pub step: String,
+    pub event: String,
+    /// The expected subset and the first argument that arrived, as
+    /// compact JSON cut to [`MISMATCH_TEXT_MAX`] bytes (`…` marks a cut).
+    pub expected: String,
+    pub got: String,
+}
+
+impl Mismatch {
+    /// [`step`](Self::step) of a failed `expect`.
+    pub const EMIT_ACK: &'static str = "emit_ack";
+    /// [`step`](Self::step) of a `wait_for` that saw only other payloads.
+    pub const WAIT_FOR: &'static str = "wait_for";
+
+    /// `v` as compact JSON of at most [`MISMATCH_TEXT_MAX`] bytes.
+    pub fn text(v: &serde_json::Value) -> String {
+        let mut s = v.to_string();
+        if s.len() > MISMATCH_TEXT_MAX {
+            let mut end = MISMATCH_TEXT_MAX - '…'.len_utf8();
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            s.truncate(end);
+            s.push('…');
+        }
+        s
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -232,6 +282,8 @@ impl RunReport {
         merged.abort_reason = parts.iter().find_map(|p| p.abort_reason.clone());
         merged.series = merge_series(&parts.iter().map(|p| p.series.clone()).collect::<Vec<_>>());
         merged.thresholds = Vec::new();
+        merged.mismatches = parts.iter().flat_map(|p| p.mismatches.clone()).collect();
+        merged.mismatches.sort_by_key(|m| m.at_ms);
         // A label the parts do not share is no label of the whole.
         if parts.iter().any(|p| p.label != first.label) {
             merged.label = None;
@@ -341,6 +393,16 @@ impl RunReport {
                 let _ = writeln!(out, "  {:<width$} {n:>10}", &name[names::ERRORS.len()..]);
             }
         }
+        if !self.mismatches.is_empty() {
+            let _ = writeln!(out, "\nfirst mismatches ({})", self.mismatches.len());
+            for m in &self.mismatches {
+                let _ = writeln!(
+                    out,
+                    "  vu {} ({}) {} {}: expected {}, got {}",
+                    m.vu, m.group, m.step, m.event, m.expected, m.got
+                );
+            }
+        }
         if !self.thresholds.is_empty() {
             let _ = writeln!(out, "\nthresholds");
             for t in &self.thresholds {
@@ -448,6 +510,7 @@ pub(crate) mod tests {
                 })
                 .collect(),
             thresholds: Vec::new(),
+            mismatches: Vec::new(),
         };
         r.set_metrics(&snap);
         r
@@ -473,6 +536,47 @@ pub(crate) mod tests {
             RunReport::from_json(&newer),
             Err(ReportError::Version { found: 3 })
         ));
+    }
+
+    pub(crate) fn mismatch(at_ms: u64, got: &str) -> Mismatch {
+        Mismatch {
+            at_ms,
+            vu: at_ms,
+            group: "g".into(),
+            step: Mismatch::EMIT_ACK.into(),
+            event: "x".into(),
+            expected: r#"{"ok":true}"#.into(),
+            got: got.into(),
+        }
+    }
+
+    #[test]
+    fn mismatches_are_cut_merged_in_time_order_and_shown() {
+        let long = serde_json::json!({ "s": "é".repeat(MISMATCH_TEXT_MAX) });
+        let t = Mismatch::text(&long);
+        assert!(
+            t.len() <= MISMATCH_TEXT_MAX && t.ends_with('…'),
+            "{}",
+            t.len()
+        );
+        assert_eq!(Mismatch::text(&serde_json::json!({"a": 1})), r#"{"a":1}"#);
+
+        let mut a = sample(&[1], 1);
+        a.mismatches = vec![mismatch(5, "a5"), mismatch(9, "a9")];
+        let mut b = sample(&[2], 1);
+        b.mismatches = vec![mismatch(7, "b7")];
+        let m = RunReport::merge(&[a, b]).unwrap();
+        let got: Vec<&str> = m.mismatches.iter().map(|m| m.got.as_str()).collect();
+        assert_eq!(got, ["a5", "b7", "a9"]);
+        let text = m.summary_text();
+        assert!(text.contains("first mismatches (3)"), "{text}");
+        assert!(
+            text.contains(r#"vu 7 (g) emit_ack x: expected {"ok":true}, got b7"#),
+            "{text}"
+        );
+        // Kept in the JSON only when there are some.
+        assert!(m.to_json().contains("\"mismatches\""));
+        assert!(!sample(&[1], 1).to_json().contains("mismatches"));
     }
 
     #[test]

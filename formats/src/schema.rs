@@ -62,6 +62,11 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
         let errors = report_errors(&v);
         assert!(errors.is_empty(), "{errors:?}");
+        let mut with = r.clone();
+        with.mismatches = vec![crate::report::tests::mismatch(1, "{}")];
+        let w: serde_json::Value = serde_json::from_str(&with.to_json()).unwrap();
+        let errors = report_errors(&w);
+        assert!(errors.is_empty(), "{errors:?}");
 
         let mut broken = v.clone();
         broken["histograms"]["ack.x"]

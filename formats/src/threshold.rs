@@ -339,6 +339,13 @@ impl Threshold {
     /// The measured value of the threshold's stat; `None` when a latency
     /// stat has no samples (or a percentage has no virtual users).
     pub fn actual(&self, snap: &MetricsSnapshot, duration_secs: f64) -> Option<f64> {
+        if let Some((tag, metric)) = names::split_tag(&self.metric) {
+            let own = Threshold {
+                metric: metric.to_owned(),
+                ..self.clone()
+            };
+            return own.actual(&snap.tag_view(tag), duration_secs);
+        }
         let hist = snap.histograms.get(&self.metric).filter(|h| !h.is_empty());
         let count = || -> f64 {
             match snap.histograms.get(&self.metric) {
@@ -791,6 +798,31 @@ mod tests {
         assert_eq!(check("errors.count < 1").actual, Some(6.0));
         assert!(!check("errors.count < 1").passed);
         assert_eq!(check("errors.rate < 1/s").actual, Some(0.6));
+        // A tag's own metrics and aggregates ([KEY=VALUE]NAME copies).
+        let mut tagged = snap.clone();
+        tagged.counters.insert("[region=eu]vus_started".into(), 10);
+        tagged
+            .counters
+            .insert("[region=eu]errors.timeout".into(), 1);
+        tagged
+            .counters
+            .insert("[region=eu]connect_failures".into(), 1);
+        let check = |e: &str| Threshold::parse(e).unwrap().evaluate(&tagged, 10.0);
+        assert_eq!(check("[region=eu]errors.count < 1").actual, Some(2.0));
+        assert_eq!(
+            check("errors.count < 1").actual,
+            Some(6.0),
+            "copies not summed"
+        );
+        assert_eq!(
+            check("[region=eu]connect_failures.count < 5%").actual,
+            Some(10.0)
+        );
+        assert_eq!(
+            check("[region=eu]ack.a.p99 < 1s").actual,
+            None,
+            "no samples"
+        );
         let missing = check("ack.b.p99 < 1s");
         assert_eq!((missing.actual, missing.passed), (None, false));
     }

@@ -60,6 +60,11 @@ pub struct RunOpts {
     /// (default: the reference server's REST API).
     #[arg(long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
+    /// Set the scenario variable K to V (repeatable): wins over [vars],
+    /// the environment and ${K:-default}; V is JSON when it parses as
+    /// JSON (5, true), else text. K must be a variable the scenario reads.
+    #[arg(long = "var", value_name = "K=V", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
     /// Peak concurrent clients: scales every ramp level and arrival rate.
     #[arg(long, value_name = "N")]
     pub clients: Option<u32>,
@@ -131,6 +136,7 @@ impl RunOpts {
             scenario: scenario.into(),
             target: None,
             profile: None,
+            vars: Vec::new(),
             clients: None,
             duration: None,
             out: None,
@@ -156,6 +162,10 @@ pub struct ValidateOpts {
     /// Scenario files.
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
+    /// Check with the scenario variable K set to V (repeatable), as
+    /// `run --var` would.
+    #[arg(long = "var", value_name = "K=V", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -174,6 +184,19 @@ fn parse_duration_arg(s: &str) -> Result<Duration, String> {
         return Err("must be more than 0".into());
     }
     Ok(d)
+}
+
+/// `K=V`: K a variable name (ASCII letters, digits, `_`), V any text.
+pub fn parse_var(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected K=V (e.g. questions=10), got `{s}`"))?;
+    if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!(
+            "`{k}` is not a variable name (ASCII letters, digits and _)"
+        ));
+    }
+    Ok((k.to_owned(), v.to_owned()))
 }
 
 /// `I/N`, 1 <= I <= N.
@@ -198,6 +221,16 @@ mod tests {
         assert!(parse_shard("0/3").is_err());
         assert!(parse_shard("4/3").is_err());
         assert!(parse_shard("x").is_err());
+    }
+
+    #[test]
+    fn vars_parse() {
+        assert_eq!(parse_var("n=5"), Ok(("n".into(), "5".into())));
+        assert_eq!(parse_var("s=a=b"), Ok(("s".into(), "a=b".into())));
+        assert_eq!(parse_var("e="), Ok(("e".into(), String::new())));
+        assert!(parse_var("n").is_err());
+        assert!(parse_var("=5").is_err());
+        assert!(parse_var("a-b=5").is_err());
     }
 
     #[test]

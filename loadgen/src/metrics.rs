@@ -25,9 +25,15 @@ const MAX_SHARDS: usize = 16;
 /// Records latencies, counters and the live connection gauge of one worker
 /// process. Cheap to clone (an `Arc` inside); every clone records into the
 /// same metrics. Thread-safe.
+///
+/// A [`tagged`](Recorder::tagged) recorder (a VU of a group with `tags`)
+/// also records every latency and count into each tag's copy of the name
+/// (`[KEY=VALUE]NAME`, [`formats::names::tagged`]).
 #[derive(Clone)]
 pub struct Recorder {
     inner: Arc<Inner>,
+    /// `[KEY=VALUE]` prefixes, one per tag.
+    tags: Arc<[String]>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -108,6 +114,16 @@ impl Recorder {
                 shards,
                 connected: AtomicI64::new(0),
             }),
+            tags: Arc::new([]),
+        }
+    }
+
+    /// The same metrics, each also recorded under every prefix of
+    /// `tags` (`[KEY=VALUE]`).
+    pub fn tagged(&self, tags: Arc<[String]>) -> Recorder {
+        Recorder {
+            inner: self.inner.clone(),
+            tags,
         }
     }
 
@@ -122,6 +138,13 @@ impl Recorder {
     /// Records one latency, in µs, into the histogram named `metric`
     /// (values above 10 min count as 10 min).
     pub fn latency(&self, metric: &str, micros: u64) {
+        self.latency_one(metric, micros);
+        for t in self.tags.iter() {
+            with_name(t, metric, |m| self.latency_one(m, micros));
+        }
+    }
+
+    fn latency_one(&self, metric: &str, micros: u64) {
         let mut shard = self.shard();
         match shard.histograms.get_mut(metric) {
             Some(h) => h.saturating_record(micros),
@@ -147,6 +170,13 @@ impl Recorder {
 
     /// Adds `n` to the counter named `counter` (creating it, even with 0).
     pub fn count(&self, counter: &str, n: u64) {
+        self.count_one(counter, n);
+        for t in self.tags.iter() {
+            with_name(t, counter, |c| self.count_one(c, n));
+        }
+    }
+
+    fn count_one(&self, counter: &str, n: u64) {
         let mut shard = self.shard();
         match shard.counters.get_mut(counter) {
             Some(c) => *c += n,
@@ -254,6 +284,22 @@ mod tests {
         assert_eq!(s.counters["errors.timeout"], 0);
         assert_eq!(s.connected, 2);
         assert_eq!(s.main_latency(), Some("ack.x"));
+    }
+
+    #[test]
+    fn a_tagged_recorder_also_records_each_tag_copy() {
+        let r = Recorder::with_shards(2);
+        let eu = r.tagged(vec!["[region=eu]".to_owned(), "[tier=free]".to_owned()].into());
+        eu.count_of("received.", "a", 2);
+        eu.latency("ack.x", 7);
+        r.count("received.a", 1);
+        let s = r.snapshot();
+        assert_eq!(s.counters["received.a"], 3);
+        assert_eq!(s.counters["[region=eu]received.a"], 2);
+        assert_eq!(s.counters["[tier=free]received.a"], 2);
+        assert_eq!(s.histograms["ack.x"].len(), 1);
+        assert_eq!(s.histograms["[region=eu]ack.x"].len(), 1);
+        assert_eq!(s.received(), 3, "the copies are not summed");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use driver::handshake::Handshake;
 use driver::identity::Identity;
 use driver::profile::{Profile, Vars};
 use formats::metrics::{MetricsSnapshot, SecondSample};
+use formats::names;
 use formats::report::{Machine, REPORT_VERSION, RunReport, ScenarioMeta};
 use formats::threshold::Threshold;
 
@@ -98,7 +99,7 @@ pub async fn run(opts: Opts) -> Result<Outcome, Error> {
 pub fn validate(opts: &ValidateOpts) -> Outcome {
     let mut invalid = 0;
     for path in &opts.files {
-        match load_scenario(path, &[]) {
+        match load_scenario(path, &opts.vars, &[]) {
             Ok((s, _)) => println!(
                 "{}: ok: `{}`, {} group{}, {} phase{}, {} clients at peak, at most {}",
                 path.display(),
@@ -123,10 +124,14 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// Loads a scenario (warnings to stderr) and parses its thresholds and
+/// Loads a scenario with the `--var` values (warnings to stderr) and parses its thresholds and
 /// `extra` ones; errors are ready to print (`FILE:LINE:COL: message`).
-fn load_scenario(path: &Path, extra: &[String]) -> Result<(Scenario, Vec<Threshold>), Error> {
-    let scenario = scenario::load(path).map_err(|e| Error::Scenario(e.to_string()))?;
+fn load_scenario(
+    path: &Path,
+    vars: &scenario::VarOverrides,
+    extra: &[String],
+) -> Result<(Scenario, Vec<Threshold>), Error> {
+    let scenario = scenario::load(path, vars).map_err(|e| Error::Scenario(e.to_string()))?;
     let mut thresholds = Vec::new();
     for expr in &scenario.thresholds {
         let t = Threshold::parse(expr).map_err(|e| {
@@ -188,7 +193,7 @@ pub async fn run_interruptible(opts: RunOpts) -> Result<RunOutcome, Error> {
 /// [`run_interruptible`] stopped by `stop` instead of Ctrl-C.
 pub async fn run_with_stop(opts: RunOpts, stop: StopSignal) -> Result<RunOutcome, Error> {
     // Scenario, thresholds, overrides, profile: exit 2.
-    let (scenario, thresholds) = load_scenario(&opts.scenario, &opts.thresholds)?;
+    let (scenario, thresholds) = load_scenario(&opts.scenario, &opts.vars, &opts.thresholds)?;
     let scenario = scenario
         .try_with_overrides(opts.clients, opts.duration)
         .map_err(|e| Error::Overrides(e.to_string()))?;
@@ -326,6 +331,7 @@ impl Run<'_> {
             .workers
             .unwrap_or_else(|| shard_clients.div_ceil(CLIENTS_PER_WORKER))
             .max(1);
+        let max_vus = scenario.max_vus;
         let base = WorkerPlan {
             scenario,
             scenario_file: opts.scenario.display().to_string(),
@@ -403,6 +409,15 @@ impl Run<'_> {
         report.label = opts.label.clone();
         report.evaluate(&thresholds, &snapshot);
         print!("{}", report.summary_text());
+        if let Some(&dropped) = report.counters.get(names::ARRIVALS_DROPPED)
+            && dropped > 0
+        {
+            eprintln!(
+                "loadgen: warning: {dropped} arrivals dropped: max_vus ({}) arrival VUs were already running; the offered load was lower than the phases ask (gate it with `{}.count < 1`)",
+                max_vus.unwrap_or(0),
+                names::ARRIVALS_DROPPED
+            );
+        }
         let mut write_failed = match crate::report::write_to(&report, &out_dir) {
             Ok(()) => {
                 eprintln!(
@@ -602,6 +617,7 @@ fn local_report(
         counters: BTreeMap::new(),
         series,
         thresholds: Vec::new(),
+        mismatches: outcome.mismatches.clone(),
     };
     report.set_metrics(snapshot);
     if outcome.hit_max_duration {

@@ -297,6 +297,10 @@ pub(crate) async fn run_workers(
         return Err(Error::Workers { code, message });
     }
     let mut merged = RunReport::merge(&parts).map_err(Error::Merge)?;
+    // Each worker kept its own first ones: the earliest of them.
+    merged
+        .mismatches
+        .truncate(base.scenario.keep_mismatches as usize);
     merged.clients = peak;
     merged.shard = base.shard;
     if !failures.is_empty() || abort.is_some() {

@@ -1,8 +1,6 @@
 //! Which virtual users this process runs, their global numbers and their
 //! groups (see "Shares" in the engine's module documentation).
 
-use std::time::Duration;
-
 use crate::scenario::{GroupSize, Phase, Scenario};
 
 /// Group index of a VU no group wants (the `Count` groups are full and
@@ -22,7 +20,6 @@ pub(crate) struct VuMeta {
 pub(crate) struct ArrivalPlan {
     /// Index of the phase in the scenario.
     pub phase: usize,
-    pub rate: f64,
     /// Number within the phase of this process's first arrival; the next
     /// ones follow every `shares`.
     pub first_j: u64,
@@ -42,16 +39,6 @@ pub(crate) struct Layout {
     pub closed_peak: u32,
     pub arrivals: Vec<ArrivalPlan>,
     pub vus: Vec<VuMeta>,
-}
-
-/// How many arrivals a phase schedules: one every `1/rate` s from the
-/// phase start, while the intended time is before the phase end.
-pub(crate) fn arrival_count(rate: f64, duration: Duration) -> u64 {
-    if rate <= 0.0 || !rate.is_finite() {
-        return 0;
-    }
-    let n = rate * duration.as_secs_f64();
-    (n - 1e-9).ceil().max(0.0) as u64
 }
 
 impl Layout {
@@ -84,12 +71,8 @@ impl Layout {
             .collect();
         let mut base = 0u64;
         for (i, p) in scenario.phases.iter().enumerate() {
-            if let Phase::Arrival {
-                rate_per_sec,
-                duration,
-            } = p
-            {
-                let count = arrival_count(*rate_per_sec, *duration);
+            if let Phase::Arrival { .. } = p {
+                let count = p.arrivals();
                 let n = u64::from(shares);
                 let first_j = (i64::from(share) - base as i64).rem_euclid(n as i64) as u64;
                 let local_count = if first_j < count {
@@ -103,7 +86,6 @@ impl Layout {
                 }
                 layout.arrivals.push(ArrivalPlan {
                     phase: i,
-                    rate: *rate_per_sec,
                     first_j,
                     local_count,
                     local_first,
@@ -193,6 +175,7 @@ mod tests {
     use super::*;
     use crate::scenario::{Group, Step, TokenSource};
     use std::collections::BTreeMap;
+    use std::time::Duration;
 
     fn scenario(groups: &[GroupSize], phases: Vec<Phase>) -> Scenario {
         Scenario {
@@ -200,11 +183,14 @@ mod tests {
             description: String::new(),
             source_hash: String::new(),
             vars: BTreeMap::new(),
+            overrides: BTreeMap::new(),
             setup: vec![],
             tokens: TokenSource::Driver {
                 join_room: None,
                 role: "participant".into(),
+                ttl: None,
             },
+            feeders: vec![],
             groups: groups
                 .iter()
                 .enumerate()
@@ -212,11 +198,14 @@ mod tests {
                     name: format!("g{i}"),
                     size: *s,
                     steps: vec![Step::Disconnect],
+                    tags: BTreeMap::new(),
                 })
                 .collect(),
             phases,
             max_duration: Duration::from_secs(60),
             thresholds: vec![],
+            max_vus: None,
+            keep_mismatches: 0,
         }
     }
 
@@ -259,6 +248,7 @@ mod tests {
                 ramp(10),
                 Phase::Arrival {
                     rate_per_sec: 5.0,
+                    from_per_sec: 5.0,
                     duration: Duration::from_secs(1),
                 },
             ],
@@ -295,8 +285,31 @@ mod tests {
         assert_eq!(l.local_level(6), 2);
         assert_eq!(l.local_level(10), 3);
         assert_eq!(l.slot_global(2), 9);
-        assert_eq!(arrival_count(20.0, Duration::from_secs(2)), 40);
-        assert_eq!(arrival_count(2.5, Duration::from_secs(1)), 3);
-        assert_eq!(arrival_count(0.0, Duration::from_secs(1)), 0);
+        let arrival = |rate: f64, from: f64, secs: u64| Phase::Arrival {
+            rate_per_sec: rate,
+            from_per_sec: from,
+            duration: Duration::from_secs(secs),
+        };
+        assert_eq!(arrival(20.0, 20.0, 2).arrivals(), 40);
+        assert_eq!(arrival(2.5, 2.5, 1).arrivals(), 3);
+        assert_eq!(arrival(2.5, 2.5, 2).arrivals(), 5);
+        // 0 → 10/s over 2 s: 10 arrivals, the j-th at sqrt(j/2.5) s.
+        let ramp = arrival(10.0, 0.0, 2);
+        assert_eq!(ramp.arrivals(), 10);
+        assert_eq!(ramp.arrival_offset(0), Duration::ZERO);
+        let t = ramp.arrival_offset(9).as_secs_f64();
+        assert!((t - (9.0f64 / 2.5).sqrt()).abs() < 1e-6, "{t}");
+        // A falling rate, 10 → 0/s over 2 s: fast first, then slower.
+        let fall = arrival(0.0, 10.0, 2);
+        assert_eq!(fall.arrivals(), 10);
+        let gaps: Vec<f64> = (1..10)
+            .map(|j| (fall.arrival_offset(j) - fall.arrival_offset(j - 1)).as_secs_f64())
+            .collect();
+        assert!(gaps.is_sorted(), "{gaps:?}");
+        assert!(fall.arrival_offset(9) < Duration::from_secs(2));
+        // Constant: every 1/rate.
+        let c = arrival(4.0, 4.0, 1);
+        assert_eq!(c.arrival_offset(3), Duration::from_millis(750));
+        assert_eq!(arrival(0.0, 0.0, 1).arrivals(), 0);
     }
 }

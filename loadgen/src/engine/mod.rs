@@ -151,6 +151,7 @@ use std::time::{Duration, Instant, SystemTime};
 use driver::handshake::Handshake;
 use driver::identity::Identity;
 use driver::profile::{Profile, Vars};
+use formats::report::Mismatch;
 use serde_json::json;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -315,6 +316,8 @@ pub struct EngineOutcome {
     pub load_started_at: Option<SystemTime>,
     /// The set-up's saved variables (what [`setup`] returned).
     pub setup_vars: Vars,
+    /// The first failed checks (at most the scenario's `keep_mismatches`).
+    pub mismatches: Vec<Mismatch>,
 }
 
 impl EngineOutcome {
@@ -329,6 +332,7 @@ impl EngineOutcome {
             load_duration: Duration::ZERO,
             load_started_at: None,
             setup_vars: Vars::new(),
+            mismatches: Vec::new(),
         }
     }
 }
@@ -481,6 +485,14 @@ pub(crate) struct RunCtx {
     pub(crate) recorder: Recorder,
     pub(crate) creds: Vec<tokens::Cred>,
     pub(crate) interest: Vec<Interest>,
+    /// Per feeder, the next row of a `round-robin` pick (unbounded; taken
+    /// modulo the rows).
+    pub(crate) feeder_next: Box<[AtomicU64]>,
+    /// Per group, the `[KEY=VALUE]` prefixes of its tags (what its VUs'
+    /// recorders also record under).
+    pub(crate) group_tags: Vec<Arc<[String]>>,
+    /// The first failed checks, up to the scenario's `keep_mismatches`.
+    pub(crate) mismatches: Mutex<Vec<Mismatch>>,
     slots: Box<[Slot]>,
     want: AtomicU32,
     arrival_over: Box<[Flag]>,
@@ -617,7 +629,7 @@ fn run_builtins(plan: &RunPlan) -> Vars {
 /// action did not extract, is [`AbortReason::SetupFailed`].
 pub async fn setup(plan: &RunPlan, http: &reqwest::Client) -> Result<Vars, AbortReason> {
     let builtins = run_builtins(plan);
-    let scenario_vars = vars::expand_scenario_vars(&plan.scenario.vars, &builtins);
+    let scenario_vars = vars::expand_scenario_vars(&plan.scenario, &builtins);
     let mut saved = Vars::new();
     for (i, a) in plan.scenario.setup.iter().enumerate() {
         let fail = |m: String| AbortReason::SetupFailed(format!("setup[{i}] {}: {m}", a.action));
@@ -719,17 +731,29 @@ async fn run_inner(
             Some(v) => v.clone(),
             None => setup(&plan, &http).await?,
         };
-        let mut run_vars = vars::expand_scenario_vars(&scenario.vars, &run_builtins(&plan));
+        let mut run_vars = vars::expand_scenario_vars(&scenario, &run_builtins(&plan));
         run_vars.extend(saved.clone());
         let run_vars = Arc::new(run_vars);
         let creds = match (csv_creds, &scenario.tokens) {
             (Some(c), _) => c,
-            (None, TokenSource::Driver { join_room, role }) => {
-                let ttl = scenario
-                    .max_duration
-                    .as_secs()
-                    .saturating_add(600)
-                    .max(3600);
+            (
+                None,
+                TokenSource::Driver {
+                    join_room,
+                    role,
+                    ttl,
+                },
+            ) => {
+                let ttl = ttl.map_or_else(
+                    || {
+                        scenario
+                            .max_duration
+                            .as_secs()
+                            .saturating_add(600)
+                            .max(3600)
+                    },
+                    |d| d.as_secs(),
+                );
                 tokens::from_driver(
                     tokens::DriverTokens {
                         identity: plan.identity.clone(),
@@ -783,6 +807,27 @@ async fn run_inner(
         recorder: recorder.clone(),
         creds,
         interest,
+        // Each process starts at its first VU's number, so that the
+        // workers and shards of a run do not all begin with row 0.
+        feeder_next: {
+            let first = wanted.iter().flatten().min().copied().unwrap_or(0);
+            scenario
+                .feeders
+                .iter()
+                .map(|_| AtomicU64::new(first))
+                .collect()
+        },
+        group_tags: scenario
+            .groups
+            .iter()
+            .map(|g| {
+                g.tags
+                    .iter()
+                    .map(|(k, v)| formats::names::tag_prefix(k, v))
+                    .collect()
+            })
+            .collect(),
+        mismatches: Mutex::new(Vec::new()),
         slots: (0..layout.closed_local())
             .map(|_| Slot::default())
             .collect(),
@@ -854,6 +899,7 @@ async fn run_inner(
         load_duration,
         load_started_at: Some(load_started_at),
         setup_vars: saved,
+        mismatches: std::mem::take(&mut *ctx.mismatches.lock().unwrap_or_else(|e| e.into_inner())),
     }
 }
 
@@ -921,21 +967,27 @@ mod tests {
             description: String::new(),
             source_hash: String::new(),
             vars: Default::default(),
+            overrides: Default::default(),
             setup: vec![],
             tokens: TokenSource::Driver {
                 join_room: None,
                 role: "participant".into(),
+                ttl: None,
             },
+            feeders: vec![],
             groups: vec![Group {
                 name: "g".into(),
                 size: GroupSize::Weight(1),
                 steps: vec![],
+                tags: Default::default(),
             }],
             phases: vec![Phase::Hold {
                 duration: Duration::from_secs(1),
             }],
             max_duration: Duration::from_secs(1),
             thresholds: vec![],
+            max_vus: None,
+            keep_mismatches: 0,
         };
         let profile = Profile::reference();
         Arc::new(RunCtx {
@@ -954,6 +1006,9 @@ mod tests {
             recorder: Recorder::new(),
             creds: vec![tokens::Cred::default()],
             interest: vec![Interest::Names(vec![])],
+            feeder_next: Box::new([]),
+            group_tags: vec![Arc::new([])],
+            mismatches: Mutex::new(Vec::new()),
             slots: vec![Slot::default()].into(),
             want: AtomicU32::new(1),
             arrival_over: vec![Flag::default()].into(),

@@ -3,9 +3,10 @@
 //! durations of the phases before it, so late wake-ups never accumulate.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use formats::names;
 use tokio::task::JoinSet;
 
 use super::layout::{Layout, NO_GROUP};
@@ -30,9 +31,30 @@ pub(super) struct Scheduler {
     /// Global closed-model level.
     level: u32,
     deadline: Instant,
+    /// VUs of `arrival` phases running now, and how many may (this
+    /// process's share of `max_vus`).
+    arrivals_alive: Arc<AtomicU32>,
+    arrival_cap: u32,
     pub(super) started: u64,
     pub(super) finished: u64,
     progress: Option<Arc<Progress>>,
+}
+
+/// Counts a running arrival VU until dropped (also when its task is
+/// aborted).
+struct AliveGuard(Arc<AtomicU32>);
+
+impl AliveGuard {
+    fn new(n: Arc<AtomicU32>) -> AliveGuard {
+        n.fetch_add(1, Ordering::AcqRel);
+        AliveGuard(n)
+    }
+}
+
+impl Drop for AliveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 fn describe(p: &Phase) -> String {
@@ -43,7 +65,16 @@ fn describe(p: &Phase) -> String {
         Phase::Hold { duration } => format!("hold {}", format_duration(*duration)),
         Phase::Arrival {
             rate_per_sec,
+            from_per_sec,
             duration,
+        } if from_per_sec != rate_per_sec => format!(
+            "arrival {from_per_sec}->{rate_per_sec}/s over {}",
+            format_duration(*duration)
+        ),
+        Phase::Arrival {
+            rate_per_sec,
+            duration,
+            ..
         } => format!(
             "arrival {rate_per_sec}/s for {}",
             format_duration(*duration)
@@ -59,8 +90,15 @@ impl Scheduler {
         deadline: Instant,
         progress: Option<Arc<Progress>>,
     ) -> Scheduler {
+        // Each process gets its share of the cap, at least 1.
+        let arrival_cap = ctx
+            .scenario
+            .max_vus
+            .map_or(u32::MAX, |m| layout.local_level(m).max(1));
         Scheduler {
             ctx,
+            arrivals_alive: Arc::default(),
+            arrival_cap,
             layout,
             joins: JoinSet::new(),
             want: 0,
@@ -148,10 +186,16 @@ impl Scheduler {
             return Ok(());
         };
         let step = u64::from(self.layout.shares);
+        let scenario = self.ctx.scenario.clone();
+        let p = &scenario.phases[phase];
         for x in 0..plan.local_count {
-            let j = plan.first_j + x * step;
-            let at = start + Duration::from_secs_f64(j as f64 / plan.rate);
+            let at = start + p.arrival_offset(plan.first_j + x * step);
             self.sleep_until(at).await?;
+            if self.arrivals_alive.load(Ordering::Acquire) >= self.arrival_cap {
+                // Not started: the open model's load was not offered.
+                self.ctx.recorder.count(names::ARRIVALS_DROPPED, 1);
+                continue;
+            }
             // Late (a stalled generator)? Start now; the VU's latency still
             // counts from `at`.
             self.spawn(
@@ -198,7 +242,16 @@ impl Scheduler {
             retire,
             origin,
         };
-        self.joins.spawn(vu::run(self.ctx.clone(), spec));
+        let run = vu::run(self.ctx.clone(), spec);
+        if let Retire::Arrival(_) = retire {
+            let alive = AliveGuard::new(self.arrivals_alive.clone());
+            self.joins.spawn(async move {
+                let _alive = alive;
+                run.await
+            });
+        } else {
+            self.joins.spawn(run);
+        }
     }
 
     fn reap(&mut self, r: Result<bool, tokio::task::JoinError>) {
@@ -208,7 +261,7 @@ impl Scheduler {
             Err(e) if e.is_panic() => self
                 .ctx
                 .recorder
-                .count(&formats::names::error(formats::names::code::VU_PANIC), 1),
+                .count(&names::error(names::code::VU_PANIC), 1),
             Err(_) => {}
         }
     }

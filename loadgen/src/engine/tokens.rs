@@ -20,6 +20,9 @@ pub const SETUP_CONCURRENCY: usize = 32;
 pub(crate) struct Cred {
     pub token: String,
     pub user_id: Option<String>,
+    /// What renews `token` after `token:expired` (the profile's
+    /// `refresh_token` action), when the source gives one.
+    pub refresh_token: Option<String>,
 }
 
 /// What a driver token job needs.
@@ -109,9 +112,15 @@ async fn one_user(d: &DriverTokens, room: Option<&str>, vu: u64) -> Result<Cred,
             .map(|(token, _)| token)
             .map_err(|e| e.to_string())
     };
+    let sign_refresh = |user_id: &str| {
+        identity
+            .sign_refresh(user_id)
+            .transpose()
+            .map_err(|e| e.to_string())
+    };
     // A listed user joins the room once, whatever number of VUs share it.
     let mut first_of_user = true;
-    let (user_id, token) = if identity.creates_users() {
+    let (user_id, token, refresh_token) = if identity.creates_users() {
         let mut vars = Vars::new();
         vars.insert("name".into(), json!(format!("lg {} vu{vu}", d.run_id)));
         let created = call("create_user", vars).await?;
@@ -119,29 +128,34 @@ async fn one_user(d: &DriverTokens, room: Option<&str>, vu: u64) -> Result<Cred,
             .get("userId")
             .cloned()
             .ok_or("create_user extracted no `userId`")?;
-        let token = if identity.mode == IdentityMode::Sign {
-            sign(&text(&user_id))?
+        let (token, refresh) = if identity.mode == IdentityMode::Sign {
+            (sign(&text(&user_id))?, sign_refresh(&text(&user_id))?)
         } else {
             let mut vars = Vars::new();
             vars.insert("userId".into(), user_id.clone());
             vars.insert("ttlSeconds".into(), json!(d.ttl_secs));
             let minted = call("mint_token", vars).await?;
-            match minted.get("token") {
+            let token = match minted.get("token") {
                 Some(Value::String(t)) => t.clone(),
                 _ => return Err("mint_token extracted no string `token`".into()),
-            }
+            };
+            let refresh = match minted.get("refreshToken") {
+                Some(Value::String(t)) => Some(t.clone()),
+                _ => None,
+            };
+            (token, refresh)
         };
-        (user_id, token)
+        (user_id, token, refresh)
     } else {
         let known = identity
             .user(vu)
             .ok_or("the profile's identity lists no users")?;
         first_of_user = vu < identity.users.len() as u64;
-        let token = match identity.mode {
-            IdentityMode::Sign => sign(&known.id)?,
-            _ => known.token.clone().unwrap_or_default(),
+        let (token, refresh) = match identity.mode {
+            IdentityMode::Sign => (sign(&known.id)?, sign_refresh(&known.id)?),
+            _ => (known.token.clone().unwrap_or_default(), None),
         };
-        (json!(known.id), token)
+        (json!(known.id), token, refresh)
     };
     if let Some(room) = room.filter(|_| first_of_user) {
         let mut vars = Vars::new();
@@ -153,6 +167,7 @@ async fn one_user(d: &DriverTokens, room: Option<&str>, vu: u64) -> Result<Cred,
     Ok(Cred {
         token,
         user_id: Some(text(&user_id)),
+        refresh_token,
     })
 }
 
@@ -183,8 +198,12 @@ pub(crate) fn from_csv(path: &Path, wanted: &[Option<u64>]) -> Result<Vec<Cred>,
         if token.is_empty() {
             continue;
         }
-        let user_id = rec.get(1).filter(|s| !s.is_empty()).map(str::to_owned);
-        rows.push(Cred { token, user_id });
+        let cell = |i: usize| rec.get(i).filter(|s| !s.is_empty()).map(str::to_owned);
+        rows.push(Cred {
+            token,
+            user_id: cell(1),
+            refresh_token: cell(2),
+        });
     }
     if rows.is_empty() {
         return Err(format!("token file {} has no tokens", path.display()));
@@ -215,6 +234,11 @@ mod tests {
         assert_eq!(c[2].token, "");
         assert_eq!(c[3].token, "t3");
         assert_eq!(c[4].token, "t2", "wraps around");
+        assert_eq!(c[0].refresh_token, None);
+        std::fs::write(&p, "token,userId,refreshToken\nt1,u1,r1\nt2,,\n").unwrap();
+        let c = from_csv(&p, &[Some(0), Some(1)]).unwrap();
+        assert_eq!(c[0].refresh_token.as_deref(), Some("r1"));
+        assert_eq!(c[1].refresh_token, None);
         std::fs::write(&p, "abc\n").unwrap();
         assert_eq!(from_csv(&p, &[Some(0)]).unwrap()[0].token, "abc");
         std::fs::write(&p, "token\n").unwrap();

@@ -59,18 +59,24 @@ pub(crate) fn expand_text(
 }
 
 /// Expands the scenario's `vars` once per run with the run-level built-ins
-/// (`runId`, `shard`, `nowMs`) and the environment; a value that cannot be
-/// expanded yet (it names a per-VU variable) is kept as written.
-pub(crate) fn expand_scenario_vars(
-    vars: &std::collections::BTreeMap<String, Value>,
-    builtins: &Vars,
-) -> Vars {
+/// (`runId`, `shard`, `nowMs`), the `--var` values and the environment; a
+/// value that cannot be expanded yet (it names a per-VU variable) is kept
+/// as written. The `--var` values are then laid over the result, so that
+/// they win over a `[vars]` entry of the same name as well.
+pub(crate) fn expand_scenario_vars(scenario: &crate::scenario::Scenario, builtins: &Vars) -> Vars {
     let mut out = Vars::new();
-    for (k, v) in vars {
-        let expanded = expand_with(v, |n| builtins.get(n).or_else(|| out.get(n)).cloned())
-            .unwrap_or_else(|_| v.clone());
+    for (k, v) in &scenario.vars {
+        let expanded = expand_with(v, |n| {
+            builtins
+                .get(n)
+                .or_else(|| scenario.overrides.get(n))
+                .or_else(|| out.get(n))
+                .cloned()
+        })
+        .unwrap_or_else(|_| v.clone());
         out.insert(k.clone(), expanded);
     }
+    out.extend(scenario.overrides.clone());
     out
 }
 
@@ -226,16 +232,38 @@ mod tests {
 
     #[test]
     fn scenario_vars_expand_once() {
-        let mut vars = std::collections::BTreeMap::new();
-        vars.insert("a".to_owned(), json!("room-${runId}"));
-        vars.insert("b".to_owned(), json!("${vu}"));
-        vars.insert("c".to_owned(), json!(5));
+        let mut s = crate::scenario::parse(
+            r#"
+            [vars]
+            a = "room-${runId}"
+            c = 5
+            d = "${n:-1}x"
+            e = 7
+            [[groups]]
+            steps = [{ connect = "/" }, { emit = "x", data = ["${a}", "${c}", "${d}", "${e}"] }]
+            [[phases]]
+            ramp = 1
+            over = "0s"
+            "#,
+            std::path::Path::new("t.toml"),
+        )
+        .unwrap();
+        // Not valid in a file, but kept as written if it ever gets there.
+        s.vars.insert("b".into(), json!("${vu}"));
         let mut b = Vars::new();
         b.insert("runId".into(), json!("r9"));
-        let out = expand_scenario_vars(&vars, &b);
+        let out = expand_scenario_vars(&s, &b);
         assert_eq!(out["a"], json!("room-r9"));
         assert_eq!(out["b"], json!("${vu}"));
         assert_eq!(out["c"], json!(5));
+        assert_eq!(out["d"], json!("1x"));
+        // --var values win over the defaults and over [vars] itself.
+        s.overrides.insert("n".into(), json!(3));
+        s.overrides.insert("e".into(), json!("eight"));
+        let out = expand_scenario_vars(&s, &b);
+        assert_eq!(out["d"], json!("3x"));
+        assert_eq!(out["e"], json!("eight"));
+        assert_eq!(out["n"], json!(3));
     }
 
     #[test]

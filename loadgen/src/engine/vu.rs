@@ -8,10 +8,12 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use driver::FailureKind;
 use formats::names::{self, code};
+use formats::report::Mismatch;
 use protocol::event;
 use serde_json::{Value, json};
 use sioclient::{
@@ -21,6 +23,7 @@ use sioclient::{
 use super::vars::{self, Rng, as_count, subset, think_duration, unix_ms, unix_us};
 use super::{Retire, RunCtx, client_transport};
 use crate::metrics::Recorder;
+use crate::scenario::feeder::Pick;
 use crate::scenario::{DEFAULT_ACK_TIMEOUT, Step, Transport};
 
 /// Bound of one connect (TCP, handshake, Socket.IO CONNECT).
@@ -71,6 +74,8 @@ impl Drop for Conn {
 
 struct Vu {
     ctx: Arc<RunCtx>,
+    /// The run's recorder, tagged with the group's tags.
+    rec: Recorder,
     spec: VuSpec,
     rng: Rng,
     conn: Option<Conn>,
@@ -83,13 +88,22 @@ struct Vu {
     retaining: bool,
     /// Start of the last `connect`, until the first `subscribe` answers.
     sub_pending: Option<Instant>,
+    /// When `token:expired` arrived, until the token is renewed.
+    expired_at: Option<Instant>,
+    /// The access and refresh tokens of the last renewal (they replace the
+    /// token source's).
+    renewed: Option<Box<(String, Option<String>)>>,
 }
 
 /// Runs one VU to its end; `true` when it ended by itself (not cut by a
 /// hard stop).
 pub(crate) async fn run(ctx: Arc<RunCtx>, spec: VuSpec) -> bool {
-    ctx.recorder.count(names::VUS_STARTED, 1);
+    let rec = ctx
+        .recorder
+        .tagged(ctx.group_tags[spec.group as usize].clone());
+    rec.count(names::VUS_STARTED, 1);
     let mut vu = Vu {
+        rec: rec.clone(),
         rng: Rng::for_vu(ctx.seed, spec.global),
         retaining: ctx.interest[spec.group as usize].any(),
         ctx: ctx.clone(),
@@ -100,7 +114,10 @@ pub(crate) async fn run(ctx: Arc<RunCtx>, spec: VuSpec) -> bool {
         vars: Default::default(),
         retained: VecDeque::new(),
         sub_pending: None,
+        expired_at: None,
+        renewed: None,
     };
+    vu.draw_rows(true);
     let steps = &ctx.scenario.groups[spec.group as usize].steps;
     let flow = vu.run_steps(steps).await;
     if flow == Flow::Next && vu.conn.is_some() && !ctx.halt.is_set() {
@@ -109,7 +126,7 @@ pub(crate) async fn run(ctx: Arc<RunCtx>, spec: VuSpec) -> bool {
     vu.close().await;
     let finished = !ctx.halt.is_set();
     if finished {
-        ctx.recorder.count(names::VUS_FINISHED, 1);
+        rec.count(names::VUS_FINISHED, 1);
     }
     finished
 }
@@ -138,7 +155,7 @@ fn disconnect_name(reason: Option<&DisconnectReason>) -> &'static str {
 
 impl Vu {
     fn count(&self, name: &str) {
-        self.ctx.recorder.count(name, 1);
+        self.rec.count(name, 1);
     }
 
     /// Stop at the next step boundary: hard stop, or the schedule retired
@@ -153,6 +170,60 @@ impl Vu {
         self.spec.origin.unwrap_or_else(Instant::now)
     }
 
+    /// Keeps a failed check for the report while fewer than the
+    /// scenario's `keep_mismatches` are kept.
+    fn mismatch(&self, step: &str, event: &str, expected: &Value, got: &Value) {
+        let limit = self.ctx.scenario.keep_mismatches as usize;
+        let mut kept = self
+            .ctx
+            .mismatches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if kept.len() < limit {
+            kept.push(Mismatch {
+                at_ms: unix_ms(),
+                vu: self.spec.global,
+                group: self.ctx.scenario.groups[self.spec.group as usize]
+                    .name
+                    .clone(),
+                step: step.to_owned(),
+                event: event.to_owned(),
+                expected: Mismatch::text(expected),
+                got: Mismatch::text(got),
+            });
+        }
+    }
+
+    /// Takes each feeder's row into the VU's variables: every feeder when
+    /// the VU starts, the `round-robin` and `random` ones again at each
+    /// iteration of a `loop`.
+    fn draw_rows(&mut self, start: bool) {
+        if self.ctx.scenario.feeders.is_empty() {
+            return;
+        }
+        let ctx = self.ctx.clone();
+        for (f, next) in ctx.scenario.feeders.iter().zip(&ctx.feeder_next) {
+            let n = f.rows.len() as u64;
+            let row = match f.pick {
+                Pick::PerVu if start => self.spec.global % n,
+                Pick::PerVu => continue,
+                Pick::RoundRobin => next.fetch_add(1, Ordering::Relaxed) % n,
+                Pick::Random => self.rng.below(n),
+            };
+            for (name, v) in f.columns.iter().zip(&f.rows[row as usize]) {
+                self.vars.insert(name.clone(), v.clone());
+            }
+        }
+    }
+
+    /// The VU's access token: the last renewed one, else its source's.
+    fn token(&self) -> &str {
+        match &self.renewed {
+            Some(r) => &r.0,
+            None => &self.ctx.creds[self.spec.local].token,
+        }
+    }
+
     fn lookup(&self, name: &str) -> Option<Value> {
         if let Some(v) = self.vars.get(name) {
             return Some(v.clone());
@@ -163,7 +234,7 @@ impl Vu {
             "runId" => Some(json!(self.ctx.run_id)),
             "nowMs" => Some(json!(unix_ms())),
             "shard" => Some(json!(self.ctx.shard)),
-            "token" if !cred.token.is_empty() => Some(json!(cred.token)),
+            "token" if !self.token().is_empty() => Some(json!(self.token())),
             "userId" => cred.user_id.as_ref().map(|u| json!(u)),
             _ => None,
         };
@@ -198,8 +269,8 @@ impl Vu {
         all.insert("runId".into(), json!(self.ctx.run_id));
         all.insert("nowMs".into(), json!(unix_ms()));
         all.insert("shard".into(), json!(self.ctx.shard));
-        if !cred.token.is_empty() {
-            all.insert("token".into(), json!(cred.token));
+        if !self.token().is_empty() {
+            all.insert("token".into(), json!(self.token()));
         }
         if let Some(u) = &cred.user_id {
             all.insert("userId".into(), json!(u));
@@ -244,9 +315,9 @@ impl Vu {
     }
 
     /// Records a received event; returns whether it was kept for a
-    /// `wait_for`.
+    /// `wait_for` or is a `token:expired` to handle.
     fn on_event(&mut self, ev: Event) -> bool {
-        let rec = &self.ctx.recorder;
+        let rec = &self.rec;
         let first = ev.args.into_iter().next().unwrap_or(Value::Null);
         // When the frame was read, on the same clock as `sentAtUs`.
         let read_at = unix_us().saturating_sub(micros(ev.received_at.elapsed()));
@@ -259,6 +330,11 @@ impl Vu {
                 .unwrap_or(code::UNKNOWN);
             rec.count(&names::error(code), 1);
         }
+        // Handled at the next step, in a `wait_for` or while idle: wake them.
+        let expired = ev.name == event::TOKEN_EXPIRED;
+        if expired {
+            self.expired_at.get_or_insert_with(Instant::now);
+        }
         if self.retaining && self.ctx.interest[self.spec.group as usize].wants(&ev.name) {
             if self.retained.len() >= RETAIN_CAP {
                 self.retained.pop_front();
@@ -266,7 +342,7 @@ impl Vu {
             self.retained.push_back((ev.name, first));
             return true;
         }
-        false
+        expired
     }
 
     /// The socket ended without this VU asking.
@@ -295,7 +371,7 @@ impl Vu {
     ) -> Pin<Box<dyn Future<Output = Flow> + Send + 'a>> {
         Box::pin(async move {
             for step in steps {
-                if self.should_stop() {
+                if self.should_stop() || self.renew_if_expired().await == Flow::Stop {
                     return Flow::Stop;
                 }
                 let flow = self.step(step).await;
@@ -325,9 +401,7 @@ impl Vu {
                 let t0 = self.start_time();
                 match self.connect().await {
                     Ok(()) => {
-                        self.ctx
-                            .recorder
-                            .latency(names::CONNECT, micros(t0.elapsed()));
+                        self.rec.latency(names::CONNECT, micros(t0.elapsed()));
                         self.sub_pending = Some(t0);
                         Flow::Next
                     }
@@ -390,8 +464,9 @@ impl Vu {
                         let failed = first.get("success").and_then(Value::as_bool) == Some(false);
                         match &expect {
                             Some(e) if subset(e, &first) => {}
-                            Some(_) => {
+                            Some(e) => {
                                 self.count(&names::error(code::EXPECT));
+                                self.mismatch(Mismatch::EMIT_ACK, &event, e, &first);
                                 if failed {
                                     self.count_ack_error(&first);
                                 }
@@ -453,6 +528,7 @@ impl Vu {
                     return Flow::Next;
                 };
                 for _ in 0..n {
+                    self.draw_rows(false);
                     if self.should_stop() || self.run_steps(steps).await == Flow::Stop {
                         return Flow::Stop;
                     }
@@ -489,22 +565,10 @@ impl Vu {
                     return Flow::Next;
                 }
                 let t0 = self.start_time();
-                // The old socket closes in the background.
-                self.conn = None;
-                if let Err(flow) = self.connect().await {
+                if let Err(flow) = self.reconnect(*resubscribe).await {
                     return flow;
                 }
-                let rooms = std::mem::take(&mut self.rooms);
-                if *resubscribe {
-                    for room in rooms {
-                        if let Err(flow) = self.subscribe(room, Instant::now()).await {
-                            return flow;
-                        }
-                    }
-                }
-                self.ctx
-                    .recorder
-                    .latency(names::RECONNECT, micros(t0.elapsed()));
+                self.rec.latency(names::RECONNECT, micros(t0.elapsed()));
                 self.count(names::RECONNECTS);
                 Flow::Next
             }
@@ -525,6 +589,79 @@ impl Vu {
         }
     }
 
+    /// Drops the connection (it closes in the background) and opens a new
+    /// one to the same endpoint, subscribing again to the VU's rooms with
+    /// `resubscribe`.
+    async fn reconnect(&mut self, resubscribe: bool) -> Result<(), Flow> {
+        self.conn = None;
+        self.connect().await?;
+        let rooms = std::mem::take(&mut self.rooms);
+        if resubscribe {
+            for room in rooms {
+                self.subscribe(room, Instant::now()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// After `token:expired` (the protocol's Token Refresh): trades the
+    /// refresh token for a new access token through the profile's
+    /// `refresh_token` action, reconnects with it and resubscribes to the
+    /// VU's rooms. Counted in `token_refreshes` (time in `token_refresh`)
+    /// or `token_refresh_failures`; a failure leaves the connection to the
+    /// server, which ends it after its grace period.
+    async fn renew_if_expired(&mut self) -> Flow {
+        let Some(t0) = self.expired_at.take() else {
+            return Flow::Next;
+        };
+        let refresh = match &self.renewed {
+            Some(r) => r.1.clone(),
+            None => self.ctx.creds[self.spec.local].refresh_token.clone(),
+        };
+        let Some(refresh) = refresh else {
+            self.count(names::TOKEN_REFRESH_FAILURES);
+            return Flow::Next;
+        };
+        let mut vars = self.scope_all();
+        vars.insert("refreshToken".into(), json!(refresh));
+        let ctx = self.ctx.clone();
+        let call = Box::pin(async move {
+            driver::call(
+                &ctx.http,
+                &ctx.target,
+                &ctx.profile,
+                &ctx.base_vars,
+                driver::Action::RefreshToken.as_str(),
+                &vars,
+            )
+            .await
+        });
+        let extracted = match self.wait(call, false).await {
+            Waited::Done(Ok((_, _, extracted))) => extracted,
+            Waited::Done(Err(_)) | Waited::Event => {
+                self.count(names::TOKEN_REFRESH_FAILURES);
+                return Flow::Next;
+            }
+            Waited::Halted | Waited::Lost => return Flow::Stop,
+        };
+        let Some(Value::String(token)) = extracted.get("token") else {
+            self.count(names::TOKEN_REFRESH_FAILURES);
+            return Flow::Next;
+        };
+        let next = extracted
+            .get("refreshToken")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        self.renewed = Some(Box::new((token.clone(), next)));
+        if let Err(flow) = self.reconnect(true).await {
+            self.count(names::TOKEN_REFRESH_FAILURES);
+            return flow;
+        }
+        self.rec.latency(names::TOKEN_REFRESH, micros(t0.elapsed()));
+        self.count(names::TOKEN_REFRESHES);
+        Flow::Next
+    }
+
     /// Opens the socket of `self.endpoint` (a failure is counted and ends
     /// the VU).
     async fn connect(&mut self) -> Result<(), Flow> {
@@ -537,7 +674,7 @@ impl Vu {
         let (ns, transport) = (endpoint.0.clone(), endpoint.1);
         let cred = &self.ctx.creds[self.spec.local];
         let mut who = driver::profile::Vars::new();
-        who.insert("token".into(), json!(cred.token));
+        who.insert("token".into(), json!(self.token()));
         if let Some(id) = &cred.user_id {
             who.insert("userId".into(), json!(id));
         }
@@ -586,12 +723,16 @@ impl Vu {
     /// the group names. Those come to [`Vu::on_event`] as before.
     fn event_hook(&self) -> EventHook {
         let ctx = self.ctx.clone();
+        let rec = self.rec.clone();
         let group = usize::from(self.spec.group);
         EventHook::new(move |ev| {
-            if ev.name == event::ERROR || ctx.interest[group].wants(&ev.name) {
+            if ev.name == event::ERROR
+                || ev.name == event::TOKEN_EXPIRED
+                || ctx.interest[group].wants(&ev.name)
+            {
                 return false;
             }
-            record_received(&ctx.recorder, &ev.name, stamp_in(ev.payload), unix_us());
+            record_received(&rec, &ev.name, stamp_in(ev.payload), unix_us());
             true
         })
     }
@@ -612,8 +753,7 @@ impl Vu {
         {
             Some(first) if first.get("success").and_then(Value::as_bool) != Some(false) => {
                 if let Some(start) = self.sub_pending.take() {
-                    self.ctx
-                        .recorder
+                    self.rec
                         .latency(names::CONNECT_TO_SUBSCRIBED, micros(start.elapsed()));
                 }
                 if !self.rooms.contains(&room) {
@@ -650,7 +790,7 @@ impl Vu {
         let ack = async move { handle.emit_with_ack(&name, data, timeout).await };
         match self.wait(ack, false).await {
             Waited::Done(Ok(args)) => {
-                self.ctx.recorder.latency(metric, micros(t0.elapsed()));
+                self.rec.latency(metric, micros(t0.elapsed()));
                 Ok(Some(args.into_iter().next().unwrap_or(Value::Null)))
             }
             Waited::Done(Err(AckError::Timeout)) => {
@@ -703,6 +843,9 @@ impl Vu {
     ) -> Flow {
         let deadline = Instant::now() + timeout;
         loop {
+            if self.renew_if_expired().await == Flow::Stop {
+                return Flow::Stop;
+            }
             if let Some(first) = self.take_retained(event, matching) {
                 self.save(save, &first);
                 return Flow::Next;
@@ -722,6 +865,12 @@ impl Vu {
                 Waited::Event => continue,
                 Waited::Done(true) => {
                     self.count(&names::error(code::TIMEOUT));
+                    // Events of the name came, none matched: show the last.
+                    if let Some(m) = matching
+                        && let Some((_, got)) = self.retained.iter().rev().find(|(n, _)| n == event)
+                    {
+                        self.mismatch(Mismatch::WAIT_FOR, event, m, got);
+                    }
                     return Flow::Next;
                 }
                 // Retired: the schedule wants this VU gone; not a timeout.
@@ -772,9 +921,7 @@ impl Vu {
         });
         match self.wait(call, false).await {
             Waited::Done(Ok((_, _, extracted))) => {
-                self.ctx
-                    .recorder
-                    .latency(&names::http(action), micros(t0.elapsed()));
+                self.rec.latency(&names::http(action), micros(t0.elapsed()));
                 for var in save {
                     match extracted.get(var) {
                         Some(v) => {
@@ -787,9 +934,7 @@ impl Vu {
             }
             Waited::Done(Err(e)) => {
                 if let driver::DriverError::Status { .. } = e {
-                    self.ctx
-                        .recorder
-                        .latency(&names::http(action), micros(t0.elapsed()));
+                    self.rec.latency(&names::http(action), micros(t0.elapsed()));
                 }
                 self.count(&driver_error_counter(&e));
                 if e.is_transport() {
@@ -806,10 +951,18 @@ impl Vu {
     async fn idle(&mut self) {
         self.retaining = false;
         self.retained = VecDeque::new();
-        let (ctx, retire) = (self.ctx.clone(), self.spec.retire);
-        let _ = self
-            .wait(async move { ctx.retired(retire).await }, false)
-            .await;
+        loop {
+            let (ctx, retire) = (self.ctx.clone(), self.spec.retire);
+            match self
+                .wait(async move { ctx.retired(retire).await }, true)
+                .await
+            {
+                // Only a `token:expired` wakes an idle VU (nothing is
+                // retained). Boxed: an idle VU's future stays small.
+                Waited::Event if Box::pin(self.renew_if_expired()).await == Flow::Next => {}
+                _ => return,
+            }
+        }
     }
 
     /// Ends the socket: gracefully (bounded) unless the run is stopping

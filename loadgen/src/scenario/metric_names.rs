@@ -55,8 +55,8 @@ pub struct KnownMetrics {
 }
 
 impl KnownMetrics {
-    /// Everything `groups` can record.
-    pub fn of(groups: &[Group]) -> KnownMetrics {
+    /// Everything `groups` can record, untagged.
+    fn untagged<'g>(groups: impl Iterator<Item = &'g Group>) -> Vec<String> {
         let mut names: Vec<String> = [
             names::CONNECT,
             names::CONNECT_TO_SUBSCRIBED,
@@ -65,6 +65,10 @@ impl KnownMetrics {
             names::CONNECT_FAILURES,
             names::VUS_STARTED,
             names::VUS_FINISHED,
+            names::ARRIVALS_DROPPED,
+            names::TOKEN_REFRESHES,
+            names::TOKEN_REFRESH_FAILURES,
+            names::TOKEN_REFRESH,
             names::ERRORS_TOTAL,
         ]
         .map(String::from)
@@ -84,6 +88,23 @@ impl KnownMetrics {
         for e in received {
             names.push(names::received(&e));
             names.push(names::fanout(&e));
+        }
+        names
+    }
+
+    /// Everything `groups` can record: every name, and for each tag its
+    /// `[KEY=VALUE]` copy of every name the groups with that tag record.
+    pub fn of(groups: &[Group]) -> KnownMetrics {
+        let mut names = Self::untagged(groups.iter());
+        let tags: std::collections::BTreeSet<(&String, &String)> =
+            groups.iter().flat_map(|g| g.tags.iter()).collect();
+        for (k, v) in tags {
+            let tagged = groups.iter().filter(|g| g.tags.get(k) == Some(v));
+            names.extend(
+                Self::untagged(tagged)
+                    .iter()
+                    .map(|n| names::tagged(k, v, n)),
+            );
         }
         names.sort_unstable();
         names.dedup();
@@ -118,15 +139,21 @@ impl KnownMetrics {
             .iter()
             .map(String::as_str)
             .filter(|n| {
-                !(n.starts_with(names::DISCONNECTS)
+                !(names::split_tag(n).is_some()
+                    || n.starts_with(names::DISCONNECTS)
                     || n.starts_with(names::ERRORS)
                     || ((n.starts_with(names::RECEIVED) || n.starts_with(names::FANOUT))
                         && SERVER_EVENTS.iter().any(|e| n.ends_with(e))))
             })
             .collect();
         format!(
-            "{}, errors.<CODE>, disconnects.<REASON>, received.<EVENT> and fanout.<EVENT> (see scenarios/README.md)",
-            shown.join(", ")
+            "{}, errors.<CODE>, disconnects.<REASON>, received.<EVENT> and fanout.<EVENT>{} (see scenarios/README.md)",
+            shown.join(", "),
+            if self.names.iter().any(|n| names::split_tag(n).is_some()) {
+                ", each also as [KEY=VALUE]NAME for the tags of the groups that record it"
+            } else {
+                ""
+            }
         )
     }
 }

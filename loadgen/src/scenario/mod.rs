@@ -8,6 +8,7 @@
 //! [`Scenario::with_overrides`] applies `--clients` and `--duration`.
 
 mod duration;
+pub mod feeder;
 mod metric_names;
 mod overrides;
 mod parse;
@@ -48,9 +49,16 @@ pub struct Scenario {
     /// FNV-1a 64 of the file bytes, 16 lowercase hex digits.
     pub source_hash: String,
     pub vars: BTreeMap<String, Value>,
+    /// `--var K=V` values: they win over `vars`, the environment and
+    /// `${K:-default}` everywhere (scenario vars, set-up, steps).
+    #[serde(default)]
+    pub overrides: BTreeMap<String, Value>,
     /// Driver actions run once per run before load (per shard).
     pub setup: Vec<SetupAction>,
     pub tokens: TokenSource,
+    /// Rows of variables for the virtual users (`[[feeders]]`).
+    #[serde(default)]
+    pub feeders: Vec<feeder::Feeder>,
     pub groups: Vec<Group>,
     pub phases: Vec<Phase>,
     /// Hard bound of the run (default: sum of phases + 30 s grace);
@@ -58,6 +66,24 @@ pub struct Scenario {
     pub max_duration: Duration,
     /// Raw expressions, parsed by `threshold.rs`.
     pub thresholds: Vec<String>,
+    /// Most VUs of the `arrival` phases running at once (`max_vus`); an
+    /// arrival due while that many run is dropped and counted
+    /// (`arrivals_dropped`). `None`: no cap.
+    #[serde(default)]
+    pub max_vus: Option<u32>,
+    /// How many failed `expect` / `matching` checks the report keeps with
+    /// what arrived (`keep_mismatches`).
+    #[serde(default = "default_keep_mismatches")]
+    pub keep_mismatches: u32,
+}
+
+/// Default `keep_mismatches`.
+pub const DEFAULT_KEEP_MISMATCHES: u32 = 10;
+/// Largest `keep_mismatches`.
+pub const MAX_KEEP_MISMATCHES: u32 = 1000;
+
+fn default_keep_mismatches() -> u32 {
+    DEFAULT_KEEP_MISMATCHES
 }
 
 /// One driver action of the set-up.
@@ -83,9 +109,13 @@ pub enum TokenSource {
         /// added as a participant with `role`.
         join_room: Option<String>,
         role: String,
+        /// Lifetime of the minted or signed access tokens (`ttl`; default
+        /// max(1 h, `max_duration` + 10 min)).
+        #[serde(default)]
+        ttl: Option<Duration>,
     },
-    /// Tokens read from a CSV file, columns `token[,userId]`, an optional
-    /// header row naming them.
+    /// Tokens read from a CSV file, columns `token[,userId[,refreshToken]]`,
+    /// an optional header row naming them.
     Csv {
         /// Resolved against the scenario file's folder at parse time.
         path: PathBuf,
@@ -98,7 +128,16 @@ pub struct Group {
     pub name: String,
     pub size: GroupSize,
     pub steps: Vec<Step>,
+    /// `tags = { KEY = "VALUE" }`: every metric of the group's VUs is also
+    /// recorded as `[KEY=VALUE]NAME`, per tag.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
 }
+
+/// Most tags of one group.
+pub const MAX_TAGS: usize = 8;
+/// Longest tag key or value, in bytes.
+pub const MAX_TAG_LEN: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum GroupSize {
@@ -116,9 +155,11 @@ pub enum Phase {
     /// Keep the current count.
     Hold { duration: Duration },
     /// Open model: new virtual users at intended times; latency from the
-    /// intended start.
+    /// intended start. The rate goes linearly from `from_per_sec` to
+    /// `rate_per_sec` over the phase (equal: a constant rate).
     Arrival {
         rate_per_sec: f64,
+        from_per_sec: f64,
         duration: Duration,
     },
     /// To 0: virtual users stop after their current step.
@@ -126,6 +167,49 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// How many VUs an `Arrival` phase starts (0 for other phases): one at
+    /// the phase start, then one each time the integral of the rate
+    /// passes a whole number, while before the phase end.
+    pub fn arrivals(&self) -> u64 {
+        let Phase::Arrival {
+            rate_per_sec,
+            from_per_sec,
+            duration,
+        } = self
+        else {
+            return 0;
+        };
+        let n = (rate_per_sec + from_per_sec) / 2.0 * duration.as_secs_f64();
+        if n.is_finite() && n > 0.0 {
+            // Float noise absorbed: 2.5/s over 2 s is 5 arrivals, not 6.
+            (n - 1e-9).ceil().max(0.0) as u64
+        } else {
+            0
+        }
+    }
+
+    /// When arrival `j` (from 0) of an `Arrival` phase is due, from the
+    /// phase start: where the integral of the rate reaches `j`.
+    pub fn arrival_offset(&self, j: u64) -> Duration {
+        let Phase::Arrival {
+            rate_per_sec,
+            from_per_sec,
+            duration,
+        } = self
+        else {
+            return Duration::ZERO;
+        };
+        let (a, b, t) = (*from_per_sec, *rate_per_sec, duration.as_secs_f64());
+        let j = j as f64;
+        // a·x + (b−a)·x²/(2t) = j, solved in the form that stays exact
+        // when b = a (no division by b − a) and for a falling rate.
+        let k = (b - a) / (2.0 * t);
+        let disc = (a * a + 4.0 * k * j).max(0.0);
+        let denom = a + disc.sqrt();
+        let x = if denom > 0.0 { 2.0 * j / denom } else { 0.0 };
+        Duration::from_secs_f64(x.clamp(0.0, t))
+    }
+
     /// How long the phase lasts.
     pub fn duration(&self) -> Duration {
         match self {
@@ -286,20 +370,33 @@ pub struct Checked {
     pub warnings: Vec<Diagnostic>,
 }
 
+/// `--var K=V` pairs, in command-line order (a later K wins).
+pub type VarOverrides = [(String, String)];
+
 /// Parses and validates a scenario; `path` names the file in messages and
 /// anchors relative paths (the CSV token file).
 pub fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
-    parse_checked(text, path).map(|c| c.scenario)
+    parse_checked(text, path, &[]).map(|c| c.scenario)
 }
 
-/// [`parse`], also returning the warnings.
-pub fn parse_checked(text: &str, path: &Path) -> Result<Checked, ScenarioError> {
-    parse::parse(text, path)
+/// [`parse`] with `--var` values, also returning the warnings. Each K
+/// must be a variable the scenario reads (a `[vars]` name or a
+/// `${K}` / `${K:-default}` anywhere) and not one the run assigns itself
+/// (a built-in, a token variable, a set-up or step save); V is taken as
+/// JSON when it parses as JSON (`5`, `true`, `{"a":1}`), else as text, the
+/// rule of a `:-default`.
+pub fn parse_checked(
+    text: &str,
+    path: &Path,
+    vars: &VarOverrides,
+) -> Result<Checked, ScenarioError> {
+    parse::parse(text, path, vars)
 }
 
-/// Reads, parses and validates a scenario file. Warnings go to stderr.
-pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-    let checked = load_checked(path)?;
+/// Reads, parses and validates a scenario file with `--var` values.
+/// Warnings go to stderr.
+pub fn load(path: &Path, vars: &VarOverrides) -> Result<Scenario, ScenarioError> {
+    let checked = load_checked(path, vars)?;
     for w in &checked.warnings {
         eprintln!("{w}");
     }
@@ -307,13 +404,13 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
 }
 
 /// [`load`] without printing: the warnings are returned.
-pub fn load_checked(path: &Path) -> Result<Checked, ScenarioError> {
+pub fn load_checked(path: &Path, vars: &VarOverrides) -> Result<Checked, ScenarioError> {
     let bytes = std::fs::read(path).map_err(|e| {
         ScenarioError::single(&path.display().to_string(), format!("cannot read: {e}"))
     })?;
     let text = String::from_utf8(bytes)
         .map_err(|_| ScenarioError::single(&path.display().to_string(), "not UTF-8 text"))?;
-    parse_checked(&text, path)
+    parse_checked(&text, path, vars)
 }
 
 /// FNV-1a, 64 bits, as 16 lowercase hex digits.
@@ -370,10 +467,11 @@ impl Scenario {
     }
 
     /// The most virtual users alive at once: the highest `Ramp` level, or
-    /// the level plus every arrival of an `Arrival` phase (an upper bound:
-    /// arrivals that finish early free their slot).
+    /// the level plus every arrival of an `Arrival` phase, at most
+    /// `max_vus` of them (an upper bound: arrivals that finish early free
+    /// their slot).
     pub fn peak_clients(&self) -> u32 {
-        overrides::peak_clients(&self.phases)
+        overrides::peak_clients(&self.phases, self.max_vus)
     }
 
     /// Sum of the `Count` groups' sizes.

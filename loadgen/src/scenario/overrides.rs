@@ -4,17 +4,10 @@ use std::time::Duration;
 
 use super::{Group, GroupSize, Phase, Scenario};
 
-/// Arrivals of an `Arrival` phase (float noise absorbed).
-fn arrivals(rate_per_sec: f64, duration: Duration) -> u64 {
-    let x = rate_per_sec * duration.as_secs_f64();
-    if x <= 0.0 {
-        0
-    } else {
-        (x - 1e-6).ceil().max(0.0) as u64
-    }
-}
-
-pub(super) fn peak_clients(phases: &[Phase]) -> u32 {
+/// The most VUs alive at once: the highest `Ramp` level, or a level plus
+/// every arrival of an `Arrival` phase, at most `max_vus` of them.
+pub(super) fn peak_clients(phases: &[Phase], max_vus: Option<u32>) -> u32 {
+    let cap = max_vus.map_or(u64::MAX, u64::from);
     let mut level: u64 = 0;
     let mut peak: u64 = 0;
     for p in phases {
@@ -24,10 +17,7 @@ pub(super) fn peak_clients(phases: &[Phase]) -> u32 {
                 level = u64::from(*to);
             }
             Phase::Hold { .. } => peak = peak.max(level),
-            Phase::Arrival {
-                rate_per_sec,
-                duration,
-            } => peak = peak.max(level + arrivals(*rate_per_sec, *duration)),
+            Phase::Arrival { .. } => peak = peak.max(level + p.arrivals().min(cap)),
             Phase::RampDown { .. } => level = 0,
         }
     }
@@ -76,16 +66,24 @@ fn scale_u32(x: u32, f: f64) -> u32 {
 
 pub(super) fn apply(mut s: Scenario, clients: Option<u32>, duration: Option<Duration>) -> Scenario {
     if let Some(n) = clients {
-        let peak = peak_clients(&s.phases);
+        let peak = peak_clients(&s.phases, s.max_vus);
         if peak > 0 && n != peak {
             let f = f64::from(n) / f64::from(peak);
+            s.max_vus = s.max_vus.map(|m| scale_u32(m, f));
             for p in &mut s.phases {
                 match p {
                     Phase::Ramp { from, to, .. } => {
                         *from = scale_u32(*from, f);
                         *to = scale_u32(*to, f);
                     }
-                    Phase::Arrival { rate_per_sec, .. } => *rate_per_sec *= f,
+                    Phase::Arrival {
+                        rate_per_sec,
+                        from_per_sec,
+                        ..
+                    } => {
+                        *rate_per_sec *= f;
+                        *from_per_sec *= f;
+                    }
                     Phase::Hold { .. } | Phase::RampDown { .. } => {}
                 }
             }

@@ -13,7 +13,7 @@ fn ok(text: &str) -> Scenario {
 }
 
 fn checked(text: &str) -> Checked {
-    match parse_checked(text, Path::new("t.toml")) {
+    match parse_checked(text, Path::new("t.toml"), &[]) {
         Ok(c) => c,
         Err(e) => panic!("expected to parse, got:\n{e}"),
     }
@@ -223,7 +223,8 @@ fn full_scenario_parses_every_kind() {
         s.tokens,
         TokenSource::Driver {
             join_room: Some("${roomId}".into()),
-            role: "participant".into()
+            role: "participant".into(),
+            ttl: None,
         }
     );
     assert_eq!(s.groups.len(), 3);
@@ -345,6 +346,7 @@ fn full_scenario_parses_every_kind() {
             Phase::Hold { duration: secs(60) },
             Phase::Arrival {
                 rate_per_sec: 2.5,
+                from_per_sec: 2.5,
                 duration: secs(4)
             },
             Phase::RampDown { over: secs(5) },
@@ -364,7 +366,8 @@ fn defaults() {
         s.tokens,
         TokenSource::Driver {
             join_room: None,
-            role: "participant".into()
+            role: "participant".into(),
+            ttl: None,
         }
     );
     assert_eq!(s.groups[0].size, GroupSize::Weight(1));
@@ -461,7 +464,7 @@ groups = [
 #[test]
 fn csv_tokens_resolve_against_the_file() {
     let text = format!("[tokens]\nsource = \"csv\"\npath = \"tokens.csv\"\n{MINIMAL_TAIL}");
-    let c = parse_checked(&text, Path::new("/some/dir/x.toml")).unwrap();
+    let c = parse_checked(&text, Path::new("/some/dir/x.toml"), &[]).unwrap();
     assert_eq!(
         c.scenario.tokens,
         TokenSource::Csv {
@@ -1012,7 +1015,7 @@ fn several_errors_in_file_order() {
 
 #[test]
 fn load_reports_missing_files() {
-    let e = load(Path::new("/nonexistent/x.toml")).unwrap_err();
+    let e = load(Path::new("/nonexistent/x.toml"), &[]).unwrap_err();
     assert!(
         e.to_string()
             .starts_with("/nonexistent/x.toml: cannot read"),
@@ -1280,7 +1283,7 @@ fn every_shipped_scenario_validates_without_warnings() {
         );
     }
     for f in &files {
-        let c = load_checked(f).unwrap_or_else(|e| panic!("{e}"));
+        let c = load_checked(f, &[]).unwrap_or_else(|e| panic!("{e}"));
         assert!(c.warnings.is_empty(), "{}: {:?}", f.display(), c.warnings);
         let s = c.scenario;
         assert_eq!(
@@ -1343,8 +1346,352 @@ fn readme_examples_parse() {
             "[vars]\nroomId = \"r\"\nqid = \"q\"\n[[groups]]\nsteps = [{{ connect = \"/\" }}, {example}]\n{MINIMAL_TAIL}"
         );
         let text = text.replace("${app}", "x");
-        parse_checked(&text, Path::new("t.toml")).unwrap_or_else(|e| panic!("{example}: {e}"));
+        parse_checked(&text, Path::new("t.toml"), &[]).unwrap_or_else(|e| panic!("{example}: {e}"));
         n += 1;
     }
     assert!(n >= 6, "{n}");
+}
+
+// ---- --var ---------------------------------------------------------------
+
+const VAR_SCENARIO: &str = r#"
+[vars]
+questions = "${QUIZ_QUESTIONS_UNSET_IN_TESTS:-5}"
+room = "quiz"
+
+[[groups]]
+steps = [
+  { connect = "/" },
+  { loop = "${questions}", steps = [{ emit_ack = "x", data = { t = "${timeLimit:-10}" }, save = { rank = "/rank" } }] },
+  { emit = "y", data = { r = "${rank}", who = "${region}" } },
+]
+
+[[phases]]
+ramp = 1
+over = "0s"
+"#;
+
+fn with_vars(text: &str, vars: &[(&str, &str)]) -> Result<Scenario, ScenarioError> {
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    parse_checked(text, Path::new("t.toml"), &vars).map(|c| c.scenario)
+}
+
+#[test]
+fn var_flags_set_what_the_scenario_reads() {
+    // `region` has no default: only --var (or the environment) provides it.
+    let es = errs(VAR_SCENARIO);
+    assert!(
+        es.iter().any(|d| d.message.contains("`${region}`")),
+        "{es:?}"
+    );
+    let s = with_vars(
+        VAR_SCENARIO,
+        &[
+            ("region", "eu"),
+            ("questions", "3"),
+            ("timeLimit", "{\"s\":2}"),
+            ("QUIZ_QUESTIONS_UNSET_IN_TESTS", "7"),
+            ("room", "x"),
+            ("room", "y"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(s.overrides["region"], json!("eu"));
+    assert_eq!(s.overrides["questions"], json!(3), "JSON when it parses");
+    assert_eq!(s.overrides["timeLimit"], json!({"s": 2}));
+    assert_eq!(s.overrides["QUIZ_QUESTIONS_UNSET_IN_TESTS"], json!(7));
+    assert_eq!(s.overrides["room"], json!("y"), "the last --var K wins");
+    assert_eq!(s.vars["room"], json!("quiz"), "[vars] is kept as written");
+}
+
+#[test]
+fn var_flags_for_unknown_or_assigned_names_are_errors() {
+    let e = with_vars(VAR_SCENARIO, &[("region", "eu"), ("qestions", "3")]).unwrap_err();
+    let msg = e.to_string();
+    assert_eq!(e.errors.len(), 1, "{msg}");
+    assert!(
+        msg.starts_with("t.toml: --var qestions: the scenario reads no variable `qestions` (did you mean `questions`?)"),
+        "{msg}"
+    );
+    assert!(msg.contains("it reads: "), "{msg}");
+    for assigned in ["rank", "vu", "token", "runId"] {
+        let e = with_vars(VAR_SCENARIO, &[("region", "eu"), (assigned, "1")]).unwrap_err();
+        assert!(
+            e.to_string().contains(&format!(
+                "--var {assigned}: `{assigned}` is assigned by the run"
+            )),
+            "{e}"
+        );
+    }
+}
+
+// ---- feeders -------------------------------------------------------------
+
+/// A scenario in `dir` whose `[[feeders]]` body is `feeders`, and whose
+/// steps use `${user}`.
+fn feeder_scenario(dir: &Path, feeders: &str) -> String {
+    let _ = dir;
+    format!(
+        r#"
+{feeders}
+
+[[groups]]
+steps = [{{ connect = "/" }}, {{ emit = "x", data = {{ u = "${{user}}" }} }}]
+
+[[phases]]
+ramp = 3
+over = "0s"
+"#
+    )
+}
+
+fn parse_in(dir: &Path, text: &str) -> Result<Checked, ScenarioError> {
+    parse_checked(text, &dir.join("s.toml"), &[])
+}
+
+#[test]
+fn feeders_read_rows_relative_to_the_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.csv"), "user,room\nu1,r1\nu2,r2\n").unwrap();
+    std::fs::write(
+        dir.path().join("more.json"),
+        r#"[{"n": 1}, {"n": 2}, {"n": 3}]"#,
+    )
+    .unwrap();
+    let text = feeder_scenario(
+        dir.path(),
+        "[[feeders]]\nfile = \"users.csv\"\n[[feeders]]\nfile = \"more.json\"\npick = \"round-robin\"",
+    );
+    let c = parse_in(dir.path(), &text).unwrap();
+    let f = &c.scenario.feeders;
+    assert_eq!(f.len(), 2);
+    assert_eq!(f[0].pick, feeder::Pick::PerVu, "per-vu by default");
+    assert_eq!(f[0].columns, ["user", "room"]);
+    assert_eq!(f[0].file, dir.path().join("users.csv"));
+    assert_eq!(f[1].pick, feeder::Pick::RoundRobin);
+    assert_eq!(f[1].rows[2], vec![json!(3)]);
+    // 2 rows for 3 clients: per-vu wraps, and says so.
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.line == 3 && w.message.contains("per-vu wraps around")),
+        "{:?}",
+        c.warnings
+    );
+    // Without the feeder, `${user}` is unknown.
+    let e = parse_in(dir.path(), &feeder_scenario(dir.path(), "")).unwrap_err();
+    assert!(e.to_string().contains("unknown variable `${user}`"), "{e}");
+    // Feeder variables are the run's: --var cannot set them.
+    let e = parse_checked(
+        &text,
+        &dir.path().join("s.toml"),
+        &[("user".into(), "x".into())],
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("--var user: `user` is assigned"),
+        "{e}"
+    );
+}
+
+#[test]
+fn feeder_errors_name_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.csv"), "user,room\nu1\n").unwrap();
+    std::fs::write(dir.path().join("tok.csv"), "token,user\nt,u\n").unwrap();
+    std::fs::write(dir.path().join("name.csv"), "user,my-room\nu,r\n").unwrap();
+    let cases = [
+        ("file = \"missing.csv\"", "cannot read"),
+        ("file = \"bad.csv\"", "line 2"),
+        ("file = \"tok.csv\"", "`token` is already given"),
+        ("file = \"name.csv\"", "`my-room` must be ASCII letters"),
+        (
+            "file = \"bad.csv\"\npick = \"round-robbin\"",
+            "(did you mean `round-robin`?)",
+        ),
+        ("fil = \"bad.csv\"", "unknown key `fil`"),
+    ];
+    for (body, needle) in cases {
+        let text = feeder_scenario(dir.path(), &format!("[[feeders]]\n{body}"));
+        let e = parse_in(dir.path(), &text).unwrap_err();
+        assert!(
+            e.errors
+                .iter()
+                .any(|d| d.line >= 3 && d.line <= 4 && d.message.contains(needle)),
+            "{body}: expected {needle:?} at line 3 or 4, got:\n{e}"
+        );
+    }
+}
+
+#[test]
+fn keep_mismatches_is_bounded() {
+    let base = "[[groups]]\nsteps = [{ connect = \"/\" }]\n[[phases]]\nramp = 1\nover = \"0s\"\n";
+    assert_eq!(ok(base).keep_mismatches, DEFAULT_KEEP_MISMATCHES);
+    assert_eq!(
+        ok(&format!("keep_mismatches = 0\n{base}")).keep_mismatches,
+        0
+    );
+    assert_err(
+        &format!("keep_mismatches = 1001\n{base}"),
+        1,
+        "keep_mismatches must be between 0 and 1000",
+    );
+    assert_err(
+        &format!("keep_mismatches = \"5\"\n{base}"),
+        1,
+        "keep_mismatches must be an integer",
+    );
+}
+
+#[test]
+fn ramping_arrivals_and_max_vus() {
+    let text = r#"
+max_vus = 30
+[[groups]]
+steps = [{ connect = "/" }]
+[[phases]]
+arrival = 40
+from = 10
+over = "2s"
+[[phases]]
+arrival = 5
+over = "2s"
+"#;
+    let s = ok(text);
+    assert_eq!(
+        s.phases[0],
+        Phase::Arrival {
+            rate_per_sec: 40.0,
+            from_per_sec: 10.0,
+            duration: Duration::from_secs(2)
+        }
+    );
+    assert_eq!(s.phases[0].arrivals(), 50);
+    assert_eq!(s.max_vus, Some(30));
+    assert_eq!(s.peak_clients(), 30, "capped: 50 arrivals, 30 at once");
+    // --clients scales both rates and the cap.
+    let scaled = s.clone().with_overrides(Some(15), None);
+    assert_eq!(scaled.max_vus, Some(15));
+    assert!(matches!(
+        scaled.phases[0],
+        Phase::Arrival { rate_per_sec, from_per_sec, .. }
+            if (rate_per_sec - 20.0).abs() < 1e-9 && (from_per_sec - 5.0).abs() < 1e-9
+    ));
+    assert_eq!(ok(&text.replace("max_vus = 30\n", "")).peak_clients(), 50);
+
+    let bad = |from: &str, to: &str| {
+        text.replace(
+            "arrival = 40\nfrom = 10",
+            &format!("arrival = {to}\nfrom = {from}"),
+        )
+    };
+    assert_err(&bad("-1", "40"), 7, "a number of at least 0");
+    assert_err(&bad("0", "0"), 6, "must be more than 0");
+    assert_eq!(ok(&bad("20", "0")).phases[0].arrivals(), 20, "down to 0/s");
+    assert_err(
+        &text.replace("max_vus = 30", "max_vus = 0"),
+        2,
+        "max_vus must be between 1",
+    );
+    let c = checked(
+        "max_vus = 3\n[[groups]]\nsteps = [{ connect = \"/\" }]\n[[phases]]\nramp = 1\nover = \"0s\"\n",
+    );
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.message.contains("max_vus caps")),
+        "{:?}",
+        c.warnings
+    );
+}
+
+#[test]
+fn group_tags_split_metrics_and_thresholds_select_them() {
+    let text = r#"
+thresholds = [
+  "[region=eu]ack.presence:get_online.p99 < 1s",
+  "[region=eu]errors.count < 1",
+  "[region=us]vus_started.count >= 1",
+]
+[[groups]]
+name = "eu"
+tags = { region = "eu", tier = "free-1.0" }
+steps = [{ connect = "/" }, { emit_ack = "presence:get_online", data = {} }]
+[[groups]]
+name = "us"
+tags = { region = "us" }
+steps = [{ connect = "/" }]
+[[phases]]
+ramp = 2
+over = "0s"
+"#;
+    let s = ok(text);
+    assert_eq!(s.groups[0].tags["tier"], "free-1.0");
+    let known = s.known_metrics();
+    assert!(
+        known
+            .check("[tier=free-1.0]sent.presence:get_online")
+            .is_ok()
+    );
+    // Only the eu group emits: the us copy is never recorded.
+    let e = known
+        .check("[region=us]ack.presence:get_online")
+        .unwrap_err();
+    assert!(
+        e.contains("did you mean `[region=eu]ack.presence:get_online`?"),
+        "{e}"
+    );
+    assert!(known.check("[region=fr]connect").is_err());
+
+    assert_err(
+        &text.replace("tier = \"free-1.0\"", "tier = \"a b\""),
+        9,
+        "a tag value is ASCII letters",
+    );
+    assert_err(
+        &text.replace("tier = \"free-1.0\"", "\"9x\" = \"a\""),
+        9,
+        "a tag name is ASCII letters",
+    );
+    assert_err(
+        &text.replace("tier = \"free-1.0\"", "tier = 3"),
+        9,
+        "must be a string",
+    );
+    assert_err(
+        &text.replace("[region=us]vus", "[region=uk]vus"),
+        5,
+        "unknown metric `[region=uk]vus_started`",
+    );
+}
+
+#[test]
+fn token_ttl_is_whole_seconds() {
+    let base = "[tokens]\nttl = \"TTL\"\n[[groups]]\nsteps = [{ connect = \"/\" }]\n[[phases]]\nramp = 1\nover = \"0s\"\n";
+    let s = ok(&base.replace("TTL", "90s"));
+    assert!(matches!(
+        s.tokens,
+        TokenSource::Driver { ttl: Some(d), .. } if d == Duration::from_secs(90)
+    ));
+    assert_err(
+        &base.replace("TTL", "1500ms"),
+        2,
+        "tokens.ttl is whole seconds",
+    );
+    assert_err(
+        &base.replace("TTL", "0s"),
+        2,
+        "tokens.ttl must be longer than 0s",
+    );
+    assert_err(
+        &base.replace(
+            "ttl = \"TTL\"",
+            "source = \"csv\"\npath = \"t.csv\"\nttl = \"5s\"",
+        ),
+        4,
+        "unknown key `ttl` in tokens (csv)",
+    );
 }

@@ -43,6 +43,7 @@ fn known(ctx: &Ctx<'_>, scope: Scope, profile_vars: &BTreeSet<String>) -> BTreeS
                 k.extend(s.iter().cloned());
             }
             k.extend(ctx.token_vars.iter().cloned());
+            k.extend(ctx.feeder_vars.iter().cloned());
             if let Some(s) = ctx.group_saves.get(g) {
                 k.extend(s.iter().cloned());
             }
@@ -61,7 +62,7 @@ fn scope_words(scope: Scope) -> &'static str {
             "not a scenario var, a built-in, a name saved by the set-up, nor an environment variable"
         }
         Scope::Group(_) => {
-            "not a scenario var, a built-in (vu, runId, nowMs, shard), a set-up save, a token variable, a name saved or set by this group's steps, nor an environment variable"
+            "not a scenario var, a built-in (vu, runId, nowMs, shard), a set-up save, a token or feeder variable, a name saved or set by this group's steps, nor an environment variable"
         }
     }
 }
@@ -73,7 +74,7 @@ pub(super) fn resolve(ctx: &mut Ctx<'_>) {
 
     let uses = std::mem::take(&mut ctx.uses);
     for u in &uses {
-        if std::env::var_os(&u.name).is_some() {
+        if std::env::var_os(&u.name).is_some() || ctx.overrides.contains(&u.name) {
             continue;
         }
         let k = known(ctx, u.scope, &profile_vars);
@@ -117,7 +118,12 @@ pub(super) fn resolve(ctx: &mut Ctx<'_>) {
         let k = known(ctx, a.scope, &profile_vars);
         let missing: Vec<String> = needed
             .into_iter()
-            .filter(|n| !a.with_keys.contains(n) && !k.contains(n) && std::env::var_os(n).is_none())
+            .filter(|n| {
+                !a.with_keys.contains(n)
+                    && !k.contains(n)
+                    && !ctx.overrides.contains(n)
+                    && std::env::var_os(n).is_none()
+            })
             .collect();
         if !missing.is_empty() {
             let list: Vec<String> = missing.iter().map(|m| format!("${{{m}}}")).collect();
@@ -148,6 +154,60 @@ pub(super) fn resolve(ctx: &mut Ctx<'_>) {
             }
         }
     }
+}
+
+/// Checks the `--var` names (the scenario must read each, and not assign
+/// it itself) and turns the values into JSON. Errors name the flag, since
+/// they are about the command line, not a line of the file.
+pub(super) fn overrides(
+    ctx: &mut Ctx<'_>,
+    vars: &[(String, String)],
+) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut readable: BTreeSet<&str> = ctx.vars.iter().map(String::as_str).collect();
+    readable.extend(ctx.mentioned.iter().map(String::as_str));
+    let assigned: BTreeSet<&str> = ctx
+        .setup_saves
+        .iter()
+        .flatten()
+        .chain(ctx.group_saves.iter().flatten())
+        .chain(ctx.token_vars.iter())
+        .chain(ctx.feeder_vars.iter())
+        .map(String::as_str)
+        .chain(BUILTIN_VARS.iter().copied())
+        .collect();
+    let mut errors = Vec::new();
+    for (k, v) in vars {
+        if assigned.contains(k.as_str()) {
+            errors.push(format!(
+                "--var {k}: `{k}` is assigned by the run itself (a built-in, a token variable or a save/set of the scenario), so a value from the command line would be hidden"
+            ));
+        } else if !readable.contains(k.as_str()) {
+            let names: Vec<&str> = readable.difference(&assigned).copied().collect();
+            let list = if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(", ")
+            };
+            errors.push(format!(
+                "--var {k}: the scenario reads no variable `{k}`{} (it reads: {list})",
+                did_you_mean(k, &names)
+            ));
+        } else {
+            let value =
+                serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.clone()));
+            out.insert(k.clone(), value);
+        }
+    }
+    for e in errors {
+        ctx.errors.push(crate::scenario::Diagnostic {
+            file: ctx.file.clone(),
+            line: 0,
+            col: 0,
+            message: e,
+        });
+    }
+    out
 }
 
 /// Checks a threshold with the run's own parser (`threshold.rs`), and

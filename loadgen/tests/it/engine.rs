@@ -44,6 +44,7 @@ fn group(name: &str, size: GroupSize, steps: Vec<Step>) -> Group {
         name: name.into(),
         size,
         steps,
+        tags: BTreeMap::new(),
     }
 }
 
@@ -54,15 +55,20 @@ fn scenario(groups: Vec<Group>, phases: Vec<Phase>) -> Scenario {
         description: String::new(),
         source_hash: String::new(),
         vars: BTreeMap::new(),
+        overrides: BTreeMap::new(),
         setup: vec![],
         tokens: TokenSource::Driver {
             join_room: None,
             role: "participant".into(),
+            ttl: None,
         },
+        feeders: vec![],
         groups,
         phases,
         max_duration: total + Duration::from_secs(20),
         thresholds: vec![],
+        max_vus: None,
+        keep_mismatches: 10,
     }
 }
 
@@ -221,6 +227,7 @@ async fn arrival_starts_vus_at_the_intended_rate() {
         vec![group("arrivals", GroupSize::Weight(1), vec![connect()])],
         vec![Phase::Arrival {
             rate_per_sec: 20.0,
+            from_per_sec: 20.0,
             duration: MS(2000),
         }],
     );

@@ -373,7 +373,7 @@ fn every_shipped_scenario_validates() {
     assert!(files.len() >= 5, "{files:?}");
     // Each gates connect failures and errors (the aggregate).
     for f in &files {
-        let s = loadgen::scenario::load(f).unwrap();
+        let s = loadgen::scenario::load(f, &[]).unwrap();
         for metric in ["connect_failures", "errors"] {
             assert!(
                 s.thresholds

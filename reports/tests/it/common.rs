@@ -127,6 +127,7 @@ pub fn report(spec: &Spec) -> RunReport {
         counters: BTreeMap::new(),
         series,
         thresholds: Vec::new(),
+        mismatches: Vec::new(),
     };
     r.set_metrics(&snap);
     r

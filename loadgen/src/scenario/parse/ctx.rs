@@ -66,6 +66,14 @@ pub(crate) struct Ctx<'t> {
     pub(crate) group_saves: Vec<BTreeSet<String>>,
     /// Names the token source provides.
     pub(crate) token_vars: BTreeSet<String>,
+    /// Names the feeders provide (per VU, like the token variables).
+    pub(crate) feeder_vars: BTreeSet<String>,
+    /// Every name a placeholder reads, with a default or not (what
+    /// `--var` may set).
+    pub(crate) mentioned: BTreeSet<String>,
+    /// `--var` names: like environment variables, they satisfy every
+    /// placeholder.
+    pub(crate) overrides: BTreeSet<String>,
 }
 
 impl<'t> Ctx<'t> {
@@ -89,6 +97,9 @@ impl<'t> Ctx<'t> {
             setup_saves: Vec::new(),
             group_saves: Vec::new(),
             token_vars: BTreeSet::new(),
+            feeder_vars: BTreeSet::new(),
+            mentioned: BTreeSet::new(),
+            overrides: BTreeSet::new(),
         }
     }
 
@@ -165,6 +176,7 @@ impl<'t> Ctx<'t> {
         match template_vars(s) {
             Ok(ps) => {
                 for p in ps {
+                    self.mentioned.insert(p.name.clone());
                     if !p.has_default {
                         self.uses.push(VarUse {
                             span: span.clone(),

@@ -16,11 +16,13 @@ use std::time::Duration;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use super::feeder::{self, Feeder, Pick};
 use super::metric_names::KnownMetrics;
 use super::validate;
 use super::{
-    Checked, DEFAULT_GRACE, Group, GroupSize, Phase, Scenario, ScenarioError, SetupAction, Step,
-    TokenSource, fnv1a_hex,
+    Checked, DEFAULT_GRACE, DEFAULT_KEEP_MISMATCHES, Group, GroupSize, MAX_KEEP_MISMATCHES,
+    MAX_TAG_LEN, MAX_TAGS, Phase, Scenario, ScenarioError, SetupAction, Step, TokenSource,
+    fnv1a_hex,
 };
 
 type V<'i> = Spanned<DeValue<'i>>;
@@ -52,7 +54,7 @@ pub(super) const STEP_KINDS: &[(&str, &[&str])] = &[
 const PHASE_KINDS: &[(&str, &[&str])] = &[
     ("ramp", &["ramp", "from", "over"]),
     ("hold", &["hold"]),
-    ("arrival", &["arrival", "over"]),
+    ("arrival", &["arrival", "from", "over"]),
     ("ramp_down", &["ramp_down"]),
 ];
 
@@ -61,9 +63,12 @@ const TOP_KEYS: &[&str] = &[
     "description",
     "max_duration",
     "thresholds",
+    "keep_mismatches",
+    "max_vus",
     "vars",
     "setup",
     "tokens",
+    "feeders",
     "groups",
     "phases",
 ];
@@ -84,9 +89,14 @@ pub(super) const MAX_LOOP: u64 = 1_000_000;
 /// The span of the whole document when a required key is missing.
 const TOP: Range<usize> = 0..0;
 
-pub(super) fn parse(text: &str, path: &Path) -> Result<Checked, ScenarioError> {
+pub(super) fn parse(
+    text: &str,
+    path: &Path,
+    var_args: &[(String, String)],
+) -> Result<Checked, ScenarioError> {
     let file = path.display().to_string();
     let mut ctx = Ctx::new(text, file.clone());
+    ctx.overrides = var_args.iter().map(|(k, _)| k.clone()).collect();
     let doc = match DeTable::parse(text) {
         Ok(d) => d,
         Err(e) => {
@@ -182,6 +192,10 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Checked, ScenarioError> {
     // [tokens]
     ctx.scope = Scope::Tokens;
     let tokens = parse_tokens(&mut ctx, doc.get("tokens"), path);
+    let (feeders, feeder_spans) = doc
+        .get("feeders")
+        .map(|v| parse_feeders(&mut ctx, v, path))
+        .unwrap_or_default();
 
     // [[groups]]
     let mut groups = Vec::new();
@@ -245,12 +259,36 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Checked, ScenarioError> {
             }
         }
     }
-    let peak = super::overrides::peak_clients(&phases);
+    let max_vus = doc.get("max_vus").and_then(|v| {
+        let n = ctx.u32_min(v, "max_vus", 1)?;
+        if !phases.iter().any(|p| matches!(p, Phase::Arrival { .. })) {
+            ctx.warn(
+                &v.span(),
+                "max_vus caps the VUs of arrival phases, and there is none",
+            );
+        }
+        Some(n)
+    });
+    let peak = super::overrides::peak_clients(&phases, max_vus);
     if !phases.is_empty() && peak == 0 {
         ctx.err(
             &phases_span,
             "the phases never start a client: ramp to more than 0 or add an arrival phase",
         );
+    }
+
+    for (f, span) in feeders.iter().zip(&feeder_spans) {
+        if f.pick == Pick::PerVu && f.rows.len() < peak as usize {
+            ctx.warn(
+                span,
+                format!(
+                    "{} has {} rows for up to {peak} clients: per-vu wraps around (VU i gets row i mod {})",
+                    f.file.display(),
+                    f.rows.len(),
+                    f.rows.len()
+                ),
+            );
+        }
     }
 
     // Group sizes against the peak.
@@ -312,6 +350,26 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Checked, ScenarioError> {
         None => phases_total + DEFAULT_GRACE,
     };
 
+    let keep_mismatches = match doc.get("keep_mismatches") {
+        Some(v) => ctx
+            .integer(v, "keep_mismatches")
+            .and_then(|n| {
+                if (0..=i128::from(MAX_KEEP_MISMATCHES)).contains(&n) {
+                    Some(n as u32)
+                } else {
+                    ctx.err(
+                        &v.span(),
+                        format!(
+                            "keep_mismatches must be between 0 and {MAX_KEEP_MISMATCHES}, not {n}"
+                        ),
+                    );
+                    None
+                }
+            })
+            .unwrap_or(DEFAULT_KEEP_MISMATCHES),
+        None => DEFAULT_KEEP_MISMATCHES,
+    };
+
     // thresholds
     let mut thresholds = Vec::new();
     if let Some(v) = doc.get("thresholds")
@@ -329,6 +387,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Checked, ScenarioError> {
     }
 
     validate::resolve(&mut ctx);
+    let overrides = validate::overrides(&mut ctx, var_args);
 
     if !ctx.errors.is_empty() {
         let mut errors = ctx.errors;
@@ -343,12 +402,16 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Checked, ScenarioError> {
             description,
             source_hash: fnv1a_hex(text.as_bytes()),
             vars,
+            overrides,
             setup,
             tokens,
+            feeders,
             groups,
             phases,
             max_duration,
             thresholds,
+            max_vus,
+            keep_mismatches,
         },
         warnings,
     })
@@ -358,6 +421,7 @@ fn parse_tokens(ctx: &mut Ctx<'_>, v: Option<&V<'_>>, path: &Path) -> TokenSourc
     let default = TokenSource::Driver {
         join_room: None,
         role: "participant".into(),
+        ttl: None,
     };
     let Some(v) = v else {
         ctx.token_vars = ["token", "userId"].map(String::from).into();
@@ -373,7 +437,19 @@ fn parse_tokens(ctx: &mut Ctx<'_>, v: Option<&V<'_>>, path: &Path) -> TokenSourc
     };
     match source.as_str() {
         "driver" => {
-            ctx.check_keys(t, &["source", "join_room", "role"], "tokens (driver)");
+            ctx.check_keys(
+                t,
+                &["source", "join_room", "role", "ttl"],
+                "tokens (driver)",
+            );
+            let ttl = t.get("ttl").and_then(|v| {
+                let d = ctx.positive_duration(v, "tokens.ttl")?;
+                if d < Duration::from_secs(1) || d.subsec_nanos() != 0 {
+                    ctx.err(&v.span(), "tokens.ttl is whole seconds, at least 1s");
+                    return None;
+                }
+                Some(d)
+            });
             let join_room = t
                 .get("join_room")
                 .and_then(|j| ctx.template(j, "tokens.join_room"));
@@ -400,7 +476,11 @@ fn parse_tokens(ctx: &mut Ctx<'_>, v: Option<&V<'_>>, path: &Path) -> TokenSourc
                 );
             }
             ctx.token_vars = ["token", "userId"].map(String::from).into();
-            TokenSource::Driver { join_room, role }
+            TokenSource::Driver {
+                join_room,
+                role,
+                ttl,
+            }
         }
         "csv" => {
             ctx.check_keys(t, &["source", "path"], "tokens (csv)");
@@ -435,10 +515,95 @@ fn parse_tokens(ctx: &mut Ctx<'_>, v: Option<&V<'_>>, path: &Path) -> TokenSourc
     }
 }
 
+/// `[[feeders]]`: each file is read now (bounded), its variable names
+/// checked and recorded for the groups' templates.
+fn parse_feeders(ctx: &mut Ctx<'_>, v: &V<'_>, path: &Path) -> (Vec<Feeder>, Vec<Range<usize>>) {
+    let mut out = Vec::new();
+    let mut spans = Vec::new();
+    let Some(items) = ctx.array(v, "feeders") else {
+        return (out, spans);
+    };
+    for (i, item) in items.iter().enumerate() {
+        let what = format!("feeders[{i}]");
+        let Some(t) = ctx.table(item, &what) else {
+            continue;
+        };
+        ctx.check_keys(t, &["file", "pick"], &what);
+        let pick = match t.get("pick") {
+            None => Pick::PerVu,
+            Some(p) => {
+                let Some(name) = ctx.string(p, &format!("{what}.pick")) else {
+                    continue;
+                };
+                match Pick::parse(&name) {
+                    Some(pick) => pick,
+                    None => {
+                        ctx.err(
+                            &p.span(),
+                            format!(
+                                "{what}.pick `{name}`{}: expected {}",
+                                did_you_mean(&name, Pick::NAMES),
+                                Pick::NAMES.join(", ")
+                            ),
+                        );
+                        continue;
+                    }
+                }
+            }
+        };
+        let Some(fv) = t.get("file") else {
+            ctx.err(
+                &item.span(),
+                format!("{what}: missing `file` (a .csv or .json file)"),
+            );
+            continue;
+        };
+        let Some(name) = ctx.string(fv, &format!("{what}.file")) else {
+            continue;
+        };
+        let file = match path.parent() {
+            Some(dir) if !Path::new(&name).is_absolute() => dir.join(&name),
+            _ => Path::new(&name).to_path_buf(),
+        };
+        let (columns, rows) = match feeder::read(&file) {
+            Ok(x) => x,
+            Err(e) => {
+                ctx.err(&fv.span(), format!("{what}.file {}: {e}", file.display()));
+                continue;
+            }
+        };
+        let mut ok = true;
+        for c in &columns {
+            if !ctx.var_name(c, &fv.span(), &format!("{what}.file {}", file.display())) {
+                ok = false;
+            } else if ctx.token_vars.contains(c) || !ctx.feeder_vars.insert(c.clone()) {
+                ctx.err(
+                    &fv.span(),
+                    format!(
+                        "{what}.file {}: variable `{c}` is already given by the tokens or another feeder",
+                        file.display()
+                    ),
+                );
+                ok = false;
+            }
+        }
+        if ok {
+            spans.push(fv.span());
+            out.push(Feeder {
+                file,
+                pick,
+                columns,
+                rows,
+            });
+        }
+    }
+    (out, spans)
+}
+
 fn parse_group(ctx: &mut Ctx<'_>, item: &V<'_>, i: usize) -> Option<Group> {
     let what = format!("groups[{i}]");
     let t = ctx.table(item, &what)?;
-    ctx.check_keys(t, &["name", "count", "weight", "steps"], "a group");
+    ctx.check_keys(t, &["name", "count", "weight", "steps", "tags"], "a group");
     let name = match t.get("name") {
         Some(n) => ctx.string(n, &format!("{what}.name"))?,
         None => format!("group{}", i + 1),
@@ -496,7 +661,60 @@ fn parse_group(ctx: &mut Ctx<'_>, item: &V<'_>, i: usize) -> Option<Group> {
             steps
         }
     };
-    Some(Group { name, size, steps })
+    let tags = t
+        .get("tags")
+        .map(|v| parse_tags(ctx, v, &what))
+        .unwrap_or_default();
+    Some(Group {
+        name,
+        size,
+        steps,
+        tags,
+    })
+}
+
+/// `tags = { KEY = "VALUE", ... }`: names and values that fit in a metric
+/// name (`[KEY=VALUE]NAME`) and a Prometheus label.
+fn parse_tags(ctx: &mut Ctx<'_>, v: &V<'_>, what: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let Some(t) = ctx.table(v, &format!("{what}: tags")) else {
+        return out;
+    };
+    if t.len() > MAX_TAGS {
+        ctx.err(
+            &v.span(),
+            format!("{what}: {} tags, at most {MAX_TAGS}", t.len()),
+        );
+        return out;
+    }
+    let fits = |s: &str, extra: &[char]| {
+        !s.is_empty()
+            && s.len() <= MAX_TAG_LEN
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || extra.contains(&c))
+    };
+    for (k, x) in t.iter() {
+        let key = k.get_ref().to_string();
+        if !fits(&key, &[]) || key.starts_with(|c: char| c.is_ascii_digit()) {
+            ctx.err(
+                &k.span(),
+                format!("{what}: tag `{key}`: a tag name is ASCII letters, digits and _ (not first a digit), at most {MAX_TAG_LEN} bytes"),
+            );
+            continue;
+        }
+        let Some(value) = ctx.string(x, &format!("{what}: tag {key}")) else {
+            continue;
+        };
+        if !fits(&value, &['-', '.']) {
+            ctx.err(
+                &x.span(),
+                format!("{what}: tag {key} = {value:?}: a tag value is ASCII letters, digits, _, - and ., at most {MAX_TAG_LEN} bytes"),
+            );
+            continue;
+        }
+        out.insert(key, value);
+    }
+    out
 }
 
 /// Socket steps need a `connect` before them (in file order).
@@ -698,10 +916,23 @@ fn parse_phase(ctx: &mut Ctx<'_>, item: &V<'_>, i: usize, level: u32) -> Option<
         }
         "arrival" => {
             let rate = ctx.number(kv, "arrival (new clients per second)")?;
-            if !(rate.is_finite() && rate > 0.0) {
+            let from = match t.get("from") {
+                Some(f) => ctx.number(f, "arrival.from (new clients per second)")?,
+                None => rate,
+            };
+            for (x, v) in [(rate, kv), (from, t.get("from").unwrap_or(kv))] {
+                if !(x.is_finite() && x >= 0.0) {
+                    ctx.err(
+                        &v.span(),
+                        "arrival: a rate (new clients per second) is a number of at least 0",
+                    );
+                    return None;
+                }
+            }
+            if rate == 0.0 && from == 0.0 {
                 ctx.err(
                     &kv.span(),
-                    "arrival: the rate (new clients per second) must be more than 0",
+                    "arrival: the rate (new clients per second) must be more than 0 (at the start, `from`, or the end)",
                 );
                 return None;
             }
@@ -712,6 +943,7 @@ fn parse_phase(ctx: &mut Ctx<'_>, item: &V<'_>, i: usize, level: u32) -> Option<
             let duration = ctx.positive_duration(ov, "arrival.over")?;
             Some(Phase::Arrival {
                 rate_per_sec: rate,
+                from_per_sec: from,
                 duration,
             })
         }
