@@ -5,7 +5,9 @@
 //! Histograms (µs): [`CONNECT`], [`CONNECT_TO_SUBSCRIBED`], [`RECONNECT`],
 //! [`ack`], [`fanout`], [`http`]. Counters: [`sent`], [`received`],
 //! [`error`] (`errors.<CODE>`), [`CONNECT_FAILURES`], [`disconnects`],
-//! [`RECONNECTS`], [`VUS_STARTED`], [`VUS_FINISHED`].
+//! [`RECONNECTS`], [`VUS_STARTED`], [`VUS_FINISHED`]. The generator's
+//! watch on itself: [`GENERATOR_TIMER_LAG`], [`GENERATOR_START_LAG`]
+//! (histograms), [`GENERATOR_CPU_MS`] (counter).
 
 /// Histogram: connect to the Socket.IO namespace.
 pub const CONNECT: &str = "connect";
@@ -22,6 +24,17 @@ pub const CONNECT_FAILURES: &str = "connect_failures";
 pub const VUS_STARTED: &str = "vus_started";
 /// Counter: virtual users that ran to their end.
 pub const VUS_FINISHED: &str = "vus_finished";
+
+/// Histogram: how late (µs) the generator's own 100 ms periodic timer
+/// fires; a busy or starved generator polls its sockets late by as much.
+pub const GENERATOR_TIMER_LAG: &str = "generator.timer_lag";
+/// Histogram: how late (µs) the schedule's intended wake-ups fire (ramp
+/// and arrival starts, phase ends).
+pub const GENERATOR_START_LAG: &str = "generator.start_lag";
+/// Counter: CPU milliseconds (user + system) the generator process used.
+pub const GENERATOR_CPU_MS: &str = "generator.cpu_ms";
+/// Prefix of the generator's own metrics.
+pub const GENERATOR: &str = "generator.";
 
 /// Prefix of the acknowledgement latency histograms.
 pub const ACK: &str = "ack.";
