@@ -268,7 +268,7 @@ mod tests {
         assert!(md.contains("| `errors.count < 1` | 0 | pass |"), "{md}");
         assert!(!md.contains("generator-bound"), "{md}");
         if let Some(g) = r.generator.as_mut() {
-            g.bound = vec!["timer lag p90 80.1ms (bound 20.0ms)".into()];
+            g.bound = vec!["timer lag p90 80.1ms (bound 50.0ms)".into()];
         }
         let md = load_markdown(&r);
         assert!(

@@ -119,7 +119,7 @@ pub struct RunOpts {
     pub shard: Option<ShardInfo>,
     /// Exit 5 when the results are generator-bound: the generator's CPU at
     /// or above 90% of its cores in 3 seconds or more of the load, or the
-    /// p90 of its timer lag at 20ms or more (the summary warns either
+    /// p90 of its timer lag at 50ms or more (the summary warns either
     /// way).
     #[arg(long)]
     pub fail_on_generator_bound: bool,
