@@ -21,12 +21,15 @@ fn small() -> String {
 }
 
 /// Runs [`small`] against an in-process reference server with
-/// `--fail-on-generator-bound`; returns the outcome and the summary text.
+/// `--fail-on-generator-bound` and a threshold on the generator's own lag
+/// (its metrics are metrics like any other); returns the outcome, the
+/// summary text and the report.
 async fn run_small() -> (loadgen::RunOutcome, String, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "small.toml", &small());
     let (server, mut opts, out) = crate::common::against_reference_server(dir.path(), &file).await;
     opts.fail_on_generator_bound = true;
+    opts.thresholds = vec!["generator.timer_lag.count > 5".into()];
     let outcome = loadgen::run_with_stop(opts, loadgen::engine::StopSignal::new())
         .await
         .unwrap();
@@ -53,6 +56,10 @@ async fn a_small_run_is_not_generator_bound() {
     );
     assert!(summary.contains("\ngenerator: "), "{summary}");
     assert!(!summary.contains("WARNING"), "{summary}");
+    assert!(
+        summary.contains("PASS generator.timer_lag.count > 5"),
+        "{summary}"
+    );
     assert_eq!(outcome.exit_code(), loadgen::EXIT_OK, "{summary}");
 }
 
