@@ -153,6 +153,9 @@ pub fn load_markdown(r: &RunReport) -> String {
         if r.workers == 1 { "" } else { "s" },
         md_cell(&r.provenance())
     );
+    if let Some(w) = r.generator.as_ref().and_then(|g| g.warning()) {
+        let _ = writeln!(o, "> ⚠️ {}\n", md_cell(&w));
+    }
     if !r.thresholds.is_empty() {
         o.push_str("| threshold | actual | result |\n|---|---|---|\n");
         for t in &r.thresholds {
@@ -263,6 +266,15 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("| `errors.count < 1` | 0 | pass |"), "{md}");
+        assert!(!md.contains("generator-bound"), "{md}");
+        if let Some(g) = r.generator.as_mut() {
+            g.bound = vec!["timer lag p90 80.1ms (bound 50.0ms)".into()];
+        }
+        let md = load_markdown(&r);
+        assert!(
+            md.contains("> ⚠️ WARNING: the results are generator-bound: timer lag p90 80.1ms"),
+            "{md}"
+        );
         assert!(
             md.contains("label: release 1.2 <rc1>, tool: loadgen test"),
             "{md}"

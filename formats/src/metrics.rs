@@ -169,10 +169,14 @@ pub struct SecondSample {
     pub errors: u64,
     /// p99 of the main latency over the second (µs), when it has samples.
     pub p99_us: Option<u64>,
+    /// CPU milliseconds the generator used during the second (version 3;
+    /// absent where the process CPU cannot be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ms: Option<u64>,
 }
 
 /// Merges the series of several workers second by second: connected,
-/// sent, received and errors add up; the p99 is the largest of the
+/// sent, received, errors and CPU add up; the p99 is the largest of the
 /// workers' (an upper bound: exact per-second percentiles would need every
 /// worker's per-second histograms).
 pub fn merge_series(parts: &[Vec<SecondSample>]) -> Vec<SecondSample> {
@@ -186,8 +190,12 @@ pub fn merge_series(parts: &[Vec<SecondSample>]) -> Vec<SecondSample> {
                 received: 0,
                 errors: 0,
                 p99_us: None,
+                cpu_ms: None,
             });
             e.connected += s.connected;
+            if let Some(ms) = s.cpu_ms {
+                *e.cpu_ms.get_or_insert(0) += ms;
+            }
             e.sent += s.sent;
             e.received += s.received;
             e.errors += s.errors;
@@ -269,6 +277,7 @@ mod tests {
             received: 2,
             errors: 0,
             p99_us: p,
+            cpu_ms: Some(t * 10),
         };
         let merged = merge_series(&[
             vec![s(1, 2, Some(10)), s(2, 3, None)],
@@ -279,6 +288,7 @@ mod tests {
         assert_eq!(merged[0].sent, 2);
         assert_eq!(merged[0].p99_us, Some(30));
         assert_eq!(merged[1].p99_us, None);
+        assert_eq!((merged[0].cpu_ms, merged[1].cpu_ms), (Some(20), Some(20)));
     }
 
     #[test]
@@ -290,9 +300,17 @@ mod tests {
             received: 11,
             errors: 1,
             p99_us: None,
+            cpu_ms: Some(850),
         };
-        let text = r#"{"t":3,"connected":5,"sent":7,"received":11,"errors":1,"p99Us":null}"#;
+        let text =
+            r#"{"t":3,"connected":5,"sent":7,"received":11,"errors":1,"p99Us":null,"cpuMs":850}"#;
         assert_eq!(serde_json::to_string(&row).unwrap(), text);
         assert_eq!(serde_json::from_str::<SecondSample>(text).unwrap(), row);
+        // Version 2 rows have no CPU.
+        let v2 = r#"{"t":3,"connected":5,"sent":7,"received":11,"errors":1,"p99Us":null}"#;
+        assert_eq!(
+            serde_json::from_str::<SecondSample>(v2).unwrap().cpu_ms,
+            None
+        );
     }
 }

@@ -7,7 +7,9 @@
 //! [`error`] (`errors.<CODE>`), [`CONNECT_FAILURES`], [`disconnects`],
 //! [`RECONNECTS`], [`VUS_STARTED`], [`VUS_FINISHED`], [`ARRIVALS_DROPPED`],
 //! [`TOKEN_REFRESHES`], [`TOKEN_REFRESH_FAILURES`]; histogram
-//! [`TOKEN_REFRESH`].
+//! [`TOKEN_REFRESH`]. The generator's watch on itself:
+//! [`GENERATOR_TIMER_LAG`], [`GENERATOR_START_LAG`] (histograms),
+//! [`GENERATOR_CPU_MS`] (counter).
 
 /// Histogram: connect to the Socket.IO namespace.
 pub const CONNECT: &str = "connect";
@@ -36,6 +38,17 @@ pub const TOKEN_REFRESH: &str = "token_refresh";
 /// Counter: arrivals of an `arrival` phase not started because the
 /// scenario's `max_vus` arrival VUs were already running.
 pub const ARRIVALS_DROPPED: &str = "arrivals_dropped";
+
+/// Histogram: how late (µs) the generator's own 100 ms periodic timer
+/// fires; a busy or starved generator polls its sockets late by as much.
+pub const GENERATOR_TIMER_LAG: &str = "generator.timer_lag";
+/// Histogram: how late (µs) the schedule's intended wake-ups fire (ramp
+/// and arrival starts, phase ends).
+pub const GENERATOR_START_LAG: &str = "generator.start_lag";
+/// Counter: CPU milliseconds (user + system) the generator process used.
+pub const GENERATOR_CPU_MS: &str = "generator.cpu_ms";
+/// Prefix of the generator's own metrics.
+pub const GENERATOR: &str = "generator.";
 
 /// Prefix of the acknowledgement latency histograms.
 pub const ACK: &str = "ack.";

@@ -6,6 +6,11 @@
 //! serialization (`hdr`, [`crate::histogram`]), next to its summary
 //! numbers: reports of workers and shards merge exactly
 //! ([`RunReport::merge`]).
+//!
+//! Version 3 added the `generator` section ([`GeneratorReport`]): the
+//! generator's CPU and lag, and whether the results are generator-bound
+//! ([`GeneratorReport::assess`] states the rule), plus `cpuMs` per second
+//! of the series.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -19,14 +24,14 @@ use crate::names;
 use crate::threshold::{Threshold, ThresholdResult};
 
 /// Version of the report format; bumped on any incompatible change.
-pub const REPORT_VERSION: u32 = 2;
+pub const REPORT_VERSION: u32 = 3;
 
 /// Why a report could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error(transparent)]
     Histogram(#[from] DecodeError),
-    #[error("report version {found} is not supported (this loadgen reads {REPORT_VERSION})")]
+    #[error("report version {found} is not supported (this loadgen reads 1 to {REPORT_VERSION})")]
     Version { found: u32 },
     #[error("report is not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
@@ -77,6 +82,10 @@ pub struct RunReport {
     /// worker or shard keeping its own first ones). Absent when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mismatches: Vec<Mismatch>,
+    /// The generator's watch on itself (version 3; absent in older
+    /// reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator: Option<GeneratorReport>,
 }
 
 /// Longest `expected` / `got` text of a [`Mismatch`], in bytes.
@@ -121,6 +130,153 @@ impl Mismatch {
             s.push('…');
         }
         s
+    }
+}
+
+/// CPU share of the cores available at or above which a second counts as
+/// saturated.
+pub const SATURATED_PCT: f64 = 90.0;
+/// Saturated seconds from which a run is generator-bound.
+pub const SATURATED_SECONDS_BOUND: u64 = 3;
+/// Timer lag p90 (µs) from which a run is generator-bound.
+pub const LAG_BOUND_US: u64 = 50_000;
+/// Timer ticks (100 ms each) below which the lag is not judged: a p90 of
+/// a handful of samples is one stall, not a trend.
+pub const LAG_MIN_SAMPLES: u64 = 20;
+
+/// The generator's watch on itself over the load: its CPU (from the
+/// series' `cpuMs`), its lag (the `generator.*` histograms) and the
+/// verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GeneratorReport {
+    /// Cores available to the generator (CPU affinity and cgroup quota
+    /// included: `taskset -c 0` makes it 1); summed over the machines of
+    /// merged shards.
+    pub cores: u32,
+    /// CPU seconds (user + system) the generator used during the load;
+    /// absent where its CPU cannot be read.
+    pub cpu_seconds: Option<f64>,
+    /// Mean CPU over the load, percent of all `cores`.
+    pub cpu_mean_pct: Option<f64>,
+    /// The busiest second's CPU, percent of all `cores`.
+    pub cpu_peak_pct: Option<f64>,
+    /// Seconds of load at or above [`SATURATED_PCT`] of the cores.
+    pub saturated_seconds: u64,
+    /// p90 and p99 of `generator.timer_lag` (µs).
+    pub timer_lag_p90_us: Option<u64>,
+    pub timer_lag_p99_us: Option<u64>,
+    /// p99 of `generator.start_lag` (µs).
+    pub start_lag_p99_us: Option<u64>,
+    /// Why the results are generator-bound, one reason each; empty when
+    /// they are not.
+    pub bound: Vec<String>,
+}
+
+impl GeneratorReport {
+    /// The generator's figures of `report`, on `cores` cores, and the
+    /// verdict: the results are generator-bound when the generator's CPU
+    /// was at or above [`SATURATED_PCT`] of its cores in at least
+    /// [`SATURATED_SECONDS_BOUND`] seconds of the load, or when the p90 of
+    /// its timer lag (over at least [`LAG_MIN_SAMPLES`] ticks) reached
+    /// [`LAG_BOUND_US`]: one tick in ten that late means its tasks, socket
+    /// reads among them, wait that long for a thread again and again (a
+    /// healthy generator fires its timers within a millisecond or two; a
+    /// single stall on a shared machine only moves the p99). The start lag
+    /// is reported, not judged: starts wait in the same run queues as the
+    /// timer.
+    pub fn assess(report: &RunReport, cores: u32) -> GeneratorReport {
+        let cores = cores.max(1);
+        let cpu: Vec<u64> = report.series.iter().filter_map(|s| s.cpu_ms).collect();
+        let pct = |ms: f64, secs: f64| ms / 10.0 / secs / f64::from(cores);
+        let known = !cpu.is_empty();
+        let cpu_ms: u64 = cpu.iter().sum();
+        let saturated_seconds = cpu
+            .iter()
+            .filter(|ms| pct(**ms as f64, 1.0) >= SATURATED_PCT)
+            .count() as u64;
+        let timer = report.histograms.get(names::GENERATOR_TIMER_LAG);
+        let timer_lag_p90_us = timer.map(|h| h.p90_us);
+        let timer_lag_p99_us = timer.map(|h| h.p99_us);
+        let start_lag_p99_us = report
+            .histograms
+            .get(names::GENERATOR_START_LAG)
+            .map(|h| h.p99_us);
+        let mut bound = Vec::new();
+        if saturated_seconds >= SATURATED_SECONDS_BOUND {
+            bound.push(format!(
+                "CPU at or above {SATURATED_PCT}% of its {cores} core{} in {saturated_seconds} s of the load",
+                if cores == 1 { "" } else { "s" }
+            ));
+        }
+        if let Some(h) = timer
+            && h.count >= LAG_MIN_SAMPLES
+            && h.p90_us >= LAG_BOUND_US
+        {
+            bound.push(format!(
+                "timer lag p90 {} (bound {})",
+                fmt_us(h.p90_us),
+                fmt_us(LAG_BOUND_US)
+            ));
+        }
+        let round = |x: f64| (x * 10.0).round() / 10.0;
+        GeneratorReport {
+            cores,
+            cpu_seconds: known.then(|| cpu_ms as f64 / 1000.0),
+            cpu_mean_pct: known.then(|| round(pct(cpu_ms as f64, report.duration_secs()))),
+            cpu_peak_pct: cpu.iter().max().map(|ms| round(pct(*ms as f64, 1.0))),
+            saturated_seconds,
+            timer_lag_p90_us,
+            timer_lag_p99_us,
+            start_lag_p99_us,
+            bound,
+        }
+    }
+
+    /// Whether the results are generator-bound.
+    pub fn is_bound(&self) -> bool {
+        !self.bound.is_empty()
+    }
+
+    /// One line of figures: `generator: 2 cores, CPU 12.3 s (mean 41%,
+    /// peak 97% of 2 cores; 0 s saturated), timer lag p90 1.1ms p99 1.2ms,
+    /// start lag p99 850µs`.
+    pub fn line(&self) -> String {
+        let cores = format!(
+            "{} core{}",
+            self.cores,
+            if self.cores == 1 { "" } else { "s" }
+        );
+        let mut out = format!("generator: {cores}");
+        match (self.cpu_seconds, self.cpu_mean_pct, self.cpu_peak_pct) {
+            (Some(secs), Some(mean), Some(peak)) => {
+                let _ = write!(
+                    out,
+                    ", CPU {secs:.1} s (mean {mean}%, peak {peak}% of {cores}; {} s saturated)",
+                    self.saturated_seconds
+                );
+            }
+            _ => out.push_str(", CPU not measured"),
+        }
+        if let (Some(p90), Some(p99)) = (self.timer_lag_p90_us, self.timer_lag_p99_us) {
+            let _ = write!(out, ", timer lag p90 {} p99 {}", fmt_us(p90), fmt_us(p99));
+        }
+        if let Some(us) = self.start_lag_p99_us {
+            let _ = write!(out, ", start lag p99 {}", fmt_us(us));
+        }
+        out
+    }
+
+    /// The summary's warning when the results are generator-bound.
+    pub fn warning(&self) -> Option<String> {
+        self.is_bound().then(|| {
+            format!(
+                "WARNING: the results are generator-bound: {}. The latencies include the \
+                 generator's own delays: give it more cores (--workers, or --shard on more \
+                 machines) or less load.",
+                self.bound.join("; ")
+            )
+        })
     }
 }
 
@@ -203,14 +359,18 @@ impl HistogramSummary {
 }
 
 impl RunReport {
-    /// Reads a report from JSON, checking its version.
+    /// Reads a report from JSON, checking its version. Older versions
+    /// read as the current one without what they lack (version 1 has no
+    /// `label`, version 2 no `generator` nor `cpuMs`).
     pub fn from_json(text: &str) -> Result<RunReport, ReportError> {
         let v: serde_json::Value = serde_json::from_str(text)?;
         let found = v.get("version").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
-        if found != REPORT_VERSION {
+        if !(1..=REPORT_VERSION).contains(&found) {
             return Err(ReportError::Version { found });
         }
-        Ok(serde_json::from_value(v)?)
+        let mut report: RunReport = serde_json::from_value(v)?;
+        report.version = REPORT_VERSION;
+        Ok(report)
     }
 
     /// Pretty JSON with a final newline.
@@ -290,6 +450,16 @@ impl RunReport {
         }
         // Re-encoded: the summary numbers describe the merged histograms.
         merged.set_metrics(&snap);
+        if parts.iter().any(|p| p.generator.is_some()) {
+            // Workers share their machine's cores; shards add theirs.
+            let mut machines: BTreeMap<&str, u32> = BTreeMap::new();
+            for p in parts {
+                let cores = p.generator.as_ref().map_or(p.machine.cpus, |g| g.cores);
+                machines.insert(&p.machine.hostname, cores);
+            }
+            let cores = machines.values().sum();
+            merged.generator = Some(GeneratorReport::assess(&merged, cores));
+        }
         Ok(merged)
     }
 
@@ -335,6 +505,12 @@ impl RunReport {
             secs,
         );
         let _ = writeln!(out, "{}", self.provenance());
+        if let Some(g) = &self.generator {
+            let _ = writeln!(out, "{}", g.line());
+            if let Some(w) = g.warning() {
+                let _ = writeln!(out, "\n{w}");
+            }
+        }
         if self.histograms.is_empty() {
             let _ = writeln!(out, "\nno latency recorded");
         } else {
@@ -507,13 +683,72 @@ pub(crate) mod tests {
                     received: 2,
                     errors: 0,
                     p99_us: Some(10),
+                    cpu_ms: Some(100),
                 })
                 .collect(),
             thresholds: Vec::new(),
             mismatches: Vec::new(),
+            generator: None,
         };
         r.set_metrics(&snap);
+        r.generator = Some(GeneratorReport::assess(&r, 2));
         r
+    }
+
+    #[test]
+    fn a_busy_or_late_generator_is_bound_and_says_why() {
+        let mut r = sample(&[1000], 4);
+        let g = r.generator.clone().unwrap();
+        assert!(!g.is_bound(), "{g:?}");
+        assert_eq!(g.cpu_seconds, Some(0.4));
+        assert_eq!((g.cpu_mean_pct, g.cpu_peak_pct), (Some(5.0), Some(5.0)));
+        assert!(!r.summary_text().contains("WARNING"));
+
+        // 1.9 of 2 cores in 3 seconds: saturated (95% >= 90%).
+        for s in r.series.iter_mut().take(3) {
+            s.cpu_ms = Some(1900);
+        }
+        let g = GeneratorReport::assess(&r, 2);
+        assert_eq!(g.saturated_seconds, 3);
+        assert_eq!(g.cpu_peak_pct, Some(95.0));
+        assert_eq!(g.bound.len(), 1, "{g:?}");
+        // The same CPU on 4 cores is not saturated.
+        assert!(!GeneratorReport::assess(&r, 4).is_bound());
+
+        let mut late = sample(&[1000], 4);
+        let mut snap = late.snapshot().unwrap();
+        // One stall in 30 ticks moves the p99, not the p90.
+        let mut h = new_histogram();
+        h.record_n(900, 29).unwrap();
+        h.record(80_000).unwrap();
+        snap.histograms
+            .insert(names::GENERATOR_TIMER_LAG.into(), h.clone());
+        late.set_metrics(&snap);
+        assert!(!GeneratorReport::assess(&late, 2).is_bound());
+        // Four in 30: one tick in ten at 80 ms.
+        h.record_n(80_000, 3).unwrap();
+        snap.histograms.insert(names::GENERATOR_TIMER_LAG.into(), h);
+        late.set_metrics(&snap);
+        late.generator = Some(GeneratorReport::assess(&late, 2));
+        let text = late.summary_text();
+        assert!(
+            text.contains(
+                "\nWARNING: the results are generator-bound: timer lag p90 80.1ms (bound 50.0ms)."
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(", timer lag p90 80.1ms p99 80.1ms\n"),
+            "{text}"
+        );
+        // Too few ticks to judge.
+        let mut short = sample(&[1000], 1);
+        let mut h = new_histogram();
+        h.record_n(80_000, 10).unwrap();
+        let mut snap = short.snapshot().unwrap();
+        snap.histograms.insert(names::GENERATOR_TIMER_LAG.into(), h);
+        short.set_metrics(&snap);
+        assert!(!GeneratorReport::assess(&short, 2).is_bound());
     }
 
     #[test]
@@ -531,11 +766,23 @@ pub(crate) mod tests {
         let r = sample(&[1, 2, 3], 2);
         let back = RunReport::from_json(&r.to_json()).unwrap();
         assert_eq!(back, r);
-        let newer = r.to_json().replace("\"version\": 2", "\"version\": 3");
+        let newer = r.to_json().replace("\"version\": 3", "\"version\": 4");
         assert!(matches!(
             RunReport::from_json(&newer),
-            Err(ReportError::Version { found: 3 })
+            Err(ReportError::Version { found: 4 })
         ));
+        // Version 2 (no `generator`, no `cpuMs`) reads as version 3.
+        let mut v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        v["version"] = 2.into();
+        v.as_object_mut().unwrap().remove("generator");
+        for s in v["series"].as_array_mut().unwrap() {
+            s.as_object_mut().unwrap().remove("cpuMs");
+        }
+        let old = RunReport::from_json(&v.to_string()).unwrap();
+        assert_eq!(
+            (old.version, old.generator, old.series[0].cpu_ms),
+            (3, None, None)
+        );
     }
 
     pub(crate) fn mismatch(at_ms: u64, got: &str) -> Mismatch {
@@ -595,6 +842,9 @@ pub(crate) mod tests {
         assert_eq!(m.series[0].connected, 10);
         assert!(!m.complete);
         assert_eq!(m.abort_reason.as_deref(), Some("target lost"));
+        // Two workers on one 2-core machine: their CPU adds up per second.
+        let g = m.generator.unwrap();
+        assert_eq!((g.cores, g.cpu_peak_pct), (2, Some(10.0)));
         assert!(matches!(RunReport::merge(&[]), Err(ReportError::Empty)));
     }
 

@@ -19,7 +19,9 @@ Exit codes:
   1  a threshold was breached
   2  usage error: bad flags, invalid scenario, profile or threshold
   3  target unreachable, or set-up failed (no report)
-  4  run aborted (target lost mid-run, Ctrl-C, a worker failed): a partial report is written";
+  4  run aborted (target lost mid-run, Ctrl-C, a worker failed): a partial report is written
+  5  with --fail-on-generator-bound: the results are generator-bound (the generator, not the
+     target, limited them; see the summary's WARNING)";
 
 /// Runs simulated Socket.IO clients through a scenario against a target
 /// and reports latency, throughput and errors.
@@ -120,6 +122,12 @@ pub struct RunOpts {
     /// e.g. 2/3); each shard runs the set-up itself.
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     pub shard: Option<ShardInfo>,
+    /// Exit 5 when the results are generator-bound: the generator's CPU at
+    /// or above 90% of its cores in 3 seconds or more of the load, or the
+    /// p90 of its timer lag at 50ms or more (the summary warns either
+    /// way).
+    #[arg(long)]
+    pub fail_on_generator_bound: bool,
     /// Seed of every random choice (think times, `choice` steps)
     /// [default: random].
     #[arg(long, value_name = "N")]
@@ -151,6 +159,7 @@ impl RunOpts {
             otlp_interval: crate::engine::DEFAULT_PROGRESS_INTERVAL,
             workers: None,
             shard: None,
+            fail_on_generator_bound: false,
             seed: None,
             handshake: Default::default(),
         }

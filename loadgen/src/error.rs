@@ -2,8 +2,8 @@
 //! README documents ([`Error::exit_code`]): 2 for what the user can fix in
 //! the command line, scenario or profile; 3 when the target cannot be used
 //! (unreachable, set-up failed) or nothing could run; 4 when the run was
-//! cut short. Outcomes that are not errors (0, 1, and 4 with a partial
-//! report) are [`crate::Outcome`]s.
+//! cut short. Outcomes that are not errors (0, 1, 4 with a partial
+//! report, 5 for a generator-bound run) are [`crate::Outcome`]s.
 
 use std::path::PathBuf;
 
@@ -22,6 +22,9 @@ pub const EXIT_TARGET: u8 = 3;
 /// Exit code: the run was aborted (target lost mid-run, Ctrl-C, a worker
 /// failed); a partial report was written.
 pub const EXIT_ABORTED: u8 = 4;
+/// Exit code: with `--fail-on-generator-bound`, the results are
+/// generator-bound ([`formats::report::GeneratorReport`]).
+pub const EXIT_GENERATOR_BOUND: u8 = 5;
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]

@@ -11,7 +11,8 @@
 //! * `workers`: runs of several processes and their wire protocol;
 //! * [`metrics`]: the recorder; what a report holds is [`formats`]';
 //! * [`live`]: the Prometheus exposition of `--metrics-listen`;
-//! * [`report`]: the files of the output folder.
+//! * [`report`]: the files of the output folder;
+//! * [`watch`]: the generator's watch on its own CPU and lag.
 
 pub mod cli;
 pub mod engine;
@@ -21,10 +22,13 @@ pub mod metrics;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod watch;
 mod workers;
 
 pub use cli::{Command, Opts, RunOpts, ValidateOpts, WorkerOpts};
-pub use error::{EXIT_ABORTED, EXIT_OK, EXIT_TARGET, EXIT_THRESHOLD, EXIT_USAGE, Error};
+pub use error::{
+    EXIT_ABORTED, EXIT_GENERATOR_BOUND, EXIT_OK, EXIT_TARGET, EXIT_THRESHOLD, EXIT_USAGE, Error,
+};
 pub use run::{CLIENTS_PER_WORKER, Outcome, RunOutcome, run, run_with_stop};
 
 /// The version `--version` prints and reports carry: the package version

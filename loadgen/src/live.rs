@@ -12,6 +12,10 @@
 //!   `loadgen_errors_total{code}` (with `code="connect_failures"`),
 //!   `loadgen_disconnects_total{reason}`, `loadgen_counter_total{name}`
 //!   for the other counters (`vus_started`, `reconnects`, ...);
+//! * the generator's watch on itself ([`crate::watch`]):
+//!   `loadgen_generator_cpu_seconds_total` (counter, user + system) and
+//!   `loadgen_generator_cores` (gauge, the cores it may use); its lags
+//!   are latency metrics (`generator.timer_lag`, `generator.start_lag`);
 //! * `loadgen_latency_seconds{metric}`: a histogram per latency metric
 //!   (`connect`, `ack.<event>`, `fanout.<event>`, ...), its buckets counted
 //!   exactly from the HDR histogram at fixed bounds ([`BUCKETS`]).
@@ -27,7 +31,8 @@
 //! histogram type records observations itself, and every latency would then
 //! be recorded twice on the hot path; here the buckets are derived from the
 //! histogram the report keeps. With `--workers`, the parent only has its
-//! workers' totals: the counters and gauges, no latency histograms.
+//! workers' totals: the counters and gauges, the main latency and the
+//! timer lag.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -52,6 +57,8 @@ pub const BUCKETS: [f64; 16] = [
 /// ([`otlp_json`](Self::otlp_json)) are rendered from it on demand.
 #[derive(Debug)]
 pub struct LiveMetrics {
+    /// Cores available to the generator.
+    cores: u32,
     scenario: String,
     target_clients: u32,
     /// When the run started, ns since the Unix epoch (the start of every
@@ -120,7 +127,7 @@ fn counter_families(snap: &MetricsSnapshot) -> Vec<CounterFamily> {
         names::DISCONNECTS,
     ];
     for (name, n) in &snap.counters {
-        if name == names::CONNECT_FAILURES {
+        if name == names::CONNECT_FAILURES || name == names::GENERATOR_CPU_MS {
             continue;
         }
         let (i, rest) = prefixes
@@ -155,6 +162,7 @@ fn unix_ns() -> u128 {
 impl LiveMetrics {
     pub fn new(scenario: &str, target_clients: u32) -> Arc<LiveMetrics> {
         Arc::new(LiveMetrics {
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
             scenario: scenario.to_owned(),
             target_clients,
             started_ns: unix_ns(),
@@ -191,9 +199,24 @@ impl LiveMetrics {
                 "Virtual users at the peak of the schedule.",
                 i64::from(self.target_clients),
             ),
+            (
+                "loadgen_generator_cores",
+                "Cores the generator may use (affinity and cgroup quota included).",
+                i64::from(self.cores),
+            ),
         ] {
             family(&mut out, name, "gauge", help);
             let _ = writeln!(out, "{name}{{scenario=\"{sc}\"}} {value}");
+        }
+        if let Some(ms) = snap.counters.get(names::GENERATOR_CPU_MS) {
+            let name = "loadgen_generator_cpu_seconds_total";
+            family(
+                &mut out,
+                name,
+                "counter",
+                "CPU seconds (user + system) the generator used.",
+            );
+            let _ = writeln!(out, "{name}{{scenario=\"{sc}\"}} {}", *ms as f64 / 1000.0);
         }
         family(
             &mut out,
@@ -274,12 +297,26 @@ impl LiveMetrics {
                 vec![sc.clone()],
             ),
             gauge(
+                "loadgen.generator.cores",
+                "{cpu}",
+                i64::from(self.cores),
+                vec![sc.clone()],
+            ),
+            gauge(
                 "loadgen.phase",
                 "1",
                 1,
                 vec![sc.clone(), attr("phase", phase)],
             ),
         ];
+        if let Some(ms) = snap.counters.get(names::GENERATOR_CPU_MS) {
+            metrics.push(
+                json!({"name": "loadgen.generator.cpu", "unit": "s", "sum": {
+                "aggregationTemporality": 2, "isMonotonic": true, "dataPoints": [
+                    {"asDouble": *ms as f64 / 1000.0, "startTimeUnixNano": start,
+                     "timeUnixNano": now, "attributes": [sc.clone()]}]}}),
+            );
+        }
         for f in counter_families(snap) {
             let points: Vec<Value> = f
                 .points
@@ -417,6 +454,8 @@ mod tests {
         rec.count("errors.timeout", 2);
         rec.count(names::CONNECT_FAILURES, 1);
         rec.count(names::VUS_STARTED, 4);
+        rec.count(names::GENERATOR_CPU_MS, 1250);
+        rec.latency(names::GENERATOR_TIMER_LAG, 700);
         for us in [400, 900, 3000, 2_000_000] {
             rec.latency("ack.x", us);
         }
@@ -438,11 +477,15 @@ mod tests {
             "metric=\"ack.x\",le=\"2.5\"} 4",
             "metric=\"ack.x\",le=\"+Inf\"} 4",
             "loadgen_latency_seconds_count{scenario=\"quiz \\\"burst\\\"\",metric=\"ack.x\"} 4",
+            "loadgen_generator_cpu_seconds_total{scenario=\"quiz \\\"burst\\\"\"} 1.25",
+            "metric=\"generator.timer_lag\",le=\"0.001\"} 1",
         ] {
             assert!(t.contains(line), "{line} not in\n{t}");
         }
         assert!(t.contains("# TYPE loadgen_latency_seconds histogram"));
         assert!(!t.contains("name=\"connect_failures\""), "{t}");
+        assert!(!t.contains("name=\"generator.cpu_ms\""), "{t}");
+        assert!(t.contains("\nloadgen_generator_cores{scenario="), "{t}");
     }
 
     /// Every series the shipped Grafana dashboard queries is one the

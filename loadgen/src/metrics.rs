@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use formats::histogram::new_histogram;
 use formats::metrics::{MetricsSnapshot, SecondSample, add_histogram};
+use formats::names;
 use hdrhistogram::Histogram;
 
 /// Upper bound of the shard count (memory: shards × metrics × ~170 KiB).
@@ -243,6 +244,10 @@ impl Sampler {
             received: snap.received().saturating_sub(prev.received()),
             errors: snap.errors().saturating_sub(prev.errors()),
             p99_us,
+            cpu_ms: snap
+                .counters
+                .get(names::GENERATOR_CPU_MS)
+                .map(|ms| ms.saturating_sub(prev.counter(names::GENERATOR_CPU_MS))),
         };
         self.series.push(sample.clone());
         self.prev = Some(snap);
@@ -385,8 +390,11 @@ mod tests {
         let s2 = sampler.sample(2, r.snapshot());
         assert_eq!((s2.sent, s2.received, s2.errors), (1, 0, 2));
         assert_eq!(s2.p99_us, Some(50));
+        assert_eq!(s2.cpu_ms, None, "no CPU counted: not measured");
+        r.count(names::GENERATOR_CPU_MS, 700);
         let s3 = sampler.sample(3, r.snapshot());
         assert_eq!(s3.p99_us, None);
+        assert_eq!(s3.cpu_ms, Some(700));
         assert_eq!(sampler.into_series().len(), 3);
     }
 }

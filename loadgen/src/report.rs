@@ -18,12 +18,21 @@ pub fn write_to(report: &RunReport, dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The series as CSV: `t,connected,sent,received,errors,p99_us` (an empty
-/// `p99_us` when the second had no sample).
+/// The series as CSV: `t,connected,sent,received,errors,p99_us,cpu_ms`
+/// (an empty `p99_us` when the second had no sample, an empty `cpu_ms`
+/// where the generator's CPU is not measured).
 pub fn series_csv(series: &[SecondSample]) -> std::io::Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["t", "connected", "sent", "received", "errors", "p99_us"])
-        .map_err(std::io::Error::other)?;
+    w.write_record([
+        "t",
+        "connected",
+        "sent",
+        "received",
+        "errors",
+        "p99_us",
+        "cpu_ms",
+    ])
+    .map_err(std::io::Error::other)?;
     for s in series {
         w.write_record([
             s.t.to_string(),
@@ -32,6 +41,7 @@ pub fn series_csv(series: &[SecondSample]) -> std::io::Result<String> {
             s.received.to_string(),
             s.errors.to_string(),
             s.p99_us.map(|v| v.to_string()).unwrap_or_default(),
+            s.cpu_ms.map(|v| v.to_string()).unwrap_or_default(),
         ])
         .map_err(std::io::Error::other)?;
     }
@@ -54,8 +64,12 @@ mod tests {
             received: 4,
             errors: 0,
             p99_us: None,
+            cpu_ms: Some(120),
         }])
         .unwrap();
-        assert_eq!(csv, "t,connected,sent,received,errors,p99_us\n1,2,3,4,0,\n");
+        assert_eq!(
+            csv,
+            "t,connected,sent,received,errors,p99_us,cpu_ms\n1,2,3,4,0,,120\n"
+        );
     }
 }

@@ -15,12 +15,14 @@ use driver::identity::Identity;
 use driver::profile::{Profile, Vars};
 use formats::metrics::{MetricsSnapshot, SecondSample};
 use formats::names;
-use formats::report::{Machine, REPORT_VERSION, RunReport, ScenarioMeta};
+use formats::report::{GeneratorReport, Machine, REPORT_VERSION, RunReport, ScenarioMeta};
 use formats::threshold::Threshold;
 
 use crate::cli::{Command, Opts, RunOpts, ValidateOpts};
 use crate::engine::{self, AbortReason, EngineOutcome, Progress, RunPlan, StopSignal};
-use crate::error::{EXIT_ABORTED, EXIT_OK, EXIT_THRESHOLD, EXIT_USAGE, Error};
+use crate::error::{
+    EXIT_ABORTED, EXIT_GENERATOR_BOUND, EXIT_OK, EXIT_THRESHOLD, EXIT_USAGE, Error,
+};
 use crate::live::LiveMetrics;
 use crate::metrics::{Recorder, Sampler};
 use crate::scenario::{self, Scenario, Step};
@@ -65,14 +67,20 @@ pub struct RunOutcome {
     pub out_dir: PathBuf,
     /// The report could not be written (the message was printed).
     pub write_failed: bool,
+    /// `--fail-on-generator-bound` was given.
+    pub fail_on_generator_bound: bool,
 }
 
 impl RunOutcome {
-    /// 4 when the run was cut short, 1 when a threshold was breached, 2
-    /// when the report could not be written, else 0.
+    /// 4 when the run was cut short, 5 when it was generator-bound and
+    /// `--fail-on-generator-bound` was given (its thresholds measured the
+    /// generator as much as the target), 1 when a threshold was breached,
+    /// 2 when the report could not be written, else 0.
     pub fn exit_code(&self) -> u8 {
         if !self.report.complete {
             EXIT_ABORTED
+        } else if self.fail_on_generator_bound && self.generator_bound() {
+            EXIT_GENERATOR_BOUND
         } else if self.report.thresholds.iter().any(|t| !t.passed) {
             EXIT_THRESHOLD
         } else if self.write_failed {
@@ -80,6 +88,16 @@ impl RunOutcome {
         } else {
             EXIT_OK
         }
+    }
+}
+
+impl RunOutcome {
+    /// Whether the report says the results are generator-bound.
+    pub fn generator_bound(&self) -> bool {
+        self.report
+            .generator
+            .as_ref()
+            .is_some_and(GeneratorReport::is_bound)
     }
 }
 
@@ -455,6 +473,7 @@ impl Run<'_> {
             report,
             out_dir,
             write_failed,
+            fail_on_generator_bound: opts.fail_on_generator_bound,
         })
     }
 }
@@ -517,9 +536,11 @@ pub(crate) async fn run_local(
     let recorder = Recorder::new();
     let done = StopSignal::new();
     let sampler = tokio::spawn(sample_series(recorder.clone(), done.clone(), live));
+    let watch = tokio::spawn(crate::watch::watch(recorder.clone(), done.clone()));
     let outcome = engine::run(plan, recorder.clone(), stop, progress).await;
     done.stop();
     let samples = sampler.await.unwrap_or_default();
+    let _ = watch.await;
     if let Some(reason) = &outcome.abort_reason
         && reason.before_load()
     {
@@ -618,8 +639,10 @@ fn local_report(
         series,
         thresholds: Vec::new(),
         mismatches: outcome.mismatches.clone(),
+        generator: None,
     };
     report.set_metrics(snapshot);
+    report.generator = Some(GeneratorReport::assess(&report, report.machine.cpus));
     if outcome.hit_max_duration {
         eprintln!(
             "loadgen: the load reached its maximum duration ({}) with virtual users still busy; they were stopped",
@@ -648,6 +671,7 @@ mod tests {
             received: 0,
             errors: 0,
             p99_us: None,
+            cpu_ms: None,
         };
         let samples = vec![
             (t0 - Duration::from_millis(300), s(1)),

@@ -75,6 +75,12 @@ pub(crate) struct LiveLine {
     errors: u64,
     /// The main latency histogram (name, encoded), for the p99.
     main: Option<(String, String)>,
+    /// The worker's CPU ms so far and its timer lag histogram (encoded),
+    /// when measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cpu_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lag: Option<String>,
 }
 
 pub(crate) fn live_line(snap: &MetricsSnapshot) -> String {
@@ -86,6 +92,11 @@ pub(crate) fn live_line(snap: &MetricsSnapshot) -> String {
         main: snap
             .main_latency()
             .map(|n| (n.to_owned(), encode_histogram(&snap.histograms[n]))),
+        cpu_ms: snap.counters.get(names::GENERATOR_CPU_MS).copied(),
+        lag: snap
+            .histograms
+            .get(names::GENERATOR_TIMER_LAG)
+            .map(encode_histogram),
     };
     serde_json::to_string(&line).expect("serializes")
 }
@@ -342,15 +353,20 @@ fn live_snapshot(latest: &BTreeMap<u32, LiveLine>) -> MetricsSnapshot {
         add(&names::sent("*"), l.sent);
         add(&names::received("*"), l.received);
         add(&names::error("*"), l.errors);
+        if let Some(ms) = l.cpu_ms {
+            add(names::GENERATOR_CPU_MS, ms);
+        }
     }
     for l in latest.values() {
         snap.connected += l.connected;
-        if let Some((name, hdr)) = &l.main
-            && let Ok(h) = decode_histogram(hdr)
-        {
-            let mut one = MetricsSnapshot::default();
-            one.histograms.insert(name.clone(), h);
-            snap.merge(&one);
+        let main = l.main.as_ref().map(|(name, hdr)| (name.as_str(), hdr));
+        let lag = l.lag.as_ref().map(|hdr| (names::GENERATOR_TIMER_LAG, hdr));
+        for (name, hdr) in main.into_iter().chain(lag) {
+            if let Ok(h) = decode_histogram(hdr) {
+                let mut one = MetricsSnapshot::default();
+                one.histograms.insert(name.to_owned(), h);
+                snap.merge(&one);
+            }
         }
     }
     snap
@@ -474,5 +490,10 @@ mod tests {
             (3, 10, 20, 1)
         );
         assert_eq!(serde_json::to_string(&line).unwrap(), text);
+        let with_cpu =
+            r#"{"connected":3,"sent":10,"received":20,"errors":1,"main":null,"cpu_ms":40}"#;
+        let line: LiveLine = serde_json::from_str(with_cpu).unwrap();
+        let snap = live_snapshot(&BTreeMap::from([(0, line)]));
+        assert_eq!(snap.counter(names::GENERATOR_CPU_MS), 40);
     }
 }

@@ -94,6 +94,16 @@ pub fn report(run: &LoadRun, base: Option<&LoadRun>, cmp: Option<&LoadComparison
         }
     }
 
+    if let Some(g) = &r.generator {
+        if let Some(w) = g.warning() {
+            let _ = writeln!(
+                out,
+                "<p><span class=\"badge bad\">generator-bound</span> {}</p>",
+                esc(&w)
+            );
+        }
+        let _ = writeln!(out, "<p class=\"note\">{}</p>", esc(&g.line()));
+    }
     meta(&mut out, run, base);
     summary_table(&mut out, run, cmp);
 
@@ -392,6 +402,8 @@ fn series_charts(run: &LoadRun, base: Option<&LoadRun>) -> Vec<String> {
     let received: Pick = |s| Some(s.received as f64);
     let errors: Pick = |s| Some(s.errors as f64);
     let p99: Pick = |s| s.p99_us.map(|v| v as f64);
+    // Percent of one core.
+    let cpu: Pick = |s| s.cpu_ms.map(|ms| ms as f64 / 10.0);
 
     let with_base = |lines: &mut Vec<Line>, label: &str, color: &'static str, pick: Pick| {
         if let Some(b) = base {
@@ -443,5 +455,17 @@ fn series_charts(run: &LoadRun, base: Option<&LoadRun>) -> Vec<String> {
         &l,
         Fmt::Micros,
     ));
+
+    if run.report.series.iter().any(|s| s.cpu_ms.is_some()) {
+        let mut l = vec![line(run, "generator CPU", svg::NEW, false, cpu)];
+        with_base(&mut l, "baseline", svg::BASE, cpu);
+        charts.push(svg::series(
+            "series-generator-cpu",
+            "Generator CPU, percent of one core",
+            "% of a core",
+            &l,
+            Fmt::Number,
+        ));
+    }
     charts
 }

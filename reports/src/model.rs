@@ -187,13 +187,14 @@ pub fn read_loadgen(name: &str, mut value: Value) -> Result<LoadRun, InputError>
     const WHAT: &str = "loadgen run report";
     let version = version_of(name, &value, WHAT, &LOADGEN_VERSIONS)?;
     // One arm per readable version; an older one is converted to the
-    // current types here. Version 2 added the optional `label`: a
-    // version 1 report is a version 2 report without one.
-    if version == 1 {
+    // current types here. Version 2 added the optional `label`, version 3
+    // the optional `generator` and `cpuMs`: an older report is a version 3
+    // report without them.
+    if version < REPORT_VERSION {
         value["version"] = Value::from(REPORT_VERSION);
     }
     let report: RunReport = match version {
-        1 | REPORT_VERSION => {
+        1..=REPORT_VERSION => {
             check_schema(name, &value)?;
             serde_json::from_value(value).map_err(|e| {
                 InputError::new(name, format!("does not match the report types: {e}"))

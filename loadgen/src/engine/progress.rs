@@ -1,6 +1,8 @@
 //! The live progress line (indicatif, stderr, refreshed once per second):
 //! clients connected / target, messages per second out and in, errors, the
-//! p99 of the main latency, and the current phase. When stderr is not a
+//! p99 of the main latency, the generator's own CPU (percent of one core
+//! and of the cores it has) and timer lag p99 ([`crate::watch`]), and the
+//! current phase. When stderr is not a
 //! terminal (a CI log), the same line is printed as a plain line every
 //! `--progress-interval` (k6 style), so a log shows the run as it goes.
 //! Each update also renews the `--metrics-listen` exposition
@@ -13,6 +15,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use formats::metrics::MetricsSnapshot;
+use formats::names;
 
 use crate::live::LiveMetrics;
 
@@ -32,12 +35,15 @@ pub struct Progress {
     plain_every: Option<Duration>,
     live: Option<Arc<LiveMetrics>>,
     started: Instant,
+    /// Cores available to the generator (its CPU's denominator).
+    cores: u32,
 }
 
 #[derive(Debug, Default)]
 struct State {
     phase: String,
-    prev: Option<(Instant, u64, u64)>,
+    /// When, and the sent, received and CPU ms totals then.
+    prev: Option<(Instant, u64, u64, u64)>,
     /// When the last plain line was printed.
     printed: Option<Instant>,
 }
@@ -86,6 +92,7 @@ impl Progress {
             plain_every: None,
             live: None,
             started: Instant::now(),
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
         }
     }
 
@@ -121,18 +128,20 @@ impl Progress {
     /// The text [`update`](Self::update) shows.
     pub fn line(&self, snap: &MetricsSnapshot, now: Instant) -> String {
         let (sent, received) = (snap.sent(), snap.received());
+        let cpu = snap.counters.get(names::GENERATOR_CPU_MS).copied();
         let mut st = self.state();
-        let (out_rate, in_rate) = match st.prev {
-            Some((at, s, r)) => {
+        let (out_rate, in_rate, cpu_pct) = match st.prev {
+            Some((at, s, r, c)) => {
                 let secs = now.duration_since(at).as_secs_f64().max(1e-3);
                 (
                     sent.saturating_sub(s) as f64 / secs,
                     received.saturating_sub(r) as f64 / secs,
+                    cpu.map(|ms| ms.saturating_sub(c) as f64 / 10.0 / secs),
                 )
             }
-            None => (0.0, 0.0),
+            None => (0.0, 0.0, None),
         };
-        st.prev = Some((now, sent, received));
+        st.prev = Some((now, sent, received, cpu.unwrap_or(0)));
         let mut line = format!(
             "clients {}/{} | out {}/s in {}/s | errors {}",
             snap.connected,
@@ -147,6 +156,19 @@ impl Progress {
         {
             let p99 = Duration::from_micros(h.value_at_quantile(0.99));
             line.push_str(&format!(" | p99 {name} {}", short(p99)));
+        }
+        if let Some(pct) = cpu_pct {
+            line.push_str(&format!(
+                " | gen cpu {pct:.0}% ({:.0}% of {})",
+                pct / f64::from(self.cores),
+                self.cores
+            ));
+        }
+        if let Some(h) = snap.histograms.get(names::GENERATOR_TIMER_LAG)
+            && !h.is_empty()
+        {
+            let p99 = Duration::from_micros(h.value_at_quantile(0.99));
+            line.push_str(&format!(" lag p99 {}", short(p99)));
         }
         if !st.phase.is_empty() {
             line.push_str(" | ");
@@ -207,10 +229,20 @@ mod tests {
         assert!(first.contains("errors 2"), "{first}");
         assert!(first.contains("p99 ack.x 2.5ms"), "{first}");
         assert!(first.contains("phase 1/2 ramp"), "{first}");
+        assert!(!first.contains("gen cpu"), "{first}");
         rec.count("sent.x", 20);
         rec.count("received.y", 5000);
+        rec.count(names::GENERATOR_CPU_MS, 3000);
+        rec.latency(names::GENERATOR_TIMER_LAG, 1500);
         let second = p.line(&rec.snapshot(), t0 + Duration::from_secs(2));
         assert!(second.contains("out 10/s in 2.5k/s"), "{second}");
+        let cores = p.cores as f64;
+        let gen_part = format!(
+            " | gen cpu 150% ({:.0}% of {}) lag p99 1.5ms",
+            150.0 / cores,
+            p.cores
+        );
+        assert!(second.contains(&gen_part), "{second}");
         p.finish();
     }
 }

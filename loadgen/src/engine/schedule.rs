@@ -276,7 +276,16 @@ impl Scheduler {
                 biased;
                 () = self.ctx.halt.wait() => return Err(Interrupt::Halt),
                 () = tokio::time::sleep_until(until.into()) => {
-                    return if past_deadline { Err(Interrupt::Deadline) } else { Ok(()) };
+                    if past_deadline {
+                        return Err(Interrupt::Deadline);
+                    }
+                    // The generator's own lateness (see `crate::watch`).
+                    let late = Instant::now().saturating_duration_since(until);
+                    self.ctx.recorder.latency(
+                        names::GENERATOR_START_LAG,
+                        late.as_micros() as u64,
+                    );
+                    return Ok(());
                 }
                 Some(r) = self.joins.join_next(), if !self.joins.is_empty() => self.reap(r),
             }

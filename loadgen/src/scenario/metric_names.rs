@@ -2,7 +2,8 @@
 //! misspelt or absent metric is an error (with a did-you-mean) instead of
 //! a count of 0 that passes (`errors.timout.count < 1`).
 //!
-//! The names come from [`formats::names`]: the fixed ones, the aggregate
+//! The names come from [`formats::names`]: the fixed ones (the
+//! generator's own `generator.*` among them), the aggregate
 //! `errors`, `disconnects.<reason>`, `errors.<CODE>` for loadgen's own
 //! codes, the protocol's codes and `http_<status>`, and per step:
 //! `sent.`/`ack.` of what a group emits (or the step's `metric`),
@@ -70,6 +71,9 @@ impl KnownMetrics {
             names::TOKEN_REFRESH_FAILURES,
             names::TOKEN_REFRESH,
             names::ERRORS_TOTAL,
+            names::GENERATOR_TIMER_LAG,
+            names::GENERATOR_START_LAG,
+            names::GENERATOR_CPU_MS,
         ]
         .map(String::from)
         .into();

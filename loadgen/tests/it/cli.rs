@@ -239,7 +239,7 @@ fn thresholds_pass_and_breach() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("ack.presence:get_online"));
     let csv = std::fs::read_to_string(pass.join("series.csv")).unwrap();
     assert!(
-        csv.starts_with("t,connected,sent,received,errors,p99_us\n"),
+        csv.starts_with("t,connected,sent,received,errors,p99_us,cpu_ms\n"),
         "{csv}"
     );
 
@@ -294,7 +294,7 @@ fn junit_step_summary_label_and_version() {
     );
     assert_eq!(out.status.code(), Some(1));
     let r = report(&out_dir);
-    assert_eq!(r["version"], 2);
+    assert_eq!(r["version"], 3);
     assert_eq!(r["label"], "release <1.2>");
     let tool = r["tool"].as_str().unwrap().to_owned();
     let version = loadgen(&["--version"]);

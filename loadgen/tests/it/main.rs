@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod engine;
+mod generator;
 mod handshake;
 mod identity;
 mod language;

@@ -98,6 +98,7 @@ pub fn report(spec: &Spec) -> RunReport {
             received: 900 + (t * 11 + spec.phase * 5) % 200,
             errors: (t + spec.phase) % 4 / 3,
             p99_us: main.as_ref().map(|_| 4000 + (t * 37 + spec.phase) % 900),
+            cpu_ms: None,
         })
         .collect();
     let mut r = RunReport {
@@ -128,6 +129,7 @@ pub fn report(spec: &Spec) -> RunReport {
         series,
         thresholds: Vec::new(),
         mismatches: Vec::new(),
+        generator: None,
     };
     r.set_metrics(&snap);
     r

@@ -244,3 +244,44 @@ fn html_without_baseline_and_with_empty_metrics() {
     );
     assert_eq!(html.matches("<svg").count(), 6);
 }
+
+/// A loadgen report whose generator was the bottleneck: `show` and `html`
+/// both say so, and the page charts the generator's CPU.
+#[test]
+fn a_generator_bound_run_is_flagged_in_show_and_html() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = report(&Spec {
+        histograms: vec![("ack.x", samples(1, 50))],
+        seconds: 4,
+        ..Spec::default()
+    });
+    for s in &mut r.series {
+        s.cpu_ms = Some(1950);
+    }
+    r.generator = Some(formats::report::GeneratorReport::assess(&r, 2));
+    let run = write(dir.path(), "run", &r);
+    let shown = reports(["show".as_ref(), run.as_os_str()]);
+    assert_eq!(shown.code, 0, "{shown:?}");
+    assert!(
+        shown.stdout.contains(
+            "WARNING: the results are generator-bound: CPU at or above 90% of its 2 cores in 4 s of the load"
+        ),
+        "{}",
+        shown.stdout
+    );
+    let page = dir.path().join("r.html");
+    let out = reports([
+        "html".as_ref(),
+        run.as_os_str(),
+        "-o".as_ref(),
+        page.as_os_str(),
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("<span class=\"badge bad\">generator-bound</span> WARNING"),
+        "{html}"
+    );
+    assert!(html.contains("peak 97.5% of 2 cores"), "generator line");
+    assert!(html.contains("series-generator-cpu"), "CPU chart");
+}

@@ -29,7 +29,8 @@ fn older_and_unknown_versions_are_explained() {
     let dir = tempfile::tempdir().unwrap();
     let mut v = loadgen_json();
 
-    // Version 1 (no `label`) still reads, converted to version 2.
+    // Versions 1 (no `label`) and 2 (no `generator`) still read,
+    // converted to version 3.
     v["version"] = json!(1);
     let out = show(dir.path(), &v);
     assert_eq!(out.code, 0, "{out:?}");
@@ -46,10 +47,14 @@ fn older_and_unknown_versions_are_explained() {
 
     v["version"] = json!(3);
     let out = show(dir.path(), &v);
+    assert_eq!(out.code, 0, "{out:?}");
+
+    v["version"] = json!(4);
+    let out = show(dir.path(), &v);
     assert_eq!(out.code, 2, "{out:?}");
     assert!(
         out.stderr.contains(
-            "x.json: loadgen run report version 3 is not supported (this reports reads version 1 to 2): \
+            "x.json: loadgen run report version 4 is not supported (this reports reads version 1 to 3): \
              it was written by a newer release; use `reports` from that release (or newer)"
         ),
         "{}",
@@ -60,7 +65,7 @@ fn older_and_unknown_versions_are_explained() {
     let out = show(dir.path(), &v);
     assert_eq!(out.code, 2);
     assert!(
-        out.stderr.contains("version 0 is not supported (this reports reads version 1 to 2): that format is older than the oldest one this release can read"),
+        out.stderr.contains("version 0 is not supported (this reports reads version 1 to 3): that format is older than the oldest one this release can read"),
         "{}",
         out.stderr
     );

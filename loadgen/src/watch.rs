@@ -1,0 +1,108 @@
+//! The generator watches itself, so that a slow generator is never taken
+//! for a slow server: its process CPU and how late its own timers fire,
+//! recorded as ordinary metrics ([`formats::names`]: `generator.cpu_ms`,
+//! `generator.timer_lag`; the schedule records `generator.start_lag`).
+//! They merge across workers, reach the progress line and the
+//! `--metrics-listen` exposition like every metric, and the report judges
+//! them ([`formats::report::GeneratorReport`]).
+//!
+//! * CPU: `utime + stime` of `/proc/self/stat` (Linux; elsewhere not
+//!   measured), read every tick: one small file read, no thread.
+//! * Timer lag: a task on the load's own runtime sleeps to a deadline
+//!   every [`TICK`] and records how late it wakes. It waits in the same run
+//!   queues as the tasks that read the sockets, so its lag is theirs: a
+//!   generator whose workers are busy, or whose threads wait for a core,
+//!   reads its sockets that much later and inflates every latency.
+//! * Receive backlog is not measured: bytes unread per socket take an
+//!   `ioctl(FIONREAD)` per socket per sample (20,000 syscalls a second at
+//!   20,000 clients), and frames already read but not yet handled are
+//!   exactly the tasks that wait behind the lag above, which the timer
+//!   lag measures in one task.
+
+use std::time::{Duration, Instant};
+
+use formats::names;
+
+use crate::engine::StopSignal;
+use crate::metrics::Recorder;
+
+/// Period of the lag probe (and of the CPU reading).
+pub const TICK: Duration = Duration::from_millis(100);
+
+/// Clock ticks per second of `/proc/*/stat` times: `USER_HZ`, which Linux
+/// fixes at 100 for user space on every architecture it runs on.
+const USER_HZ: u64 = 100;
+
+/// CPU milliseconds (user + system) this process used so far; `None`
+/// where `/proc/self/stat` cannot be read.
+pub fn process_cpu_ms() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_ms_of_stat(&stat)
+}
+
+/// `utime + stime` (fields 14 and 15) of a `/proc/PID/stat` line, in ms.
+/// The command name (field 2) may hold spaces and parentheses: fields are
+/// counted after its last `)`.
+fn cpu_ms_of_stat(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) * 1000 / USER_HZ)
+}
+
+/// Records the process CPU and the timer lag into `recorder` every
+/// [`TICK`] until `done`.
+pub async fn watch(recorder: Recorder, done: StopSignal) {
+    let first = process_cpu_ms();
+    let mut counted = first;
+    if first.is_some() {
+        // The counter exists from the start: present means measured.
+        recorder.count(names::GENERATOR_CPU_MS, 0);
+    }
+    let mut next = Instant::now() + TICK;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(next.into()) => {}
+            () = done.stopped() => return,
+        }
+        let now = Instant::now();
+        let late = now.saturating_duration_since(next);
+        recorder.latency(names::GENERATOR_TIMER_LAG, late.as_micros() as u64);
+        if let (Some(before), Some(cpu)) = (counted, process_cpu_ms()) {
+            recorder.count(names::GENERATOR_CPU_MS, cpu.saturating_sub(before));
+            counted = Some(cpu);
+        }
+        // A late tick starts the next period now: lag never accumulates.
+        next = now.max(next) + TICK;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_times_are_fields_14_and_15() {
+        let line = "4242 (a (b) c) R 1 4242 4242 0 -1 4194304 100 0 0 0 \
+                    250 75 0 0 20 0 3 0 12345 1000000 500 18446744073709551615";
+        assert_eq!(cpu_ms_of_stat(line), Some(3250));
+        assert_eq!(cpu_ms_of_stat("4242 (x) R 1"), None);
+        assert_eq!(cpu_ms_of_stat("garbage"), None);
+    }
+
+    #[test]
+    fn this_process_cpu_grows_with_work() {
+        let before = process_cpu_ms().expect("/proc/self/stat is readable on Linux");
+        // Spin until the process clock moves (ticks are 10 ms), bounded.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut x = 0u64;
+        while process_cpu_ms().unwrap() <= before && Instant::now() < deadline {
+            for i in 0..100_000u64 {
+                x = x.wrapping_mul(31).wrapping_add(i);
+            }
+            std::hint::black_box(x);
+        }
+        assert!(process_cpu_ms().unwrap() > before);
+    }
+}

@@ -1,0 +1,105 @@
+//! The generator watches itself: a run whose generator is forced to be
+//! late (a task that holds the runtime's only worker thread for 150 ms at a
+//! time, as a generator with too much to do would) says so in its summary
+//! and report, and fails with `--fail-on-generator-bound`; a small run on
+//! a generator with time to spare does not.
+
+use std::time::{Duration, Instant};
+
+use crate::common::{ASK_TWICE, Members, write};
+
+fn small() -> String {
+    Members {
+        name: "generator watch",
+        description: "a few members asking who is online",
+        room: "watch",
+        steps: ASK_TWICE,
+        clients: 3,
+        hold: "2s",
+    }
+    .toml()
+}
+
+/// Runs [`small`] against an in-process reference server with
+/// `--fail-on-generator-bound` and a threshold on the generator's own lag
+/// (its metrics are metrics like any other); returns the outcome, the
+/// summary text and the report.
+async fn run_small() -> (loadgen::RunOutcome, String, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "small.toml", &small());
+    let (server, mut opts, out) = crate::common::against_reference_server(dir.path(), &file).await;
+    opts.fail_on_generator_bound = true;
+    opts.thresholds = vec!["generator.timer_lag.count > 5".into()];
+    let outcome = loadgen::run_with_stop(opts, loadgen::engine::StopSignal::new())
+        .await
+        .unwrap();
+    server.stop().await.unwrap();
+    let summary = std::fs::read_to_string(out.join("summary.txt")).unwrap();
+    let (_, report) = crate::common::checked_report(&out);
+    (outcome, summary, report)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_run_is_not_generator_bound() {
+    let (outcome, summary, report) = run_small().await;
+    let g = &report["generator"];
+    assert_eq!(g["bound"], serde_json::json!([]), "{summary}");
+    assert!(g["cpuSeconds"].as_f64().is_some(), "{g}");
+    assert!(g["timerLagP99Us"].as_u64().is_some(), "{g}");
+    assert!(
+        report["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["cpuMs"].is_u64()),
+        "every second has its CPU"
+    );
+    assert!(summary.contains("\ngenerator: "), "{summary}");
+    assert!(!summary.contains("WARNING"), "{summary}");
+    assert!(
+        summary.contains("PASS generator.timer_lag.count > 5"),
+        "{summary}"
+    );
+    assert_eq!(outcome.exit_code(), loadgen::EXIT_OK, "{summary}");
+}
+
+/// One worker thread, and a task on it that spins for 150 ms between
+/// yields: every timer, socket read and start waits for it, whatever the
+/// machine's speed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_run_on_a_starved_generator_says_so_and_fails_with_the_flag() {
+    let hog = tokio::spawn(async {
+        // Bounded: the run takes a few seconds; 60 s is far beyond it.
+        let end = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < end {
+            let until = Instant::now() + Duration::from_millis(150);
+            while Instant::now() < until {
+                std::hint::spin_loop();
+            }
+            tokio::task::yield_now().await;
+        }
+    });
+    let (outcome, summary, report) = run_small().await;
+    hog.abort();
+    let bound = report["generator"]["bound"].as_array().unwrap();
+    assert!(
+        bound
+            .iter()
+            .any(|r| r.as_str().unwrap().starts_with("timer lag p90 ")),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("\nWARNING: the results are generator-bound: "),
+        "{summary}"
+    );
+    assert!(report["complete"].as_bool().unwrap(), "{summary}");
+    assert_eq!(
+        outcome.exit_code(),
+        loadgen::EXIT_GENERATOR_BOUND,
+        "{summary}"
+    );
+    // Without the flag the same run only warns.
+    let mut lenient = outcome;
+    lenient.fail_on_generator_bound = false;
+    assert_eq!(lenient.exit_code(), loadgen::EXIT_OK);
+}
