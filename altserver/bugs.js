@@ -39,6 +39,7 @@ export const BUGS = Object.freeze({
   'room-id-renamed': 'room events carry `room_id` instead of `roomId`',
   'app-scope-unchecked': 'applications without the realtime:publish scope may publish',
   'notifications-to-all': 'notification:received goes to every socket on /, not only the user\'s',
+  'notifications-on-namespaces': 'notification:received also goes to the user\'s sockets on room namespaces',
   'app-prefix-unchecked': 'application events are accepted whatever their name ({appId}: prefix not checked)',
   'app-rate-unlimited': 'application events are never rate limited (neither per room nor per app)',
   'quiz-codes-swapped': 'a refused quiz answer gets PERMISSION_DENIED where it should get INVALID_PAYLOAD, and the reverse',

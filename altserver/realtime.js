@@ -411,7 +411,8 @@ export class Realtime {
     const payload = { ...notificationView(notification), timestamp: this.stamp() };
     const sockets = this.bugs.on('notifications-to-all') ? [...this.byUser.values()].flatMap((set) => [...set]) : (this.byUser.get(notification.uid) ?? []);
     for (const s of sockets) {
-      if (s.nsp.name === '/') for (let i = 0; i < times; i++) s.emit(EV.NOTIFICATION_RECEIVED, payload);
+      const here = s.nsp.name === '/' || this.bugs.on('notifications-on-namespaces');
+      if (here) for (let i = 0; i < times; i++) s.emit(EV.NOTIFICATION_RECEIVED, payload);
     }
   }
 

@@ -255,6 +255,20 @@ const PROBES = {
     await own;
     return !got.includes('ann');
   },
+  'notifications-on-namespaces': async (srv) => {
+    const ann = await userWithToken(srv, 'Ann');
+    const onRoom = await srv.connect(`/rooms/${await createRoom(srv)}`, ann.token);
+    const onRoot = await srv.connect('/', ann.token);
+    // The `/` socket hears it first; by then a leak to the room namespace
+    // socket (same process, same tick) is in.
+    const got = [];
+    onRoom.on('notification:received', (n) => got.push(n.title));
+    const own = new Promise((resolve) => onRoot.on('notification:received', resolve));
+    await adminOk(srv, 'POST', `/users/${ann.uid}/notifications`, { kind: 'k', title: 'ann', body: 'b' }, 201);
+    await own;
+    await sleep(50);
+    return got.length === 0;
+  },
   'app-rate-unlimited': async (srv) => {
     const publish = await publisher(srv);
     const roomId = await createRoom(srv);

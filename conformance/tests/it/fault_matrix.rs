@@ -72,10 +72,7 @@ const fn bug(
 
 /// Cases no fault can make fail yet, each with the reason. Every entry is
 /// a debt: the case must be fixed, then moved to a row.
-pub const CANNOT_FAIL_YET: &[(&str, &str)] = &[(
-    "connection.disconnect.graceful",
-    "only sees the client's own close (issue 11, item 5 makes it watch presence:user_offline: then `--bug no-presence-offline`)",
-)];
+pub const CANNOT_FAIL_YET: &[(&str, &str)] = &[];
 
 /// The matrix.
 pub const ROWS: &[Row] = &[
@@ -203,6 +200,15 @@ pub const ROWS: &[Row] = &[
         ],
     ),
     bug(
+        &["--bug", "ns-no-auth"],
+        &["connection.namespace.room_auth.*"],
+        &[
+            "connection.namespace.room_auth.invalid_token",
+            "connection.namespace.room_auth.missing_token",
+            "connection.namespace.room_auth.expired_token",
+        ],
+    ),
+    bug(
         &["--bug", "root-no-auth-check-expiry"],
         &["connection.auth.expired_token"],
         &["connection.auth.expired_token"],
@@ -265,19 +271,26 @@ pub const ROWS: &[Row] = &[
     bug(
         &["--bug", "leak-rooms"],
         &["rooms.*"],
-        &["rooms.isolation", "rooms.unsubscribe.stops_events"],
+        &[
+            "rooms.isolation",
+            "rooms.isolation.every_event",
+            "rooms.unsubscribe.stops_events",
+        ],
     ),
     bug(
         &["--bug", "leak-namespaces"],
-        // The whole suite: what a namespace socket overhears comes from
-        // the other cases' rooms.
-        &["*"],
-        &["rooms.namespace.events", "notifications.received.root_only"],
+        &["rooms.isolation.every_event"],
+        &["rooms.isolation.every_event"],
     ),
     bug(
         &["--bug", "unsubscribe-keeps"],
         &["rooms.unsubscribe.*"],
         &["rooms.unsubscribe.stops_events"],
+    ),
+    bug(
+        &["--bug", "notifications-on-namespaces"],
+        &["notifications.received.*"],
+        &["notifications.received.root_only"],
     ),
     bug(
         &["--bug", "notifications-to-all"],
@@ -291,28 +304,66 @@ pub const ROWS: &[Row] = &[
     ),
     bug(
         &["--bug", "no-presence-offline"],
-        &["presence.*"],
-        &["presence.user_offline.payload", "presence.online_once"],
+        &[
+            "presence.*",
+            "connection.disconnect.*",
+            "connection.reconnect.*",
+        ],
+        &[
+            "presence.user_offline.payload",
+            "presence.user_offline.unsubscribe",
+            "presence.online_once",
+            "connection.disconnect.graceful",
+            "connection.reconnect.resubscribe",
+        ],
+    ),
+    bug(
+        &["--bug", "removal-keeps"],
+        &["rules.room_authorization.*"],
+        &["rules.room_authorization.removed"],
+    ),
+    bug(
+        &["--bug", "revocation-ignores-live"],
+        &["rules.token_revoked.*"],
+        &["rules.token_revoked.live"],
     ),
     // --- authorization, validation, error codes ---
     bug(
         &["--bug", "private-open"],
-        &["errors.permission_denied.*", "rules.room_authorization.*"],
+        &[
+            "errors.permission_denied.*",
+            "rules.room_authorization.*",
+            "connection.namespace.room_auth.*",
+        ],
         &[
             "errors.permission_denied.ack",
             "errors.permission_denied.event",
+            "errors.permission_denied.every_event",
             "rules.room_authorization.private",
+            "connection.namespace.room_auth.private",
         ],
     ),
     bug(
         &["--bug", "no-validation"],
         &["errors.invalid_payload.*"],
-        &["errors.invalid_payload.ack", "errors.invalid_payload.event"],
+        &[
+            "errors.invalid_payload.ack",
+            "errors.invalid_payload.event",
+            "errors.invalid_payload.every_event",
+        ],
     ),
     bug(
         &["--bug", "wrong-error-code"],
-        &["errors.room_not_found.*"],
-        &["errors.room_not_found.ack", "errors.room_not_found.event"],
+        &[
+            "errors.room_not_found.*",
+            "connection.namespace.room_not_found",
+        ],
+        &[
+            "errors.room_not_found.ack",
+            "errors.room_not_found.event",
+            "errors.room_not_found.every_event",
+            "connection.namespace.room_not_found",
+        ],
     ),
     // --- rate limits ---
     bug(
@@ -326,8 +377,14 @@ pub const ROWS: &[Row] = &[
     ),
     bug(
         &["--bug", "over-limit-processed"],
-        &["rules.app_rate.room_per_second"],
-        &["rules.app_rate.room_per_second"],
+        &[
+            "rules.app_rate.room_per_second",
+            "rules.client_rate.over_limit_not_processed",
+        ],
+        &[
+            "rules.app_rate.room_per_second",
+            "rules.client_rate.over_limit_not_processed",
+        ],
     ),
     Row {
         fault: Fault::Reference {
