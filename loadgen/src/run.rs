@@ -341,6 +341,7 @@ impl Run<'_> {
             shard,
             clients: shard_clients,
             handshake: (*opts.handshake).clone(),
+            start_at: opts.start_at.map(|s| s.at),
         };
 
         let live = (opts.metrics_listen.is_some() || opts.otlp_endpoint.is_some())
@@ -486,6 +487,7 @@ pub(crate) fn engine_plan(
         local_addr: p.local_addr,
         run_id: p.run_id.clone(),
         seed: p.seed,
+        start_at: p.start_at,
     }
 }
 

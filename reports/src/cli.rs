@@ -44,7 +44,7 @@ pub enum Command {
         #[arg(value_name = "RUN.json")]
         file: PathBuf,
     },
-    /// Merge the reports of shards that ran one load together: histograms added exactly, counters summed, series aligned by second
+    /// Merge the reports of shards that ran one load together: histograms added exactly, counters summed, series aligned by wall-clock second, duration from the earliest start to the latest end
     Merge {
         /// The shards' reports
         #[arg(value_name = "REPORT.json", required = true)]
