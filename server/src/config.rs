@@ -210,6 +210,10 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// How long a silent node keeps its presence entries.
     pub redis_node_ttl: Duration,
+    /// An artificial delay before each client event is handled, for tests
+    /// that need a slower build of this server (`reports compare` must
+    /// flag it). Zero in every configuration but a test's: no flag sets it.
+    pub event_delay: Duration,
 }
 
 impl Config {
@@ -241,6 +245,7 @@ impl Config {
             },
             redis_url: None,
             redis_node_ttl: Duration::from_secs(10),
+            event_delay: Duration::ZERO,
         }
     }
 
@@ -328,6 +333,7 @@ impl TryFrom<&Opts> for Config {
             },
             redis_url: o.redis_url.as_deref().map(crate::cluster::resp3_url),
             redis_node_ttl: Duration::from_secs(o.redis_node_ttl),
+            event_delay: Duration::ZERO,
         })
     }
 }

@@ -6,5 +6,6 @@ mod common;
 mod engine;
 mod handshake;
 mod identity;
+mod noise;
 mod report;
 mod scenarios;
