@@ -45,6 +45,9 @@ pub enum Command {
     /// Run one worker's share of a run (started by `run --workers`).
     #[command(hide = true)]
     Worker(WorkerOpts),
+    /// Hidden: `completions SHELL`, `man --out DIR`.
+    #[command(flatten)]
+    Docs(clidoc::DocCommand),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -259,5 +262,15 @@ mod tests {
     fn the_command_line_is_consistent() {
         use clap::CommandFactory as _;
         Opts::command().debug_assert();
+    }
+
+    #[test]
+    fn completions_and_man_pages_mention_every_subcommand() {
+        use clap::CommandFactory as _;
+        let cmd = Opts::command();
+        assert_eq!(clidoc::visible_subcommands(&cmd), ["run", "validate"]);
+        assert_eq!(clidoc::missing_mentions(&cmd), Vec::<String>::new());
+        let run = cmd.find_subcommand("run").unwrap().clone();
+        assert_eq!(clidoc::missing_mentions(&run), Vec::<String>::new());
     }
 }

@@ -72,6 +72,9 @@ pub enum Error {
     /// `loadgen worker`: its plan cannot be read.
     #[error("worker plan {}: {message}", path.display())]
     WorkerPlan { path: PathBuf, message: String },
+    /// `completions` / `man`: the output cannot be written.
+    #[error("writing completions or man pages: {0}")]
+    Docs(std::io::Error),
     /// `loadgen worker`: its report cannot be written.
     #[error("worker {index}: cannot write {}: {source}", path.display())]
     WorkerReport {
@@ -91,7 +94,8 @@ impl Error {
             | Error::BadTarget(_)
             | Error::OutDir { .. }
             | Error::NoEmbeddedServer
-            | Error::WorkerPlan { .. } => EXIT_USAGE,
+            | Error::WorkerPlan { .. }
+            | Error::Docs(_) => EXIT_USAGE,
             Error::EmbeddedServer(_) | Error::Unreachable(_) | Error::Local { .. } => EXIT_TARGET,
             Error::BeforeLoad(reason) => reason.exit_code() as u8,
             Error::Workers { code, .. } => *code,

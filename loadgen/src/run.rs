@@ -42,6 +42,8 @@ pub enum Outcome {
     Worker {
         complete: bool,
     },
+    /// `completions` or `man`: written.
+    Docs,
 }
 
 impl Outcome {
@@ -53,6 +55,7 @@ impl Outcome {
             Outcome::Validate { .. } => EXIT_USAGE,
             Outcome::Worker { complete: true } => EXIT_OK,
             Outcome::Worker { complete: false } => EXIT_ABORTED,
+            Outcome::Docs => EXIT_OK,
         }
     }
 }
@@ -91,6 +94,11 @@ pub async fn run(opts: Opts) -> Result<Outcome, Error> {
             .map(|r| Outcome::Run(Box::new(r))),
         Command::Validate(v) => Ok(validate(&v)),
         Command::Worker(w) => workers::worker(&w).await,
+        Command::Docs(d) => {
+            use clap::CommandFactory as _;
+            clidoc::run(Opts::command(), &d, &mut std::io::stdout().lock()).map_err(Error::Docs)?;
+            Ok(Outcome::Docs)
+        }
     }
 }
 

@@ -112,6 +112,9 @@ pub enum Command {
         #[arg(long)]
         spectrum: bool,
     },
+    /// Hidden: `completions SHELL`, `man --out DIR`.
+    #[command(flatten)]
+    Docs(clidoc::DocCommand),
 }
 
 const COMPARE_HELP: &str = "\
@@ -333,6 +336,12 @@ pub fn run(opts: Opts) -> Result<Outcome, Error> {
             write_out(out.as_deref(), &text)?;
             Ok(DONE)
         }
+        Command::Docs(d) => {
+            use clap::CommandFactory as _;
+            clidoc::run(Opts::command(), &d, &mut std::io::stdout().lock())
+                .map_err(|e| usage(format!("writing completions or man pages: {e}")))?;
+            Ok(DONE)
+        }
     }
 }
 
@@ -434,5 +443,17 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Opts::command().debug_assert();
+    }
+
+    #[test]
+    fn completions_and_man_pages_mention_every_subcommand() {
+        let cmd = Opts::command();
+        assert_eq!(
+            clidoc::visible_subcommands(&cmd),
+            ["show", "merge", "compare", "html", "csv"]
+        );
+        assert_eq!(clidoc::missing_mentions(&cmd), Vec::<String>::new());
+        let compare = cmd.find_subcommand("compare").unwrap().clone();
+        assert_eq!(clidoc::missing_mentions(&compare), Vec::<String>::new());
     }
 }

@@ -171,6 +171,11 @@ pub struct Opts {
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(long, env = "SERVER_LOG", default_value = "info")]
     pub log: String,
+
+    /// Hidden: `server completions SHELL`, `server man --out DIR` instead
+    /// of serving.
+    #[command(subcommand)]
+    pub docs: Option<clidoc::DocCommand>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -335,5 +340,26 @@ impl TryFrom<&Opts> for Config {
             redis_node_ttl: Duration::from_secs(o.redis_node_ttl),
             event_delay: Duration::ZERO,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn completions_and_man_pages_mention_every_flag() {
+        let cmd = Opts::command();
+        cmd.clone().debug_assert();
+        assert_eq!(clidoc::missing_mentions(&cmd), Vec::<String>::new());
+        let o = Opts::try_parse_from(["server", "completions", "zsh"]).unwrap();
+        assert_eq!(
+            o.docs,
+            Some(clidoc::DocCommand::Completions {
+                shell: clidoc::Shell::Zsh
+            })
+        );
+        assert_eq!(Opts::try_parse_from(["server"]).unwrap().docs, None);
     }
 }
