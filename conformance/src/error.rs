@@ -44,6 +44,9 @@ pub enum Error {
     /// `profile check` without `--target` or a profile `url`.
     #[error("no target: give --target URL (or `url` in the profile's [target])")]
     NoCheckTarget,
+    /// `completions` / `man`: the output cannot be written.
+    #[error("writing completions or man pages: {0}")]
+    Docs(std::io::Error),
     /// `--json` / `--junit` cannot be written.
     #[error("writing {}: {source}", path.display())]
     Write {
@@ -76,7 +79,8 @@ impl Error {
             | Error::NoCaseSelected
             | Error::Target(TargetError::BadUrl(_) | TargetError::NoTarget)
             | Error::NoCheckTarget
-            | Error::Write { .. } => EXIT_USAGE,
+            | Error::Write { .. }
+            | Error::Docs(_) => EXIT_USAGE,
             Error::Target(TargetError::Embedded(_))
             | Error::HttpClient(_)
             | Error::Unreachable { .. } => EXIT_TARGET,

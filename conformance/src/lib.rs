@@ -76,6 +76,9 @@ pub enum Command {
     /// Work with target profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Hidden: `completions SHELL`, `man --out DIR`.
+    #[command(flatten)]
+    Docs(clidoc::DocCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -233,6 +236,8 @@ pub enum Outcome {
     Ran(Box<RunReport>),
     /// `profile check` checked every action.
     Checked(Box<check::CheckReport>),
+    /// `completions` or `man`: written.
+    Docs,
 }
 
 impl Outcome {
@@ -240,7 +245,7 @@ impl Outcome {
     /// a case's set-up failed, 4 when too few cases executed ([`exit_code`]).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Outcome::Listed => EXIT_OK,
+            Outcome::Listed | Outcome::Docs => EXIT_OK,
             Outcome::Ran(report) => exit_code(&report.summary),
             Outcome::Checked(report) if report.failed() => EXIT_FAILURES,
             Outcome::Checked(_) => EXIT_OK,
@@ -251,7 +256,7 @@ impl Outcome {
     pub fn into_report(self) -> Option<RunReport> {
         match self {
             Outcome::Ran(report) => Some(*report),
-            Outcome::Listed | Outcome::Checked(_) => None,
+            Outcome::Listed | Outcome::Checked(_) | Outcome::Docs => None,
         }
     }
 }
@@ -266,6 +271,11 @@ pub async fn run(opts: Opts) -> Result<Outcome, Error> {
         Command::Run(r) => Ok(Outcome::Ran(Box::new(run_cases(r).await?))),
         Command::Profile(ProfileCommand::Check(c)) => {
             Ok(Outcome::Checked(Box::new(check_profile(c).await?)))
+        }
+        Command::Docs(d) => {
+            use clap::CommandFactory as _;
+            clidoc::run(Opts::command(), &d, &mut std::io::stdout().lock()).map_err(Error::Docs)?;
+            Ok(Outcome::Docs)
         }
     }
 }
@@ -709,4 +719,25 @@ async fn run_case(
         };
     }
     rec
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn completions_and_man_pages_mention_every_subcommand() {
+        let cmd = Opts::command();
+        cmd.clone().debug_assert();
+        assert_eq!(
+            clidoc::visible_subcommands(&cmd),
+            ["run", "list", "profile"]
+        );
+        assert_eq!(clidoc::missing_mentions(&cmd), Vec::<String>::new());
+        for sub in ["run", "profile"] {
+            let sub = cmd.find_subcommand(sub).unwrap().clone();
+            assert_eq!(clidoc::missing_mentions(&sub), Vec::<String>::new());
+        }
+    }
 }

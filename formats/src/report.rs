@@ -411,11 +411,14 @@ impl RunReport {
 
     /// Merges the reports of processes that ran parts of the same load at
     /// the same time (workers, or shards on several machines): histograms
-    /// merge exactly, counters and clients add up, the series add up second
-    /// by second, the times span all parts, `complete` only if every part
-    /// is. Metadata (tool, target, scenario, machine, shard) comes from the
+    /// merge exactly, counters and clients add up, the series add up by
+    /// wall-clock second (each part's seconds shifted by its start's offset
+    /// from the earliest start), the times and the duration span all parts
+    /// (earliest start to latest end), `complete` only if every part is.
+    /// Metadata (tool, target, scenario, machine, shard) comes from the
     /// first part; `workers` adds up; thresholds are left empty (evaluate
-    /// them on the merged metrics).
+    /// them on the merged metrics). Parts whose times do not parse (not
+    /// RFC 3339) fall back to the longest part and unshifted series.
     pub fn merge(parts: &[RunReport]) -> Result<RunReport, ReportError> {
         let first = parts.first().ok_or(ReportError::Empty)?;
         let mut snap = MetricsSnapshot::default();
@@ -425,22 +428,50 @@ impl RunReport {
             snap.merge(&s);
         }
         let mut merged = first.clone();
-        merged.started_at = parts
+        let times: Option<Vec<(i128, i128)>> = parts
             .iter()
-            .map(|p| p.started_at.clone())
-            .min()
-            .unwrap_or_default();
-        merged.ended_at = parts
-            .iter()
-            .map(|p| p.ended_at.clone())
-            .max()
-            .unwrap_or_default();
-        merged.duration_ms = parts.iter().map(|p| p.duration_ms).max().unwrap_or(0);
+            .map(|p| Some((unix_ms(&p.started_at)?, unix_ms(&p.ended_at)?)))
+            .collect();
+        let series: Vec<Vec<SecondSample>>;
+        match times {
+            Some(times) => {
+                let (start, start_i) = (0..parts.len())
+                    .map(|i| (times[i].0, i))
+                    .min()
+                    .expect("a part");
+                let (end, end_i) = (0..parts.len())
+                    .map(|i| (times[i].1, i))
+                    .max()
+                    .expect("a part");
+                merged.started_at = parts[start_i].started_at.clone();
+                merged.ended_at = parts[end_i].ended_at.clone();
+                merged.duration_ms = (end - start).max(0) as u64;
+                series = parts
+                    .iter()
+                    .zip(&times)
+                    .map(|(p, (s, _))| shift_series(&p.series, s - start))
+                    .collect();
+            }
+            None => {
+                merged.started_at = parts
+                    .iter()
+                    .map(|p| p.started_at.clone())
+                    .min()
+                    .unwrap_or_default();
+                merged.ended_at = parts
+                    .iter()
+                    .map(|p| p.ended_at.clone())
+                    .max()
+                    .unwrap_or_default();
+                merged.duration_ms = parts.iter().map(|p| p.duration_ms).max().unwrap_or(0);
+                series = parts.iter().map(|p| p.series.clone()).collect();
+            }
+        }
         merged.workers = parts.iter().map(|p| p.workers).sum();
         merged.clients = parts.iter().map(|p| p.clients).sum();
         merged.complete = parts.iter().all(|p| p.complete);
         merged.abort_reason = parts.iter().find_map(|p| p.abort_reason.clone());
-        merged.series = merge_series(&parts.iter().map(|p| p.series.clone()).collect::<Vec<_>>());
+        merged.series = merge_series(&series);
         merged.thresholds = Vec::new();
         merged.mismatches = parts.iter().flat_map(|p| p.mismatches.clone()).collect();
         merged.mismatches.sort_by_key(|m| m.at_ms);
@@ -596,6 +627,29 @@ impl RunReport {
         }
         out
     }
+}
+
+/// Unix milliseconds of an RFC 3339 time.
+fn unix_ms(s: &str) -> Option<i128> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    Some(t.unix_timestamp_nanos() / 1_000_000)
+}
+
+/// A part's series on the merged clock: the part started `offset_ms`
+/// after the earliest part, so its second `t` (ending `t` s after its own
+/// start) ends in merged second ⌈offset + t⌉.
+fn shift_series(series: &[SecondSample], offset_ms: i128) -> Vec<SecondSample> {
+    let offset_ms = offset_ms.max(0) as u64;
+    let mut out: Vec<SecondSample> = Vec::with_capacity(series.len());
+    for s in series {
+        let mut t = (offset_ms + s.t * 1000).div_ceil(1000);
+        // Two samples of one part never share a second.
+        if let Some(prev) = out.last() {
+            t = t.max(prev.t + 1);
+        }
+        out.push(SecondSample { t, ..s.clone() });
+    }
+    out
 }
 
 /// How a threshold's actual value reads: a duration for latency stats.
@@ -846,6 +900,50 @@ pub(crate) mod tests {
         let g = m.generator.unwrap();
         assert_eq!((g.cores, g.cpu_peak_pct), (2, Some(10.0)));
         assert!(matches!(RunReport::merge(&[]), Err(ReportError::Empty)));
+    }
+
+    #[test]
+    fn shards_align_on_the_wall_clock() {
+        // Shard a ran 10:00:00.000–10:00:03.000, shard b 10:00:02.500–
+        // 10:00:07.500: the whole spans 7.5 s, and b's first second (ending
+        // 10:00:03.500) is the merged fourth.
+        let mut a = sample(&[10, 20, 30], 3);
+        a.started_at = "2025-01-01T10:00:00.000Z".into();
+        a.ended_at = "2025-01-01T10:00:03.000Z".into();
+        let mut b = sample(&[40, 50], 5);
+        b.started_at = "2025-01-01T10:00:02.500Z".into();
+        b.ended_at = "2025-01-01T10:00:07.500Z".into();
+        for parts in [[a.clone(), b.clone()], [b.clone(), a.clone()]] {
+            let m = RunReport::merge(&parts).unwrap();
+            assert_eq!(m.duration_ms, 7500);
+            assert_eq!(m.started_at, a.started_at);
+            assert_eq!(m.ended_at, b.ended_at);
+            let ts: Vec<(u64, i64)> = m.series.iter().map(|s| (s.t, s.connected)).collect();
+            assert_eq!(
+                ts,
+                vec![
+                    (1, 5),
+                    (2, 5),
+                    (3, 5),
+                    (4, 5),
+                    (5, 5),
+                    (6, 5),
+                    (7, 5),
+                    (8, 5)
+                ]
+            );
+        }
+        // Both at once: the second shard's seconds add onto the first's.
+        let m = RunReport::merge(&[a.clone(), a.clone()]).unwrap();
+        assert_eq!(m.duration_ms, 3000);
+        assert_eq!(m.series.len(), 3);
+        assert_eq!(m.series[0].connected, 10);
+        // Unparseable times: the longest part, series as they are.
+        let mut c = sample(&[1], 2);
+        c.started_at = "yesterday".into();
+        let m = RunReport::merge(&[a, c]).unwrap();
+        assert_eq!(m.duration_ms, 3000);
+        assert_eq!(m.series[0].connected, 10);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 #![allow(rustdoc::bare_urls, rustdoc::invalid_html_tags)]
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser, Subcommand};
 use formats::report::ShardInfo;
@@ -47,6 +47,9 @@ pub enum Command {
     /// Run one worker's share of a run (started by `run --workers`).
     #[command(hide = true)]
     Worker(WorkerOpts),
+    /// Hidden: `completions SHELL`, `man --out DIR`.
+    #[command(flatten)]
+    Docs(clidoc::DocCommand),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -128,6 +131,12 @@ pub struct RunOpts {
     /// way).
     #[arg(long)]
     pub fail_on_generator_bound: bool,
+    /// Start the load (after the set-up) at this wall-clock time, so that
+    /// shards on several machines start together: RFC 3339 UTC
+    /// (2026-01-15T10:00:00Z) or +D from now (+30s, +2m); at most 24 h
+    /// ahead. Each shard's series is then aligned by wall-clock second.
+    #[arg(long, value_name = "WHEN", value_parser = parse_start_at)]
+    pub start_at: Option<StartAt>,
     /// Seed of every random choice (think times, `choice` steps)
     /// [default: random].
     #[arg(long, value_name = "N")]
@@ -160,6 +169,7 @@ impl RunOpts {
             workers: None,
             shard: None,
             fail_on_generator_bound: false,
+            start_at: None,
             seed: None,
             handshake: Default::default(),
         }
@@ -208,6 +218,35 @@ pub fn parse_var(s: &str) -> Result<(String, String), String> {
     Ok((k.to_owned(), v.to_owned()))
 }
 
+/// `--start-at`: when the load starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StartAt {
+    pub at: SystemTime,
+}
+
+/// The furthest ahead `--start-at` may be: every wait is bounded.
+pub const START_AT_MAX_AHEAD: Duration = Duration::from_secs(24 * 3600);
+
+/// `+D` (from now) or an RFC 3339 UTC time, at most
+/// [`START_AT_MAX_AHEAD`] ahead; a time in the past is refused.
+pub fn parse_start_at(s: &str) -> Result<StartAt, String> {
+    let now = SystemTime::now();
+    let at = match s.strip_prefix('+') {
+        Some(d) => now + scenario::parse_duration(d)?,
+        None => protocol::timestamp::parse_utc(s).ok_or_else(|| {
+            format!("expected +D (e.g. +30s) or an RFC 3339 UTC time (e.g. 2026-01-15T10:00:00Z), got `{s}`")
+        })?,
+    };
+    match at.duration_since(now) {
+        Err(_) => Err(format!(
+            "`{s}` has passed (now is {})",
+            protocol::timestamp::format(now)
+        )),
+        Ok(ahead) if ahead > START_AT_MAX_AHEAD => Err(format!("`{s}` is more than 24 h ahead")),
+        Ok(_) => Ok(StartAt { at }),
+    }
+}
+
 /// `I/N`, 1 <= I <= N.
 pub fn parse_shard(s: &str) -> Result<ShardInfo, String> {
     let bad = || format!("expected I/N with 1 <= I <= N (e.g. 2/3), got `{s}`");
@@ -243,8 +282,37 @@ mod tests {
     }
 
     #[test]
+    fn start_times_parse() {
+        let now = SystemTime::now();
+        let at = parse_start_at("+30s").unwrap().at;
+        let ahead = at.duration_since(now).unwrap();
+        assert!((29..=31).contains(&ahead.as_secs()), "{ahead:?}");
+        let later = now + Duration::from_secs(3600);
+        let text = protocol::timestamp::format(later);
+        let at = parse_start_at(&text).unwrap().at;
+        assert_eq!(protocol::timestamp::format(at), text);
+        assert!(
+            parse_start_at("2020-01-01T00:00:00Z")
+                .unwrap_err()
+                .contains("passed")
+        );
+        assert!(parse_start_at("+25h").unwrap_err().contains("24 h"));
+        assert!(parse_start_at("tomorrow").unwrap_err().contains("RFC 3339"));
+    }
+
+    #[test]
     fn the_command_line_is_consistent() {
         use clap::CommandFactory as _;
         Opts::command().debug_assert();
+    }
+
+    #[test]
+    fn completions_and_man_pages_mention_every_subcommand() {
+        use clap::CommandFactory as _;
+        let cmd = Opts::command();
+        assert_eq!(clidoc::visible_subcommands(&cmd), ["run", "validate"]);
+        assert_eq!(clidoc::missing_mentions(&cmd), Vec::<String>::new());
+        let run = cmd.find_subcommand("run").unwrap().clone();
+        assert_eq!(clidoc::missing_mentions(&run), Vec::<String>::new());
     }
 }

@@ -71,6 +71,9 @@ pub enum Error {
     /// `loadgen worker`: its plan cannot be read.
     #[error("worker plan {}: {message}", path.display())]
     WorkerPlan { path: PathBuf, message: String },
+    /// `completions` / `man`: the output cannot be written.
+    #[error("writing completions or man pages: {0}")]
+    Docs(std::io::Error),
     /// `loadgen worker`: its report cannot be written.
     #[error("worker {index}: cannot write {}: {source}", path.display())]
     WorkerReport {
@@ -89,7 +92,8 @@ impl Error {
             | Error::Profile(_)
             | Error::OutDir { .. }
             | Error::Target(TargetError::BadUrl(_) | TargetError::NoTarget)
-            | Error::WorkerPlan { .. } => EXIT_USAGE,
+            | Error::WorkerPlan { .. }
+            | Error::Docs(_) => EXIT_USAGE,
             Error::Target(TargetError::Embedded(_))
             | Error::Unreachable(_)
             | Error::Local { .. } => EXIT_TARGET,

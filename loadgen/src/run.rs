@@ -44,6 +44,8 @@ pub enum Outcome {
     Worker {
         complete: bool,
     },
+    /// `completions` or `man`: written.
+    Docs,
 }
 
 impl Outcome {
@@ -55,6 +57,7 @@ impl Outcome {
             Outcome::Validate { .. } => EXIT_USAGE,
             Outcome::Worker { complete: true } => EXIT_OK,
             Outcome::Worker { complete: false } => EXIT_ABORTED,
+            Outcome::Docs => EXIT_OK,
         }
     }
 }
@@ -109,6 +112,11 @@ pub async fn run(opts: Opts) -> Result<Outcome, Error> {
             .map(|r| Outcome::Run(Box::new(r))),
         Command::Validate(v) => Ok(validate(&v)),
         Command::Worker(w) => workers::worker(&w).await,
+        Command::Docs(d) => {
+            use clap::CommandFactory as _;
+            clidoc::run(Opts::command(), &d, &mut std::io::stdout().lock()).map_err(Error::Docs)?;
+            Ok(Outcome::Docs)
+        }
     }
 }
 
@@ -364,6 +372,7 @@ impl Run<'_> {
             shard,
             clients: shard_clients,
             handshake: (*opts.handshake).clone(),
+            start_at: opts.start_at.map(|s| s.at),
         };
 
         let live = (opts.metrics_listen.is_some() || opts.otlp_endpoint.is_some())
@@ -519,6 +528,7 @@ pub(crate) fn engine_plan(
         local_addr: p.local_addr,
         run_id: p.run_id.clone(),
         seed: p.seed,
+        start_at: p.start_at,
     }
 }
 

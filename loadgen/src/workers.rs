@@ -54,6 +54,8 @@ pub(crate) struct WorkerPlan {
     pub clients: u32,
     /// The handshake flags (the profile's `[handshake]` is in the file).
     pub handshake: HandshakeArgs,
+    /// `--start-at`, resolved to a wall-clock time once by the parent.
+    pub start_at: Option<std::time::SystemTime>,
 }
 
 /// Clients of share `index` of `count` when the whole has `peak`: the

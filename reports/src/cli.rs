@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::compare::{compare_conformance, compare_load};
+use crate::compare::{LoadComparison, compare_conformance, compare_load};
 use crate::model::{self, Input, InputError};
 use crate::thresholds::{DEFAULT_MIN_SAMPLES, Rules, ThresholdFile};
 use crate::{csv_out, html, merge, render};
@@ -44,7 +44,7 @@ pub enum Command {
         #[arg(value_name = "RUN.json")]
         file: PathBuf,
     },
-    /// Merge the reports of shards that ran one load together: histograms added exactly, counters summed, series aligned by second
+    /// Merge the reports of shards that ran one load together: histograms added exactly, counters summed, series aligned by wall-clock second, duration from the earliest start to the latest end
     Merge {
         /// The shards' reports
         #[arg(value_name = "REPORT.json", required = true)]
@@ -56,15 +56,23 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Compare a baseline with a new run: stats side by side with deltas and a verdict per metric; exit 1 on a regression
+    /// Compare a baseline with a new run (or several runs of each): stats side by side with deltas and a verdict per metric; exit 1 on a regression
     #[command(after_help = COMPARE_HELP)]
     Compare {
         /// The baseline: a loadgen report.json, or a conformance result
-        #[arg(value_name = "BASE.json")]
-        base: PathBuf,
+        #[arg(value_name = "BASE.json", required_unless_present = "base_runs", conflicts_with_all = ["base_runs", "new_runs"])]
+        base: Option<PathBuf>,
         /// The new run, of the same kind
-        #[arg(value_name = "NEW.json")]
-        new: PathBuf,
+        #[arg(value_name = "NEW.json", required_unless_present = "base_runs")]
+        new: Option<PathBuf>,
+        /// Several baseline runs (loadgen reports of one build; a shell
+        /// glob works): with at least 3 per side, changes are judged
+        /// against the run-to-run spread
+        #[arg(long = "base", value_name = "BASE.json", num_args = 1.., requires = "new_runs")]
+        base_runs: Vec<PathBuf>,
+        /// Several new runs (of the build under test)
+        #[arg(long = "new", visible_alias = "head", value_name = "NEW.json", num_args = 1.., requires = "base_runs")]
+        new_runs: Vec<PathBuf>,
         #[command(flatten)]
         rules: RuleArgs,
         /// Output format
@@ -104,6 +112,9 @@ pub enum Command {
         #[arg(long)]
         spectrum: bool,
     },
+    /// Hidden: `completions SHELL`, `man --out DIR`.
+    #[command(flatten)]
+    Docs(clidoc::DocCommand),
 }
 
 const COMPARE_HELP: &str = "\
@@ -115,10 +126,13 @@ Defaults: p50 +10%, p90 +10%, p99 +10%, error-rate +0.1pp. --thresholds FILE (TO
   min_samples = 200
   thresholds = [\"p99 +10%\", \"error-rate +0.1pp\"]
 Rules naming a metric win over general ones; flags win over the file, the file over the defaults.
-Noise guard: a metric with fewer than --min-samples samples in either run (default 100) is
+Noise guard: a metric with fewer than --min-samples samples in any run (default 100) is
 \"insufficient data\", never a regression; and a change beyond its threshold counts only when it is
-also beyond noise: the two runs' 95% confidence intervals of the stat do not overlap (percentiles:
-distribution-free, from each histogram's order statistics; mean, rate and error rate too; not max).
+also beyond noise. With at least 3 runs per side (--base A B C --new D E F): Welch's t-test
+(95%, two-sided) on the per-run values of the stat (the run-to-run spread); the values shown are
+the means of the runs'. With fewer: each side's runs are pooled and the two 95% confidence
+intervals of the stat must not overlap (percentiles: distribution-free, from the histograms' order
+statistics; mean, rate and error rate too; not max) -- within-run noise only, as a warning says.
 Conformance results: lists new failures (exit 1) and fixed cases.";
 
 #[derive(Debug, Args)]
@@ -264,59 +278,27 @@ pub fn run(opts: Opts) -> Result<Outcome, Error> {
         Command::Compare {
             base,
             new,
+            base_runs,
+            new_runs,
             rules,
             format,
             out,
             summary_md,
         } => {
-            let (b, n) = (model::load(&base)?, model::load(&new)?);
-            let (text, markdown, regression) = match (&b, &n) {
-                (Input::Load(b), Input::Load(n)) => {
-                    let (rules, min) = rules.resolve().map_err(usage)?;
-                    let c = compare_load(b, n, &rules, min);
-                    let text = match format {
-                        Format::Text => render::compare_load_text(&c),
-                        Format::Markdown => render::compare_load_markdown(&c),
-                        Format::Json => json(&c),
-                    };
-                    let md = summary_md
-                        .is_some()
-                        .then(|| render::compare_load_markdown(&c));
-                    (text, md, c.regression)
-                }
-                (Input::Conformance(b), Input::Conformance(n)) => {
-                    if rules.given() {
-                        eprintln!(
-                            "reports: warning: thresholds apply to loadgen reports; ignored for conformance results"
-                        );
-                    }
-                    let c = compare_conformance(b, n);
-                    let text = match format {
-                        Format::Text => render::compare_conformance_text(&c),
-                        Format::Markdown => render::compare_conformance_markdown(&c),
-                        Format::Json => json(&c),
-                    };
-                    let md = summary_md
-                        .is_some()
-                        .then(|| render::compare_conformance_markdown(&c));
-                    (text, md, c.regression)
-                }
-                _ => {
-                    return Err(usage(format!(
-                        "{} is {} but {} is {}: compare takes two of the same kind",
-                        b.path(),
-                        b.kind(),
-                        n.path(),
-                        n.kind()
-                    )));
-                }
-            };
-            write_out(out.as_deref(), &text)?;
-            if let (Some(path), Some(md)) = (&summary_md, markdown) {
-                formats::ci::append(path, &md)
-                    .map_err(|e| usage(format!("cannot write {}: {e}", path.display())))?;
+            if let (Some(base), Some(new)) = (base, new) {
+                let (b, n) = (model::load(&base)?, model::load(&new)?);
+                return compare_two(b, n, &rules, format, out.as_deref(), summary_md.as_deref());
             }
-            Ok(Outcome { regression })
+            let load_all = |files: &[PathBuf]| {
+                files
+                    .iter()
+                    .map(|f| model::load_run(f))
+                    .collect::<Result<Vec<_>, _>>()
+            };
+            let (b, n) = (load_all(&base_runs)?, load_all(&new_runs)?);
+            let (rules, min) = rules.resolve().map_err(usage)?;
+            let c = compare_load(&b, &n, &rules, min);
+            emit_load_comparison(&c, format, out.as_deref(), summary_md.as_deref())
         }
         Command::Html {
             file,
@@ -327,7 +309,14 @@ pub fn run(opts: Opts) -> Result<Outcome, Error> {
             let run = model::load_run(&file)?;
             let base = baseline.as_deref().map(model::load_run).transpose()?;
             let (rules, min) = rules.resolve().map_err(usage)?;
-            let cmp = base.as_ref().map(|b| compare_load(b, &run, &rules, min));
+            let cmp = base.as_ref().map(|b| {
+                compare_load(
+                    std::slice::from_ref(b),
+                    std::slice::from_ref(&run),
+                    &rules,
+                    min,
+                )
+            });
             write_out(Some(&out), &html::report(&run, base.as_ref(), cmp.as_ref()))?;
             eprintln!("reports: wrote {}", out.display());
             Ok(DONE)
@@ -347,7 +336,99 @@ pub fn run(opts: Opts) -> Result<Outcome, Error> {
             write_out(out.as_deref(), &text)?;
             Ok(DONE)
         }
+        Command::Docs(d) => {
+            use clap::CommandFactory as _;
+            clidoc::run(Opts::command(), &d, &mut std::io::stdout().lock())
+                .map_err(|e| usage(format!("writing completions or man pages: {e}")))?;
+            Ok(DONE)
+        }
     }
+}
+
+/// `compare BASE.json NEW.json`: two loadgen runs, or two conformance
+/// results.
+fn compare_two(
+    b: Input,
+    n: Input,
+    rules: &RuleArgs,
+    format: Format,
+    out: Option<&Path>,
+    summary_md: Option<&Path>,
+) -> Result<Outcome, Error> {
+    match (&b, &n) {
+        (Input::Load(b), Input::Load(n)) => {
+            let (rules, min) = rules.resolve().map_err(usage)?;
+            let c = compare_load(
+                std::slice::from_ref(b.as_ref()),
+                std::slice::from_ref(n.as_ref()),
+                &rules,
+                min,
+            );
+            emit_load_comparison(&c, format, out, summary_md)
+        }
+        (Input::Conformance(b), Input::Conformance(n)) => {
+            if rules.given() {
+                eprintln!(
+                    "reports: warning: thresholds apply to loadgen reports; ignored for conformance results"
+                );
+            }
+            let c = compare_conformance(b, n);
+            let text = match format {
+                Format::Text => render::compare_conformance_text(&c),
+                Format::Markdown => render::compare_conformance_markdown(&c),
+                Format::Json => json(&c),
+            };
+            emit(
+                &text,
+                || render::compare_conformance_markdown(&c),
+                out,
+                summary_md,
+            )?;
+            Ok(Outcome {
+                regression: c.regression,
+            })
+        }
+        _ => Err(usage(format!(
+            "{} is {} but {} is {}: compare takes two of the same kind",
+            b.path(),
+            b.kind(),
+            n.path(),
+            n.kind()
+        ))),
+    }
+}
+
+fn emit_load_comparison(
+    c: &LoadComparison,
+    format: Format,
+    out: Option<&Path>,
+    summary_md: Option<&Path>,
+) -> Result<Outcome, Error> {
+    let text = match format {
+        Format::Text => render::compare_load_text(c),
+        Format::Markdown => render::compare_load_markdown(c),
+        Format::Json => json(c),
+    };
+    emit(&text, || render::compare_load_markdown(c), out, summary_md)?;
+    Ok(Outcome {
+        regression: c.regression,
+    })
+}
+
+/// Writes a comparison to `out` (or stdout) and appends its Markdown to
+/// `summary_md`.
+fn emit(
+    text: &str,
+    markdown: impl FnOnce() -> String,
+    out: Option<&Path>,
+    summary_md: Option<&Path>,
+) -> Result<(), Error> {
+    write_out(out, text)?;
+    if let Some(path) = summary_md {
+        formats::ci::append(path, &markdown())
+            .map_err(|e| usage(format!("cannot write {}: {e}", path.display())))?;
+    }
+    Ok(())
 }
 
 fn json<T: serde::Serialize>(value: &T) -> String {
@@ -362,5 +443,17 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Opts::command().debug_assert();
+    }
+
+    #[test]
+    fn completions_and_man_pages_mention_every_subcommand() {
+        let cmd = Opts::command();
+        assert_eq!(
+            clidoc::visible_subcommands(&cmd),
+            ["show", "merge", "compare", "html", "csv"]
+        );
+        assert_eq!(clidoc::missing_mentions(&cmd), Vec::<String>::new());
+        let compare = cmd.find_subcommand("compare").unwrap().clone();
+        assert_eq!(clidoc::missing_mentions(&compare), Vec::<String>::new());
     }
 }

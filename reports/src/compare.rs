@@ -73,6 +73,13 @@ pub struct StatRow {
     /// Why there is no verdict.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Each baseline run's value, when the runs were judged one by one
+    /// ([`Method::RunToRun`]; `base` is then their mean).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub base_runs: Vec<f64>,
+    /// Each new run's value, likewise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub new_runs: Vec<f64>,
     #[serde(skip)]
     pub kind: Option<Stat>,
 }
@@ -158,14 +165,22 @@ pub struct Counts {
     pub only_in_new: usize,
 }
 
-/// Two loadgen runs compared.
+/// Two loadgen runs compared, or two sets of runs of the same builds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LoadComparison {
     /// `loadgen`.
     pub kind: &'static str,
+    /// The first baseline run.
     pub base: RunInfo,
+    /// The first new run.
     pub new: RunInfo,
+    /// Every baseline run (one per file given).
+    pub base_runs: Vec<RunInfo>,
+    /// Every new run.
+    pub new_runs: Vec<RunInfo>,
+    /// How changes were told from noise ([`Method`]).
+    pub method: Method,
     pub thresholds: Vec<String>,
     pub min_samples: u64,
     /// Histograms by name, then `errors`.
@@ -177,54 +192,148 @@ pub struct LoadComparison {
     pub warnings: Vec<String>,
 }
 
+/// How a change beyond its threshold is told from noise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// At least [`MIN_RUNS`] runs per side: Welch's t-test on the per-run
+    /// values of the stat (run-to-run spread).
+    RunToRun,
+    /// Fewer runs: each side's runs pooled, and the 95 % intervals of the
+    /// pooled stat must not overlap (within-run noise only).
+    WithinRun,
+}
+
+impl Method {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Method::RunToRun => {
+                "run-to-run: Welch's t-test (95%, two-sided) on the per-run values of each stat"
+            }
+            Method::WithinRun => {
+                "within-run: 95% intervals of each side's pooled stat; no run-to-run noise estimate"
+            }
+        }
+    }
+}
+
+/// Runs per side that the run-to-run method needs.
+pub const MIN_RUNS: usize = 3;
+
 /// The name of the run-wide errors row.
 pub const ERRORS: &str = "errors";
 
-/// Compares two loadgen runs.
+/// One metric on one side: every run's histogram (with its length in
+/// seconds), and all of them added up.
+struct Sided<'a> {
+    runs: Vec<(&'a Histogram<u64>, f64)>,
+    pooled: Histogram<u64>,
+    secs: f64,
+}
+
+impl<'a> Sided<'a> {
+    /// `None` when no run of the side recorded `name`.
+    fn of(runs: &'a [LoadRun], name: &str) -> Option<Sided<'a>> {
+        let runs: Vec<(&Histogram<u64>, f64)> = runs
+            .iter()
+            .filter_map(|r| r.metrics.histograms.get(name).map(|h| (h, r.secs())))
+            .collect();
+        let (first, _) = runs.first()?;
+        let mut pooled = (*first).clone();
+        for (h, _) in &runs[1..] {
+            // Every loadgen histogram has the same bounds: adding cannot fail.
+            let _ = pooled.add(*h);
+        }
+        let secs = runs.iter().map(|(_, s)| s).sum();
+        Some(Sided { runs, pooled, secs })
+    }
+
+    fn fewest_samples(&self) -> u64 {
+        self.runs.iter().map(|(h, _)| h.len()).min().unwrap_or(0)
+    }
+
+    /// The stat of every run that has a value for it.
+    fn per_run(&self, stat: Stat) -> Vec<f64> {
+        self.runs
+            .iter()
+            .filter_map(|(h, s)| stat_value(h, *s, stat))
+            .collect()
+    }
+}
+
+/// Compares baseline runs with new runs (one or more each, of the same
+/// scenario). With at least [`MIN_RUNS`] on each side a change is judged
+/// against the run-to-run spread ([`Method::RunToRun`]); else against the
+/// pooled runs' own intervals.
 pub fn compare_load(
-    base: &LoadRun,
-    new: &LoadRun,
+    base: &[LoadRun],
+    new: &[LoadRun],
     rules: &Rules,
     min_samples: u64,
 ) -> LoadComparison {
+    assert!(
+        !base.is_empty() && !new.is_empty(),
+        "a comparison needs a run on each side"
+    );
+    let method = if base.len() >= MIN_RUNS && new.len() >= MIN_RUNS {
+        Method::RunToRun
+    } else {
+        Method::WithinRun
+    };
     let mut warnings = Vec::new();
-    let (bs, ns) = (&base.report.scenario, &new.report.scenario);
-    if bs.name != ns.name {
-        warnings.push(format!(
-            "different scenarios: `{}` (base) and `{}` (new)",
-            bs.name, ns.name
-        ));
-    } else if bs.hash != ns.hash {
-        warnings.push(format!(
-            "scenario `{}` changed between the runs (file hash {} → {})",
-            bs.name, bs.hash, ns.hash
-        ));
-    }
-    for (which, r) in [("base", base), ("new", new)] {
+    let first = &base[0];
+    for (which, r) in base
+        .iter()
+        .map(|r| ("base", r))
+        .chain(new.iter().map(|r| ("new", r)))
+    {
+        let (bs, ns) = (&first.report.scenario, &r.report.scenario);
+        if bs.name != ns.name {
+            warnings.push(format!(
+                "different scenarios: `{}` ({}) and `{}` ({which} {})",
+                bs.name, first.path, ns.name, r.path
+            ));
+        } else if bs.hash != ns.hash {
+            warnings.push(format!(
+                "scenario `{}` changed between the runs (file hash {} in {}, {} in {which} {})",
+                bs.name, bs.hash, first.path, ns.hash, r.path
+            ));
+        }
         if !r.report.complete {
             warnings.push(format!(
-                "the {which} run is incomplete: {}",
+                "the {which} run {} is incomplete: {}",
+                r.path,
                 r.report.abort_reason.as_deref().unwrap_or("aborted")
             ));
         }
     }
+    if method == Method::WithinRun {
+        warnings.push(format!(
+            "{} base and {} new run{}: no run-to-run noise estimate (the guard uses the pooled runs' \
+             own 95% intervals, which miss run-to-run variance); give at least {MIN_RUNS} runs per side \
+             (--base A B C --new D E F)",
+            base.len(),
+            new.len(),
+            if new.len() == 1 { "" } else { "s" }
+        ));
+    }
     let names: BTreeSet<&String> = base
-        .metrics
-        .histograms
-        .keys()
-        .chain(new.metrics.histograms.keys())
+        .iter()
+        .chain(new)
+        .flat_map(|r| r.metrics.histograms.keys())
         .collect();
     let mut metrics = Vec::new();
     for name in &names {
         metrics.push(compare_metric(
             name,
-            base.metrics.histograms.get(*name).map(|h| (h, base.secs())),
-            new.metrics.histograms.get(*name).map(|h| (h, new.secs())),
+            Sided::of(base, name),
+            Sided::of(new, name),
+            method,
             rules,
             min_samples,
         ));
     }
-    metrics.push(compare_errors(base, new, rules, min_samples));
+    metrics.push(compare_errors(base, new, method, rules, min_samples));
     let mentioned: BTreeSet<&str> = rules.named_metrics();
     for m in mentioned {
         if !names.iter().any(|n| n.as_str() == m) {
@@ -235,11 +344,15 @@ pub fn compare_load(
     }
 
     let mut codes: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    for (code, n) in base.errors_by_code() {
-        codes.entry(code).or_default().0 = n;
+    for r in base {
+        for (code, n) in r.errors_by_code() {
+            codes.entry(code).or_default().0 += n;
+        }
     }
-    for (code, n) in new.errors_by_code() {
-        codes.entry(code).or_default().1 = n;
+    for r in new {
+        for (code, n) in r.errors_by_code() {
+            codes.entry(code).or_default().1 += n;
+        }
     }
     let errors_by_code = codes
         .into_iter()
@@ -260,8 +373,11 @@ pub fn compare_load(
     }
     LoadComparison {
         kind: "loadgen",
-        base: RunInfo::of(base),
-        new: RunInfo::of(new),
+        base: RunInfo::of(&base[0]),
+        new: RunInfo::of(&new[0]),
+        base_runs: base.iter().map(RunInfo::of).collect(),
+        new_runs: new.iter().map(RunInfo::of).collect(),
+        method,
         thresholds: rules.effective(),
         min_samples,
         regression: counts.worse > 0,
@@ -298,8 +414,9 @@ fn unit_of(stat: Stat) -> &'static str {
 
 fn compare_metric(
     name: &str,
-    base: Option<(&Histogram<u64>, f64)>,
-    new: Option<(&Histogram<u64>, f64)>,
+    base: Option<Sided<'_>>,
+    new: Option<Sided<'_>>,
+    method: Method,
     rules: &Rules,
     min_samples: u64,
 ) -> MetricRow {
@@ -309,16 +426,25 @@ fn compare_metric(
     let rows: Vec<StatRow> = stats
         .into_iter()
         .map(|stat| {
-            let b = base.and_then(|(h, s)| stat_value(h, s, stat));
-            let n = new.and_then(|(h, s)| stat_value(h, s, stat));
+            // The shown value of a side: the mean of its runs' values when
+            // they are judged one by one, else the pooled histogram's.
+            let value = |side: &Sided<'_>, runs: &[f64]| match method {
+                Method::RunToRun if stat != Stat::Count => mean(runs),
+                _ => stat_value(&side.pooled, side.secs, stat),
+            };
+            let runs_of =
+                |side: Option<&Sided<'_>>| side.map(|s| s.per_run(stat)).unwrap_or_default();
+            let (b_runs, n_runs) = (runs_of(base.as_ref()), runs_of(new.as_ref()));
+            let b = base.as_ref().and_then(|s| value(s, &b_runs));
+            let n = new.as_ref().and_then(|s| value(s, &n_runs));
             let judged = if stat == Stat::Count {
                 Vec::new()
             } else {
                 rules.resolve(name, stat)
             };
-            let (verdict, note) = match (base, new) {
-                (Some((bh, bs)), Some((nh, ns))) if !judged.is_empty() => {
-                    let (bn, nn) = (bh.len(), nh.len());
+            let (verdict, note) = match (&base, &new) {
+                (Some(bs), Some(ns)) if !judged.is_empty() => {
+                    let (bn, nn) = (bs.fewest_samples(), ns.fewest_samples());
                     if bn.min(nn) < min_samples.max(1) {
                         (
                             Verdict::InsufficientData,
@@ -327,11 +453,14 @@ fn compare_metric(
                             )),
                         )
                     } else {
-                        match (b, n) {
-                            (Some(b), Some(n)) => significant(
+                        match (b, n, method) {
+                            (Some(b), Some(n), Method::RunToRun) => {
+                                beyond_spread(judge(b, n, &judged), &b_runs, &n_runs, stat)
+                            }
+                            (Some(b), Some(n), Method::WithinRun) => significant(
                                 judge(b, n, &judged),
-                                interval(bh, bs, stat),
-                                interval(nh, ns, stat),
+                                interval(&bs.pooled, bs.secs, stat),
+                                interval(&ns.pooled, ns.secs, stat),
                                 stat,
                             ),
                             _ => (Verdict::InsufficientData, Some("no samples".to_owned())),
@@ -340,10 +469,14 @@ fn compare_metric(
                 }
                 _ => (Verdict::NotJudged, None),
             };
-            stat_row(stat, b, n, &judged, verdict, note)
+            let mut row = stat_row(stat, b, n, &judged, verdict, note);
+            if method == Method::RunToRun {
+                (row.base_runs, row.new_runs) = (b_runs, n_runs);
+            }
+            row
         })
         .collect();
-    let verdict = match (base, new) {
+    let verdict = match (&base, &new) {
         (Some(_), None) => Verdict::OnlyInBase,
         (None, Some(_)) => Verdict::OnlyInNew,
         _ => overall(&rows),
@@ -352,6 +485,94 @@ fn compare_metric(
         name: name.to_owned(),
         verdict,
         stats: rows,
+    }
+}
+
+fn mean(values: &[f64]) -> Option<f64> {
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+}
+
+/// The sample variance (n − 1).
+fn variance(values: &[f64]) -> f64 {
+    let m = mean(values).unwrap_or(0.0);
+    values.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / (values.len() as f64 - 1.0).max(1.0)
+}
+
+/// Welch's t-test of two samples: `(|t|, the critical |t| at 95 %
+/// two-sided)` for the Welch–Satterthwaite degrees of freedom (rounded
+/// down: conservative). `None` with fewer than 2 values on a side. Equal
+/// values on both sides give t = 0; no spread on either side and a
+/// difference give an infinite t.
+pub fn welch(base: &[f64], new: &[f64]) -> Option<(f64, f64)> {
+    if base.len() < 2 || new.len() < 2 {
+        return None;
+    }
+    let (nb, nn) = (base.len() as f64, new.len() as f64);
+    let (vb, vn) = (variance(base) / nb, variance(new) / nn);
+    let diff = (mean(new)? - mean(base)?).abs();
+    let se2 = vb + vn;
+    if se2 == 0.0 {
+        let t = if diff == 0.0 { 0.0 } else { f64::INFINITY };
+        return Some((t, t_crit95(nb + nn - 2.0)));
+    }
+    let df = se2 * se2 / (vb * vb / (nb - 1.0) + vn * vn / (nn - 1.0));
+    Some((diff / se2.sqrt(), t_crit95(df)))
+}
+
+/// The 0.975 quantile of Student's t with `df` degrees of freedom
+/// (rounded down; beyond 30, the value at 30).
+pub fn t_crit95(df: f64) -> f64 {
+    const T975: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
+    ];
+    let i = (df.floor() as usize).clamp(1, T975.len());
+    T975[i - 1]
+}
+
+/// A change beyond the threshold counts only when it is also beyond the
+/// run-to-run spread: Welch's t-test on the per-run values rejects "no
+/// change" at 95 %.
+fn beyond_spread(
+    verdict: Verdict,
+    base: &[f64],
+    new: &[f64],
+    stat: Stat,
+) -> (Verdict, Option<String>) {
+    if !matches!(verdict, Verdict::Worse | Verdict::Better) {
+        return (verdict, None);
+    }
+    let Some((t, crit)) = welch(base, new) else {
+        return (verdict, None);
+    };
+    if t > crit {
+        return (verdict, None);
+    }
+    let spread = |v: &[f64]| show_value(stat, variance(v).sqrt());
+    (
+        Verdict::Same,
+        Some(format!(
+            "{} by the threshold but within run-to-run noise (Welch t {t:.2} ≤ {crit:.2}; \
+             spread of the runs: base ±{}, new ±{})",
+            if verdict == Verdict::Worse {
+                "worse"
+            } else {
+                "better"
+            },
+            spread(base),
+            spread(new)
+        )),
+    )
+}
+
+/// A value of `stat` as the notes show it.
+fn show_value(stat: Stat, v: f64) -> String {
+    match stat.kind() {
+        StatKind::Latency => crate::fmt::duration_f(v),
+        StatKind::Rate => format!("{v:.1}/s"),
+        StatKind::ErrorRate => format!("{v:.3}%"),
+        StatKind::Count => format!("{v:.0}"),
     }
 }
 
@@ -465,16 +686,7 @@ fn significant(
     if b.1 < n.0 || n.1 < b.0 {
         return (verdict, None);
     }
-    let show = |(lo, hi): (f64, f64)| match stat.kind() {
-        StatKind::Latency => format!(
-            "{}–{}",
-            crate::fmt::duration_f(lo),
-            crate::fmt::duration_f(hi)
-        ),
-        StatKind::Rate => format!("{lo:.1}–{hi:.1}/s"),
-        StatKind::ErrorRate => format!("{lo:.3}–{hi:.3}%"),
-        StatKind::Count => format!("{lo:.0}–{hi:.0}"),
-    };
+    let show = |(lo, hi): (f64, f64)| format!("{}–{}", show_value(stat, lo), show_value(stat, hi));
     (
         Verdict::Same,
         Some(format!(
@@ -516,6 +728,8 @@ fn stat_row(
         },
         verdict,
         note,
+        base_runs: Vec::new(),
+        new_runs: Vec::new(),
         kind: Some(stat),
     }
 }
@@ -567,31 +781,52 @@ fn overall(rows: &[StatRow]) -> Verdict {
     .unwrap_or(Verdict::NotJudged)
 }
 
-fn compare_errors(base: &LoadRun, new: &LoadRun, rules: &Rules, min_samples: u64) -> MetricRow {
-    let (ba, na) = (base.attempts(), new.attempts());
+fn compare_errors(
+    base: &[LoadRun],
+    new: &[LoadRun],
+    method: Method,
+    rules: &Rules,
+    min_samples: u64,
+) -> MetricRow {
+    let sum = |runs: &[LoadRun], f: fn(&LoadRun) -> u64| runs.iter().map(f).sum::<u64>();
+    let (ba, na) = (sum(base, LoadRun::attempts), sum(new, LoadRun::attempts));
+    let (be, ne) = (sum(base, LoadRun::errors), sum(new, LoadRun::errors));
+    let fewest = |runs: &[LoadRun]| runs.iter().map(LoadRun::attempts).min().unwrap_or(0);
+    let per_run = |runs: &[LoadRun]| -> Vec<f64> {
+        runs.iter().filter_map(LoadRun::error_rate_pct).collect()
+    };
+    let (b_runs, n_runs) = (per_run(base), per_run(new));
+    let pct = |e: u64, a: u64| (a > 0).then(|| e as f64 * 100.0 / a as f64);
+    let (b, n) = match method {
+        Method::RunToRun => (mean(&b_runs), mean(&n_runs)),
+        Method::WithinRun => (pct(be, ba), pct(ne, na)),
+    };
     let judged = rules.resolve(ERRORS, Stat::ErrorRate);
-    let (b, n) = (base.error_rate_pct(), new.error_rate_pct());
     let (verdict, note) = if judged.is_empty() {
         (Verdict::NotJudged, None)
-    } else if ba.min(na) < min_samples.max(1) {
+    } else if fewest(base).min(fewest(new)) < min_samples.max(1) {
         (
             Verdict::InsufficientData,
             Some(format!(
-                "needs ≥ {min_samples} operations in each run (base {ba}, new {na})"
+                "needs ≥ {min_samples} operations in each run (base {}, new {})",
+                fewest(base),
+                fewest(new)
             )),
         )
     } else {
-        match (b, n) {
-            (Some(b), Some(n)) => significant(
+        match (b, n, method) {
+            (Some(b), Some(n), Method::RunToRun) => {
+                beyond_spread(judge(b, n, &judged), &b_runs, &n_runs, Stat::ErrorRate)
+            }
+            (Some(b), Some(n), Method::WithinRun) => significant(
                 judge(b, n, &judged),
-                wilson_pct(base.errors(), ba),
-                wilson_pct(new.errors(), na),
+                wilson_pct(be, ba),
+                wilson_pct(ne, na),
                 Stat::ErrorRate,
             ),
             _ => (Verdict::InsufficientData, None),
         }
     };
-    let count = |r: &LoadRun| r.errors() as f64;
     let attempts = StatRow {
         stat: "operations".to_owned(),
         unit: "count",
@@ -602,18 +837,23 @@ fn compare_errors(base: &LoadRun, new: &LoadRun, rules: &Rules, min_samples: u64
         thresholds: Vec::new(),
         verdict: Verdict::NotJudged,
         note: None,
+        base_runs: Vec::new(),
+        new_runs: Vec::new(),
         kind: Some(Stat::Count),
     };
     let mut errors = stat_row(
         Stat::Count,
-        Some(count(base)),
-        Some(count(new)),
+        Some(be as f64),
+        Some(ne as f64),
         &[],
         Verdict::NotJudged,
         None,
     );
     errors.stat = "errors".to_owned();
-    let rate = stat_row(Stat::ErrorRate, b, n, &judged, verdict, note);
+    let mut rate = stat_row(Stat::ErrorRate, b, n, &judged, verdict, note);
+    if method == Method::RunToRun {
+        (rate.base_runs, rate.new_runs) = (b_runs, n_runs);
+    }
     let rows = vec![attempts, errors, rate];
     MetricRow {
         name: ERRORS.to_owned(),
@@ -803,6 +1043,36 @@ mod tests {
         assert!((0.03..0.04).contains(&hi), "{hi}");
         let (lo, hi) = wilson_pct(50, 1000).unwrap();
         assert!(lo < 5.0 && hi > 5.0 && lo > 3.5 && hi < 6.6, "{lo} {hi}");
+    }
+
+    #[test]
+    fn welch_t_against_the_spread() {
+        // Textbook: means 2 and 5, variances 1 and 1, n 3 each: t = 3.674,
+        // df = 4, critical 2.776.
+        let (t, crit) = welch(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]).unwrap();
+        assert!((t - 3.674).abs() < 1e-3, "{t}");
+        assert_eq!(crit, 2.776);
+        assert_eq!(welch(&[1.0], &[2.0, 3.0]), None);
+        assert_eq!(welch(&[1.0, 1.0], &[1.0, 1.0]).unwrap().0, 0.0);
+        assert!(welch(&[1.0, 1.0], &[2.0, 2.0]).unwrap().0.is_infinite());
+        assert_eq!(t_crit95(0.5), 12.706);
+        assert_eq!(t_crit95(4.9), 2.776);
+        assert_eq!(t_crit95(500.0), 2.042);
+        let (v, note) = beyond_spread(
+            Verdict::Worse,
+            &[1.0, 2.0, 3.0],
+            &[2.0, 3.0, 4.0],
+            Stat::P99,
+        );
+        assert_eq!(v, Verdict::Same);
+        assert!(note.unwrap().contains("Welch t 1.22"));
+        let (v, _) = beyond_spread(
+            Verdict::Worse,
+            &[1.0, 2.0, 3.0],
+            &[4.0, 5.0, 6.0],
+            Stat::P99,
+        );
+        assert_eq!(v, Verdict::Worse);
     }
 
     #[test]

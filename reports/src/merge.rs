@@ -4,8 +4,8 @@
 //! The arithmetic is the report format's ([`RunReport::merge`]): histograms added
 //! bucket by bucket (merged percentiles are those of one histogram that
 //! recorded every sample), counters and clients summed, series aligned by
-//! second since each part's start and summed (the per-second p99 is the
-//! largest of the parts'), times spanning every part. On top of it this
+//! wall-clock second and summed (the per-second p99 is the largest of the
+//! parts'), the times and the duration spanning every part. On top of it this
 //! module refuses parts of different scenarios (name or file hash) unless
 //! forced, clears `shard` when the parts are every shard of one run (1 to N), and
 //! evaluates the parts' thresholds again on the merged metrics.

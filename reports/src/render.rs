@@ -169,8 +169,12 @@ fn verdict_line(c: &LoadComparison) -> String {
 /// `reports compare --format text` of two loadgen runs.
 pub fn compare_load_text(c: &LoadComparison) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "base: {} ({})", c.base.file, c.base.describe());
-    let _ = writeln!(out, "new:  {} ({})", c.new.file, c.new.describe());
+    for (which, runs) in [("base", &c.base_runs), ("new: ", &c.new_runs)] {
+        for r in runs.iter() {
+            let _ = writeln!(out, "{which}: {} ({})", r.file, r.describe());
+        }
+    }
+    let _ = writeln!(out, "noise: {}", c.method.describe());
     let _ = writeln!(
         out,
         "thresholds: {}; at least {} samples per metric",
@@ -252,14 +256,35 @@ pub fn compare_load_markdown(c: &LoadComparison) -> String {
         "✅ **No regression**".to_owned()
     };
     let _ = writeln!(out, "### Load test comparison: {head}\n");
-    let _ = writeln!(
-        out,
-        "Baseline `{}` ({}) → new `{}` ({}).\n",
-        md_code(&c.base.file),
-        md_esc(&c.base.describe()),
-        md_code(&c.new.file),
-        md_esc(&c.new.describe())
-    );
+    if c.base_runs.len() == 1 && c.new_runs.len() == 1 {
+        let _ = writeln!(
+            out,
+            "Baseline `{}` ({}) → new `{}` ({}).\n",
+            md_code(&c.base.file),
+            md_esc(&c.base.describe()),
+            md_code(&c.new.file),
+            md_esc(&c.new.describe())
+        );
+    } else {
+        let files = |runs: &[crate::compare::RunInfo]| {
+            runs.iter()
+                .map(|r| format!("`{}`", md_code(&r.file)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(
+            out,
+            "Baseline: {} run{} ({}; {}) → new: {} run{} ({}).\n",
+            c.base_runs.len(),
+            if c.base_runs.len() == 1 { "" } else { "s" },
+            files(&c.base_runs),
+            md_esc(&c.base.describe()),
+            c.new_runs.len(),
+            if c.new_runs.len() == 1 { "" } else { "s" },
+            files(&c.new_runs),
+        );
+    }
+    let _ = writeln!(out, "Noise: {}.\n", md_esc(c.method.describe()));
     for w in &c.warnings {
         let _ = writeln!(out, "> ⚠️ {}\n", md_esc(w));
     }

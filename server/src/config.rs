@@ -181,6 +181,11 @@ pub struct Opts {
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(long, env = "SERVER_LOG", default_value = "info")]
     pub log: String,
+
+    /// Hidden: `server completions SHELL`, `server man --out DIR` instead
+    /// of serving.
+    #[command(subcommand)]
+    pub docs: Option<clidoc::DocCommand>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -222,6 +227,10 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// How long a silent node keeps its presence entries.
     pub redis_node_ttl: Duration,
+    /// An artificial delay before each client event is handled, for tests
+    /// that need a slower build of this server (`reports compare` must
+    /// flag it). Zero in every configuration but a test's: no flag sets it.
+    pub event_delay: Duration,
 }
 
 impl Config {
@@ -254,6 +263,7 @@ impl Config {
             },
             redis_url: None,
             redis_node_ttl: Duration::from_secs(10),
+            event_delay: Duration::ZERO,
         }
     }
 
@@ -346,6 +356,28 @@ impl TryFrom<&Opts> for Config {
             },
             redis_url: o.redis_url.as_deref().map(crate::cluster::resp3_url),
             redis_node_ttl: Duration::from_secs(o.redis_node_ttl),
+            event_delay: Duration::ZERO,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn completions_and_man_pages_mention_every_flag() {
+        let cmd = Opts::command();
+        cmd.clone().debug_assert();
+        assert_eq!(clidoc::missing_mentions(&cmd), Vec::<String>::new());
+        let o = Opts::try_parse_from(["server", "completions", "zsh"]).unwrap();
+        assert_eq!(
+            o.docs,
+            Some(clidoc::DocCommand::Completions {
+                shell: clidoc::Shell::Zsh
+            })
+        );
+        assert_eq!(Opts::try_parse_from(["server"]).unwrap().docs, None);
     }
 }

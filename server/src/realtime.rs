@@ -521,6 +521,9 @@ async fn handle<A: Adapter>(
             limits::MAX_CLIENT_EVENT_BYTES
         )));
     }
+    if !st.config.event_delay.is_zero() {
+        tokio::time::sleep(st.config.event_delay).await;
+    }
     match name {
         ev::ROOM_SUBSCRIBE => subscribe(st, socket, session, decode(data)?).await,
         ev::ROOM_UNSUBSCRIBE => unsubscribe(st, socket, session, decode(data)?).await,

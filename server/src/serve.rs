@@ -310,6 +310,11 @@ fn spawn_revocation_sweep(st: AppState) -> JoinHandle<()> {
 
 /// The `server` binary: logs, start, wait for SIGTERM or Ctrl-C, stop.
 pub async fn run(opts: Opts) -> anyhow::Result<()> {
+    if let Some(docs) = &opts.docs {
+        use clap::CommandFactory as _;
+        return clidoc::run(Opts::command(), docs, &mut std::io::stdout().lock())
+            .context("writing completions or man pages");
+    }
     init_logging(&opts);
     let config = Config::try_from(&opts)?;
     if config.uses_dev_secrets() {

@@ -204,6 +204,10 @@ pub struct RunPlan {
     pub handshake: Arc<Handshake>,
     /// Where `source = "driver"` users and tokens come from.
     pub identity: Arc<Identity>,
+    /// `--start-at`: the load (not the set-up) starts at this wall-clock
+    /// time, so that shards on several machines start together; at once
+    /// when it has passed.
+    pub start_at: Option<SystemTime>,
 }
 
 impl RunPlan {
@@ -226,6 +230,7 @@ impl RunPlan {
             seed: 0,
             handshake: Arc::default(),
             identity: Arc::default(),
+            start_at: None,
         }
     }
 }
@@ -785,6 +790,19 @@ async fn run_inner(
         },
     };
     let setup_duration = setup_started.elapsed();
+    if let Some(at) = plan.start_at {
+        match at.duration_since(SystemTime::now()) {
+            Ok(wait) => tokio::select! {
+                biased;
+                () = stop.stopped() => return fail(AbortReason::Interrupted),
+                () = tokio::time::sleep(wait) => {}
+            },
+            Err(late) => eprintln!(
+                "loadgen: --start-at passed {:.1} s before the set-up ended; the load starts now",
+                late.duration().as_secs_f64()
+            ),
+        }
+    }
 
     let interest = scenario
         .groups

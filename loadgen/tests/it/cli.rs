@@ -5,7 +5,7 @@
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 
@@ -367,6 +367,74 @@ fn shard_variable_is_the_shard_index_in_every_worker() {
             "2 members asking ${{shard}} = 2 times each, --workers {workers}"
         );
     }
+}
+
+/// `--start-at`: two shards started apart start their load together, at
+/// the time given, and their merge spans the earliest start to the
+/// latest end with the series on one clock.
+#[test]
+fn shards_start_together_and_merge_on_the_wall_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "tiny.toml", &tiny());
+    let when = protocol::timestamp::format(SystemTime::now() + Duration::from_secs(10));
+    let at = protocol::timestamp::parse_utc(&when).unwrap();
+    let spawn = |shard: &str| {
+        let out = dir.path().join(shard.replace('/', "-of-"));
+        let child = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+            .args(["run", file.to_str().unwrap(), "--quiet", "--out"])
+            .arg(&out)
+            .args(["--shard", shard, "--start-at", &when])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("loadgen runs");
+        (child, out)
+    };
+    let (first, out1) = spawn("1/2");
+    // The second shard is started later: --start-at makes up for it.
+    std::thread::sleep(Duration::from_millis(1500));
+    let (second, out2) = spawn("2/2");
+    let mut parts = Vec::new();
+    for (child, out) in [(first, out1), (second, out2)] {
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let r = report(&out);
+        let text = std::fs::read_to_string(out.join("report.json")).unwrap();
+        parts.push(formats::report::RunReport::from_json(&text).unwrap());
+        let started = protocol::timestamp::parse_utc(r["startedAt"].as_str().unwrap()).unwrap();
+        // The timer is the monotonic clock's: a few ms either way.
+        let late = (started + Duration::from_millis(20))
+            .duration_since(at)
+            .unwrap_or_else(|e| panic!("started {:?} before --start-at", e.duration()));
+        assert!(
+            late < Duration::from_secs(1),
+            "started {late:?} after --start-at"
+        );
+    }
+    let merged = formats::report::RunReport::merge(&parts).unwrap();
+    let ms = |s: &str| {
+        protocol::timestamp::parse_utc(s)
+            .unwrap()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    };
+    let start = parts.iter().map(|p| ms(&p.started_at)).min().unwrap();
+    let end = parts.iter().map(|p| ms(&p.ended_at)).max().unwrap();
+    assert_eq!(merged.duration_ms, end - start);
+    assert_eq!(
+        merged.started_at,
+        protocol::timestamp::format(SystemTime::UNIX_EPOCH + Duration::from_millis(start))
+    );
+    // Together: both shards' clients are in the same seconds.
+    assert_eq!(merged.counters["vus_started"], 6);
+    let peak = merged.series.iter().map(|s| s.connected).max().unwrap();
+    assert_eq!(
+        peak, 6,
+        "both shards' 3 clients connected in one second: {:?}",
+        merged.series
+    );
 }
 
 #[test]

@@ -8,5 +8,6 @@ mod generator;
 mod handshake;
 mod identity;
 mod language;
+mod noise;
 mod report;
 mod scenarios;

@@ -361,3 +361,129 @@ fn labels_show_and_the_step_summary_is_appended() {
         "no label in the HTML"
     );
 }
+
+/// A run whose latencies are `samples(seed)` scaled by `factor`: the
+/// run-to-run spread of a real build (a busy machine, a cold cache).
+fn scaled_run(dir: &Path, name: &str, seed: u64, factor: f64) -> PathBuf {
+    let values = samples(seed, 5000)
+        .into_iter()
+        .map(|v| (v as f64 * factor) as u64)
+        .collect();
+    run_with(dir, name, values, 0)
+}
+
+fn runs(dir: &Path, side: &str, factors: &[f64]) -> Vec<PathBuf> {
+    factors
+        .iter()
+        .enumerate()
+        .map(|(i, f)| scaled_run(dir, &format!("{side}{i}"), 100 + i as u64, *f))
+        .collect()
+}
+
+/// `compare --base B... --new N... --format json`.
+fn compare_sets(base: &[PathBuf], new: &[PathBuf]) -> (i32, Value) {
+    let mut args: Vec<&std::ffi::OsStr> = vec!["compare".as_ref(), "--base".as_ref()];
+    args.extend(base.iter().map(|p| p.as_os_str()));
+    args.push("--new".as_ref());
+    args.extend(new.iter().map(|p| p.as_os_str()));
+    args.extend(["--format", "json"].map(std::ffi::OsStr::new));
+    let out = reports(args);
+    let v = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    (out.code, v)
+}
+
+#[test]
+fn several_runs_per_side_are_judged_against_the_run_to_run_spread() {
+    let dir = tempfile::tempdir().unwrap();
+    // The same build: runs differ by up to ±15 % from one to the next.
+    let base = runs(dir.path(), "base", &[0.85, 1.0, 1.15]);
+    let same = runs(dir.path(), "same", &[1.12, 0.9, 1.05]);
+
+    // One run per side: 5000 samples each make the within-run intervals
+    // narrow, and the +32 % between two runs of one build is "worse".
+    let (code, v) = json(&base[0], &same[0], &[]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["method"], "within-run");
+    assert!(
+        v["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("no run-to-run noise estimate")),
+        "{v}"
+    );
+
+    // Three runs per side: the means are within the threshold.
+    let (code, v) = compare_sets(&base, &same);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["method"], "run-to-run");
+    assert_eq!(v["baseRuns"].as_array().unwrap().len(), 3);
+    let p50 = stat(metric(&v, METRIC), "p50");
+    assert_eq!(p50["baseRuns"].as_array().unwrap().len(), 3, "{p50}");
+    let runs_mean = p50["baseRuns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .sum::<f64>()
+        / 3.0;
+    assert!((p50["base"].as_f64().unwrap() - runs_mean).abs() < 1e-6);
+
+    // Beyond the threshold (+22 %) but within the runs' spread: same, with
+    // a note saying why.
+    let wide = runs(dir.path(), "wide", &[0.7, 1.0, 1.3]);
+    let wider = runs(dir.path(), "wider", &[0.95, 1.25, 1.45]);
+    let (code, v) = compare_sets(&wide, &wider);
+    assert_eq!(code, 0, "{v}");
+    let p50 = stat(metric(&v, METRIC), "p50");
+    assert_eq!(p50["verdict"], "same", "{p50}");
+    assert!(
+        p50["note"]
+            .as_str()
+            .unwrap()
+            .contains("within run-to-run noise"),
+        "{p50}"
+    );
+
+    // A real slowdown (+30 %, every run) is flagged.
+    let slow = runs(dir.path(), "slow", &[1.28, 1.3, 1.33]);
+    let tight = runs(dir.path(), "tight", &[0.98, 1.0, 1.02]);
+    let (code, v) = compare_sets(&tight, &slow);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(stat(metric(&v, METRIC), "p50")["verdict"], "worse");
+    let out = reports(
+        ["compare", "--base"]
+            .iter()
+            .map(std::ffi::OsStr::new)
+            .chain(tight.iter().map(|p| p.as_os_str()))
+            .chain(["--head".as_ref()])
+            .chain(slow.iter().map(|p| p.as_os_str())),
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stdout.contains("noise: run-to-run"), "{}", out.stdout);
+    assert!(out.stdout.contains("REGRESSION"), "{}", out.stdout);
+}
+
+#[test]
+fn sets_and_pairs_do_not_mix() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = runs(dir.path(), "a", &[1.0]);
+    let out = reports([
+        "compare".as_ref(),
+        a[0].as_os_str(),
+        a[0].as_os_str(),
+        "--base".as_ref(),
+        a[0].as_os_str(),
+        "--new".as_ref(),
+        a[0].as_os_str(),
+    ]);
+    assert_eq!(out.code, 2, "{out:?}");
+    let out = reports(["compare".as_ref(), "--base".as_ref(), a[0].as_os_str()]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("--new"), "{out:?}");
+    // Two per side: pooled, with the warning.
+    let b = runs(dir.path(), "b", &[1.0, 1.01]);
+    let (code, v) = compare_sets(&b, &b);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["method"], "within-run");
+}
