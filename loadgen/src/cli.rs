@@ -65,7 +65,7 @@ pub struct RunOpts {
     /// (default: the reference server's REST API).
     #[arg(long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
-    /// Set the scenario variable K to V (repeatable): wins over [vars],
+    /// Set the scenario variable K to V (repeatable): wins over `[vars]`,
     /// the environment and ${K:-default}; V is JSON when it parses as
     /// JSON (5, true), else text. K must be a variable the scenario reads.
     #[arg(long = "var", value_name = "K=V", value_parser = parse_var)]
