@@ -115,6 +115,11 @@ impl KnownMetrics {
         KnownMetrics { names }
     }
 
+    /// Every name, sorted (templates: `${var}` stands for any text).
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
     /// Ok when the run can record `metric`; else the message, with a
     /// did-you-mean when a known name is close.
     pub fn check(&self, metric: &str) -> Result<(), String> {
@@ -162,6 +167,63 @@ impl KnownMetrics {
     }
 }
 
+/// Which name a received event is recorded under (`received.<name>`,
+/// `fanout.<name>`): the `metric` of the first `wait_for` or stamped `http`
+/// step whose event (a template: `${var}` matches any text) it matches,
+/// else its own. So `fanout.lg1765000000v3:tick` of one run and
+/// `fanout.lg1765000999v3:tick` of the next are both `fanout.stage:tick`.
+#[derive(Debug, Clone, Default)]
+pub struct EventMetrics {
+    /// (event template, metric), in file order.
+    aliases: Vec<(String, String)>,
+}
+
+impl EventMetrics {
+    pub fn of(groups: &[Group]) -> EventMetrics {
+        fn walk(steps: &[Step], out: &mut Vec<(String, String)>) {
+            for s in steps {
+                match s {
+                    Step::WaitFor {
+                        event,
+                        metric: Some(m),
+                        ..
+                    } => out.push((event.clone(), m.clone())),
+                    Step::Http {
+                        with,
+                        stamp: true,
+                        metric: Some(m),
+                        ..
+                    } => {
+                        if let Some(Value::String(e)) = with.get("event") {
+                            out.push((e.clone(), m.clone()));
+                        }
+                    }
+                    Step::Loop { steps, .. } => walk(steps, out),
+                    Step::Choice { options } => {
+                        for (_, steps) in options {
+                            walk(steps, out);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mut aliases = Vec::new();
+        for g in groups {
+            walk(&g.steps, &mut aliases);
+        }
+        EventMetrics { aliases }
+    }
+
+    /// The name `event` is recorded under.
+    pub fn name_of<'a>(&'a self, event: &'a str) -> &'a str {
+        self.aliases
+            .iter()
+            .find(|(t, _)| matches_template(t, event))
+            .map_or(event, |(_, m)| m.as_str())
+    }
+}
+
 /// `RATE_LIMIT_EXCEEDED`: the form of the protocol's and REST codes.
 fn is_capital_code(c: &str) -> bool {
     !c.is_empty()
@@ -176,21 +238,26 @@ fn collect(steps: &[Step], names: &mut Vec<String>, received: &mut Vec<String>) 
                 names.push(names::sent(event::ROOM_SUBSCRIBE));
                 names.push(names::ack(event::ROOM_SUBSCRIBE));
             }
-            Step::Emit { event, .. } => names.push(names::sent(event)),
+            Step::Emit { event, metric, .. } => {
+                names.push(names::sent(metric.as_deref().unwrap_or(event)));
+            }
             Step::EmitAck { event, metric, .. } => {
                 names.push(names::sent(event));
                 names.push(metric.clone().unwrap_or_else(|| names::ack(event)));
             }
-            Step::WaitFor { event, .. } => received.push(event.clone()),
+            Step::WaitFor { event, metric, .. } => {
+                received.push(metric.clone().unwrap_or_else(|| event.clone()));
+            }
             Step::Http {
                 action,
                 with,
                 stamp,
+                metric,
                 ..
             } => {
                 names.push(names::http(action));
                 if *stamp && let Some(Value::String(e)) = with.get("event") {
-                    received.push(e.clone());
+                    received.push(metric.clone().unwrap_or_else(|| e.clone()));
                 }
             }
             Step::Loop { steps, .. } => collect(steps, names, received),
