@@ -172,10 +172,14 @@ impl KnownMetrics {
 /// step whose event (a template: `${var}` matches any text) it matches,
 /// else its own. So `fanout.lg1765000000v3:tick` of one run and
 /// `fanout.lg1765000999v3:tick` of the next are both `fanout.stage:tick`.
+///
+/// [`EventMetrics::name_of`] runs for every event received, in the
+/// connection task: the templates are split once, and it does not
+/// allocate.
 #[derive(Debug, Clone, Default)]
 pub struct EventMetrics {
-    /// (event template, metric), in file order.
-    aliases: Vec<(String, String)>,
+    /// (event template's literal pieces, metric), in file order.
+    aliases: Vec<(Vec<String>, String)>,
 }
 
 impl EventMetrics {
@@ -212,6 +216,13 @@ impl EventMetrics {
         for g in groups {
             walk(&g.steps, &mut aliases);
         }
+        let aliases = aliases
+            .into_iter()
+            .map(|(t, m)| {
+                let pieces = template_pieces(&t).into_iter().map(String::from);
+                (pieces.collect(), m)
+            })
+            .collect();
         EventMetrics { aliases }
     }
 
@@ -219,7 +230,7 @@ impl EventMetrics {
     pub fn name_of<'a>(&'a self, event: &'a str) -> &'a str {
         self.aliases
             .iter()
-            .find(|(t, _)| matches_template(t, event))
+            .find(|(pieces, _)| matches_pieces(pieces, event))
             .map_or(event, |(_, m)| m.as_str())
     }
 }
@@ -277,6 +288,12 @@ fn collect(steps: &[Step], names: &mut Vec<String>, received: &mut Vec<String>) 
 
 /// Whether `name` is `template` with each `${...}` standing for any text.
 fn matches_template(template: &str, name: &str) -> bool {
+    matches_pieces(&template_pieces(template), name)
+}
+
+/// The literal text around the `${...}` of a template (one piece when it
+/// has none).
+fn template_pieces(template: &str) -> Vec<&str> {
     let mut pieces = Vec::new();
     let mut rest = template;
     while let Some(open) = rest.find("${") {
@@ -290,18 +307,26 @@ fn matches_template(template: &str, name: &str) -> bool {
         }
     }
     pieces.push(rest);
-    let [first, middle @ .., last] = pieces.as_slice() else {
-        return template == name;
+    pieces
+}
+
+/// Whether `name` is made of `pieces` ([`template_pieces`]) with any text
+/// between them.
+fn matches_pieces<S: AsRef<str>>(pieces: &[S], name: &str) -> bool {
+    let [first, middle @ .., last] = pieces else {
+        return pieces.len() == 1 && pieces[0].as_ref() == name;
     };
-    let Some(mut tail) = name.strip_prefix(first) else {
+    let Some(mut tail) = name.strip_prefix(first.as_ref()) else {
         return false;
     };
     for p in middle {
+        let p = p.as_ref();
         match tail.find(p) {
             Some(i) => tail = &tail[i + p.len()..],
             None => return false,
         }
     }
+    let last = last.as_ref();
     tail.len() >= last.len() && tail.ends_with(last)
 }
 
