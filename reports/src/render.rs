@@ -169,7 +169,7 @@ fn verdict_line(c: &LoadComparison) -> String {
 /// `reports compare --format text` of two loadgen runs.
 pub fn compare_load_text(c: &LoadComparison) -> String {
     let mut out = String::new();
-    for (which, runs) in [("base", &c.base_runs), ("new: ", &c.new_runs)] {
+    for (which, runs) in [("base", &c.base_runs), ("new", &c.new_runs)] {
         for r in runs.iter() {
             let _ = writeln!(out, "{which}: {} ({})", r.file, r.describe());
         }

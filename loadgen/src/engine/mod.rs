@@ -498,6 +498,8 @@ pub(crate) struct RunCtx {
     pub(crate) group_tags: Vec<Arc<[String]>>,
     /// The first failed checks, up to the scenario's `keep_mismatches`.
     pub(crate) mismatches: Mutex<Vec<Mismatch>>,
+    /// The names received events are recorded under.
+    pub(crate) event_metrics: crate::scenario::EventMetrics,
     slots: Box<[Slot]>,
     want: AtomicU32,
     arrival_over: Box<[Flag]>,
@@ -846,6 +848,7 @@ async fn run_inner(
             })
             .collect(),
         mismatches: Mutex::new(Vec::new()),
+        event_metrics: crate::scenario::EventMetrics::of(&scenario.groups),
         slots: (0..layout.closed_local())
             .map(|_| Slot::default())
             .collect(),
@@ -1027,6 +1030,7 @@ mod tests {
             feeder_next: Box::new([]),
             group_tags: vec![Arc::new([])],
             mismatches: Mutex::new(Vec::new()),
+            event_metrics: Default::default(),
             slots: vec![Slot::default()].into(),
             want: AtomicU32::new(1),
             arrival_over: vec![Flag::default()].into(),
@@ -1065,6 +1069,7 @@ mod tests {
             matching: None,
             timeout: Duration::from_secs(1),
             save: Default::default(),
+            metric: None,
         };
         let mut vars = Vars::new();
         vars.insert("app".into(), json!("lg"));

@@ -322,7 +322,12 @@ impl Vu {
         // When the frame was read, on the same clock as `sentAtUs`.
         let read_at = unix_us().saturating_sub(micros(ev.received_at.elapsed()));
         let stamp = first.get(STAMP).and_then(Value::as_u64);
-        record_received(rec, &ev.name, stamp, read_at);
+        record_received(
+            rec,
+            self.ctx.event_metrics.name_of(&ev.name),
+            stamp,
+            read_at,
+        );
         if ev.name == event::ERROR {
             let code = first
                 .get("code")
@@ -418,7 +423,11 @@ impl Vu {
                     Err(flow) => flow,
                 }
             }
-            Step::Emit { event, data } => {
+            Step::Emit {
+                event,
+                data,
+                metric,
+            } => {
                 let (Some(event), Some(data)) = (self.text(event), self.expand(data)) else {
                     return Flow::Next;
                 };
@@ -430,7 +439,7 @@ impl Vu {
                     self.settle_lost().await;
                     return Flow::Stop;
                 }
-                self.count(&names::sent(&event));
+                self.count(&names::sent(metric.as_deref().unwrap_or(&event)));
                 Flow::Next
             }
             Step::EmitAck {
@@ -490,6 +499,7 @@ impl Vu {
                 matching,
                 timeout,
                 save,
+                ..
             } => {
                 let Some(event) = self.text(event) else {
                     return Flow::Next;
@@ -577,6 +587,7 @@ impl Vu {
                 with,
                 save,
                 stamp,
+                ..
             } => self.http(action, with, save, *stamp).await,
             Step::Set { vars } => {
                 for (k, v) in vars {
@@ -732,7 +743,12 @@ impl Vu {
             {
                 return false;
             }
-            record_received(&rec, &ev.name, stamp_in(ev.payload), unix_us());
+            record_received(
+                &rec,
+                ctx.event_metrics.name_of(&ev.name),
+                stamp_in(ev.payload),
+                unix_us(),
+            );
             true
         })
     }
@@ -988,9 +1004,10 @@ impl Vu {
 /// The fan-out stamp: Unix µs when the message was sent.
 const STAMP: &str = "sentAtUs";
 
-/// What every received event adds: `received.<event>`, and
-/// `fanout.<event>` (`read_at - stamp`, both Unix µs) when its first
-/// argument carries a stamp.
+/// What every received event adds: `received.<name>`, and
+/// `fanout.<name>` (`read_at - stamp`, both Unix µs) when its first
+/// argument carries a stamp; `name` is the event's, or the `metric` the
+/// scenario gives it ([`crate::scenario::EventMetrics`]).
 fn record_received(rec: &Recorder, name: &str, stamp: Option<u64>, read_at: u64) {
     rec.count_of(names::RECEIVED, name, 1);
     if let Some(sent) = stamp

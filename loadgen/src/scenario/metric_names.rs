@@ -115,6 +115,11 @@ impl KnownMetrics {
         KnownMetrics { names }
     }
 
+    /// Every name, sorted (templates: `${var}` stands for any text).
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
     /// Ok when the run can record `metric`; else the message, with a
     /// did-you-mean when a known name is close.
     pub fn check(&self, metric: &str) -> Result<(), String> {
@@ -162,6 +167,74 @@ impl KnownMetrics {
     }
 }
 
+/// Which name a received event is recorded under (`received.<name>`,
+/// `fanout.<name>`): the `metric` of the first `wait_for` or stamped `http`
+/// step whose event (a template: `${var}` matches any text) it matches,
+/// else its own. So `fanout.lg1765000000v3:tick` of one run and
+/// `fanout.lg1765000999v3:tick` of the next are both `fanout.stage:tick`.
+///
+/// [`EventMetrics::name_of`] runs for every event received, in the
+/// connection task: the templates are split once, and it does not
+/// allocate.
+#[derive(Debug, Clone, Default)]
+pub struct EventMetrics {
+    /// (event template's literal pieces, metric), in file order.
+    aliases: Vec<(Vec<String>, String)>,
+}
+
+impl EventMetrics {
+    pub fn of(groups: &[Group]) -> EventMetrics {
+        fn walk(steps: &[Step], out: &mut Vec<(String, String)>) {
+            for s in steps {
+                match s {
+                    Step::WaitFor {
+                        event,
+                        metric: Some(m),
+                        ..
+                    } => out.push((event.clone(), m.clone())),
+                    Step::Http {
+                        with,
+                        stamp: true,
+                        metric: Some(m),
+                        ..
+                    } => {
+                        if let Some(Value::String(e)) = with.get("event") {
+                            out.push((e.clone(), m.clone()));
+                        }
+                    }
+                    Step::Loop { steps, .. } => walk(steps, out),
+                    Step::Choice { options } => {
+                        for (_, steps) in options {
+                            walk(steps, out);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mut aliases = Vec::new();
+        for g in groups {
+            walk(&g.steps, &mut aliases);
+        }
+        let aliases = aliases
+            .into_iter()
+            .map(|(t, m)| {
+                let pieces = template_pieces(&t).into_iter().map(String::from);
+                (pieces.collect(), m)
+            })
+            .collect();
+        EventMetrics { aliases }
+    }
+
+    /// The name `event` is recorded under.
+    pub fn name_of<'a>(&'a self, event: &'a str) -> &'a str {
+        self.aliases
+            .iter()
+            .find(|(pieces, _)| matches_pieces(pieces, event))
+            .map_or(event, |(_, m)| m.as_str())
+    }
+}
+
 /// `RATE_LIMIT_EXCEEDED`: the form of the protocol's and REST codes.
 fn is_capital_code(c: &str) -> bool {
     !c.is_empty()
@@ -176,21 +249,26 @@ fn collect(steps: &[Step], names: &mut Vec<String>, received: &mut Vec<String>) 
                 names.push(names::sent(event::ROOM_SUBSCRIBE));
                 names.push(names::ack(event::ROOM_SUBSCRIBE));
             }
-            Step::Emit { event, .. } => names.push(names::sent(event)),
+            Step::Emit { event, metric, .. } => {
+                names.push(names::sent(metric.as_deref().unwrap_or(event)));
+            }
             Step::EmitAck { event, metric, .. } => {
                 names.push(names::sent(event));
                 names.push(metric.clone().unwrap_or_else(|| names::ack(event)));
             }
-            Step::WaitFor { event, .. } => received.push(event.clone()),
+            Step::WaitFor { event, metric, .. } => {
+                received.push(metric.clone().unwrap_or_else(|| event.clone()));
+            }
             Step::Http {
                 action,
                 with,
                 stamp,
+                metric,
                 ..
             } => {
                 names.push(names::http(action));
                 if *stamp && let Some(Value::String(e)) = with.get("event") {
-                    received.push(e.clone());
+                    received.push(metric.clone().unwrap_or_else(|| e.clone()));
                 }
             }
             Step::Loop { steps, .. } => collect(steps, names, received),
@@ -210,6 +288,12 @@ fn collect(steps: &[Step], names: &mut Vec<String>, received: &mut Vec<String>) 
 
 /// Whether `name` is `template` with each `${...}` standing for any text.
 fn matches_template(template: &str, name: &str) -> bool {
+    matches_pieces(&template_pieces(template), name)
+}
+
+/// The literal text around the `${...}` of a template (one piece when it
+/// has none).
+fn template_pieces(template: &str) -> Vec<&str> {
     let mut pieces = Vec::new();
     let mut rest = template;
     while let Some(open) = rest.find("${") {
@@ -223,18 +307,26 @@ fn matches_template(template: &str, name: &str) -> bool {
         }
     }
     pieces.push(rest);
-    let [first, middle @ .., last] = pieces.as_slice() else {
-        return template == name;
+    pieces
+}
+
+/// Whether `name` is made of `pieces` ([`template_pieces`]) with any text
+/// between them.
+fn matches_pieces<S: AsRef<str>>(pieces: &[S], name: &str) -> bool {
+    let [first, middle @ .., last] = pieces else {
+        return pieces.len() == 1 && pieces[0].as_ref() == name;
     };
-    let Some(mut tail) = name.strip_prefix(first) else {
+    let Some(mut tail) = name.strip_prefix(first.as_ref()) else {
         return false;
     };
     for p in middle {
+        let p = p.as_ref();
         match tail.find(p) {
             Some(i) => tail = &tail[i + p.len()..],
             None => return false,
         }
     }
+    let last = last.as_ref();
     tail.len() >= last.len() && tail.ends_with(last)
 }
 

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use duration::{format_duration, parse_duration};
-pub use metric_names::KnownMetrics;
+pub use metric_names::{EventMetrics, KnownMetrics};
 pub use template::{expand_json, template_vars};
 
 /// Variables every template may use without declaring them.
@@ -235,6 +235,9 @@ pub enum Step {
     Emit {
         event: String,
         data: Value,
+        /// The name it is counted under (`sent.<metric>`) instead of its
+        /// event's.
+        metric: Option<String>,
     },
     EmitAck {
         event: String,
@@ -254,6 +257,9 @@ pub enum Step {
         timeout: Duration,
         /// Variable → JSON pointer into the event's first argument.
         save: BTreeMap<String, String>,
+        /// The name events matching `event` are recorded under
+        /// (`received.<metric>`, `fanout.<metric>`) instead of their own.
+        metric: Option<String>,
     },
     Think(Think),
     Loop {
@@ -276,6 +282,9 @@ pub enum Step {
         save: Vec<String>,
         /// Add `sentAtUs` to the request's `data` for fan-out latency.
         stamp: bool,
+        /// With `stamp`: the name its `with.event` is recorded under by
+        /// the receivers (`received.<metric>`, `fanout.<metric>`).
+        metric: Option<String>,
     },
     /// Per-VU variables; values are templates.
     Set {

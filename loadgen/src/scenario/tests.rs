@@ -251,6 +251,7 @@ fn full_scenario_parses_every_kind() {
             .into(),
             save: vec!["questionId".into()],
             stamp: false,
+            metric: None,
         }
     );
     assert_eq!(steps[2], Step::Think(Think::Uniform(secs(1), secs(3))));
@@ -274,7 +275,8 @@ fn full_scenario_parses_every_kind() {
         p[2],
         Step::Emit {
             event: "room:unsubscribe".into(),
-            data: json!({"roomId": "${roomId}"})
+            data: json!({"roomId": "${roomId}"}),
+            metric: None,
         }
     );
     let Step::Loop { count, steps } = &p[3] else {
@@ -292,6 +294,7 @@ fn full_scenario_parses_every_kind() {
                 ("first".to_string(), "/options/0".to_string())
             ]
             .into(),
+            metric: None,
         }
     );
     assert_eq!(
@@ -331,7 +334,8 @@ fn full_scenario_parses_every_kind() {
         s.groups[2].steps[1],
         Step::Emit {
             event: "presence:get_online".into(),
-            data: json!({})
+            data: json!({}),
+            metric: None,
         }
     );
 
@@ -1694,4 +1698,137 @@ fn token_ttl_is_whole_seconds() {
         4,
         "unknown key `ttl` in tokens (csv)",
     );
+}
+
+// ---- stable metric names (`metric`) ---------------------------------------
+
+const STAGES: &str = r#"
+[[groups]]
+name = "stages"
+steps = [
+  { set = { app = "lg${nowMs}v${vu}" } },
+  { connect = "/" },
+  { emit = "${app}:hello", data = {}, metric = "stage:hello" },
+  { loop = 2, steps = [
+      { http = "publish_app_event", with = { appId = "${app}", event = "${app}:tick" }, stamp = true, metric = "stage:tick" },
+  ] },
+  { wait_for = "${app}:done", metric = "stage:done" },
+]
+[[phases]]
+ramp = 10
+over = "1s"
+"#;
+
+#[test]
+fn metric_names_the_events_of_emit_wait_for_and_stamped_http() {
+    let s = ok(STAGES);
+    let steps = &s.groups[0].steps;
+    assert!(matches!(&steps[2], Step::Emit { metric: Some(m), .. } if m == "stage:hello"));
+    let Step::Loop { steps: inner, .. } = &steps[3] else {
+        panic!("{:?}", steps[3])
+    };
+    assert!(matches!(&inner[0], Step::Http { metric: Some(m), .. } if m == "stage:tick"));
+    assert!(matches!(&steps[4], Step::WaitFor { metric: Some(m), .. } if m == "stage:done"));
+
+    // Thresholds know the stable names, and no longer the run-time ones.
+    let known = s.known_metrics();
+    for good in [
+        "sent.stage:hello",
+        "fanout.stage:tick",
+        "received.stage:tick",
+        "received.stage:done",
+        "fanout.stage:done",
+    ] {
+        known.check(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+    }
+    for gone in [
+        "sent.lg1v0:hello",
+        "fanout.lg1v0:tick",
+        "received.lg1v0:done",
+    ] {
+        assert!(known.check(gone).is_err(), "{gone}");
+    }
+    let e = known.check("fanout.stage:tik").unwrap_err();
+    assert!(e.contains("did you mean `fanout.stage:tick`?"), "{e}");
+    let run_time: Vec<&String> = known.names().iter().filter(|n| n.contains("${")).collect();
+    assert_eq!(run_time, ["errors.http_${status}"]);
+
+    // What the VUs receive is recorded under those names.
+    let m = EventMetrics::of(&s.groups);
+    assert_eq!(m.name_of("lg1765000000v3:tick"), "stage:tick");
+    assert_eq!(m.name_of("lg1765000999v7:tick"), "stage:tick");
+    assert_eq!(m.name_of("lg1v0:done"), "stage:done");
+    // `emit` names only what it sends; other events keep their names.
+    assert_eq!(m.name_of("lg1v0:hello"), "lg1v0:hello");
+    assert_eq!(m.name_of("room:updated"), "room:updated");
+    assert_eq!(
+        EventMetrics::of(&ok(MINIMAL_TAIL).groups).name_of("x:tick"),
+        "x:tick"
+    );
+}
+
+#[test]
+fn metric_is_a_name_without_spaces_and_http_needs_a_stamped_event() {
+    let line = |needle: &str| {
+        STAGES
+            .lines()
+            .position(|l| l.contains(needle))
+            .expect(needle)
+            + 1
+    };
+    assert_err(
+        &STAGES.replace("\"stage:done\"", "\"stage done\""),
+        line("stage:done"),
+        "metric: a name without spaces",
+    );
+    assert_err(
+        &STAGES.replace("\"stage:hello\"", "\"\""),
+        line("stage:hello"),
+        "metric: a name without spaces",
+    );
+    assert_err(
+        &STAGES.replace("metric = \"stage:done\"", "metric = 3"),
+        line("stage:done"),
+        "metric",
+    );
+    assert_err(
+        &STAGES.replace("stamp = true, ", ""),
+        line("stage:tick"),
+        "it needs stamp = true and with.event",
+    );
+    assert_err(
+        &STAGES.replace("event = \"${app}:tick\" }", "data = {} }"),
+        line("stage:tick"),
+        "it needs stamp = true and with.event",
+    );
+    // Other step kinds have no `metric`.
+    let es = errs(&STAGES.replace("{ connect = \"/\" }", "{ connect = \"/\", metric = \"c\" }"));
+    assert!(
+        es.iter().any(|d| d.message.contains("metric")),
+        "{:?}",
+        es.iter().map(|d| d.to_string()).collect::<Vec<_>>()
+    );
+}
+
+/// Every name a shipped scenario records is the same in every run: none
+/// is made of a run-time value (an app id with the time in it), so
+/// `reports compare` of two runs finds every metric on both sides.
+#[test]
+fn every_shipped_scenario_records_stable_names() {
+    for f in shipped() {
+        let s = load_checked(&f, &[])
+            .unwrap_or_else(|e| panic!("{e}"))
+            .scenario;
+        let known = s.known_metrics();
+        let run_time: Vec<&String> = known
+            .names()
+            .iter()
+            .filter(|n| n.contains("${") && n.as_str() != "errors.http_${status}")
+            .collect();
+        assert!(
+            run_time.is_empty(),
+            "{}: names made of run-time values (give their steps a `metric`): {run_time:?}",
+            f.display()
+        );
+    }
 }

@@ -353,12 +353,14 @@ async fn wait_for_matches_saves_and_times_out() {
             matching: Some(json!({"roomId": "${roomId}"})),
             timeout: Duration::from_secs(5),
             save: [("subRoom".to_owned(), "/roomId".to_owned())].into(),
+            metric: None,
         },
         Step::WaitFor {
             event: "room:subscribed".into(),
             matching: Some(json!({"roomId": "room_other"})),
             timeout: MS(300),
             save: BTreeMap::new(),
+            metric: None,
         },
         // The saved variable names the room.
         Step::EmitAck {
@@ -477,17 +479,19 @@ async fn loop_choice_set_and_reconnect() {
     assert_eq!(hist_count(&snap, "after"), 4);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fanout_latency_for_stamped_http_events() {
+/// A host publishes one stamped `lgfan:tick` to 5 players waiting for
+/// `wait_for` (with its `metric`).
+async fn stamped_fanout(wait_for: &str, metric: Option<&str>) -> MetricsSnapshot {
     let t = start().await;
     let players = vec![
         connect(),
         subscribe(),
         Step::WaitFor {
-            event: "lgfan:tick".into(),
+            event: wait_for.into(),
             matching: Some(json!({"n": 1})),
             timeout: Duration::from_secs(5),
             save: BTreeMap::new(),
+            metric: metric.map(str::to_owned),
         },
     ];
     let host = vec![
@@ -501,6 +505,7 @@ async fn fanout_latency_for_stamped_http_events() {
             .into(),
             save: vec![],
             stamp: true,
+            metric: None,
         },
     ];
     let mut s = with_room(scenario(
@@ -519,10 +524,32 @@ async fn fanout_latency_for_stamped_http_events() {
     let (o, snap) = run(&t, s).await;
     assert_complete(&o, &snap);
     assert_eq!(hist_count(&snap, "http.publish_app_event"), 1);
+    snap
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_latency_for_stamped_http_events() {
+    let snap = stamped_fanout("lgfan:tick", None).await;
     assert_eq!(counter(&snap, "received.lgfan:tick"), 5);
     let h = &snap.histograms["fanout.lgfan:tick"];
     assert_eq!(h.len(), 5);
     assert!(h.max() < 1_000_000, "fan-out took {} µs", h.max());
+}
+
+/// `metric` on `wait_for`: the events its (template) event matches are
+/// recorded under that name, not their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_for_metric_names_the_received_events() {
+    let snap = stamped_fanout("${appId}:tick", Some("tick")).await;
+    assert_eq!(counter(&snap, "received.tick"), 5);
+    assert_eq!(snap.histograms["fanout.tick"].len(), 5);
+    let own: Vec<&String> = snap
+        .histograms
+        .keys()
+        .chain(snap.counters.keys())
+        .filter(|n| n.contains("lgfan"))
+        .collect();
+    assert!(own.is_empty(), "{own:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -732,12 +759,14 @@ async fn csv_tokens_and_polling() {
             with: [("title".to_owned(), json!("hi ${vu}"))].into(),
             save: vec!["notificationId".into()],
             stamp: true,
+            metric: None,
         },
         Step::WaitFor {
             event: "notification:received".into(),
             matching: Some(json!({"id": "${notificationId}"})),
             timeout: Duration::from_secs(5),
             save: BTreeMap::new(),
+            metric: None,
         },
     ];
     let mut s = scenario(
@@ -818,6 +847,7 @@ steps = [
       { emit_ack = "presence:get_online", data = { roomId = "${roomId}" }, expect = { success = true } },
       { think = { min = "10ms", max = "20ms" } },
   ] },
+  { emit = "room:unsubscribe", data = { roomId = "${roomId}" }, metric = "leave" },
 ]
 
 [[phases]]
@@ -834,6 +864,10 @@ ramp_down = "200ms"
     let (o, snap) = run(&t, s).await;
     assert_complete(&o, &snap);
     assert_eq!(hist_count(&snap, "ack.presence:get_online"), 15);
+    assert_eq!(counter(&snap, "sent.presence:get_online"), 15);
+    // `metric` names what `emit` sends.
+    assert_eq!(counter(&snap, "sent.leave"), 5);
+    assert_eq!(counter(&snap, "sent.room:unsubscribe"), 0);
     assert_eq!(o.vus_finished, 5);
 }
 

@@ -116,12 +116,13 @@ impl Run {
 }
 
 /// `loadgen run <scenario> --clients 20 --duration <secs>s` against the
-/// in-process reference server, bounded by a watchdog.
+/// in-process reference server, bounded by a watchdog. `name` is the
+/// file's stem, with `#<n>` after it for another run of the same file.
 fn run(name: &str, duration_secs: u64, env: &[(&str, &str)]) -> Run {
     let out = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_loadgen"));
     cmd.arg("run")
-        .arg(scenario(name))
+        .arg(scenario(name.split('#').next().unwrap_or(name)))
         .args(["--clients", &CLIENTS.to_string()])
         .args(["--duration", &format!("{duration_secs}s")])
         .arg("--out")
@@ -196,6 +197,8 @@ const RUNS: &[RunSpec] = &[
     ("lottery-draw", 26, &[]),
     ("presence-churn", 30, &[]),
     ("app-events", 30, &[]),
+    // A second run, to compare its metric names with the first's.
+    ("app-events#2", 30, &[]),
     // The operator gives the signal at ~15 s.
     ("reconnect-storm", 25, &[]),
 ];
@@ -330,9 +333,16 @@ fn app_events() {
         "{}",
         r.context()
     );
+    // Every stage's `<app>:tick` is recorded under the step's `metric`.
     assert!(
-        r.hist_count_prefix("fanout.") > 0,
+        r.hist_count("fanout.stage:tick") > 0,
         "fan-out latency recorded\n{}",
+        r.context()
+    );
+    assert_eq!(
+        r.hist_count_prefix("fanout."),
+        r.hist_count("fanout.stage:tick"),
+        "{}",
         r.context()
     );
     assert_eq!(
@@ -341,6 +351,34 @@ fn app_events() {
         "{}",
         r.context()
     );
+
+    // Another run (new app ids) records under the same names: nothing is
+    // named after a run, so `reports compare` of the two finds every metric.
+    // (Whether an audience member sees another come or go in the lobby is
+    // timing: the presence counters are left out.)
+    let again = finished("app-events#2");
+    again.assert_ok();
+    let names = |r: &Run| -> Vec<String> {
+        ["histograms", "counters"]
+            .iter()
+            .flat_map(|k| r.report[k].as_object().into_iter().flatten())
+            .map(|(name, _)| name.clone())
+            .filter(|n| !n.starts_with("received.presence:"))
+            .collect()
+    };
+    assert_eq!(
+        names(&r),
+        names(&again),
+        "\n--- first\n{}\n--- second\n{}",
+        r.context(),
+        again.context()
+    );
+    for n in names(&r) {
+        assert!(
+            !n.contains(":tick") || n.ends_with(".stage:tick"),
+            "{n} is named after the run"
+        );
+    }
 }
 
 #[test]

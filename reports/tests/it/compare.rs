@@ -340,6 +340,15 @@ fn labels_show_and_the_step_summary_is_appended() {
         "{}",
         out.stdout
     );
+    // One line per side, each `<side>: <file> (<what>)`.
+    for (side, file) in [("base", &base), ("new", &new)] {
+        let line = format!("{side}: {} (", file.display());
+        assert!(
+            out.stdout.lines().any(|l| l.starts_with(&line)),
+            "{line}\n{}",
+            out.stdout
+        );
+    }
     let md = std::fs::read_to_string(&summary).unwrap();
     assert!(
         md.starts_with("earlier\n### Load test comparison: ✅ **No regression**"),

@@ -35,18 +35,21 @@ use steps::parse_step;
 pub(super) const STEP_KINDS: &[(&str, &[&str])] = &[
     ("connect", &["connect", "transport"]),
     ("subscribe", &["subscribe"]),
-    ("emit", &["emit", "data"]),
+    ("emit", &["emit", "data", "metric"]),
     (
         "emit_ack",
         &["emit_ack", "data", "expect", "timeout", "save", "metric"],
     ),
-    ("wait_for", &["wait_for", "matching", "timeout", "save"]),
+    (
+        "wait_for",
+        &["wait_for", "matching", "timeout", "save", "metric"],
+    ),
     ("think", &["think"]),
     ("loop", &["loop", "steps"]),
     ("choice", &["choice"]),
     ("disconnect", &["disconnect"]),
     ("reconnect", &["reconnect", "resubscribe"]),
-    ("http", &["http", "with", "save", "stamp"]),
+    ("http", &["http", "with", "save", "stamp", "metric"]),
     ("set", &["set"]),
 ];
 

@@ -109,11 +109,16 @@ fn save_pointers(ctx: &mut Ctx<'_>, t: &DeTable<'_>) -> BTreeMap<String, String>
     save
 }
 
-/// `{ emit = "event", data = {...} }`.
+/// `{ emit = "event", data = {...}, metric }`.
 fn emit(ctx: &mut Ctx<'_>, t: &DeTable<'_>, kv: &V<'_>, w: &str) -> Option<Step> {
     let event = ctx.event_name(kv, w)?;
     let data = data(ctx, t);
-    Some(Step::Emit { event, data })
+    let metric = metric(ctx, t, "unsubscribe")?;
+    Some(Step::Emit {
+        event,
+        data,
+        metric,
+    })
 }
 
 /// `{ emit_ack = "event", data, expect, timeout, save, metric }`.
@@ -126,19 +131,7 @@ fn emit_ack(ctx: &mut Ctx<'_>, t: &DeTable<'_>, kv: &V<'_>, w: &str) -> Option<S
         None => DEFAULT_ACK_TIMEOUT,
     };
     let save = save_pointers(ctx, t);
-    let metric = match t.get("metric") {
-        Some(m) => {
-            let m_s = ctx.string(m, "metric")?;
-            if m_s.is_empty() || m_s.chars().any(char::is_whitespace) {
-                ctx.err(
-                    &m.span(),
-                    "metric: a name without spaces, e.g. \"ack.answer\"",
-                );
-            }
-            Some(m_s)
-        }
-        None => None,
-    };
+    let metric = metric(ctx, t, "ack.answer")?;
     Some(Step::EmitAck {
         event,
         data,
@@ -149,7 +142,7 @@ fn emit_ack(ctx: &mut Ctx<'_>, t: &DeTable<'_>, kv: &V<'_>, w: &str) -> Option<S
     })
 }
 
-/// `{ wait_for = "event", matching, timeout, save }`.
+/// `{ wait_for = "event", matching, timeout, save, metric }`.
 fn wait_for(ctx: &mut Ctx<'_>, t: &DeTable<'_>, kv: &V<'_>, w: &str) -> Option<Step> {
     let event = ctx.event_name(kv, w)?;
     let matching = t.get("matching").map(|e| ctx.json(e, true));
@@ -158,12 +151,30 @@ fn wait_for(ctx: &mut Ctx<'_>, t: &DeTable<'_>, kv: &V<'_>, w: &str) -> Option<S
         None => DEFAULT_WAIT_TIMEOUT,
     };
     let save = save_pointers(ctx, t);
+    let metric = metric(ctx, t, "tick")?;
     Some(Step::WaitFor {
         event,
         matching,
         timeout,
         save,
+        metric,
     })
+}
+
+/// The step's `metric` (absent: `Some(None)`), a name without spaces;
+/// `None` when it is not a string (reported).
+fn metric(ctx: &mut Ctx<'_>, t: &DeTable<'_>, example: &str) -> Option<Option<String>> {
+    let Some(m) = t.get("metric") else {
+        return Some(None);
+    };
+    let name = ctx.string(m, "metric")?;
+    if name.is_empty() || name.chars().any(char::is_whitespace) {
+        ctx.err(
+            &m.span(),
+            format!("metric: a name without spaces, e.g. \"{example}\""),
+        );
+    }
+    Some(Some(name))
 }
 
 /// `{ loop = N | "${template}", steps = [...] }`.
@@ -279,7 +290,7 @@ fn reconnect(ctx: &mut Ctx<'_>, t: &DeTable<'_>, kv: &V<'_>) -> Option<Step> {
     Some(Step::Reconnect { resubscribe })
 }
 
-/// `{ http = "action", with = {...}, save = [...], stamp = bool }`.
+/// `{ http = "action", with = {...}, save = [...], stamp = bool, metric }`.
 fn http(ctx: &mut Ctx<'_>, t: &DeTable<'_>, kv: &V<'_>) -> Option<Step> {
     let action = ctx.string(kv, "http")?;
     if action.is_empty() {
@@ -312,6 +323,15 @@ fn http(ctx: &mut Ctx<'_>, t: &DeTable<'_>, kv: &V<'_>) -> Option<Step> {
             "stamp = true adds `sentAtUs` to with.data, which must then be a table",
         );
     }
+    let metric = metric(ctx, t, "stage:tick")?;
+    if let Some(m) = t.get("metric")
+        && !(stamp && matches!(with.get("event"), Some(Value::String(_))))
+    {
+        ctx.err(
+            &m.span(),
+            "metric on an http step names the fan-out of its stamped event: it needs stamp = true and with.event",
+        );
+    }
     ctx.actions.push(ActionUse {
         span: kv.span(),
         action: action.clone(),
@@ -324,6 +344,7 @@ fn http(ctx: &mut Ctx<'_>, t: &DeTable<'_>, kv: &V<'_>) -> Option<Step> {
         with,
         save: save.into_iter().map(|(n, _)| n).collect(),
         stamp,
+        metric,
     })
 }
 
