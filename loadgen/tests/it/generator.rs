@@ -8,14 +8,15 @@ use std::time::{Duration, Instant};
 
 use crate::common::{ASK_TWICE, Members, write};
 
-fn small() -> String {
+/// A few members holding for `hold`.
+fn small(hold: &'static str) -> String {
     Members {
         name: "generator watch",
         description: "a few members asking who is online",
         room: "watch",
         steps: ASK_TWICE,
         clients: 3,
-        hold: "2s",
+        hold,
     }
     .toml()
 }
@@ -24,9 +25,9 @@ fn small() -> String {
 /// `--fail-on-generator-bound` and a threshold on the generator's own lag
 /// (its metrics are metrics like any other); returns the outcome, the
 /// summary text and the report.
-async fn run_small() -> (loadgen::RunOutcome, String, serde_json::Value) {
+async fn run_small(hold: &'static str) -> (loadgen::RunOutcome, String, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "small.toml", &small());
+    let file = write(dir.path(), "small.toml", &small(hold));
     let (server, mut opts, out) = crate::common::against_reference_server(dir.path(), &file).await;
     opts.fail_on_generator_bound = true;
     opts.thresholds = vec!["generator.timer_lag.count > 5".into()];
@@ -41,7 +42,7 @@ async fn run_small() -> (loadgen::RunOutcome, String, serde_json::Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_run_is_not_generator_bound() {
-    let (outcome, summary, report) = run_small().await;
+    let (outcome, summary, report) = run_small("2s").await;
     let g = &report["generator"];
     assert_eq!(g["bound"], serde_json::json!([]), "{summary}");
     assert!(g["cpuSeconds"].as_f64().is_some(), "{g}");
@@ -79,7 +80,9 @@ async fn a_run_on_a_starved_generator_says_so_and_fails_with_the_flag() {
             tokio::task::yield_now().await;
         }
     });
-    let (outcome, summary, report) = run_small().await;
+    // Held long enough that the starved timer still ticks the 20 times
+    // the lag is judged on (about 160 ms apart here: 19 ticks in a 3 s run).
+    let (outcome, summary, report) = run_small("6s").await;
     hog.abort();
     let bound = report["generator"]["bound"].as_array().unwrap();
     assert!(
