@@ -427,12 +427,14 @@ fn shards_start_together_and_merge_on_the_wall_clock() {
         merged.started_at,
         protocol::timestamp::format(SystemTime::UNIX_EPOCH + Duration::from_millis(start))
     );
-    // Together: both shards' clients are in the same seconds.
+    // Together: both shards' clients are in the same seconds (more than
+    // one shard's 3 connected at the end of one second; a busy machine may
+    // spread the 6 connects over two).
     assert_eq!(merged.counters["vus_started"], 6);
     let peak = merged.series.iter().map(|s| s.connected).max().unwrap();
-    assert_eq!(
-        peak, 6,
-        "both shards' 3 clients connected in one second: {:?}",
+    assert!(
+        peak > 3,
+        "both shards' clients connected in one second: {:?}",
         merged.series
     );
 }
@@ -485,16 +487,25 @@ fn interrupted_workers_still_write_a_partial_report() {
             "--quiet",
             "--workers",
             "2",
+            "--metrics-listen",
+            "127.0.0.1:0",
             "--out",
         ])
         .arg(&out_dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the load runs (the workers' set-up takes a moment), then
-    // SIGINT the parent only: it tells its workers to stop.
-    std::thread::sleep(Duration::from_secs(4));
+    // Wait until the load runs (the workers' set-up takes a moment; the
+    // parent serves its workers' counters), then SIGINT the parent only:
+    // it tells its workers to stop.
+    let (addr, _, _stderr) = live_metrics_address(&mut child);
+    // A parent serves its workers' sums: every event as `*`.
+    let sent = "loadgen_sent_total{scenario=\"long\",event=\"*\"}";
+    scrape_until(&addr, "messages sent", |m| {
+        m.get(sent).copied().unwrap_or(0.0) > 0.0
+    });
     let killed = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -580,13 +591,58 @@ fn parse_exposition(body: &str) -> std::collections::BTreeMap<String, f64> {
         .collect()
 }
 
+/// Reads `child`'s stderr (piped) on a thread until it announces
+/// `loadgen: live metrics at http://ADDR/metrics`; the address, the lines
+/// so far, and the channel of the lines after it.
+fn live_metrics_address(
+    child: &mut std::process::Child,
+) -> (String, Vec<String>, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead as _;
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().expect("stderr piped");
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no metrics address; stderr so far:\n{lines:?}"));
+        lines.push(line.clone());
+        if let Some(rest) = line.strip_prefix("loadgen: live metrics at http://") {
+            return (rest.trim_end_matches("/metrics").to_owned(), lines, rx);
+        }
+    }
+}
+
+/// Scrapes `addr` until `ready` holds of the exposition (bounded: 30 s,
+/// 250 ms apart: a busy machine may take a while to start the load).
+fn scrape_until(
+    addr: &str,
+    what: &str,
+    ready: impl Fn(&std::collections::BTreeMap<String, f64>) -> bool,
+) -> std::collections::BTreeMap<String, f64> {
+    for _ in 0..120 {
+        let m = parse_exposition(&http_get(addr, "/metrics"));
+        if ready(&m) {
+            return m;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("the exposition never showed {what} within 30 s");
+}
+
 /// A run with `--metrics-listen` is scraped twice mid-run over real HTTP:
 /// the gauges show the clients, the counters and the latency histogram
 /// move between scrapes; stderr (not a terminal) gets plain progress
 /// lines every `--progress-interval`.
 #[test]
 fn live_metrics_are_scraped_mid_run_and_progress_lines_reach_a_log() {
-    use std::io::BufRead as _;
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "long.toml", &long());
     let out_dir = dir.path().join("out");
@@ -608,41 +664,15 @@ fn live_metrics_are_scraped_mid_run_and_progress_lines_reach_a_log() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let stderr = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
-    let mut lines = Vec::new();
-    let addr = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("no metrics address; stderr so far:\n{lines:?}"));
-        lines.push(line.clone());
-        if let Some(rest) = line.strip_prefix("loadgen: live metrics at http://") {
-            break rest.trim_end_matches("/metrics").to_owned();
-        }
-    };
+    let (addr, mut lines, rx) = live_metrics_address(&mut child);
     let sent = "loadgen_sent_total{scenario=\"long\",event=\"presence:get_online\"}";
     let acks =
         "loadgen_latency_seconds_count{scenario=\"long\",metric=\"ack.presence:get_online\"}";
     let connected = "loadgen_clients_connected{scenario=\"long\"}";
-    // First scrape once the load sends (bounded: 20 tries, 250 ms apart).
-    let mut first = None;
-    for _ in 0..20 {
-        let m = parse_exposition(&http_get(&addr, "/metrics"));
-        if m.get(sent).copied().unwrap_or(0.0) > 0.0 {
-            first = Some(m);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    let first = first.expect("the exposition shows messages sent within 5 s");
+    // First scrape once the load has sent and been answered.
+    let first = scrape_until(&addr, "messages sent and acked", |m| {
+        m.get(sent).copied().unwrap_or(0.0) > 0.0 && m.get(acks).copied().unwrap_or(0.0) > 0.0
+    });
     std::thread::sleep(Duration::from_millis(2500));
     let second = parse_exposition(&http_get(&addr, "/metrics"));
     assert!(
@@ -669,8 +699,10 @@ fn live_metrics_are_scraped_mid_run_and_progress_lines_reach_a_log() {
     assert_eq!(second[inf], second[acks]);
 
     let status = child.wait().unwrap();
-    reader.join().unwrap();
-    lines.extend(rx.try_iter());
+    // The reader thread ends with the child's stderr.
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(5)) {
+        lines.push(line);
+    }
     assert_eq!(status.code(), Some(0), "{lines:#?}");
     let progress: Vec<&String> = lines
         .iter()

@@ -791,7 +791,8 @@ async fn shares_split_one_world() {
             group("host", GroupSize::Count(1), host),
             group("players", GroupSize::Weight(1), players),
         ],
-        vec![ramp(9, MS(300)), hold(MS(700))],
+        // Held long enough for every subscribe on a busy machine.
+        vec![ramp(9, MS(300)), hold(MS(3000))],
     ));
     // The parent runs the set-up once and hands the variables over.
     let parent = RunPlan::new(s.clone(), t.url.clone());

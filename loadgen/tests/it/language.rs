@@ -401,7 +401,7 @@ ramp = 4
 over = "300ms"
 
 [[phases]]
-hold = "4500ms"
+hold = "6s"
 "#;
     let file = write(dir.path(), "refresh.toml", text);
     let c = counters(&file, dir.path(), &[]);
