@@ -1,5 +1,5 @@
 //! Build script shared by the tools (`build = "../formats/build_git_revision.rs"`
-//! in loadgen, conformance and reports): sets `GIT_REVISION_SUFFIX` to
+//! in loadgen, conformance, reports and server): sets `GIT_REVISION_SUFFIX` to
 //! ` (git <12 hex digits>)` when the source is a git checkout and `git` is
 //! on the PATH, else to nothing (a tarball build says only its version).
 //! `--version` and every report's `tool` field read it.

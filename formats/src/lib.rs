@@ -12,6 +12,7 @@
 //! * [`metrics`]: a run's metrics at one moment (histograms, counters) and
 //!   the per-second series rows;
 //! * [`names`]: the metric names (`ack.<event>`, `errors.<code>`, ...);
+//! * [`hint`]: did-you-mean hints for misspelt names;
 //! * [`threshold`]: one statistic vocabulary ([`threshold::Stat`]) and one
 //!   grammar for pass/fail limits (`ack.x.p99 < 100ms`) and comparison
 //!   rules (`p99 +10%`);
@@ -25,6 +26,7 @@
 
 pub mod ci;
 pub mod conformance;
+pub mod hint;
 pub mod histogram;
 pub mod metrics;
 pub mod names;

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::compare::{LoadComparison, compare_conformance, compare_load};
-use crate::model::{self, Input, InputError};
-use crate::thresholds::{DEFAULT_MIN_SAMPLES, Rules, ThresholdFile};
+use crate::model::{self, Input, InputError, LoadRun};
+use crate::thresholds::{DEFAULT_MIN_SAMPLES, Rules, ThresholdError, ThresholdFile};
 use crate::{csv_out, html, merge, render};
 
 /// Exit code: a regression or new failures.
@@ -126,6 +126,7 @@ Defaults: p50 +10%, p90 +10%, p99 +10%, error-rate +0.1pp. --thresholds FILE (TO
   min_samples = 200
   thresholds = [\"p99 +10%\", \"error-rate +0.1pp\"]
 Rules naming a metric win over general ones; flags win over the file, the file over the defaults.
+A rule's METRIC must be a histogram of the runs (either side): an unknown one is an error (exit 2).
 Noise guard: a metric with fewer than --min-samples samples in any run (default 100) is
 \"insufficient data\", never a regression; and a change beyond its threshold counts only when it is
 also beyond noise. With at least 3 runs per side (--base A B C --new D E F): Welch's t-test
@@ -149,17 +150,33 @@ pub struct RuleArgs {
 }
 
 impl RuleArgs {
-    fn resolve(&self) -> Result<(Rules, u64), String> {
+    /// The rules and the minimum samples, checked against the runs they
+    /// will judge (both sides): a rule naming a metric no run recorded is
+    /// an error.
+    fn resolve(&self, runs: &[&LoadRun]) -> Result<(Rules, u64), String> {
         let file = match &self.thresholds {
             Some(p) => ThresholdFile::load(p)?,
             None => ThresholdFile::default(),
         };
-        let rules = Rules::new(&file.thresholds, &self.threshold).map_err(|e| {
-            match (&self.thresholds, file.thresholds.contains(&e.expr)) {
+        let located =
+            |e: ThresholdError| match (&self.thresholds, file.thresholds.contains(&e.expr)) {
                 (Some(p), true) => format!("{}: {e}", p.display()),
                 _ => e.to_string(),
-            }
-        })?;
+            };
+        let rules = Rules::new(&file.thresholds, &self.threshold).map_err(located)?;
+        let histograms = runs
+            .iter()
+            .flat_map(|r| r.metrics.histograms.keys())
+            .map(String::as_str)
+            .collect();
+        let counters = runs
+            .iter()
+            .flat_map(|r| r.metrics.counters.keys())
+            .map(String::as_str)
+            .collect();
+        rules
+            .check_metrics(&histograms, &counters)
+            .map_err(located)?;
         let min = self
             .min_samples
             .or(file.min_samples)
@@ -296,7 +313,8 @@ pub fn run(opts: Opts) -> Result<Outcome, Error> {
                     .collect::<Result<Vec<_>, _>>()
             };
             let (b, n) = (load_all(&base_runs)?, load_all(&new_runs)?);
-            let (rules, min) = rules.resolve().map_err(usage)?;
+            let all: Vec<&LoadRun> = b.iter().chain(&n).collect();
+            let (rules, min) = rules.resolve(&all).map_err(usage)?;
             let c = compare_load(&b, &n, &rules, min);
             emit_load_comparison(&c, format, out.as_deref(), summary_md.as_deref())
         }
@@ -308,7 +326,8 @@ pub fn run(opts: Opts) -> Result<Outcome, Error> {
         } => {
             let run = model::load_run(&file)?;
             let base = baseline.as_deref().map(model::load_run).transpose()?;
-            let (rules, min) = rules.resolve().map_err(usage)?;
+            let all: Vec<&LoadRun> = std::iter::once(&run).chain(&base).collect();
+            let (rules, min) = rules.resolve(&all).map_err(usage)?;
             let cmp = base.as_ref().map(|b| {
                 compare_load(
                     std::slice::from_ref(b),
@@ -357,7 +376,7 @@ fn compare_two(
 ) -> Result<Outcome, Error> {
     match (&b, &n) {
         (Input::Load(b), Input::Load(n)) => {
-            let (rules, min) = rules.resolve().map_err(usage)?;
+            let (rules, min) = rules.resolve(&[b.as_ref(), n.as_ref()]).map_err(usage)?;
             let c = compare_load(
                 std::slice::from_ref(b.as_ref()),
                 std::slice::from_ref(n.as_ref()),

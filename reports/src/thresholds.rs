@@ -119,13 +119,45 @@ impl Rules {
             .collect()
     }
 
-    /// The metrics that rules name.
-    pub fn named_metrics(&self) -> BTreeSet<&str> {
-        self.layers
-            .iter()
-            .flatten()
-            .filter_map(|r| r.metric.as_deref())
-            .collect()
+    /// Checks that every rule naming a metric (from the file or the flags)
+    /// names a histogram that some run recorded, on either side
+    /// (`histograms`); `counters` are the runs' counters, for a message
+    /// that says why a counter cannot be judged. The error names the first
+    /// rule that does not, with a did-you-mean when a histogram's name is
+    /// near (a misspelt metric would otherwise never be judged, and the
+    /// comparison would pass on it silently).
+    pub fn check_metrics(
+        &self,
+        histograms: &BTreeSet<&str>,
+        counters: &BTreeSet<&str>,
+    ) -> Result<(), ThresholdError> {
+        let known: Vec<&str> = histograms.iter().copied().collect();
+        for rule in self.layers[1..].iter().flatten() {
+            let Some(metric) = rule.metric.as_deref() else {
+                continue;
+            };
+            if histograms.contains(metric) {
+                continue;
+            }
+            let reason = if counters.contains(metric) {
+                format!(
+                    "`{metric}` is a counter: comparison rules judge histograms (latencies, \
+                     and their `rate`); errors are judged run-wide by `error-rate`"
+                )
+            } else {
+                format!(
+                    "unknown metric `{metric}`{}: neither side's reports recorded it; their \
+                     histograms: {}",
+                    formats::hint::did_you_mean(metric, &known),
+                    list(&known)
+                )
+            };
+            return Err(ThresholdError {
+                expr: rule.text.clone(),
+                reason,
+            });
+        }
+        Ok(())
     }
 
     /// Every rule in force, canonical, for the record: each layer's rules
@@ -147,6 +179,20 @@ impl Rules {
     }
 }
 
+/// Names for a message: all of them up to 20, else the first 20 and how
+/// many more.
+fn list(names: &[&str]) -> String {
+    const MAX: usize = 20;
+    if names.is_empty() {
+        return "none".to_owned();
+    }
+    let mut out = names[..names.len().min(MAX)].join(", ");
+    if names.len() > MAX {
+        out.push_str(&format!(" and {} more", names.len() - MAX));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,5 +209,36 @@ mod tests {
         assert_eq!(texts("b", Stat::P50), ["p50 +10%"]);
         assert!(rules.effective().contains(&"p50 +10%".to_owned()));
         assert!(!rules.effective().contains(&"p99 +10%".to_owned()));
+    }
+
+    #[test]
+    fn rules_must_name_recorded_histograms() {
+        let histograms: BTreeSet<&str> = ["connect", "fanout.stage:tick"].into();
+        let counters: BTreeSet<&str> = ["sent.stage:tick", "errors.timeout"].into();
+        let check = |file: &[&str], flags: &[&str]| {
+            Rules::new(file, flags)
+                .unwrap()
+                .check_metrics(&histograms, &counters)
+        };
+        assert_eq!(check(&[], &["p99 +5%", "error-rate +1pp"]), Ok(()));
+        assert_eq!(
+            check(&["connect.p50 off"], &["fanout.stage:tick.p99 +5ms"]),
+            Ok(())
+        );
+        let e = check(&[], &["fanout.stage:tik.p99 +5ms"]).unwrap_err();
+        assert_eq!(e.expr, "fanout.stage:tik.p99 +5ms");
+        assert!(
+            e.to_string().contains(
+                "unknown metric `fanout.stage:tik` (did you mean `fanout.stage:tick`?): neither \
+                 side's reports recorded it; their histograms: connect, fanout.stage:tick"
+            ),
+            "{e}"
+        );
+        let e = check(&["conect.p50 off"], &[]).unwrap_err();
+        assert!(e.to_string().contains("(did you mean `connect`?)"), "{e}");
+        let e = check(&[], &["zzz.p99 +1ms"]).unwrap_err();
+        assert!(!e.to_string().contains("did you mean"), "{e}");
+        let e = check(&[], &["sent.stage:tick.rate -10%"]).unwrap_err();
+        assert!(e.to_string().contains("is a counter"), "{e}");
     }
 }

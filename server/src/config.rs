@@ -20,12 +20,16 @@ pub const MIN_SECRET_BYTES: usize = 32;
 /// room to spare.
 pub const PING_MS: std::ops::RangeInclusive<u64> = 10..=3_600_000;
 
+/// The version `--version` prints: the package version and, in a git
+/// checkout, the revision (`0.1.0 (git 0123456789ab)`), as the tools print.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), env!("GIT_REVISION_SUFFIX"));
+
 /// Reference server for the platform's real-time protocol.
 ///
 /// Socket.IO (WebSocket and long-polling) and the REST API share one port.
 /// Every flag can also be set through the environment variable shown.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "server", version, about, long_about = None)]
+#[command(name = "server", version = VERSION, about, long_about = None)]
 pub struct Opts {
     /// Address to listen on; port 0 picks a free port (the bound address is
     /// logged at start).

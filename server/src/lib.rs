@@ -52,7 +52,7 @@ pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use config::{Config, Opts};
+pub use config::{Config, Opts, VERSION};
 pub use embedded::Embedded;
 pub use serve::{Running, SHUTDOWN_GRACE, run, start};
 pub use state::AppState;

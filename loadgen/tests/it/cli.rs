@@ -766,6 +766,57 @@ fn the_ci_workflow_runs_the_commands_the_readme_documents() {
         formats::threshold::Threshold::parse(t).unwrap();
     }
     assert!(run.junit.is_some() && run.summary_md.is_some() && run.label.is_some());
+
+    // Each run is the whole quiz: quiz-burst's host waits 15 s, then opens
+    // a question every 12 s; the ramp and the holds, as fitted into
+    // --duration, last at least that long (a 60 s run of the default five
+    // questions, 75 s, cut the last ones).
+    assert_eq!(run.scenario, Path::new("scenarios/quiz-burst.toml"));
+    let scenario = loadgen::scenario::load(&root.join(&run.scenario), &run.vars)
+        .unwrap()
+        .with_overrides(run.clients, run.duration);
+    let questions = scenario
+        .overrides
+        .get("questions")
+        .unwrap_or(&scenario.vars["questions"]);
+    let questions: u64 = match questions {
+        Value::Number(n) => n.as_u64().unwrap(),
+        // `${QUIZ_QUESTIONS:-5}`: the default (the workflow sets no
+        // QUIZ_QUESTIONS).
+        Value::String(s) => s
+            .trim_end_matches('}')
+            .rsplit(":-")
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap(),
+        v => panic!("questions = {v}"),
+    };
+    let before_ramp_down: Duration = scenario
+        .phases
+        .iter()
+        .filter(|p| !matches!(p, loadgen::scenario::Phase::RampDown { .. }))
+        .map(loadgen::scenario::Phase::duration)
+        .sum();
+    assert!(
+        before_ramp_down >= Duration::from_secs(15 + 12 * questions),
+        "{load}: {questions} questions take {} s, the load lasts {before_ramp_down:?}",
+        15 + 12 * questions
+    );
+
+    // The comparison is judged against the run-to-run spread: three runs
+    // per side (the loop around the loadgen command), `--base` and `--new`.
+    assert!(workflow.contains("for i in 1 2 3; do"), "{workflow}");
+    let compare = commands.iter().find(|c| c.starts_with("reports ")).unwrap();
+    let words = shell_words(compare);
+    assert!(
+        words.iter().any(|w| w == "--base") && words.iter().any(|w| w == "--new"),
+        "{compare}"
+    );
+    assert!(
+        <reports::Opts as clap::Parser>::try_parse_from(&words).is_ok(),
+        "{compare}"
+    );
 }
 
 /// Splits a shell command line on spaces, keeping quoted text whole.

@@ -292,7 +292,7 @@ fn bad_thresholds_are_usage_errors() {
 }
 
 #[test]
-fn warnings_for_changed_scenarios_and_unknown_metrics() {
+fn warnings_for_changed_scenarios() {
     let dir = tempfile::tempdir().unwrap();
     let base = run_with(dir.path(), "base", samples(1, 500), 0);
     let other = report(&Spec {
@@ -301,13 +301,98 @@ fn warnings_for_changed_scenarios_and_unknown_metrics() {
         ..Spec::default()
     });
     let new = write(dir.path(), "new", &other);
-    let (code, v) = json(&base, &new, &["--threshold", "nope.p99 +1%"]);
+    // A rule may name a metric that only one side recorded.
+    let (code, v) = json(&base, &new, &["--threshold", "reconnect.p99 +1%"]);
     assert_eq!(code, 0, "{v:#}");
     let warnings = v["warnings"].to_string();
     assert!(warnings.contains("changed between the runs"), "{warnings}");
-    assert!(warnings.contains("`nope`"), "{warnings}");
     assert_eq!(metric(&v, "reconnect")["verdict"], "only-in-new");
     assert_eq!(metric(&v, "connect")["verdict"], "only-in-base");
+}
+
+/// A rule naming a metric that neither side recorded would never be
+/// judged, and the comparison would pass on it: it is a usage error with
+/// a did-you-mean, from a flag or a file, in every form of `compare` and
+/// in `html --baseline`.
+#[test]
+fn rules_naming_unrecorded_metrics_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, seed: u64| {
+        let spec = Spec {
+            histograms: vec![
+                ("fanout.stage:tick", samples(seed, 500)),
+                ("connect", samples(seed + 1, 100)),
+            ],
+            counters: vec![("sent.stage:tick", 500), ("vus_started", 100)],
+            ..Spec::default()
+        };
+        write(dir.path(), name, &report(&spec))
+    };
+    let (base, new) = (run("base", 1), run("new", 2));
+    let hint = "invalid threshold `fanout.stage:tik.p99 +5ms`: unknown metric `fanout.stage:tik` \
+                (did you mean `fanout.stage:tick`?): neither side's reports recorded it; their \
+                histograms: connect, fanout.stage:tick";
+    let out = compare(&base, &new, &["--threshold", "fanout.stage:tik.p99 +5ms"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains(hint), "{}", out.stderr);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+
+    // The correct name is accepted.
+    let out = compare(&base, &new, &["--threshold", "fanout.stage:tick.p99 +5ms"]);
+    assert_ne!(out.code, 2, "{out:?}");
+
+    // From a file: the message names it.
+    let file = dir.path().join("t.toml");
+    std::fs::write(&file, "thresholds = [\"fanout.stage:tik.p99 +5ms\"]\n").unwrap();
+    let out = compare(&base, &new, &["--thresholds", file.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains(&format!("t.toml: {hint}")),
+        "{}",
+        out.stderr
+    );
+
+    // A counter: said so.
+    let out = compare(&base, &new, &["--threshold", "sent.stage:tick.rate -10%"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains("`sent.stage:tick` is a counter"),
+        "{}",
+        out.stderr
+    );
+
+    // Several runs per side.
+    let b2 = run("base2", 3);
+    let n2 = run("new2", 4);
+    let out = reports([
+        "compare".as_ref(),
+        "--base".as_ref(),
+        base.as_os_str(),
+        b2.as_os_str(),
+        "--new".as_ref(),
+        new.as_os_str(),
+        n2.as_os_str(),
+        "--threshold".as_ref(),
+        "fanout.stage:tik.p99 +5ms".as_ref(),
+    ]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains(hint), "{}", out.stderr);
+
+    // html --baseline takes the same rules.
+    let html = dir.path().join("r.html");
+    let out = reports([
+        "html".as_ref(),
+        new.as_os_str(),
+        "--baseline".as_ref(),
+        base.as_os_str(),
+        "-o".as_ref(),
+        html.as_os_str(),
+        "--threshold".as_ref(),
+        "fanout.stage:tik.p99 +5ms".as_ref(),
+    ]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains(hint), "{}", out.stderr);
+    assert!(!html.exists());
 }
 
 /// Labels and tools are shown on both sides; `--summary-md` appends the

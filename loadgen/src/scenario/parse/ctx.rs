@@ -448,32 +448,9 @@ impl<'t> Ctx<'t> {
     }
 }
 
-/// `` (did you mean `x`?)`` when a near name exists.
-pub(crate) fn did_you_mean(word: &str, candidates: &[&str]) -> String {
-    let best = candidates
-        .iter()
-        .map(|c| (edit_distance(word, c), *c))
-        .min_by_key(|(d, _)| *d);
-    match best {
-        Some((d, c)) if d <= 2 || (d <= 3 && word.len() > 6) => format!(" (did you mean `{c}`?)"),
-        _ => String::new(),
-    }
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
+/// `` (did you mean `x`?)`` when a near name exists (one implementation
+/// for every tool, in `formats`).
+pub(crate) use formats::hint::did_you_mean;
 
 impl Ctx<'_> {
     pub(crate) fn array_len(&self, v: &V<'_>) -> Option<usize> {
