@@ -126,6 +126,7 @@ Defaults: p50 +10%, p90 +10%, p99 +10%, error-rate +0.1pp. --thresholds FILE (TO
   min_samples = 200
   thresholds = [\"p99 +10%\", \"error-rate +0.1pp\"]
 Rules naming a metric win over general ones; flags win over the file, the file over the defaults.
+The generator's own metrics (generator.*) are judged only by rules that name them.
 A rule's METRIC must be a histogram of the runs (either side): an unknown one is an error (exit 2).
 Noise guard: a metric with fewer than --min-samples samples in any run (default 100) is
 \"insufficient data\", never a regression; and a change beyond its threshold counts only when it is

@@ -92,6 +92,10 @@ impl Rules {
     }
 
     /// The rules that apply to `stat` of `metric` (empty: not judged).
+    /// The generator's own metrics (`generator.*`: its timer and start
+    /// lag) are judged only by rules that name them: they measure the
+    /// machine the load ran on, not the target, and the run's
+    /// generator-bound verdict already speaks for them.
     pub fn resolve(&self, metric: &str, stat: Stat) -> Vec<&ChangeRule> {
         let specific = |r: &&ChangeRule| r.stat == stat && r.metric.as_deref() == Some(metric);
         let general = |r: &&ChangeRule| r.stat == stat && r.metric.is_none();
@@ -101,8 +105,9 @@ impl Rules {
                 (!found.is_empty()).then_some(found)
             })
         };
+        let generator = metric.starts_with(formats::names::GENERATOR);
         pick(&specific)
-            .or_else(|| pick(&general))
+            .or_else(|| (!generator).then(|| pick(&general)).flatten())
             .unwrap_or_default()
             .into_iter()
             .filter(|r| r.limit.is_some())
@@ -209,6 +214,10 @@ mod tests {
         assert_eq!(texts("b", Stat::P50), ["p50 +10%"]);
         assert!(rules.effective().contains(&"p50 +10%".to_owned()));
         assert!(!rules.effective().contains(&"p99 +10%".to_owned()));
+        // The generator's own lag: only by a rule that names it.
+        assert!(texts("generator.timer_lag", Stat::P99).is_empty());
+        let named = Rules::new::<&str, &str>(&[], &["generator.timer_lag.p99 +5ms"]).unwrap();
+        assert_eq!(named.resolve("generator.timer_lag", Stat::P99).len(), 1);
     }
 
     #[test]
