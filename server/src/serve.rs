@@ -277,7 +277,8 @@ fn spawn_token_purge(store: store::Store) -> JoinHandle<()> {
 }
 
 /// Re-reads the revocations every [`sockets::commands::REVOCATION_SWEEP`]
-/// and drops their sockets on this node: a revocation's cluster command
+/// and drops their sockets on this node (a deleted user's tokens count as
+/// revoked at the deletion): a revocation's or a deletion's cluster command
 /// can miss a node (Redis down, the node too slow to answer), which would
 /// otherwise keep the revoked token's sockets until the token expires. It
 /// also closes a socket whose connect checked its token just before the

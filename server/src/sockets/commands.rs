@@ -109,7 +109,8 @@ async fn everywhere(st: &AppState, command: Command) -> Reach {
 }
 
 /// Disconnects this node's sockets of the tokens revoked at or after
-/// `since_ms` (one database read); returns how many. Sockets that a
+/// `since_ms`, those of users deleted since then included (one database
+/// read); returns how many. Sockets that a
 /// command already closed are gone, so reading a revocation twice costs a
 /// walk of the sockets and nothing else.
 pub async fn sweep_revoked(

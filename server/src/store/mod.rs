@@ -221,7 +221,7 @@ pub fn now_ms() -> i64 {
 /// migrated before keep matching checksums. A new migration is one more
 /// entry per backend.
 fn migrator(backend: Backend) -> Migrator {
-    let files: [(i64, &str, &str); 2] = match backend {
+    let files: [(i64, &str, &str); 3] = match backend {
         Backend::Sqlite => [
             (
                 1,
@@ -232,6 +232,11 @@ fn migrator(backend: Backend) -> Migrator {
                 2,
                 "token families",
                 include_str!("../../migrations/sqlite/0002_token_families.sql"),
+            ),
+            (
+                3,
+                "deleted user tokens",
+                include_str!("../../migrations/sqlite/0003_deleted_user_tokens.sql"),
             ),
         ],
         Backend::Postgres => [
@@ -244,6 +249,11 @@ fn migrator(backend: Backend) -> Migrator {
                 2,
                 "token families",
                 include_str!("../../migrations/postgres/0002_token_families.sql"),
+            ),
+            (
+                3,
+                "deleted user tokens",
+                include_str!("../../migrations/postgres/0003_deleted_user_tokens.sql"),
             ),
         ],
     };

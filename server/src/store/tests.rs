@@ -76,6 +76,7 @@ suite!(
     rooms_crud_and_validation,
     room_delete_cascades,
     user_delete_cascades,
+    deleted_users_tokens_are_re_read_as_revoked,
     participants,
     removing_a_winner_participant_gives_the_prize_back,
     prizes_crud,
@@ -481,6 +482,49 @@ async fn room_delete_cascades(s: &Store) {
     assert_room_not_found(s.list_questions(&r.id).await);
     // Users survive their rooms.
     assert!(s.get_user(&ps[0].1.id).await.unwrap().is_some());
+}
+
+/// A deleted user's access tokens stay among the revocations the nodes
+/// re-read (a node that missed the deletion's command drops their sockets)
+/// until they expire.
+async fn deleted_users_tokens_are_re_read_as_revoked(s: &Store) {
+    let gone = user(s, "gone").await;
+    let stays = user(s, "stays").await;
+    let exp = now_ms() + 60_000;
+    s.insert_token("tok_live", &gone.id, exp).await.unwrap();
+    s.issue_tokens(&gone.id, "tok_pair", exp).await.unwrap();
+    s.insert_token("tok_soon", &gone.id, now_ms() + 30_000)
+        .await
+        .unwrap();
+    s.insert_token("tok_stays", &stays.id, exp).await.unwrap();
+    let before = now_ms();
+    assert!(s.revoked_since(before - 60_000).await.unwrap().is_empty());
+
+    s.delete_user(&gone.id).await.unwrap();
+    let after = now_ms();
+    let mut re_read = s.revoked_since(before).await.unwrap();
+    re_read.sort();
+    assert_eq!(re_read, ["tok_live", "tok_pair", "tok_soon"]);
+    assert!(
+        s.revoked_since(after + 1).await.unwrap().is_empty(),
+        "revoked at the deletion's time"
+    );
+    assert_eq!(s.token_state("tok_live").await.unwrap(), None);
+    assert!(!s.token_state("tok_stays").await.unwrap().unwrap().revoked);
+    // A user without tokens is deleted as before.
+    let bare = user(s, "bare").await;
+    s.delete_user(&bare.id).await.unwrap();
+
+    // Kept while the tokens live; each goes with the purge once expired.
+    assert_eq!(s.purge_expired_tokens(now_ms()).await.unwrap(), 0);
+    assert_eq!(s.revoked_since(before).await.unwrap().len(), 3);
+    assert_eq!(s.purge_expired_tokens(now_ms() + 45_000).await.unwrap(), 1);
+    let mut re_read = s.revoked_since(before).await.unwrap();
+    re_read.sort();
+    assert_eq!(re_read, ["tok_live", "tok_pair"]);
+    // The two left and the bystander's token.
+    assert_eq!(s.purge_expired_tokens(exp + 1).await.unwrap(), 3);
+    assert!(s.revoked_since(0).await.unwrap().is_empty());
 }
 
 async fn user_delete_cascades(s: &Store) {

@@ -47,6 +47,9 @@ impl Store {
     /// records (prizes they won are given back, as when a participant is
     /// removed), answers, notifications, access-token records and refresh
     /// tokens. Returns what went, for the events that follow. `NotFound`.
+    /// The access tokens' ids are kept, revoked now, in
+    /// `deleted_user_tokens` until the tokens expire, for the nodes'
+    /// re-read of the revocations ([`Store::revoked_since`]).
     ///
     /// The foreign keys cascade anyway; the rows are deleted explicitly
     /// first, as in [`Store::delete_room`], so that the work is the same on
@@ -78,6 +81,18 @@ impl Store {
             let given_back = give_back_wins(&mut tx, &participant.id).await?;
             left.push((participant, given_back));
         }
+        // Their access tokens stay visible to the nodes' re-read of the
+        // revocations after the rows go.
+        sqlx::query(
+            "INSERT INTO deleted_user_tokens (jti, expires_at, revoked_at) \
+             SELECT jti, expires_at, $2 FROM access_tokens WHERE user_id = $1 \
+             ON CONFLICT (jti) DO UPDATE SET expires_at = excluded.expires_at, \
+             revoked_at = excluded.revoked_at",
+        )
+        .bind(user_id)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
         for sql in [
             "DELETE FROM answers WHERE user_id = $1",
             "DELETE FROM notifications WHERE user_id = $1",
@@ -187,16 +202,20 @@ impl Store {
         Ok(revoked)
     }
 
-    /// The access tokens revoked at or after `since_ms` (what a node
-    /// re-reads in case it missed a revocation's cluster command).
+    /// The access tokens revoked at or after `since_ms`, those of users
+    /// deleted since then included (what a node re-reads in case it missed
+    /// a revocation's or a deletion's cluster command).
     pub async fn revoked_since(&self, since_ms: i64) -> Result<Vec<String>, StoreError> {
-        sqlx::query("SELECT jti FROM access_tokens WHERE revoked_at >= $1")
-            .bind(since_ms)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|row| Ok(row.try_get("jti")?))
-            .collect()
+        sqlx::query(
+            "SELECT jti FROM access_tokens WHERE revoked_at >= $1 \
+             UNION SELECT jti FROM deleted_user_tokens WHERE revoked_at >= $1",
+        )
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| Ok(row.try_get("jti")?))
+        .collect()
     }
 
     /// Finds a token's user and family with `select` (bound to `key`), then
@@ -313,21 +332,26 @@ impl Store {
         })
     }
 
-    /// Deletes access-token records and refresh tokens that expired before
-    /// `now_ms`; returns how many rows went. The server runs it at start
-    /// and every hour (`serve::TOKEN_PURGE_EVERY`).
+    /// Deletes access-token records, deleted users' access tokens and
+    /// refresh tokens that expired before `now_ms`; returns how many rows
+    /// went. The server runs it at start and every hour
+    /// (`serve::TOKEN_PURGE_EVERY`).
     pub async fn purge_expired_tokens(&self, now_ms: i64) -> Result<u64, StoreError> {
         let mut tx = self.begin_write().await?;
-        let a = sqlx::query("DELETE FROM access_tokens WHERE expires_at < $1")
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?;
-        let r = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < $1")
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?;
+        let mut rows = 0;
+        for sql in [
+            "DELETE FROM access_tokens WHERE expires_at < $1",
+            "DELETE FROM deleted_user_tokens WHERE expires_at < $1",
+            "DELETE FROM refresh_tokens WHERE expires_at < $1",
+        ] {
+            rows += sqlx::query(sql)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
         tx.commit().await?;
-        Ok(a.rows_affected() + r.rows_affected())
+        Ok(rows)
     }
 }
 

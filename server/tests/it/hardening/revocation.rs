@@ -208,3 +208,37 @@ async fn a_node_that_missed_a_revocation_drops_the_socket_anyway() {
     tokio::task::block_in_place(|| d.redis.restart());
     d.stop().await;
 }
+
+/// Fails on the code before the fix: deleting the user deleted their
+/// access-token records, so the nodes' re-read of the revocations had
+/// nothing to find, and node B, which missed the deletion's cluster command
+/// (Redis down), kept the deleted user's socket until the token expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_missed_a_user_deletion_drops_the_socket_anyway() {
+    let mut d = Deployment::start("deletion_missed", 2).await;
+    let gone = d.nodes[0].user("gone").await;
+    let stays = d.nodes[0].user("stays").await;
+    let room = d.nodes[0].room("Lobby", "public").await;
+    let mut on_b = d.nodes[1].connect(&gone.token, "/").await;
+    let bystander = d.nodes[1].connect(&stays.token, "/").await;
+
+    tokio::task::block_in_place(|| d.redis.stop());
+    let (status, body) = d.nodes[0]
+        .admin_call(Method::DELETE, &format!("/api/users/{}", gone.id), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    // Node B drops the socket by itself, Redis still down.
+    disconnected(&mut on_b).await;
+    let sub = ack(&bystander, "room:subscribe", json!({"roomId": room})).await;
+    assert_eq!(
+        sub["success"],
+        json!(true),
+        "another user's socket on B stays: {sub}"
+    );
+    assert_eq!(
+        d.nodes[1].connect_refused(&gone.token, "/").await,
+        "Authentication failed: User not found"
+    );
+    tokio::task::block_in_place(|| d.redis.restart());
+    d.stop().await;
+}
