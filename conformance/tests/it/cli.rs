@@ -351,3 +351,15 @@ fn version_names_the_git_revision() {
     assert_eq!(code, 0, "{err}");
     assert_version_names_a_revision(&out, "conformance");
 }
+
+/// The README shows each subcommand's real `--help`.
+#[test]
+fn the_readme_shows_the_real_help() {
+    for sub in [&["list"][..], &["run"], &["profile", "check"]] {
+        let mut args = sub.to_vec();
+        args.push("--help");
+        let (code, out, err) = conformance(&args);
+        assert_eq!(code, 0, "{err}");
+        server::testing::readme::assert_help_in_readme(&out);
+    }
+}

@@ -15,6 +15,7 @@
 pub mod altserver;
 pub mod fixture;
 pub mod postgres;
+pub mod readme;
 pub mod redis;
 pub mod source;
 

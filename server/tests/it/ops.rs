@@ -427,6 +427,8 @@ fn help_lists_the_flags() {
     // Secrets' defaults are not printed.
     assert!(!help.contains("dev-jwt-secret"), "{help}");
     assert!(!help.contains("dev-admin-token"), "{help}");
+    // And the README shows exactly this help.
+    readme::assert_help_in_readme(&help);
 }
 
 #[test]
