@@ -771,7 +771,8 @@ async fn csv_tokens_and_polling() {
     ];
     let mut s = scenario(
         vec![group("users", GroupSize::Weight(1), steps)],
-        vec![ramp(3, Duration::ZERO), hold(MS(1500))],
+        // Held long enough for three polling round trips on a busy machine.
+        vec![ramp(3, Duration::ZERO), hold(MS(4000))],
     );
     s.tokens = TokenSource::Csv { path };
     let (o, snap) = run(&t, s).await;

@@ -16,10 +16,10 @@ use tokio_tungstenite::tungstenite::Message;
 use super::{Ws, next_text, open_ws_session};
 
 const INTERVAL: Duration = Duration::from_millis(200);
-// Long enough for the steady client to answer on a busy machine (a 300 ms
-// timeout once dropped it while other test binaries ran beside this one);
-// the silent session is still closed after one ping, 1.2 s in.
-const TIMEOUT: Duration = Duration::from_millis(1000);
+// Long enough for the steady client to answer on a busy machine (300 ms,
+// then 1 s, dropped it while other test binaries ran beside this one); the
+// silent session is still closed after one ping, 3.2 s in.
+const TIMEOUT: Duration = Duration::from_millis(3000);
 
 /// A raw Engine.IO WebSocket session and its sid.
 async fn open_session(url: &str) -> (Ws, Sid) {
@@ -51,7 +51,7 @@ async fn a_panic_in_the_heartbeat_does_not_stop_it() {
 
     // After the panic: a session that never answers is still timed out.
     let (mut silent, _) = open_session(&server.url).await;
-    let deadline = tokio::time::Instant::now() + WAIT;
+    let deadline = tokio::time::Instant::now() + TIMEOUT + WAIT;
     let mut pings = 0;
     loop {
         match tokio::time::timeout_at(deadline, silent.next())
