@@ -436,8 +436,10 @@ fn a_refused_refresh_is_counted() {
     let text = r#"
 name = "refresh-refused"
 
+# 2 s: both VUs connect before their tokens expire, also on a busy machine
+# (a 1 s token once expired before a connect: a connect failure instead).
 [tokens]
-ttl = "1s"
+ttl = "2s"
 
 [[groups]]
 steps = [{ connect = "/" }]
@@ -447,7 +449,7 @@ ramp = 2
 over = "0s"
 
 [[phases]]
-hold = "2500ms"
+hold = "4s"
 "#;
     let file = write(dir.path(), "refused.toml", text);
     let c = counters(&file, dir.path(), &["--profile", profile.to_str().unwrap()]);
