@@ -434,25 +434,36 @@ fn summary(shots: &[Shot]) -> String {
 async fn room_per_second(cx: &mut Ctx) -> Result<(), Failure> {
     let limit = limits::APP_EVENTS_PER_ROOM_PER_SECOND as usize;
     let app = new_app(cx, &[ev::PERMISSION_REALTIME_PUBLISH]).await?;
-    let room = cx.room(Visibility::Public).await?;
     let u = cx.user("appsub").await?;
-    let mut s = cx.connect(&u.token, "/").await?;
-    cx.subscribe(&s, &room.id).await?;
-
     let event = format!("{}:tick", app.id);
-    let calls = (0..=limit)
-        .map(|i| (room.id.clone(), json!({ "seq": i })))
-        .collect();
-    let shots = publish_concurrently(cx, &app, &event, calls, 0).await?;
-    let start = shots.iter().map(|s| s.sent).min().expect("11 shots");
-    let end = shots.iter().map(|s| s.answered).max().expect("11 shots");
-    if end.duration_since(start) >= Duration::from_secs(1) {
-        return Err(Failure::Error(format!(
-            "could not publish {} events within one second (took {:?}): the limit cannot be observed",
-            limit + 1,
-            end.duration_since(start)
-        )));
-    }
+    // The limit shows only if the burst fits in one second; a busy machine
+    // may stretch one, so up to three bursts, each into a fresh room
+    // watched by a fresh connection (nothing of an earlier burst reaches it).
+    let mut attempt = 1;
+    let (room, mut s, shots) = loop {
+        let room = cx.room(Visibility::Public).await?;
+        let s = cx.connect(&u.token, "/").await?;
+        cx.subscribe(&s, &room.id).await?;
+        let calls = (0..=limit)
+            .map(|i| (room.id.clone(), json!({ "seq": i })))
+            .collect();
+        let shots = publish_concurrently(cx, &app, &event, calls, 0).await?;
+        let start = shots.iter().map(|s| s.sent).min().expect("11 shots");
+        let end = shots.iter().map(|s| s.answered).max().expect("11 shots");
+        let took = end.duration_since(start);
+        if took < Duration::from_secs(1) {
+            break (room, s, shots);
+        }
+        s.disconnect().await;
+        if attempt == 3 {
+            return Err(Failure::Error(format!(
+                "could not publish {} events within one second in 3 tries (the last took {took:?}): \
+                 the limit cannot be observed",
+                limit + 1
+            )));
+        }
+        attempt += 1;
+    };
     let accepted: Vec<&Shot> = shots
         .iter()
         .filter(|s| (200..300).contains(&s.status))
