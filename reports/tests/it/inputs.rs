@@ -288,6 +288,9 @@ fn show_and_csv() {
     assert!(last.contains(&format!(",{},1000,", h.max())), "{last}");
 }
 
+/// (The other binaries' tests share `server::testing::cli`; reports
+/// depends on no server crate, not even in its tests.)
+///
 /// Checks a `--version` line: `NAME VERSION (git REV)`, REV the 12 hex
 /// digits of a commit of this repository (or `GIT_REVISION` when a
 /// packager sets it). Not necessarily `HEAD`'s: the build script watches

@@ -365,40 +365,17 @@ pub(crate) fn wait_output(child: std::process::Child) -> std::process::Output {
     }
 }
 
-/// Checks a `--version` line: `NAME VERSION (git REV)`, REV the 12 hex
-/// digits of a commit of this repository (or `GIT_REVISION` when a
-/// packager sets it). Not necessarily `HEAD`'s: the build script watches
-/// the checkout that built the binary, so a target dir shared with (or
-/// copied from) another worktree keeps that worktree's revision.
-fn assert_version_names_a_revision(printed: &str, name: &str) {
-    let prefix = format!("{name} {} (git ", env!("CARGO_PKG_VERSION"));
-    let rev = printed
-        .strip_prefix(&prefix)
-        .and_then(|rest| rest.strip_suffix(")\n"))
-        .unwrap_or_else(|| panic!("expected `{prefix}REV)`: {printed:?}"));
-    if let Some(given) = std::env::var("GIT_REVISION").ok().filter(|r| !r.is_empty()) {
-        assert_eq!(rev, given);
-        return;
-    }
-    assert!(
-        rev.len() == 12 && rev.chars().all(|c| c.is_ascii_hexdigit()),
-        "{printed:?}"
-    );
-    let known = std::process::Command::new("git")
-        .args(["cat-file", "-e", &format!("{rev}^{{commit}}")])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("git runs (these tests run from a git checkout)");
-    assert!(known.success(), "{rev} is not a commit of this repository");
-}
-
 /// `--version`: the package version and the git revision the binary was
 /// built from, as the tools print.
 #[test]
 fn version_names_the_git_revision() {
     let out = run_binary(&["--version"]);
     assert!(out.status.success(), "--version failed: {out:?}");
-    assert_version_names_a_revision(&String::from_utf8_lossy(&out.stdout), "server");
+    cli::assert_version_names_a_revision(
+        &String::from_utf8_lossy(&out.stdout),
+        "server",
+        env!("CARGO_PKG_VERSION"),
+    );
 }
 
 #[test]
