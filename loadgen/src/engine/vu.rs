@@ -261,6 +261,24 @@ impl Vu {
         }
     }
 
+    /// The profile's `action` called against the target with `vars` (the
+    /// run's base variables beneath them): a boxed future for
+    /// [`Vu::wait`], which races it against a halt or a lost connection.
+    fn driver_call(&self, action: String, vars: driver::profile::Vars) -> DriverCall {
+        let ctx = self.ctx.clone();
+        Box::pin(async move {
+            driver::call(
+                &ctx.http,
+                &ctx.target,
+                &ctx.profile,
+                &ctx.base_vars,
+                &action,
+                &vars,
+            )
+            .await
+        })
+    }
+
     /// Every variable a driver action may use (run, built-ins, the VU's).
     fn scope_all(&self) -> driver::profile::Vars {
         let mut all = (*self.ctx.run_vars).clone();
@@ -635,18 +653,7 @@ impl Vu {
         };
         let mut vars = self.scope_all();
         vars.insert("refreshToken".into(), json!(refresh));
-        let ctx = self.ctx.clone();
-        let call = Box::pin(async move {
-            driver::call(
-                &ctx.http,
-                &ctx.target,
-                &ctx.profile,
-                &ctx.base_vars,
-                driver::Action::RefreshToken.as_str(),
-                &vars,
-            )
-            .await
-        });
+        let call = self.driver_call(driver::Action::RefreshToken.as_str().to_owned(), vars);
         let extracted = match self.wait(call, false).await {
             Waited::Done(Ok((_, _, extracted))) => extracted,
             Waited::Done(Err(_)) | Waited::Event => {
@@ -922,19 +929,7 @@ impl Vu {
             }
         }
         let t0 = self.start_time();
-        let ctx = self.ctx.clone();
-        let name = action.to_owned();
-        let call = Box::pin(async move {
-            driver::call(
-                &ctx.http,
-                &ctx.target,
-                &ctx.profile,
-                &ctx.base_vars,
-                &name,
-                &scope,
-            )
-            .await
-        });
+        let call = self.driver_call(action.to_owned(), scope);
         match self.wait(call, false).await {
             Waited::Done(Ok((_, _, extracted))) => {
                 self.rec.latency(&names::http(action), micros(t0.elapsed()));
@@ -1000,6 +995,14 @@ impl Vu {
         self.count(&names::disconnects("client"));
     }
 }
+
+/// A driver action's call in flight (see [`Vu::driver_call`]).
+type DriverCall = Pin<
+    Box<
+        dyn Future<Output = Result<(u16, Value, driver::profile::Vars), driver::DriverError>>
+            + Send,
+    >,
+>;
 
 /// The fan-out stamp: Unix µs when the message was sent.
 const STAMP: &str = "sentAtUs";
