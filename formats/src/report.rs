@@ -637,12 +637,15 @@ fn unix_ms(s: &str) -> Option<i128> {
 
 /// A part's series on the merged clock: the part started `offset_ms`
 /// after the earliest part, so its second `t` (ending `t` s after its own
-/// start) ends in merged second ⌈offset + t⌉.
+/// start) is the merged second it overlaps most, the one whose end is
+/// nearest: round(offset + t). Shards started together a few ms apart
+/// share their seconds (a ceiling would move the later one's every second
+/// to the next, and their clients would never add up).
 fn shift_series(series: &[SecondSample], offset_ms: i128) -> Vec<SecondSample> {
     let offset_ms = offset_ms.max(0) as u64;
     let mut out: Vec<SecondSample> = Vec::with_capacity(series.len());
     for s in series {
-        let mut t = (offset_ms + s.t * 1000).div_ceil(1000);
+        let mut t = ((offset_ms + s.t * 1000 + 500) / 1000).max(1);
         // Two samples of one part never share a second.
         if let Some(prev) = out.last() {
             t = t.max(prev.t + 1);
@@ -933,11 +936,18 @@ pub(crate) mod tests {
                 ]
             );
         }
-        // Both at once: the second shard's seconds add onto the first's.
+        // Both at once: the second shard's seconds add onto the first's,
+        // also when it started a few ms later.
         let m = RunReport::merge(&[a.clone(), a.clone()]).unwrap();
         assert_eq!(m.duration_ms, 3000);
         assert_eq!(m.series.len(), 3);
         assert_eq!(m.series[0].connected, 10);
+        let mut late = a.clone();
+        late.started_at = "2025-01-01T10:00:00.004Z".into();
+        late.ended_at = "2025-01-01T10:00:03.004Z".into();
+        let m = RunReport::merge(&[a.clone(), late]).unwrap();
+        let ts: Vec<(u64, i64)> = m.series.iter().map(|s| (s.t, s.connected)).collect();
+        assert_eq!(ts, vec![(1, 10), (2, 10), (3, 10)]);
         // Unparseable times: the longest part, series as they are.
         let mut c = sample(&[1], 2);
         c.started_at = "yesterday".into();
