@@ -20,6 +20,11 @@
 //!   (`connect`, `ack.<event>`, `fanout.<event>`, ...), its buckets counted
 //!   exactly from the HDR histogram at fixed bounds ([`BUCKETS`]).
 //!
+//! The copies a tagged group records (`[KEY=VALUE]NAME`, see
+//! [`names::tagged`]) are the series of `NAME` with one more label,
+//! `tag="KEY=VALUE"`; the totals carry no `tag` (select them with
+//! `tag=""`, or they are counted twice).
+//!
 //! OTLP carries the same families with dotted names (`loadgen.sent`,
 //! `loadgen.errors`, `loadgen.latency`, ...), cumulative sums and
 //! explicit-bucket histograms, resource `service.name = loadgen`. It is
@@ -30,9 +35,8 @@
 //! The text is written here rather than with `prometheus-client`: its
 //! histogram type records observations itself, and every latency would then
 //! be recorded twice on the hot path; here the buckets are derived from the
-//! histogram the report keeps. With `--workers`, the parent only has its
-//! workers' totals: the counters and gauges, the main latency and the
-//! timer lag.
+//! histogram the report keeps. With `--workers`, the parent serves the
+//! exact merge of its workers' snapshots, which they send it every second.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -68,13 +72,22 @@ pub struct LiveMetrics {
 }
 
 /// One counter family: its Prometheus and OTLP names, the label that
-/// tells its series apart, and the series.
+/// tells its series apart, and the series (tag, label value, count).
 struct CounterFamily {
     prom: &'static str,
     otlp: &'static str,
     label: &'static str,
     help: &'static str,
-    points: Vec<(String, u64)>,
+    points: Vec<(Option<String>, String, u64)>,
+}
+
+/// A metric name's tag and untagged name: `[KEY=VALUE]NAME` gives
+/// (`KEY=VALUE`, `NAME`); an untagged name has no tag.
+fn untag(name: &str) -> (Option<&str>, &str) {
+    match names::split_tag(name) {
+        Some((prefix, rest)) => (Some(&prefix[1..prefix.len() - 1]), rest),
+        None => (None, name),
+    }
 }
 
 /// The counters of `snap`, one family per prefix, the rest in
@@ -101,6 +114,7 @@ fn counter_families(snap: &MetricsSnapshot) -> Vec<CounterFamily> {
             label: "code",
             help: "Errors by code (connect_failures included).",
             points: vec![(
+                None,
                 names::CONNECT_FAILURES.to_owned(),
                 snap.counter(names::CONNECT_FAILURES),
             )],
@@ -126,16 +140,23 @@ fn counter_families(snap: &MetricsSnapshot) -> Vec<CounterFamily> {
         names::ERRORS,
         names::DISCONNECTS,
     ];
-    for (name, n) in &snap.counters {
-        if name == names::CONNECT_FAILURES || name == names::GENERATOR_CPU_MS {
+    for (full, n) in &snap.counters {
+        let (tag, name) = untag(full);
+        if name == names::GENERATOR_CPU_MS || (tag.is_none() && name == names::CONNECT_FAILURES) {
             continue;
         }
-        let (i, rest) = prefixes
-            .iter()
-            .enumerate()
-            .find_map(|(i, p)| name.strip_prefix(p).map(|rest| (i, rest)))
-            .unwrap_or((prefixes.len(), name));
-        families[i].points.push((rest.to_owned(), *n));
+        let (i, rest) = if name == names::CONNECT_FAILURES {
+            (2, name)
+        } else {
+            prefixes
+                .iter()
+                .enumerate()
+                .find_map(|(i, p)| name.strip_prefix(p).map(|rest| (i, rest)))
+                .unwrap_or((prefixes.len(), name))
+        };
+        families[i]
+            .points
+            .push((tag.map(str::to_owned), rest.to_owned(), *n));
     }
     families
 }
@@ -229,13 +250,18 @@ impl LiveMetrics {
             "loadgen_phase{{scenario=\"{sc}\",phase=\"{}\"}} 1",
             label_value(phase)
         );
+        let tag_label = |tag: Option<&str>| {
+            tag.map(|t| format!("tag=\"{}\",", label_value(t)))
+                .unwrap_or_default()
+        };
         for f in counter_families(snap) {
             family(&mut out, f.prom, "counter", f.help);
-            for (value, n) in &f.points {
+            for (tag, value, n) in &f.points {
                 let _ = writeln!(
                     out,
-                    "{}{{scenario=\"{sc}\",{}=\"{}\"}} {n}",
+                    "{}{{scenario=\"{sc}\",{}{}=\"{}\"}} {n}",
                     f.prom,
+                    tag_label(tag.as_deref()),
                     f.label,
                     label_value(value)
                 );
@@ -247,8 +273,13 @@ impl LiveMetrics {
             "histogram",
             "Latencies by metric (connect, ack.<event>, fanout.<event>, http.<action>, ...).",
         );
-        for (metric, h) in &snap.histograms {
-            let labels = format!("scenario=\"{sc}\",metric=\"{}\"", label_value(metric));
+        for (full, h) in &snap.histograms {
+            let (tag, metric) = untag(full);
+            let labels = format!(
+                "scenario=\"{sc}\",{}metric=\"{}\"",
+                tag_label(tag),
+                label_value(metric)
+            );
             let (counts, sum) = buckets(h);
             for (le, n) in BUCKETS.iter().zip(counts) {
                 let _ = writeln!(
@@ -321,9 +352,12 @@ impl LiveMetrics {
             let points: Vec<Value> = f
                 .points
                 .iter()
-                .map(|(v, n)| {
+                .map(|(tag, v, n)| {
+                    let mut attrs = vec![sc.clone()];
+                    attrs.extend(tag.as_deref().map(|t| attr("tag", t)));
+                    attrs.push(attr(f.label, v));
                     json!({"asInt": n.to_string(), "startTimeUnixNano": start,
-                        "timeUnixNano": now, "attributes": [sc.clone(), attr(f.label, v)]})
+                        "timeUnixNano": now, "attributes": attrs})
                 })
                 .collect();
             metrics.push(json!({"name": f.otlp, "unit": "1", "sum": {
@@ -332,7 +366,11 @@ impl LiveMetrics {
         let points: Vec<Value> = snap
             .histograms
             .iter()
-            .map(|(metric, h)| {
+            .map(|(full, h)| {
+                let (tag, metric) = untag(full);
+                let mut attrs = vec![sc.clone()];
+                attrs.extend(tag.map(|t| attr("tag", t)));
+                attrs.push(attr("metric", metric));
                 let (cumulative, sum) = buckets(h);
                 let mut counts = Vec::with_capacity(BUCKETS.len() + 1);
                 let mut below = 0;
@@ -341,7 +379,7 @@ impl LiveMetrics {
                     below = c;
                 }
                 let mut p = json!({"startTimeUnixNano": start, "timeUnixNano": now,
-                    "attributes": [sc.clone(), attr("metric", metric)],
+                    "attributes": attrs,
                     "count": h.len().to_string(), "sum": sum,
                     "bucketCounts": counts, "explicitBounds": BUCKETS});
                 if !h.is_empty() {
@@ -459,6 +497,9 @@ mod tests {
         for us in [400, 900, 3000, 2_000_000] {
             rec.latency("ack.x", us);
         }
+        rec.latency(&names::tagged("region", "eu", "ack.x"), 900);
+        rec.count(&names::tagged("region", "eu", "sent.quiz:answer_submit"), 3);
+        rec.count(&names::tagged("region", "eu", names::CONNECT_FAILURES), 1);
         let live = LiveMetrics::new("quiz \"burst\"", 10);
         live.publish(&rec.snapshot(), "phase 1/2 ramp");
         let t = live.text();
@@ -479,6 +520,11 @@ mod tests {
             "loadgen_latency_seconds_count{scenario=\"quiz \\\"burst\\\"\",metric=\"ack.x\"} 4",
             "loadgen_generator_cpu_seconds_total{scenario=\"quiz \\\"burst\\\"\"} 1.25",
             "metric=\"generator.timer_lag\",le=\"0.001\"} 1",
+            // A tagged group's copies: the same series, one more label.
+            "loadgen_sent_total{scenario=\"quiz \\\"burst\\\"\",tag=\"region=eu\",event=\"quiz:answer_submit\"} 3",
+            ",tag=\"region=eu\",code=\"connect_failures\"} 1",
+            ",tag=\"region=eu\",metric=\"ack.x\",le=\"0.001\"} 1",
+            ",tag=\"region=eu\",metric=\"ack.x\"} 1",
         ] {
             assert!(t.contains(line), "{line} not in\n{t}");
         }
@@ -486,6 +532,34 @@ mod tests {
         assert!(!t.contains("name=\"connect_failures\""), "{t}");
         assert!(!t.contains("name=\"generator.cpu_ms\""), "{t}");
         assert!(t.contains("\nloadgen_generator_cores{scenario="), "{t}");
+        assert!(!t.contains("[region=eu]"), "{t}");
+        let otlp: Value = serde_json::from_str(&live.otlp_json()).unwrap();
+        let metrics = &otlp["resourceMetrics"][0]["scopeMetrics"][0]["metrics"];
+        let latency = metrics
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == "loadgen.latency")
+            .unwrap();
+        let tagged: Vec<&Value> = latency["histogram"]["dataPoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| {
+                p["attributes"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!({"key": "tag", "value": {"stringValue": "region=eu"}}))
+            })
+            .collect();
+        assert_eq!(tagged.len(), 1, "{latency}");
+        assert_eq!(tagged[0]["count"], "1");
+        assert!(
+            tagged[0]["attributes"]
+                .as_array()
+                .unwrap()
+                .contains(&json!({"key": "metric", "value": {"stringValue": "ack.x"}}))
+        );
     }
 
     /// Every series the shipped Grafana dashboard queries is one the
@@ -515,5 +589,21 @@ mod tests {
             );
         }
         assert!(seen >= 8, "{seen}");
+        // Counters and histograms hold tagged copies beside the totals:
+        // every query of them picks one or the other.
+        let mut exprs = 0;
+        for (i, _) in dashboard.match_indices("\"expr\": \"") {
+            let expr = &dashboard[i + 9..];
+            let expr = &expr[..expr.find("\",\n").unwrap()];
+            let gauges = ["loadgen_clients_", "loadgen_phase"];
+            if !gauges.iter().any(|g| expr.contains(g)) {
+                exprs += 1;
+                assert!(
+                    expr.contains("tag=\\\"\\\"") || expr.contains("tag!=\\\"\\\""),
+                    "{expr}"
+                );
+            }
+        }
+        assert!(exprs >= 8, "{exprs}");
     }
 }

@@ -7,7 +7,8 @@
 //!
 //! The wire protocol between them: the plan is a JSON [`WorkerPlan`]; a
 //! child prints one JSON [`LiveLine`] per second on stdout (its cumulative
-//! totals, for the parent's progress line), stops when its stdin says
+//! metrics, whole: the parent's progress line and live metrics are their
+//! exact merge), stops when its stdin says
 //! `stop` or closes, and writes its partial report (with whole histograms)
 //! to the report file; the parent merges them exactly
 //! ([`RunReport::merge`]).
@@ -24,7 +25,6 @@ use driver::identity::Identity;
 use driver::profile::{Profile, Vars};
 use formats::histogram::{decode_histogram, encode_histogram};
 use formats::metrics::MetricsSnapshot;
-use formats::names;
 use formats::report::{RunReport, ShardInfo};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -68,37 +68,40 @@ pub(crate) fn share_of(peak: u32, index: u32, count: u32) -> u32 {
     }
 }
 
-/// The cumulative totals a worker prints once per second.
+/// The cumulative metrics a worker prints once per second: its whole
+/// snapshot, histograms encoded as in the report (a few kB a second).
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct LiveLine {
     connected: i64,
-    sent: u64,
-    received: u64,
-    errors: u64,
-    /// The main latency histogram (name, encoded), for the p99.
-    main: Option<(String, String)>,
-    /// The worker's CPU ms so far and its timer lag histogram (encoded),
-    /// when measured.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    cpu_ms: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    lag: Option<String>,
+    counters: BTreeMap<String, u64>,
+    histograms: BTreeMap<String, String>,
+}
+
+impl LiveLine {
+    /// The snapshot again; a histogram that does not decode is left out
+    /// (the report, written at the end, still has it).
+    fn into_snapshot(self) -> MetricsSnapshot {
+        MetricsSnapshot {
+            connected: self.connected,
+            counters: self.counters,
+            histograms: self
+                .histograms
+                .into_iter()
+                .filter_map(|(name, hdr)| Some((name, decode_histogram(&hdr).ok()?)))
+                .collect(),
+        }
+    }
 }
 
 pub(crate) fn live_line(snap: &MetricsSnapshot) -> String {
     let line = LiveLine {
         connected: snap.connected,
-        sent: snap.sent(),
-        received: snap.received(),
-        errors: snap.errors(),
-        main: snap
-            .main_latency()
-            .map(|n| (n.to_owned(), encode_histogram(&snap.histograms[n]))),
-        cpu_ms: snap.counters.get(names::GENERATOR_CPU_MS).copied(),
-        lag: snap
+        counters: snap.counters.clone(),
+        histograms: snap
             .histograms
-            .get(names::GENERATOR_TIMER_LAG)
-            .map(encode_histogram),
+            .iter()
+            .map(|(name, h)| (name.clone(), encode_histogram(h)))
+            .collect(),
     };
     serde_json::to_string(&line).expect("serializes")
 }
@@ -170,7 +173,7 @@ pub(crate) async fn run_workers(
     );
 
     let mut children = Vec::new();
-    let (live_tx, mut live_rx) = tokio::sync::mpsc::unbounded_channel::<(u32, LiveLine)>();
+    let (live_tx, mut live_rx) = tokio::sync::mpsc::unbounded_channel::<(u32, MetricsSnapshot)>();
     for k in 0..workers {
         let plan = WorkerPlan {
             scenario: scenario.clone(),
@@ -210,7 +213,7 @@ pub(crate) async fn run_workers(
                 let mut lines = BufReader::new(out).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
                     if let Ok(l) = serde_json::from_str::<LiveLine>(&line) {
-                        let _ = tx.send((k, l));
+                        let _ = tx.send((k, l.into_snapshot()));
                     }
                 }
             });
@@ -231,7 +234,7 @@ pub(crate) async fn run_workers(
         p.set_phase(format!("{workers} workers"));
     }
     let deadline = Instant::now() + scenario.max_duration + Duration::from_secs(1800);
-    let mut latest: BTreeMap<u32, LiveLine> = BTreeMap::new();
+    let mut latest: BTreeMap<u32, MetricsSnapshot> = BTreeMap::new();
     let mut exited: BTreeMap<u32, Option<i32>> = BTreeMap::new();
     let mut abort: Option<String> = None;
     let mut stopping_since: Option<Instant> = None;
@@ -347,29 +350,12 @@ async fn stop_children(children: &mut [Child]) {
     }
 }
 
-/// The workers' latest totals as a snapshot for the progress line.
-fn live_snapshot(latest: &BTreeMap<u32, LiveLine>) -> MetricsSnapshot {
+/// The workers' latest snapshots merged, for the progress line and the
+/// live metrics.
+fn live_snapshot(latest: &BTreeMap<u32, MetricsSnapshot>) -> MetricsSnapshot {
     let mut snap = MetricsSnapshot::default();
-    let mut add = |k: &str, n: u64| *snap.counters.entry(k.to_owned()).or_default() += n;
-    for l in latest.values() {
-        add(&names::sent("*"), l.sent);
-        add(&names::received("*"), l.received);
-        add(&names::error("*"), l.errors);
-        if let Some(ms) = l.cpu_ms {
-            add(names::GENERATOR_CPU_MS, ms);
-        }
-    }
-    for l in latest.values() {
-        snap.connected += l.connected;
-        let main = l.main.as_ref().map(|(name, hdr)| (name.as_str(), hdr));
-        let lag = l.lag.as_ref().map(|hdr| (names::GENERATOR_TIMER_LAG, hdr));
-        for (name, hdr) in main.into_iter().chain(lag) {
-            if let Ok(h) = decode_histogram(hdr) {
-                let mut one = MetricsSnapshot::default();
-                one.histograms.insert(name.to_owned(), h);
-                snap.merge(&one);
-            }
-        }
+    for s in latest.values() {
+        snap.merge(s);
     }
     snap
 }
@@ -463,6 +449,7 @@ pub(crate) async fn worker(opts: &WorkerOpts) -> Result<Outcome, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use formats::names;
 
     #[test]
     fn shares_cover_the_peak() {
@@ -484,18 +471,30 @@ mod tests {
     }
 
     #[test]
-    fn a_live_line_has_its_wire_form() {
-        let text = r#"{"connected":3,"sent":10,"received":20,"errors":1,"main":null}"#;
+    fn live_lines_carry_whole_snapshots_that_merge_exactly() {
+        let text =
+            r#"{"connected":3,"counters":{"generator.cpu_ms":40,"sent.x":10},"histograms":{}}"#;
         let line: LiveLine = serde_json::from_str(text).unwrap();
-        assert_eq!(
-            (line.connected, line.sent, line.received, line.errors),
-            (3, 10, 20, 1)
-        );
         assert_eq!(serde_json::to_string(&line).unwrap(), text);
-        let with_cpu =
-            r#"{"connected":3,"sent":10,"received":20,"errors":1,"main":null,"cpu_ms":40}"#;
-        let line: LiveLine = serde_json::from_str(with_cpu).unwrap();
-        let snap = live_snapshot(&BTreeMap::from([(0, line)]));
-        assert_eq!(snap.counter(names::GENERATOR_CPU_MS), 40);
+        let one = line.into_snapshot();
+        assert_eq!((one.connected, one.counter("sent.x")), (3, 10));
+        // Two workers: every counter and histogram (tagged copies too).
+        let worker = |us: u64| {
+            let mut s = MetricsSnapshot {
+                connected: 2,
+                ..MetricsSnapshot::default()
+            };
+            let mut h = formats::histogram::new_histogram();
+            h.record(us).unwrap();
+            s.histograms
+                .insert(names::tagged("region", "eu", "ack.x"), h);
+            s.counters.insert(names::sent("x"), 5);
+            let line: LiveLine = serde_json::from_str(&live_line(&s)).unwrap();
+            line.into_snapshot()
+        };
+        let snap = live_snapshot(&BTreeMap::from([(0, worker(1000)), (1, worker(3000))]));
+        assert_eq!((snap.connected, snap.counter("sent.x")), (4, 10));
+        let h = &snap.histograms["[region=eu]ack.x"];
+        assert_eq!((h.len(), h.min(), h.max() / 1000), (2, 1000, 3));
     }
 }

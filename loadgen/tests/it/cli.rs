@@ -478,7 +478,10 @@ fn two_workers_merge_their_histograms() {
 #[test]
 fn interrupted_workers_still_write_a_partial_report() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "long.toml", &long());
+    // A tagged group: its copies are served with a `tag` label.
+    let tagged = long().replace("weight = 1\n", "weight = 1\ntags = { region = \"eu\" }\n");
+    assert_ne!(tagged, long());
+    let file = write(dir.path(), "long.toml", &tagged);
     let out_dir = dir.path().join("out");
     let mut child = Command::new(env!("CARGO_BIN_EXE_loadgen"))
         .args([
@@ -498,14 +501,29 @@ fn interrupted_workers_still_write_a_partial_report() {
         .spawn()
         .unwrap();
     // Wait until the load runs (the workers' set-up takes a moment; the
-    // parent serves its workers' counters), then SIGINT the parent only:
-    // it tells its workers to stop.
+    // parent serves the merge of its workers' metrics), then SIGINT the
+    // parent only: it tells its workers to stop.
     let (addr, _, _stderr) = live_metrics_address(&mut child);
-    // A parent serves its workers' sums: every event as `*`.
-    let sent = "loadgen_sent_total{scenario=\"long\",event=\"*\"}";
-    scrape_until(&addr, "messages sent", |m| {
+    let sent = "loadgen_sent_total{scenario=\"long\",event=\"presence:get_online\"}";
+    let acks = |tag: &str| {
+        format!(
+            "loadgen_latency_seconds_count{{scenario=\"long\",{tag}metric=\"ack.presence:get_online\"}}"
+        )
+    };
+    let (total, eu) = (acks(""), acks("tag=\"region=eu\","));
+    let m = scrape_until(&addr, "both workers' acks, tagged and not", |m| {
         m.get(sent).copied().unwrap_or(0.0) > 0.0
+            && m.get(&total).copied().unwrap_or(0.0) > 0.0
+            && m.get("loadgen_clients_connected{scenario=\"long\"}") == Some(&6.0)
     });
+    // Every client is in the tagged group: the copy is the whole.
+    assert!(m[&eu] > 0.0, "{m:#?}");
+    assert!(
+        m.keys().any(|k| k.starts_with(
+            "loadgen_latency_seconds_bucket{scenario=\"long\",tag=\"region=eu\",metric=\"connect\","
+        )),
+        "{m:#?}"
+    );
     let killed = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
