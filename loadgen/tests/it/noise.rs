@@ -1,6 +1,6 @@
 //! `reports compare` on real runs: three runs of one build against three
 //! more of it are clean; three runs of a build whose every event handler
-//! is 60 ms slower (the reference server's test-only `event_delay`) are a
+//! is 150 ms slower (the reference server's test-only `event_delay`) are a
 //! regression. The runs of the two sides alternate, so that the load of
 //! the machine falls on both alike.
 
@@ -26,10 +26,11 @@ fn asking() -> String {
 "#,
         clients: 10,
         // Long enough for 100 of the 400 asks on a busy machine against the
-        // slower server (at least 90 ms each): a run with fewer is not
-        // judged at all. The slowdown, 60 ms, stays beyond the run-to-run
+        // slower server (at least 180 ms each): a run with fewer is not
+        // judged at all. The slowdown, 150 ms, stays beyond the run-to-run
         // spread of a machine running other tests beside these (base runs'
-        // p50 from 3 to 36 ms seen in one CI run; 20 ms was lost in it).
+        // p50 from 3 to 36 ms seen in one CI run; 20 ms was lost in it;
+        // in another, 2, 8 and 41 ms, and 60 ms was not significant).
         hold: "3s",
     }
     .toml()
@@ -110,7 +111,7 @@ async fn three_runs_against_three_clean_and_a_slower_server_flagged() {
                 dir.path(),
                 &file,
                 &format!("slow{i}"),
-                Duration::from_millis(60),
+                Duration::from_millis(150),
             )
             .await,
         );
@@ -126,6 +127,6 @@ async fn three_runs_against_three_clean_and_a_slower_server_flagged() {
     assert_ne!(verdict(&v, ACK), "worse", "{v:#}");
 
     let (v, regression) = compare(dir.path(), &base, &slow);
-    assert!(regression, "60 ms slower events: {v:#}");
+    assert!(regression, "150 ms slower events: {v:#}");
     assert_eq!(verdict(&v, ACK), "worse", "{v:#}");
 }
