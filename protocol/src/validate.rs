@@ -1,7 +1,8 @@
 //! Validation of payloads and acks against the catalog's JSON Schemas: the
 //! one validator the server's tests, the conformance runner and the
 //! protocol's own tests share (behind the `validate` feature, which pulls
-//! in `jsonschema`; the catalog itself stays free of it).
+//! in `boon`, a draft 2020-12 validator; the catalog itself stays free of
+//! it).
 //!
 //! Two questions, kept apart because they lead to different verdicts:
 //! * [`payload_errors`] / [`ack_errors`]: is the value valid? Every
@@ -68,7 +69,8 @@ enum Kind {
 /// A compiled schema and the document it came from (the extra-field walk
 /// reads the document).
 struct Compiled {
-    validator: jsonschema::Validator,
+    schemas: boon::Schemas,
+    index: boon::SchemaIndex,
     schema: Value,
 }
 
@@ -103,10 +105,56 @@ fn get_or_compile<E>(
     Ok(leaked)
 }
 
+/// Where a compiled document is filed (never fetched: it is added before
+/// it is compiled, and the validator loads nothing else).
+const DOCUMENT_URL: &str = "https://schemas.invalid/document.json";
+
 fn compile(schema: Value) -> Result<Compiled, CompileError> {
-    let validator =
-        jsonschema::draft202012::new(&schema).map_err(|e| CompileError(e.to_string()))?;
-    Ok(Compiled { validator, schema })
+    let error = |e: boon::CompileError| CompileError(e.to_string());
+    let mut compiler = boon::Compiler::new();
+    compiler.set_default_draft(boon::Draft::V2020_12);
+    compiler
+        .add_resource(DOCUMENT_URL, schema.clone())
+        .map_err(error)?;
+    let mut schemas = boon::Schemas::new();
+    let index = compiler
+        .compile(DOCUMENT_URL, &mut schemas)
+        .map_err(error)?;
+    Ok(Compiled {
+        schemas,
+        index,
+        schema,
+    })
+}
+
+impl Compiled {
+    fn is_valid(&self, instance: &Value) -> bool {
+        self.schemas.validate(instance, self.index).is_ok()
+    }
+
+    /// Every violation: the leaves of the validator's error tree, except
+    /// that a failed `oneOf`/`anyOf` is one violation (which branch was
+    /// meant is not known).
+    fn violations(&self, instance: &Value) -> Vec<Violation> {
+        fn leaves(e: &boon::ValidationError<'_, '_>, out: &mut Vec<Violation>) {
+            let whole = matches!(e.kind, boon::ErrorKind::AnyOf | boon::ErrorKind::OneOf(_));
+            if e.causes.is_empty() || whole {
+                out.push(Violation {
+                    pointer: e.instance_location.to_string(),
+                    message: e.kind.to_string(),
+                });
+            } else {
+                for cause in &e.causes {
+                    leaves(cause, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        if let Err(e) = self.schemas.validate(instance, self.index) {
+            leaves(&e, &mut out);
+        }
+        out
+    }
 }
 
 /// The whole schema of `kind` for `event`, with the name it is cached
@@ -143,41 +191,32 @@ fn branch(kind: Kind, name: &'static str, root: &Value, location: &str) -> &'sta
     compiled
 }
 
-fn violations(v: &jsonschema::Validator, instance: &Value) -> Vec<Violation> {
-    v.iter_errors(instance)
-        .map(|e| Violation {
-            pointer: e.instance_path().to_string(),
-            message: e.to_string(),
-        })
-        .collect()
-}
-
 /// Every violation of `event`'s payload schema by `payload` (empty when
 /// valid).
 pub fn payload_errors(event: &str, payload: &Value) -> Result<Vec<Violation>, ValidateError> {
     let (_, c) = document(Kind::Payload, event)?;
-    Ok(violations(&c.validator, payload))
+    Ok(c.violations(payload))
 }
 
 /// Every violation of `event`'s ack schema (success or failure shape) by
 /// `ack` (empty when valid).
 pub fn ack_errors(event: &str, ack: &Value) -> Result<Vec<Violation>, ValidateError> {
     let (_, c) = document(Kind::Ack, event)?;
-    Ok(violations(&c.validator, ack))
+    Ok(c.violations(ack))
 }
 
 /// Every violation of the application events' metadata schema (their
 /// second argument, `{eventId, appId, roomId, timestamp}`) by `meta`.
 pub fn app_event_meta_errors(meta: &Value) -> Vec<Violation> {
     let (_, c) = document(Kind::AppEventMeta, "").expect("the metadata schema is built in");
-    violations(&c.validator, meta)
+    c.violations(meta)
 }
 
 /// Every violation of an arbitrary `schema` (draft 2020-12) by `instance`;
 /// the schema is compiled on each call (for schema files and documents
 /// that are not the catalog's own, e.g. in tests).
 pub fn schema_errors(schema: &Value, instance: &Value) -> Result<Vec<Violation>, CompileError> {
-    Ok(violations(&compile(schema.clone())?.validator, instance))
+    Ok(compile(schema.clone())?.violations(instance))
 }
 
 /// JSON pointers of the fields of `payload` that `event`'s payload schema
@@ -244,10 +283,7 @@ impl Walk<'_> {
             if let Some(branches) = schema.get(key).and_then(Value::as_array) {
                 for i in 0..branches.len() {
                     let at = self.resolve(format!("{location}/{key}/{i}"));
-                    if branch(self.kind, self.name, self.root, &at)
-                        .validator
-                        .is_valid(value)
-                    {
+                    if branch(self.kind, self.name, self.root, &at).is_valid(value) {
                         self.extra_fields(&at, value, path, out);
                         return;
                     }

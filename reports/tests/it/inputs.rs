@@ -108,7 +108,7 @@ fn invalid_reports_name_the_place() {
     );
     assert!(
         out.stderr
-            .contains("at /histograms/ack.chat:send/p99Us: -5"),
+            .contains("at /histograms/ack.chat:send/p99Us: must be >=0, but got -5"),
         "{}",
         out.stderr
     );
