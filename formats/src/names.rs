@@ -8,8 +8,8 @@
 //! [`RECONNECTS`], [`VUS_STARTED`], [`VUS_FINISHED`], [`ARRIVALS_DROPPED`],
 //! [`TOKEN_REFRESHES`], [`TOKEN_REFRESH_FAILURES`]; histogram
 //! [`TOKEN_REFRESH`]. The generator's watch on itself:
-//! [`GENERATOR_TIMER_LAG`], [`GENERATOR_START_LAG`] (histograms),
-//! [`GENERATOR_CPU_MS`] (counter).
+//! [`GENERATOR_TIMER_LAG`], [`GENERATOR_START_LAG`], [`GENERATOR_RUN_WAIT`]
+//! (histograms), [`GENERATOR_CPU_MS`] (counter).
 
 /// Histogram: connect to the Socket.IO namespace.
 pub const CONNECT: &str = "connect";
@@ -45,6 +45,10 @@ pub const GENERATOR_TIMER_LAG: &str = "generator.timer_lag";
 /// Histogram: how late (µs) the schedule's intended wake-ups fire (ramp
 /// and arrival starts, phase ends).
 pub const GENERATOR_START_LAG: &str = "generator.start_lag";
+/// Histogram: how long (µs) the load's threads waited for a CPU while
+/// ready to run, per 100 ms: a generator that shares its cores with
+/// another process, or has too few, reads its sockets that much later.
+pub const GENERATOR_RUN_WAIT: &str = "generator.run_wait";
 /// Counter: CPU milliseconds (user + system) the generator process used.
 pub const GENERATOR_CPU_MS: &str = "generator.cpu_ms";
 /// Prefix of the generator's own metrics.

@@ -143,6 +143,9 @@ pub const LAG_BOUND_US: u64 = 50_000;
 /// Timer ticks (100 ms each) below which the lag is not judged: a p90 of
 /// a handful of samples is one stall, not a trend.
 pub const LAG_MIN_SAMPLES: u64 = 20;
+/// Run-queue wait p90 (µs per 100 ms tick) from which a run is
+/// generator-bound: its threads waited for a CPU 30 % of the time.
+pub const RUN_WAIT_BOUND_US: u64 = 30_000;
 
 /// The generator's watch on itself over the load: its CPU (from the
 /// series' `cpuMs`), its lag (the `generator.*` histograms) and the
@@ -168,6 +171,10 @@ pub struct GeneratorReport {
     pub timer_lag_p99_us: Option<u64>,
     /// p99 of `generator.start_lag` (µs).
     pub start_lag_p99_us: Option<u64>,
+    /// p90 of `generator.run_wait` (µs per 100 ms); absent in reports
+    /// written before it was measured, null where it cannot be read.
+    #[serde(default)]
+    pub run_wait_p90_us: Option<u64>,
     /// Why the results are generator-bound, one reason each; empty when
     /// they are not.
     pub bound: Vec<String>,
@@ -182,9 +189,13 @@ impl GeneratorReport {
     /// [`LAG_BOUND_US`]: one tick in ten that late means its tasks, socket
     /// reads among them, wait that long for a thread again and again (a
     /// healthy generator fires its timers within a millisecond or two; a
-    /// single stall on a shared machine only moves the p99). The start lag
-    /// is reported, not judged: starts wait in the same run queues as the
-    /// timer.
+    /// single stall on a shared machine only moves the p99), or when the
+    /// p90 of its threads' run-queue wait (as many ticks) reached
+    /// [`RUN_WAIT_BOUND_US`] per 100 ms: threads that wait for a CPU a
+    /// fifth of the time read their sockets late over and over, even when
+    /// the timer, which the scheduler favours on waking, fires in time.
+    /// The start lag is reported, not judged: starts wait in the same run
+    /// queues as the timer.
     pub fn assess(report: &RunReport, cores: u32) -> GeneratorReport {
         let cores = cores.max(1);
         let cpu: Vec<u64> = report.series.iter().filter_map(|s| s.cpu_ms).collect();
@@ -202,6 +213,8 @@ impl GeneratorReport {
             .histograms
             .get(names::GENERATOR_START_LAG)
             .map(|h| h.p99_us);
+        let wait = report.histograms.get(names::GENERATOR_RUN_WAIT);
+        let run_wait_p90_us = wait.map(|h| h.p90_us);
         let mut bound = Vec::new();
         if saturated_seconds >= SATURATED_SECONDS_BOUND {
             bound.push(format!(
@@ -219,6 +232,16 @@ impl GeneratorReport {
                 fmt_us(LAG_BOUND_US)
             ));
         }
+        if let Some(h) = wait
+            && h.count >= LAG_MIN_SAMPLES
+            && h.p90_us >= RUN_WAIT_BOUND_US
+        {
+            bound.push(format!(
+                "its threads waited for a CPU p90 {} of every 100 ms (bound {}): another process or too few cores",
+                fmt_us(h.p90_us),
+                fmt_us(RUN_WAIT_BOUND_US)
+            ));
+        }
         let round = |x: f64| (x * 10.0).round() / 10.0;
         GeneratorReport {
             cores,
@@ -229,6 +252,7 @@ impl GeneratorReport {
             timer_lag_p90_us,
             timer_lag_p99_us,
             start_lag_p99_us,
+            run_wait_p90_us,
             bound,
         }
     }
@@ -263,6 +287,9 @@ impl GeneratorReport {
         }
         if let Some(us) = self.start_lag_p99_us {
             let _ = write!(out, ", start lag p99 {}", fmt_us(us));
+        }
+        if let Some(us) = self.run_wait_p90_us {
+            let _ = write!(out, ", run-queue wait p90 {} per 100ms", fmt_us(us));
         }
         out
     }
@@ -797,6 +824,31 @@ pub(crate) mod tests {
         assert!(
             text.contains(", timer lag p90 80.1ms p99 80.1ms\n"),
             "{text}"
+        );
+        // Threads kept waiting for a CPU: a third of every tick, in most.
+        let mut waiting = sample(&[1000], 4);
+        let mut snap = waiting.snapshot().unwrap();
+        let mut h = new_histogram();
+        h.record_n(20_000, 25).unwrap();
+        snap.histograms
+            .insert(names::GENERATOR_RUN_WAIT.into(), h.clone());
+        waiting.set_metrics(&snap);
+        let g = GeneratorReport::assess(&waiting, 1);
+        assert!(!g.is_bound(), "20 ms of 100: not bound {g:?}");
+        assert_eq!(g.run_wait_p90_us.map(|us| us / 1000), Some(20));
+        h.record_n(45_000, 25).unwrap();
+        snap.histograms.insert(names::GENERATOR_RUN_WAIT.into(), h);
+        waiting.set_metrics(&snap);
+        let g = GeneratorReport::assess(&waiting, 1);
+        assert_eq!(g.bound.len(), 1, "{g:?}");
+        assert!(
+            g.bound[0].starts_with("its threads waited for a CPU p90 45."),
+            "{g:?}"
+        );
+        assert!(
+            g.line().ends_with(", run-queue wait p90 45.0ms per 100ms"),
+            "{}",
+            g.line()
         );
         // Too few ticks to judge.
         let mut short = sample(&[1000], 1);

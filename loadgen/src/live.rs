@@ -15,7 +15,8 @@
 //! * the generator's watch on itself ([`crate::watch`]):
 //!   `loadgen_generator_cpu_seconds_total` (counter, user + system) and
 //!   `loadgen_generator_cores` (gauge, the cores it may use); its lags
-//!   are latency metrics (`generator.timer_lag`, `generator.start_lag`);
+//!   are latency metrics (`generator.timer_lag`, `generator.start_lag`,
+//!   and `generator.run_wait`, its wait for a CPU);
 //! * `loadgen_latency_seconds{metric}`: a histogram per latency metric
 //!   (`connect`, `ack.<event>`, `fanout.<event>`, ...), its buckets counted
 //!   exactly from the HDR histogram at fixed bounds ([`BUCKETS`]).

@@ -13,12 +13,22 @@
 //!   queues as the tasks that read the sockets, so its lag is theirs: a
 //!   generator whose workers are busy, or whose threads wait for a core,
 //!   reads its sockets that much later and inflates every latency.
+//! * Run-queue wait: how long the thread running the probe waited for a
+//!   CPU while ready to run since the probe last ran on it
+//!   (`/proc/thread-self/schedstat`, its second field), per [`TICK`]. The
+//!   probe runs on the load's worker threads, so this is their wait alone
+//!   (not that of other threads of the process, such as the tests' own), and
+//!   it catches what the timer lag misses: a generator that shares its
+//!   cores with another process gets its timers fired promptly (the
+//!   scheduler favours a thread that wakes) and still waits for a CPU
+//!   about as long as it runs, so every read of a busy socket comes late.
 //! * Receive backlog is not measured: bytes unread per socket take an
 //!   `ioctl(FIONREAD)` per socket per sample (20,000 syscalls a second at
 //!   20,000 clients), and frames already read but not yet handled are
 //!   exactly the tasks that wait behind the lag above, which the timer
 //!   lag measures in one task.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use formats::names;
@@ -40,6 +50,14 @@ pub fn process_cpu_ms() -> Option<u64> {
     cpu_ms_of_stat(&stat)
 }
 
+/// Nanoseconds the calling thread has waited for a CPU while ready to
+/// run (the second field of `/proc/thread-self/schedstat`); `None` where it
+/// cannot be read.
+fn thread_wait_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    stat.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// `utime + stime` (fields 14 and 15) of a `/proc/PID/stat` line, in ms.
 /// The command name (field 2) may hold spaces and parentheses: fields are
 /// counted after its last `)`.
@@ -51,8 +69,8 @@ fn cpu_ms_of_stat(stat: &str) -> Option<u64> {
     Some((utime + stime) * 1000 / USER_HZ)
 }
 
-/// Records the process CPU and the timer lag into `recorder` every
-/// [`TICK`] until `done`.
+/// Records the process CPU, the timer lag and the run-queue wait into
+/// `recorder` every [`TICK`] until `done`.
 pub async fn watch(recorder: Recorder, done: StopSignal) {
     let first = process_cpu_ms();
     let mut counted = first;
@@ -60,6 +78,8 @@ pub async fn watch(recorder: Recorder, done: StopSignal) {
         // The counter exists from the start: present means measured.
         recorder.count(names::GENERATOR_CPU_MS, 0);
     }
+    // Per worker thread the probe has run on: when, and its wait then.
+    let mut seen: HashMap<std::thread::ThreadId, (Instant, u64)> = HashMap::new();
     let mut next = Instant::now() + TICK;
     loop {
         tokio::select! {
@@ -69,6 +89,15 @@ pub async fn watch(recorder: Recorder, done: StopSignal) {
         let now = Instant::now();
         let late = now.saturating_duration_since(next);
         recorder.latency(names::GENERATOR_TIMER_LAG, late.as_micros() as u64);
+        if let Some(wait) = thread_wait_ns()
+            && let Some((then, before)) = seen.insert(std::thread::current().id(), (now, wait))
+        {
+            // Since the probe last ran on this thread, per tick.
+            let wall = now.saturating_duration_since(then).as_micros().max(1);
+            let waited = u128::from(wait.saturating_sub(before) / 1000);
+            let per_tick = waited * TICK.as_micros() / wall;
+            recorder.latency(names::GENERATOR_RUN_WAIT, per_tick as u64);
+        }
         if let (Some(before), Some(cpu)) = (counted, process_cpu_ms()) {
             recorder.count(names::GENERATOR_CPU_MS, cpu.saturating_sub(before));
             counted = Some(cpu);

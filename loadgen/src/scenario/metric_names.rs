@@ -73,6 +73,7 @@ impl KnownMetrics {
             names::ERRORS_TOTAL,
             names::GENERATOR_TIMER_LAG,
             names::GENERATOR_START_LAG,
+            names::GENERATOR_RUN_WAIT,
             names::GENERATOR_CPU_MS,
         ]
         .map(String::from)

@@ -106,3 +106,83 @@ async fn a_run_on_a_starved_generator_says_so_and_fails_with_the_flag() {
     lenient.fail_on_generator_bound = false;
     assert_eq!(lenient.exit_code(), loadgen::EXIT_OK);
 }
+
+/// A busy loop pinned to one core; stopped (SIGTERM, which `timeout`
+/// passes on) when dropped, and by `timeout` itself after 120 s whatever
+/// happens to the test.
+struct BusyLoop(std::process::Child);
+
+impl BusyLoop {
+    fn on_core_0() -> BusyLoop {
+        let child = std::process::Command::new("taskset")
+            .args(["-c", "0", "timeout", "-s", "KILL", "120"])
+            .args(["sh", "-c", "while :; do :; done"])
+            .spawn()
+            .expect("taskset and timeout (util-linux, coreutils) run a busy loop");
+        BusyLoop(child)
+    }
+}
+
+impl Drop for BusyLoop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .arg(self.0.id().to_string())
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+/// The generator pinned to one core (`taskset -c 0`, the reference server
+/// in-process with it) beside a busy loop pinned to the same core: it gets
+/// the core about half the time and waits for it about as long as it runs.
+/// Its timer still fires in time (the scheduler favours a thread that
+/// wakes), so the lag alone would miss it; the run-queue wait does not.
+#[test]
+fn a_generator_sharing_its_core_with_a_busy_loop_says_so() {
+    assert!(
+        std::path::Path::new("/proc/thread-self/schedstat").exists(),
+        "the run-queue wait is read from /proc/thread-self/schedstat (Linux)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let busy = Members {
+        name: "sharing a core",
+        description: "members asking who is online, 20 times a second each",
+        room: "busy",
+        steps: r#"  { loop = 200, steps = [
+      { emit_ack = "presence:get_online", data = { roomId = "${roomId}" } },
+      { think = "50ms" },
+  ] },
+"#,
+        clients: 100,
+        hold: "6s",
+    };
+    let file = write(dir.path(), "busy.toml", &busy.toml());
+    let out_dir = dir.path().join("out");
+    let _busy_loop = BusyLoop::on_core_0();
+    let out = std::process::Command::new("taskset")
+        .args(["-c", "0", env!("CARGO_BIN_EXE_loadgen"), "run"])
+        .arg(&file)
+        .args(["--quiet", "--fail-on-generator-bound", "--out"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    drop(_busy_loop);
+    let summary = std::fs::read_to_string(out_dir.join("summary.txt")).unwrap_or_default();
+    assert_eq!(
+        out.status.code(),
+        Some(loadgen::EXIT_GENERATOR_BOUND as i32),
+        "{summary}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        summary.contains("its threads waited for a CPU p90 "),
+        "{summary}"
+    );
+    let (_, report) = crate::common::checked_report(&out_dir);
+    let g = &report["generator"];
+    assert_eq!(g["cores"], 1, "{g}");
+    assert!(
+        g["runWaitP90Us"].as_u64().unwrap() >= formats::report::RUN_WAIT_BOUND_US,
+        "{g}"
+    );
+}
