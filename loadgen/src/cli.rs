@@ -121,14 +121,19 @@ pub struct RunOpts {
     /// Worker processes [default: one per 15,000 clients].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=250))]
     pub workers: Option<u32>,
+    /// Worker k connects to URL k modulo the list instead of --target (the
+    /// nodes of a cluster with no load balancer in front); the set-up still
+    /// runs against --target. Comma-separated.
+    #[arg(long, value_name = "URL,...", value_delimiter = ',', requires_all = ["target", "workers"])]
+    pub worker_targets: Vec<String>,
     /// Run share I of N of the load (shards on several machines, 1-based,
     /// e.g. 2/3); each shard runs the set-up itself.
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     pub shard: Option<ShardInfo>,
     /// Exit 5 when the results are generator-bound: the generator's CPU at
-    /// or above 90% of its cores in 3 seconds or more of the load, or the
-    /// p90 of its timer lag at 50ms or more (the summary warns either
-    /// way).
+    /// or above 90% of its cores in 3 seconds or more of the load, the p90
+    /// of its timer lag at 50ms or more, or the p90 of its threads' wait for
+    /// a CPU at 30ms per 100ms or more (the summary warns either way).
     #[arg(long)]
     pub fail_on_generator_bound: bool,
     /// Start the load (after the set-up) at this wall-clock time, so that
@@ -167,6 +172,7 @@ impl RunOpts {
             otlp_endpoint: None,
             otlp_interval: crate::engine::DEFAULT_PROGRESS_INTERVAL,
             workers: None,
+            worker_targets: Vec::new(),
             shard: None,
             fail_on_generator_bound: false,
             start_at: None,

@@ -337,17 +337,20 @@ impl Run<'_> {
             target,
             out_dir,
         } = self;
-        // Reachability first: exit 3 with a clear message, before any worker.
+        // (clap makes --worker-targets require --workers.)
+        if !opts.worker_targets.is_empty() && opts.workers.is_some_and(|n| n < 2) {
+            return Err(Error::Overrides(
+                "--worker-targets needs --workers 2 or more: one process has one target".into(),
+            ));
+        }
+        // Reachability first (every worker target too): exit 3 with a
+        // clear message, before any worker.
         let http = engine::http_client(None, &handshake);
-        engine::check_target(
-            &http,
-            &target,
-            &profile.target.socket_path,
-            &handshake,
-            None,
-        )
-        .await
-        .map_err(Error::Unreachable)?;
+        for url in std::iter::once(&target).chain(&opts.worker_targets) {
+            engine::check_target(&http, url, &profile.target.socket_path, &handshake, None)
+                .await
+                .map_err(Error::Unreachable)?;
+        }
 
         let shard = opts.shard;
         let (shard_index, shard_count) = shard.map_or((0, 1), |s| (s.index - 1, s.count));
@@ -362,6 +365,7 @@ impl Run<'_> {
             scenario,
             scenario_file: opts.scenario.display().to_string(),
             target,
+            worker_targets: opts.worker_targets.clone(),
             profile: opts.profile.clone(),
             share_index: shard_index,
             share_count: shard_count,

@@ -42,6 +42,10 @@ pub(crate) struct WorkerPlan {
     /// The scenario file as given (for the report).
     pub scenario_file: String,
     pub target: String,
+    /// `--worker-targets`: worker k's target is entry k modulo the list
+    /// (the parent's plan only; each worker's plan has its own `target`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub worker_targets: Vec<String>,
     pub profile: Option<PathBuf>,
     pub share_index: u32,
     pub share_count: u32,
@@ -175,13 +179,19 @@ pub(crate) async fn run_workers(
     let mut children = Vec::new();
     let (live_tx, mut live_rx) = tokio::sync::mpsc::unbounded_channel::<(u32, MetricsSnapshot)>();
     for k in 0..workers {
+        let target = match base.worker_targets.len() {
+            0 => base.target.clone(),
+            n => base.worker_targets[k as usize % n].clone(),
+        };
         let plan = WorkerPlan {
             scenario: scenario.clone(),
             share_index: k,
             share_count: workers,
             setup_vars: Some(setup_vars.clone()),
-            local_addr: worker_local_addr(&base.target, k),
+            local_addr: worker_local_addr(&target, k),
             clients: share_of(peak, k, workers),
+            target,
+            worker_targets: Vec::new(),
             ..base.clone()
         };
         let plan_path = dir.path().join(format!("plan-{k}.json"));

@@ -439,6 +439,87 @@ fn shards_start_together_and_merge_on_the_wall_clock() {
     );
 }
 
+/// The number of sockets a reference server accepted on `/` so far, from
+/// its `/metrics`.
+async fn root_connects(server: &server::Embedded) -> u64 {
+    let text = reqwest::Client::new()
+        .get(format!("{}/metrics", server.url()))
+        .bearer_auth(server.admin_token())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("platform_socket_connects_total{") && l.contains("root"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// `--worker-targets A,B`: two nodes on one database (a cluster without a
+/// load balancer); the set-up runs against --target, worker 0 connects to
+/// A and worker 1 to B, three clients each; the report merges both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_targets_spread_the_workers_over_the_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/shared.db", dir.path().display());
+    let a = server::Embedded::start_with(|c| c.database_url = db.clone())
+        .await
+        .unwrap();
+    let b = server::Embedded::start_with(|c| c.database_url = db.clone())
+        .await
+        .unwrap();
+    let file = write(dir.path(), "tiny.toml", &tiny());
+    let out_dir = dir.path().join("out");
+    let targets = format!("{},{}", a.url(), b.url());
+    let args = [
+        "--target",
+        &a.url(),
+        "--workers",
+        "2",
+        "--worker-targets",
+        &targets,
+    ];
+    let (file2, out2) = (file.clone(), out_dir.clone());
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let out = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_quiet(&file2, &out2, &args)
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = report(&out_dir);
+    assert_eq!(
+        (r["workers"].as_u64(), r["clients"].as_u64()),
+        (Some(2), Some(6))
+    );
+    assert_eq!(r["histograms"]["ack.presence:get_online"]["count"], 12);
+    assert_eq!((root_connects(&a).await, root_connects(&b).await), (3, 3));
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+
+    // One process has one target: a usage error.
+    let file = write(dir.path(), "tiny.toml", &tiny());
+    let one = loadgen(&[
+        "run",
+        file.to_str().unwrap(),
+        "--target",
+        "http://127.0.0.1:9",
+        "--workers",
+        "1",
+        "--worker-targets",
+        "http://127.0.0.1:9",
+    ]);
+    assert_eq!(one.status.code(), Some(2), "{}", stderr(&one));
+    assert!(
+        stderr(&one).contains("--worker-targets needs --workers 2 or more"),
+        "{}",
+        stderr(&one)
+    );
+}
+
 #[test]
 fn two_workers_merge_their_histograms() {
     let dir = tempfile::tempdir().unwrap();
