@@ -222,25 +222,28 @@ impl GeneratorReport {
                 if cores == 1 { "" } else { "s" }
             ));
         }
-        if let Some(h) = timer
-            && h.count >= LAG_MIN_SAMPLES
-            && h.p90_us >= LAG_BOUND_US
-        {
-            bound.push(format!(
-                "timer lag p90 {} (bound {})",
-                fmt_us(h.p90_us),
-                fmt_us(LAG_BOUND_US)
-            ));
-        }
-        if let Some(h) = wait
-            && h.count >= LAG_MIN_SAMPLES
-            && h.p90_us >= RUN_WAIT_BOUND_US
-        {
-            bound.push(format!(
-                "its threads waited for a CPU p90 {} of every 100 ms (bound {}): another process or too few cores",
-                fmt_us(h.p90_us),
-                fmt_us(RUN_WAIT_BOUND_US)
-            ));
+        // The two probes of the generator's delays, judged alike: their
+        // p90 over enough ticks against a bound.
+        let probes = [
+            (timer, LAG_BOUND_US, "timer lag p90 {p90} (bound {bound})"),
+            (
+                wait,
+                RUN_WAIT_BOUND_US,
+                "its threads waited for a CPU p90 {p90} of every 100 ms (bound {bound}): \
+                 another process or too few cores",
+            ),
+        ];
+        for (h, limit, reason) in probes {
+            if let Some(h) = h
+                && h.count >= LAG_MIN_SAMPLES
+                && h.p90_us >= limit
+            {
+                bound.push(
+                    reason
+                        .replace("{p90}", &fmt_us(h.p90_us))
+                        .replace("{bound}", &fmt_us(limit)),
+                );
+            }
         }
         let round = |x: f64| (x * 10.0).round() / 10.0;
         GeneratorReport {
