@@ -15,7 +15,8 @@
 //!   reads its sockets that much later and inflates every latency.
 //! * Run-queue wait: how long the thread running the probe waited for a
 //!   CPU while ready to run since the probe last ran on it
-//!   (`/proc/thread-self/schedstat`, its second field), per [`TICK`]. The
+//!   (`/proc/thread-self/schedstat`, its second field), per [`TICK`],
+//!   recorded when the thread ran at least a tenth of that time. The
 //!   probe runs on the load's worker threads, so this is their wait alone
 //!   (not that of other threads of the process, such as the tests' own), and
 //!   it catches what the timer lag misses: a generator that shares its
@@ -50,13 +51,20 @@ pub fn process_cpu_ms() -> Option<u64> {
     cpu_ms_of_stat(&stat)
 }
 
-/// Nanoseconds the calling thread has waited for a CPU while ready to
-/// run (the second field of `/proc/thread-self/schedstat`); `None` where it
-/// cannot be read.
-fn thread_wait_ns() -> Option<u64> {
+/// Nanoseconds the calling thread has run on a CPU and waited for one
+/// while ready to run (the first two fields of
+/// `/proc/thread-self/schedstat`); `None` where it cannot be read.
+fn thread_run_wait_ns() -> Option<(u64, u64)> {
     let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    stat.split_whitespace().nth(1)?.parse().ok()
+    let mut fields = stat.split_whitespace().map(str::parse::<u64>);
+    Some((fields.next()?.ok()?, fields.next()?.ok()?))
 }
+
+/// The share of the time a worker thread must have run for its wait to be
+/// recorded: the wait of a thread with next to nothing to do says how busy
+/// the machine is, not how late the load's work is done (on a loaded test
+/// machine a 3-client run's idle threads waited 63 % of the time).
+const BUSY_RUN_PERMILLE: u128 = 100;
 
 /// `utime + stime` (fields 14 and 15) of a `/proc/PID/stat` line, in ms.
 /// The command name (field 2) may hold spaces and parentheses: fields are
@@ -78,8 +86,9 @@ pub async fn watch(recorder: Recorder, done: StopSignal) {
         // The counter exists from the start: present means measured.
         recorder.count(names::GENERATOR_CPU_MS, 0);
     }
-    // Per worker thread the probe has run on: when, and its wait then.
-    let mut seen: HashMap<std::thread::ThreadId, (Instant, u64)> = HashMap::new();
+    // Per worker thread the probe has run on: when, and its run and wait
+    // times then.
+    let mut seen: HashMap<std::thread::ThreadId, (Instant, (u64, u64))> = HashMap::new();
     let mut next = Instant::now() + TICK;
     loop {
         tokio::select! {
@@ -89,14 +98,19 @@ pub async fn watch(recorder: Recorder, done: StopSignal) {
         let now = Instant::now();
         let late = now.saturating_duration_since(next);
         recorder.latency(names::GENERATOR_TIMER_LAG, late.as_micros() as u64);
-        if let Some(wait) = thread_wait_ns()
-            && let Some((then, before)) = seen.insert(std::thread::current().id(), (now, wait))
+        if let Some((run, wait)) = thread_run_wait_ns()
+            && let Some((then, (ran_before, waited_before))) =
+                seen.insert(std::thread::current().id(), (now, (run, wait)))
         {
-            // Since the probe last ran on this thread, per tick.
+            // Since the probe last ran on this thread, per tick; only when
+            // the thread had work.
             let wall = now.saturating_duration_since(then).as_micros().max(1);
-            let waited = u128::from(wait.saturating_sub(before) / 1000);
-            let per_tick = waited * TICK.as_micros() / wall;
-            recorder.latency(names::GENERATOR_RUN_WAIT, per_tick as u64);
+            let ran = u128::from(run.saturating_sub(ran_before) / 1000);
+            let waited = u128::from(wait.saturating_sub(waited_before) / 1000);
+            if ran * 1000 >= wall * BUSY_RUN_PERMILLE {
+                let per_tick = waited * TICK.as_micros() / wall;
+                recorder.latency(names::GENERATOR_RUN_WAIT, per_tick as u64);
+            }
         }
         if let (Some(before), Some(cpu)) = (counted, process_cpu_ms()) {
             recorder.count(names::GENERATOR_CPU_MS, cpu.saturating_sub(before));

@@ -639,8 +639,15 @@ async fn target_killed_mid_run_writes_a_partial_report() {
         loadgen::engine::StopSignal::new(),
     ));
 
-    // Let the load start, then take the target away.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Let the load start (every client connected: a busy machine may take
+    // more than the few seconds this takes alone), then take the target
+    // away.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while root_connects(&server).await < 6 {
+        assert!(Instant::now() < deadline, "the load never started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
     server.stop().await.unwrap();
     let t0 = Instant::now();
     let outcome = tokio::time::timeout(Duration::from_secs(45), run)
