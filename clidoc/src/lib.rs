@@ -11,6 +11,9 @@
 //! loadgen man --out /usr/share/man/man1     # loadgen.1, loadgen-run.1, …
 //! ```
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 

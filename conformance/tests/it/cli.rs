@@ -322,7 +322,7 @@ fn a_single_case_that_runs_meets_full_coverage() {
 fn version_names_the_git_revision() {
     let (code, out, err) = conformance(&["--version"]);
     assert_eq!(code, 0, "{err}");
-    server::testing::cli::assert_version_names_a_revision(
+    clidoc::testing::assert_version_names_a_revision(
         &out,
         "conformance",
         env!("CARGO_PKG_VERSION"),

@@ -298,6 +298,11 @@ fn junit_step_summary_label_and_version() {
     assert_eq!(r["label"], "release <1.2>");
     let tool = r["tool"].as_str().unwrap().to_owned();
     let version = loadgen(&["--version"]);
+    clidoc::testing::assert_version_names_a_revision(
+        &String::from_utf8_lossy(&version.stdout),
+        "loadgen",
+        env!("CARGO_PKG_VERSION"),
+    );
     let printed = String::from_utf8_lossy(&version.stdout).trim().to_owned();
     assert_eq!(printed, tool, "--version and the report agree");
     assert!(

@@ -288,41 +288,15 @@ fn show_and_csv() {
     assert!(last.contains(&format!(",{},1000,", h.max())), "{last}");
 }
 
-/// (The other binaries' tests share `server::testing::cli`; reports
-/// depends on no server crate, not even in its tests.)
-///
-/// Checks a `--version` line: `NAME VERSION (git REV)`, REV the 12 hex
-/// digits of a commit of this repository (or `GIT_REVISION` when a
-/// packager sets it). Not necessarily `HEAD`'s: the build script watches
-/// the checkout that built the binary, so a target dir shared with (or
-/// copied from) another worktree keeps that worktree's revision.
-fn assert_version_names_a_revision(printed: &str, name: &str) {
-    let prefix = format!("{name} {} (git ", env!("CARGO_PKG_VERSION"));
-    let rev = printed
-        .strip_prefix(&prefix)
-        .and_then(|rest| rest.strip_suffix(")\n"))
-        .unwrap_or_else(|| panic!("expected `{prefix}REV)`: {printed:?}"));
-    if let Some(given) = std::env::var("GIT_REVISION").ok().filter(|r| !r.is_empty()) {
-        assert_eq!(rev, given);
-        return;
-    }
-    assert!(
-        rev.len() == 12 && rev.chars().all(|c| c.is_ascii_hexdigit()),
-        "{printed:?}"
-    );
-    let known = std::process::Command::new("git")
-        .args(["cat-file", "-e", &format!("{rev}^{{commit}}")])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("git runs (these tests run from a git checkout)");
-    assert!(known.success(), "{rev} is not a commit of this repository");
-}
-
 /// `--version`: the package version and the git revision the binary was
 /// built from (the `tool` field reports carry), as loadgen prints.
 #[test]
 fn version_names_the_git_revision() {
     let out = reports(["--version"]);
     assert_eq!(out.code, 0, "{out:?}");
-    assert_version_names_a_revision(&out.stdout, "reports");
+    clidoc::testing::assert_version_names_a_revision(
+        &out.stdout,
+        "reports",
+        env!("CARGO_PKG_VERSION"),
+    );
 }

@@ -13,7 +13,6 @@
 //!   that point the tools at a deployment that is not ours.
 
 pub mod altserver;
-pub mod cli;
 pub mod fixture;
 pub mod postgres;
 pub mod readme;

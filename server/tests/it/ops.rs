@@ -371,7 +371,7 @@ pub(crate) fn wait_output(child: std::process::Child) -> std::process::Output {
 fn version_names_the_git_revision() {
     let out = run_binary(&["--version"]);
     assert!(out.status.success(), "--version failed: {out:?}");
-    cli::assert_version_names_a_revision(
+    clidoc::testing::assert_version_names_a_revision(
         &String::from_utf8_lossy(&out.stdout),
         "server",
         env!("CARGO_PKG_VERSION"),

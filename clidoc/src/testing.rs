@@ -1,5 +1,7 @@
-//! What the binaries print about themselves, as every crate's tests check
-//! it.
+//! What every binary of the toolkit prints about itself, as each binary's
+//! tests check it (feature `testing`: the test helpers of `server`,
+//! `loadgen`, `conformance` and `reports`, which all depend on this crate;
+//! `reports` depends on no server crate, not even in its tests).
 
 /// Checks a `--version` line: `NAME VERSION (git REV)` (VERSION the
 /// crate's, which its test passes as `env!("CARGO_PKG_VERSION")`), REV the 12 hex
