@@ -477,19 +477,18 @@ async fn worker_targets_spread_the_workers_over_the_nodes() {
         .unwrap();
     let file = write(dir.path(), "tiny.toml", &tiny());
     let out_dir = dir.path().join("out");
-    let targets = format!("{},{}", a.url(), b.url());
-    let args = [
-        "--target",
-        &a.url(),
-        "--workers",
-        "2",
-        "--worker-targets",
-        &targets,
-    ];
+    // The run blocks on the child process: off the runtime the nodes use.
+    let (a_url, targets) = (a.url(), format!("{},{}", a.url(), b.url()));
     let (file2, out2) = (file.clone(), out_dir.clone());
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     let out = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let args = [
+            "--target",
+            &a_url,
+            "--workers",
+            "2",
+            "--worker-targets",
+            &targets,
+        ];
         run_quiet(&file2, &out2, &args)
     })
     .await
@@ -506,7 +505,6 @@ async fn worker_targets_spread_the_workers_over_the_nodes() {
     b.stop().await.unwrap();
 
     // One process has one target: a usage error.
-    let file = write(dir.path(), "tiny.toml", &tiny());
     let one = loadgen(&[
         "run",
         file.to_str().unwrap(),
