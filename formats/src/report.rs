@@ -191,8 +191,8 @@ impl GeneratorReport {
     /// healthy generator fires its timers within a millisecond or two; a
     /// single stall on a shared machine only moves the p99), or when the
     /// p90 of its threads' run-queue wait (as many ticks) reached
-    /// [`RUN_WAIT_BOUND_US`] per 100 ms: threads that wait for a CPU a
-    /// fifth of the time read their sockets late over and over, even when
+    /// [`RUN_WAIT_BOUND_US`] per 100 ms: threads that wait for a CPU almost
+    /// a third of the time read their sockets late over and over, even when
     /// the timer, which the scheduler favours on waking, fires in time.
     /// The start lag is reported, not judged: starts wait in the same run
     /// queues as the timer.

@@ -141,13 +141,18 @@ fn counter_families(snap: &MetricsSnapshot) -> Vec<CounterFamily> {
         names::ERRORS,
         names::DISCONNECTS,
     ];
+    // A tagged group's connect failures count among its errors too.
+    let errors = prefixes
+        .iter()
+        .position(|p| *p == names::ERRORS)
+        .expect("the errors family");
     for (full, n) in &snap.counters {
         let (tag, name) = untag(full);
         if name == names::GENERATOR_CPU_MS || (tag.is_none() && name == names::CONNECT_FAILURES) {
             continue;
         }
         let (i, rest) = if name == names::CONNECT_FAILURES {
-            (2, name)
+            (errors, name)
         } else {
             prefixes
                 .iter()

@@ -245,6 +245,10 @@ pub(crate) async fn run_workers(
     }
     let deadline = Instant::now() + scenario.max_duration + Duration::from_secs(1800);
     let mut latest: BTreeMap<u32, MetricsSnapshot> = BTreeMap::new();
+    // Their merge, redone only when a worker sent a new line (once a second
+    // each; the progress ticks four times a second).
+    let mut merged = MetricsSnapshot::default();
+    let mut changed = false;
     let mut exited: BTreeMap<u32, Option<i32>> = BTreeMap::new();
     let mut abort: Option<String> = None;
     let mut stopping_since: Option<Instant> = None;
@@ -258,6 +262,7 @@ pub(crate) async fn run_workers(
             }
             Some((k, line)) = live_rx.recv() => {
                 latest.insert(k, line);
+                changed = true;
             }
             _ = tick.tick() => {
                 let mut failed = None;
@@ -273,7 +278,10 @@ pub(crate) async fn run_workers(
                     }
                 }
                 if let Some(p) = &progress {
-                    p.update(&live_snapshot(&latest));
+                    if std::mem::take(&mut changed) {
+                        merged = live_snapshot(&latest);
+                    }
+                    p.update(&merged);
                 }
                 let now = Instant::now();
                 let why = failed.or_else(|| (now > deadline).then(|| "the workers ran past their deadline".to_owned()));
