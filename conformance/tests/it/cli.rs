@@ -337,6 +337,6 @@ fn the_readme_shows_the_real_help() {
         args.push("--help");
         let (code, out, err) = conformance(&args);
         assert_eq!(code, 0, "{err}");
-        server::testing::readme::assert_help_in_readme(&out);
+        clidoc::testing::assert_help_in_readme(&out);
     }
 }

@@ -1079,5 +1079,5 @@ async fn otlp_pushes_reach_a_collector_during_the_run() {
 fn the_readme_shows_the_real_help() {
     let out = loadgen(&["run", "--help"]);
     assert_eq!(out.status.code(), Some(0));
-    server::testing::readme::assert_help_in_readme(&String::from_utf8_lossy(&out.stdout));
+    clidoc::testing::assert_help_in_readme(&String::from_utf8_lossy(&out.stdout));
 }

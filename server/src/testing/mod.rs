@@ -15,7 +15,6 @@
 pub mod altserver;
 pub mod fixture;
 pub mod postgres;
-pub mod readme;
 pub mod redis;
 pub mod source;
 

@@ -405,7 +405,7 @@ fn help_lists_the_flags() {
     assert!(!help.contains("dev-jwt-secret"), "{help}");
     assert!(!help.contains("dev-admin-token"), "{help}");
     // And the README shows exactly this help.
-    readme::assert_help_in_readme(&help);
+    clidoc::testing::assert_help_in_readme(&help);
 }
 
 #[test]
