@@ -48,7 +48,7 @@ macro_rules! case {
 
 /// Where the requirement of a check comes from. Only the protocol text
 /// can fail a case at `--level spec`; a check resting on one of our
-/// decisions (docs/protocol-notes.md, N1–N17, where the text is silent)
+/// decisions (docs/protocol-notes.md, N1, N2, …, where the text is silent)
 /// is a deviation there, and fails only at `--level reference`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {

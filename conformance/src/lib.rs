@@ -148,7 +148,7 @@ pub struct RunOpts {
     pub jobs: usize,
     /// Which requirements can fail a case. `spec`: only the protocol
     /// text's; a check resting on one of the reference server's decisions
-    /// (docs/protocol-notes.md, N1–N17) that does not hold is reported as
+    /// (docs/protocol-notes.md, N1, N2, …) that does not hold is reported as
     /// DEVIATION, naming the decision, and does not fail the run.
     /// `reference`: the decisions bind too (the reference server's own CI).
     #[arg(long, value_name = "LEVEL", default_value = "spec", value_parser = parse_level)]

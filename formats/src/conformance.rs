@@ -22,7 +22,7 @@ pub const RESULT_VERSION: u32 = 2;
 #[serde(rename_all = "kebab-case")]
 pub enum Level {
     /// Only the protocol text's requirements fail; a mismatch with one of
-    /// the reference server's decisions (protocol notes N1–N17) is a
+    /// the reference server's decisions (protocol notes N1, N2, …) is a
     /// deviation, reported, not failing.
     Spec,
     /// The decisions bind too: a deviation fails the case. Results

@@ -2,13 +2,14 @@
 //! written from the protocol text with choices of its own), as a user with
 //! a foreign deployment runs it: the shipped `altserver/profile.toml`, its
 //! admin API on another port, tokens signed with its secret (no mint
-//! action), long-polling turned off, the default spec level.
+//! action), the default spec level.
 //!
-//! Every case runs but the two that need long-polling (skipped: the run
-//! says the target offers WebSocket only), and none fails: where altserver
-//! chose otherwise than our decisions (docs/protocol-notes.md) the case is
-//! a DEVIATION naming the decision. The reference level fails exactly
-//! those.
+//! Every case runs and none fails: where altserver chose otherwise than
+//! our decisions (docs/protocol-notes.md) the case is a DEVIATION naming
+//! the decision. The reference level, run with long-polling turned off
+//! (WebSocket only, as the README's worked example), fails exactly those
+//! deviations and skips the two cases that need long-polling, saying the
+//! target offers WebSocket only.
 
 use formats::conformance::Verdict;
 use server::testing::altserver;
@@ -18,8 +19,13 @@ use crate::common::{self, conformance};
 /// The cases that need HTTP long-polling, which this target does not offer.
 const POLLING: [&str; 2] = ["connection.polling", "connection.polling_upgrade"];
 
-async fn run_suite(level: &str) -> (i32, formats::conformance::RunReport, String) {
-    let alt = altserver::start(&["--transports", "websocket"], &[]).await;
+/// Runs the suite at `level` against a fresh altserver offering only
+/// `transports` (`polling,websocket` or `websocket`).
+async fn run_suite(
+    level: &str,
+    transports: &str,
+) -> (i32, formats::conformance::RunReport, String) {
+    let alt = altserver::start(&["--transports", transports], &[]).await;
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("alt.json");
     let profile = common::ALT_PROFILE;
@@ -32,7 +38,7 @@ async fn run_suite(level: &str) -> (i32, formats::conformance::RunReport, String
             "--profile",
             profile,
             "--transports",
-            "websocket",
+            transports,
             "--require-coverage",
             "97",
             "--level",
@@ -53,24 +59,11 @@ async fn run_suite(level: &str) -> (i32, formats::conformance::RunReport, String
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_suite_runs_whole_against_altserver_and_fails_nothing_at_spec_level() {
-    let (code, report, out) = run_suite("spec").await;
+    let (code, report, out) = run_suite("spec", "polling,websocket").await;
     assert_eq!(report.cases.len(), conformance::cases::all().len());
     for case in &report.cases {
-        let want_skip = POLLING.contains(&case.id.as_str());
         match case.verdict {
-            Verdict::Skip => assert!(
-                want_skip
-                    && case
-                        .reason
-                        .as_deref()
-                        .is_some_and(|r| r.contains("transport")),
-                "{} skipped: {:?}\n{out}",
-                case.id,
-                case.reason
-            ),
-            Verdict::Pass | Verdict::NonStrict | Verdict::Deviation => {
-                assert!(!want_skip, "{} ran over polling\n{out}", case.id)
-            }
+            Verdict::Pass | Verdict::NonStrict | Verdict::Deviation => {}
             other => panic!(
                 "{} is {other:?} against altserver at spec level: expected {:?}, actual {:?}, reason {:?}\n{out}",
                 case.id, case.expected, case.actual, case.reason
@@ -100,9 +93,29 @@ async fn the_suite_runs_whole_against_altserver_and_fails_nothing_at_spec_level(
     assert_eq!(code, 0, "{out}");
 
     // The reference level makes the decisions binding: the deviations,
-    // and only they, fail.
-    let (code, reference, out) = run_suite("reference").await;
+    // and only they, fail. WebSocket only this time: the polling cases
+    // are skipped, saying why, and nothing else is.
+    let (code, reference, out) = run_suite("reference", "websocket").await;
     assert_eq!(code, 1, "{out}");
+    for case in &reference.cases {
+        let polling = POLLING.contains(&case.id.as_str());
+        let skipped = case.verdict == Verdict::Skip;
+        assert_eq!(
+            skipped, polling,
+            "{} is {:?} over WebSocket only: {:?}\n{out}",
+            case.id, case.verdict, case.reason
+        );
+        if skipped {
+            assert!(
+                case.reason
+                    .as_deref()
+                    .is_some_and(|r| r.contains("transport")),
+                "{} skipped for {:?}\n{out}",
+                case.id,
+                case.reason
+            );
+        }
+    }
     let failed: Vec<&str> = reference
         .cases
         .iter()
