@@ -1,0 +1,284 @@
+//! The floor of `bench/loadgen`'s cpu part: what receiving costs when a
+//! receiver does no more than the kernel makes it do.
+//!
+//! ```text
+//! floor URL TOKEN ROOM COUNT
+//! ```
+//!
+//! Opens COUNT WebSocket connections to the Socket.IO server at URL (`ws://`
+//! or `http://`, path `/socket.io/`), one at a time with blocking reads:
+//! Engine.IO open, Socket.IO CONNECT with `{"token": TOKEN}`, `room:subscribe`
+//! to ROOM with an ack. Prints `subscribed N failed M in S s`. Then one
+//! thread waits on all of them with `epoll` (level-triggered), reads each
+//! ready socket once into a 4 KiB buffer, splits WebSocket frames, counts
+//! every Socket.IO EVENT (`42…`) and answers Engine.IO pings (`2` → `3`):
+//! no JSON, no tasks, no timers, no metrics. On SIGTERM it prints
+//! `received N` and exits.
+//!
+//! What it costs per message is what one read per message per socket
+//! costs on this machine (the kernel's TCP receive and its ACK, `epoll`),
+//! the bound no client reading each message as it arrives can beat.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_term(_: libc::c_int) {
+    STOP.store(true, Ordering::Relaxed);
+}
+
+/// One subscribed connection: its socket and the bytes of a frame that
+/// has not fully arrived (empty almost always).
+struct Conn {
+    stream: TcpStream,
+    partial: Vec<u8>,
+}
+
+/// A complete WebSocket frame at the start of `buf`: (opcode, payload
+/// range, frame length). Server frames are not masked; a masked one is
+/// skipped over all the same.
+fn frame(buf: &[u8]) -> Option<(u8, std::ops::Range<usize>, usize)> {
+    let (&b0, &b1) = (buf.first()?, buf.get(1)?);
+    let (mut head, len): (usize, usize) = match b1 & 0x7f {
+        126 => (
+            4,
+            u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?) as usize,
+        ),
+        127 => (
+            10,
+            usize::try_from(u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?)).ok()?,
+        ),
+        n => (2, usize::from(n)),
+    };
+    if b1 & 0x80 != 0 {
+        head += 4;
+    }
+    let end = head.checked_add(len)?;
+    (buf.len() >= end).then_some((b0 & 0x0f, head..end, end))
+}
+
+/// A client frame (masked, as RFC 6455 requires of clients).
+fn send(stream: &mut TcpStream, opcode: u8, payload: &[u8]) -> io::Result<()> {
+    const MASK: [u8; 4] = [0x5a, 0x17, 0xc3, 0x8e];
+    let mut out = Vec::with_capacity(payload.len() + 8);
+    out.push(0x80 | opcode);
+    if payload.len() < 126 {
+        out.push(0x80 | payload.len() as u8);
+    } else {
+        out.push(0x80 | 126);
+        out.extend_from_slice(
+            &u16::try_from(payload.len())
+                .unwrap_or(u16::MAX)
+                .to_be_bytes(),
+        );
+    }
+    out.extend_from_slice(&MASK);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
+    stream.write_all(&out)
+}
+
+/// Blocking: the next text frame's payload (pings answered on the way).
+fn next_text(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<Vec<u8>> {
+    loop {
+        if let Some((opcode, payload, end)) = frame(buf) {
+            let payload = buf[payload].to_vec();
+            buf.drain(..end);
+            match opcode {
+                1 if payload == b"2" => send(stream, 1, b"3")?,
+                1 => return Ok(payload),
+                8 => return Err(io::Error::other("closed during connect")),
+                9 => send(stream, 10, &payload)?,
+                _ => {}
+            }
+            continue;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(io::Error::other("closed during connect"));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn connect(addr: &str, token: &str, room: &str) -> io::Result<Conn> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        stream,
+        "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {addr}\r\n\
+         Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )?;
+    let mut buf = Vec::new();
+    let head = loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let mut chunk = [0u8; 1024];
+        let n = stream.read(&mut chunk)?;
+        if n == 0 || buf.len() > 16 * 1024 {
+            return Err(io::Error::other("no WebSocket upgrade"));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    if !buf.starts_with(b"HTTP/1.1 101") {
+        return Err(io::Error::other("upgrade refused"));
+    }
+    buf.drain(..head);
+    if !next_text(&mut stream, &mut buf)?.starts_with(b"0") {
+        return Err(io::Error::other("no Engine.IO open packet"));
+    }
+    send(
+        &mut stream,
+        1,
+        format!("40{{\"token\":\"{token}\"}}").as_bytes(),
+    )?;
+    loop {
+        let text = next_text(&mut stream, &mut buf)?;
+        if text.starts_with(b"40") {
+            break;
+        }
+        if text.starts_with(b"44") {
+            return Err(io::Error::other(
+                String::from_utf8_lossy(&text).into_owned(),
+            ));
+        }
+    }
+    send(
+        &mut stream,
+        1,
+        format!("420[\"room:subscribe\",{{\"roomId\":\"{room}\"}}]").as_bytes(),
+    )?;
+    loop {
+        let text = next_text(&mut stream, &mut buf)?;
+        if text.starts_with(b"430") {
+            if !text.windows(14).any(|w| w == b"\"success\":true") {
+                return Err(io::Error::other(
+                    String::from_utf8_lossy(&text).into_owned(),
+                ));
+            }
+            break;
+        }
+    }
+    stream.set_read_timeout(None)?;
+    stream.set_nonblocking(true)?;
+    Ok(Conn {
+        stream,
+        partial: buf,
+    })
+}
+
+/// Handles the complete frames of `bytes` (events counted into
+/// `received`, pings answered), keeps an incomplete tail for the next
+/// read; true when the server closed.
+fn frames(conn: &mut Conn, bytes: &[u8], received: &mut u64) -> bool {
+    let mut data = bytes;
+    let joined;
+    if !conn.partial.is_empty() {
+        conn.partial.extend_from_slice(bytes);
+        joined = std::mem::take(&mut conn.partial);
+        data = &joined;
+    }
+    let mut at = 0;
+    while let Some((opcode, payload, end)) = frame(&data[at..]) {
+        let payload = &data[at + payload.start..at + payload.end];
+        match opcode {
+            1 if payload.starts_with(b"42") => *received += 1,
+            // A pong that would block is dropped: the server's ping
+            // timeout then says so (never seen with 6-byte pongs).
+            1 if payload == b"2" => drop(send(&mut conn.stream, 1, b"3")),
+            8 => return true,
+            9 => drop(send(&mut conn.stream, 10, payload)),
+            _ => {}
+        }
+        at += end;
+    }
+    if at < data.len() {
+        conn.partial = data[at..].to_vec();
+    }
+    false
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [url, token, room, count] = args.as_slice() else {
+        eprintln!("usage: floor URL TOKEN ROOM COUNT");
+        std::process::exit(2);
+    };
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_start_matches("ws://")
+        .trim_end_matches('/');
+    let count: usize = count.parse().unwrap_or_else(|_| {
+        eprintln!("floor: COUNT must be a number, got {count}");
+        std::process::exit(2)
+    });
+    // SAFETY: the handler only stores to an atomic.
+    unsafe { libc::signal(libc::SIGTERM, on_term as *const () as libc::sighandler_t) };
+
+    let t0 = Instant::now();
+    let mut conns = Vec::with_capacity(count);
+    let mut failed = 0;
+    for _ in 0..count {
+        match connect(addr, token, room) {
+            Ok(conn) => conns.push(conn),
+            Err(e) => {
+                failed += 1;
+                if failed <= 3 {
+                    eprintln!("floor: connect: {e}");
+                }
+            }
+        }
+    }
+    println!(
+        "subscribed {} failed {failed} in {:.1} s",
+        conns.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    let _ = io::stdout().flush();
+
+    // SAFETY: plain epoll calls on descriptors this process owns; the
+    // event array outlives every call that writes it.
+    let epoll = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    assert!(epoll >= 0, "epoll_create1: {}", io::Error::last_os_error());
+    for (i, conn) in conns.iter().enumerate() {
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: i as u64,
+        };
+        let rc = unsafe {
+            libc::epoll_ctl(epoll, libc::EPOLL_CTL_ADD, conn.stream.as_raw_fd(), &mut ev)
+        };
+        assert_eq!(rc, 0, "epoll_ctl: {}", io::Error::last_os_error());
+    }
+    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 1024];
+    let mut buf = [0u8; 4096];
+    let mut received = 0u64;
+    let mut open = conns.len();
+    while !STOP.load(Ordering::Relaxed) && open > 0 {
+        let n = unsafe { libc::epoll_wait(epoll, events.as_mut_ptr(), 1024, 200) };
+        for ev in &events[..usize::try_from(n).unwrap_or(0)] {
+            let i = ev.u64 as usize;
+            let conn = &mut conns[i];
+            let closed = match conn.stream.read(&mut buf) {
+                Ok(0) => true,
+                Ok(n) => frames(conn, &buf[..n], &mut received),
+                Err(e) => {
+                    e.kind() != io::ErrorKind::WouldBlock && e.kind() != io::ErrorKind::Interrupted
+                }
+            };
+            if closed {
+                let fd = conn.stream.as_raw_fd();
+                unsafe { libc::epoll_ctl(epoll, libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) };
+                open -= 1;
+            }
+        }
+    }
+    println!("received {received} closed {}", conns.len() - open);
+}
