@@ -159,9 +159,13 @@ impl Vu {
     }
 
     /// Stop at the next step boundary: hard stop, or the schedule retired
-    /// this VU.
+    /// this VU. An arrival is load offered inside its phase: it makes its
+    /// first measured step (timed from its intended start) even when a
+    /// late generator starts it after the phase ended; retirement applies
+    /// from there.
     fn should_stop(&self) -> bool {
-        self.ctx.halt.is_set() || self.ctx.is_retired(self.spec.retire)
+        self.ctx.halt.is_set()
+            || (self.spec.origin.is_none() && self.ctx.is_retired(self.spec.retire))
     }
 
     /// When the latency of a measured step starts: the intended start for

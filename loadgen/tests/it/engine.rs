@@ -220,6 +220,35 @@ async fn ramp_reaches_the_target_count_gradually() {
     assert_eq!(in_hold, 20);
 }
 
+/// Arrivals due inside their phase are offered load: each connects even
+/// when it starts after the phase ended (here 20 arrivals in 5 ms, so most
+/// VU tasks first run after the phase is over; before, those retired
+/// without a step and the run lost them silently).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arrivals_due_in_their_phase_run_even_when_started_late() {
+    let t = start().await;
+    let s = scenario(
+        vec![group("arrivals", GroupSize::Weight(1), vec![connect()])],
+        vec![Phase::Arrival {
+            rate_per_sec: 4000.0,
+            from_per_sec: 4000.0,
+            duration: MS(5),
+        }],
+    );
+    let rec = Recorder::new();
+    let run = engine::run(
+        RunPlan::new(s, t.url.clone()),
+        rec.clone(),
+        StopSignal::new(),
+        None,
+    );
+    let o = run.await;
+    let snap = rec.snapshot();
+    assert_complete(&o, &snap);
+    assert_eq!(o.vus_started, 20);
+    assert_eq!(hist_count(&snap, "connect"), 20);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn arrival_starts_vus_at_the_intended_rate() {
     let t = start().await;
