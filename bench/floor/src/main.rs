@@ -112,6 +112,20 @@ fn next_text(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<Vec<u8>> {
     }
 }
 
+/// Blocking: the next text frame starting with one of `prefixes`.
+fn answer(stream: &mut TcpStream, buf: &mut Vec<u8>, prefixes: &[&[u8]]) -> io::Result<Vec<u8>> {
+    loop {
+        let text = next_text(stream, buf)?;
+        if prefixes.iter().any(|p| text.starts_with(p)) {
+            return Ok(text);
+        }
+    }
+}
+
+fn refused(text: &[u8]) -> io::Error {
+    io::Error::other(String::from_utf8_lossy(text).into_owned())
+}
+
 fn connect(addr: &str, token: &str, room: &str) -> io::Result<Conn> {
     let mut stream = TcpStream::connect(addr)?;
     stream.set_nodelay(true)?;
@@ -146,32 +160,20 @@ fn connect(addr: &str, token: &str, room: &str) -> io::Result<Conn> {
         1,
         format!("40{{\"token\":\"{token}\"}}").as_bytes(),
     )?;
-    loop {
-        let text = next_text(&mut stream, &mut buf)?;
-        if text.starts_with(b"40") {
-            break;
-        }
-        if text.starts_with(b"44") {
-            return Err(io::Error::other(
-                String::from_utf8_lossy(&text).into_owned(),
-            ));
-        }
+    // The namespace's CONNECT answer (`40…`, or `44…`: refused), skipping
+    // what else arrives.
+    let connected = answer(&mut stream, &mut buf, &[b"40", b"44"])?;
+    if connected.starts_with(b"44") {
+        return Err(refused(&connected));
     }
     send(
         &mut stream,
         1,
         format!("420[\"room:subscribe\",{{\"roomId\":\"{room}\"}}]").as_bytes(),
     )?;
-    loop {
-        let text = next_text(&mut stream, &mut buf)?;
-        if text.starts_with(b"430") {
-            if !text.windows(14).any(|w| w == b"\"success\":true") {
-                return Err(io::Error::other(
-                    String::from_utf8_lossy(&text).into_owned(),
-                ));
-            }
-            break;
-        }
+    let ack = answer(&mut stream, &mut buf, &[b"430"])?;
+    if !ack.windows(14).any(|w| w == b"\"success\":true") {
+        return Err(refused(&ack));
     }
     stream.set_read_timeout(None)?;
     stream.set_nonblocking(true)?;
