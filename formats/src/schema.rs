@@ -40,36 +40,16 @@ impl std::fmt::Display for SchemaError {
 /// valid).
 #[cfg(feature = "validate")]
 pub fn report_errors(instance: &serde_json::Value) -> Vec<SchemaError> {
-    // Filed under a URL that is never fetched: the document is added first.
-    const URL: &str = "https://schemas.invalid/report.schema.json";
-    let mut compiler = boon::Compiler::new();
-    compiler.set_default_draft(boon::Draft::V2020_12);
-    let mut schemas = boon::Schemas::new();
-    compiler
-        .add_resource(URL, report_schema())
-        .expect("the schema's URL parses");
-    let index = compiler
-        .compile(URL, &mut schemas)
-        .expect("the committed schema compiles");
-    // The leaves of the error tree; a failed oneOf/anyOf is one error.
-    fn leaves(e: &boon::ValidationError<'_, '_>, out: &mut Vec<SchemaError>) {
-        let whole = matches!(e.kind, boon::ErrorKind::AnyOf | boon::ErrorKind::OneOf(_));
-        if e.causes.is_empty() || whole {
-            out.push(SchemaError {
-                pointer: e.instance_location.to_string(),
-                message: e.kind.to_string(),
-            });
-        } else {
-            for cause in &e.causes {
-                leaves(cause, out);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    if let Err(e) = schemas.validate(instance, index) {
-        leaves(&e, &mut out);
-    }
-    out
+    // The one draft 2020-12 validator the workspace has (the protocol's
+    // payloads and acks use it too).
+    protocol::validate::schema_errors(&report_schema(), instance)
+        .expect("the committed schema compiles")
+        .into_iter()
+        .map(|v| SchemaError {
+            pointer: v.pointer,
+            message: v.message,
+        })
+        .collect()
 }
 
 #[cfg(all(test, feature = "validate"))]
