@@ -298,12 +298,13 @@ fn junit_step_summary_label_and_version() {
     assert_eq!(r["label"], "release <1.2>");
     let tool = r["tool"].as_str().unwrap().to_owned();
     let version = loadgen(&["--version"]);
+    let printed = String::from_utf8_lossy(&version.stdout);
     clidoc::testing::assert_version_names_a_revision(
-        &String::from_utf8_lossy(&version.stdout),
+        &printed,
         "loadgen",
         env!("CARGO_PKG_VERSION"),
     );
-    let printed = String::from_utf8_lossy(&version.stdout).trim().to_owned();
+    let printed = printed.trim();
     assert_eq!(printed, tool, "--version and the report agree");
     assert!(
         tool.starts_with(&format!("loadgen {}", env!("CARGO_PKG_VERSION"))),
