@@ -416,11 +416,8 @@ fn uring_loop(conns: &mut [Conn]) -> (u64, usize) {
             Err(e) => panic!("io_uring_enter: {e}"),
         }
         let mut gave_back = false;
-        let done: Vec<(usize, i32, u32)> = ring
-            .completion()
-            .map(|c| (c.user_data() as usize, c.result(), c.flags()))
-            .collect();
-        for (i, res, flags) in done {
+        for cqe in ring.completion() {
+            let (i, res, flags) = (cqe.user_data() as usize, cqe.result(), cqe.flags());
             if res > 0 {
                 let bid = cqueue::buffer_select(flags).expect("a buffer with every receive");
                 let at = usize::from(bid) * BUF;
